@@ -1,0 +1,103 @@
+/* common.c - command-line glue shared by the cs-* programs. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "common.h"
+
+void warnx_(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void report(const cs_error *err)
+{
+	char buf[1200];
+	fprintf(stderr, "%s: %s\n", progname, cs_strerror(err, buf, sizeof buf));
+}
+
+void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n", progname);
+	exit(EXIT_USAGE);
+}
+
+void print_version(void)
+{
+	printf("%s (cs) %s\nsequence stream format version %d\n", progname,
+	       CS_VERSION_STRING, CS_STREAM_VERSION);
+	exit(0);
+}
+
+int check_binary_out(const char *path, int force)
+{
+	if (force || (path && strcmp(path, "-") != 0) || !isatty(STDOUT_FILENO))
+		return 0;
+	warnx_("refusing to write a binary stream to a terminal (use -o FILE, a pipe, or -f)");
+	return -1;
+}
+
+long parse_long(const char *opt, const char *s, long min, long max)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		usage_error("invalid value '%s' for %s (expected an integer in %ld..%ld)",
+			    s, opt, min, max);
+	return v;
+}
+
+double parse_double(const char *opt, const char *s, double min, double max)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < min || v > max)
+		usage_error("invalid value '%s' for %s (expected a number in %g..%g)",
+			    s, opt, min, max);
+	return v;
+}
+
+void progress_init(progress *p, int quiet)
+{
+	p->on = !quiet && isatty(STDERR_FILENO);
+	p->start = p->last = cs_now();
+	p->shown = 0;
+}
+
+void progress_update(progress *p, const char *fmt, ...)
+{
+	if (!p->on)
+		return;
+	double t = cs_now();
+	if (t - p->last < 0.25)
+		return;
+	p->last = t;
+	va_list ap;
+	fprintf(stderr, "\r%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\033[K", stderr);
+	p->shown = 1;
+}
+
+void progress_done(progress *p)
+{
+	if (p->on && p->shown)
+		fputs("\r\033[K", stderr);
+	p->shown = 0;
+}

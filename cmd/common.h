@@ -1,0 +1,42 @@
+/*
+ * common.h - command-line glue shared by the cs-* programs: messages,
+ * exit codes, progress and output checks. Logic lives in lib/.
+ */
+#ifndef CS_COMMON_H
+#define CS_COMMON_H
+
+#include <stdio.h>
+#include "cs.h"
+
+/* Exit statuses: 0 success, 1 bad data or runtime failure, 2 usage error. */
+enum { EXIT_DATA = 1, EXIT_USAGE = 2 };
+
+extern const char *progname;
+
+/* "prog: msg\n" on stderr. */
+void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "prog: <error>" for a library error. */
+void report(const cs_error *err);
+/* Usage error: "prog: msg" and "Try 'prog --help'." then exit 2. */
+void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* Print "prog VERSION" and the format versions, exit 0. */
+void print_version(void) __attribute__((noreturn));
+/* Refuse to write a binary stream to a terminal unless forced. 0 ok, -1 refused (message printed). */
+int check_binary_out(const char *path, int force);
+/* Strict numeric option parsing: exit 2 with a message on junk. */
+long parse_long(const char *opt, const char *s, long min, long max);
+double parse_double(const char *opt, const char *s, double min, double max);
+
+/* Progress on stderr, only when it is a terminal and not quiet; rate-limited to ~4/s. */
+typedef struct progress {
+	int on;
+	double last, start;
+	int shown;
+} progress;
+void progress_init(progress *p, int quiet);
+/* Rewrites the current progress line (no newline) when due. */
+void progress_update(progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Clear the progress line. */
+void progress_done(progress *p);
+
+#endif

@@ -1,0 +1,115 @@
+/* util.c - error records, hashing, clocks and option parsing helpers. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "cs.h"
+
+int cs_err(cs_error *err, int code, const char *path, long line,
+	   const char *fmt, ...)
+{
+	if (!err)
+		return -1;
+	va_list ap;
+	err->code = code;
+	err->line = line;
+	err->record = 0;
+	snprintf(err->path, sizeof err->path, "%s", path ? path : "");
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+const char *cs_strerror(const cs_error *err, char *buf, size_t n)
+{
+	if (err->path[0] && err->line > 0)
+		snprintf(buf, n, "%s:%ld: %s", err->path, err->line, err->msg);
+	else if (err->path[0] && err->record > 0)
+		snprintf(buf, n, "%s: record %lld: %s", err->path, err->record, err->msg);
+	else if (err->path[0])
+		snprintf(buf, n, "%s: %s", err->path, err->msg);
+	else
+		snprintf(buf, n, "%s", err->msg);
+	return buf;
+}
+
+uint64_t cs_hash64(const void *p, size_t n, uint64_t h)
+{
+	const unsigned char *s = p;
+	for (size_t i = 0; i < n; i++) {
+		h ^= s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+double cs_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* A non-negative decimal number; *unit points past it. */
+static int number_unit(const char *s, double *v, const char **unit)
+{
+	char *end;
+	if (!s || !*s || isspace((unsigned char)*s) || *s == '-')
+		return -1;
+	errno = 0;
+	*v = strtod(s, &end);
+	if (errno || end == s || !(*v >= 0))
+		return -1;
+	*unit = end;
+	return 0;
+}
+
+int cs_parse_bytes(const char *s, uint64_t *out)
+{
+	double v, m;
+	const char *u;
+	if (number_unit(s, &v, &u) < 0)
+		return -1;
+	switch (*u) {
+	case 0: m = 1; break;
+	case 'k': case 'K': m = 1024.0; break;
+	case 'm': case 'M': m = 1024.0 * 1024; break;
+	case 'g': case 'G': m = 1024.0 * 1024 * 1024; break;
+	case 't': case 'T': m = 1024.0 * 1024 * 1024 * 1024; break;
+	default: return -1;
+	}
+	if (*u && u[1] && strcmp(u + 1, "B") != 0 && strcmp(u + 1, "iB") != 0)
+		return -1;
+	v *= m;
+	if (v >= 18446744073709551615.0)
+		return -1;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+int cs_parse_duration(const char *s, int64_t *out)
+{
+	double v, m;
+	const char *u;
+	if (number_unit(s, &v, &u) < 0)
+		return -1;
+	switch (*u) {
+	case 0: case 's': m = 1; break;
+	case 'm': m = 60; break;
+	case 'h': m = 3600; break;
+	case 'd': m = 86400; break;
+	case 'w': m = 7 * 86400; break;
+	default: return -1;
+	}
+	if (*u && u[1])
+		return -1;
+	v *= m;
+	if (v > 9.2e18)
+		return -1;
+	*out = (int64_t)v;
+	return 0;
+}

@@ -1,0 +1,14 @@
+#!/bin/sh
+# Install the Debian packages cs needs to build and test, if any is missing.
+set -e
+PKGS="build-essential libopenblas-dev libcsv-dev libzstd-dev check pkg-config mandoc zstd"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing

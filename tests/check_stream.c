@@ -1,0 +1,385 @@
+/* check_stream.c - unit tests of schemas, records and the sequence stream. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+#include "cs.h"
+
+/* A schema with every type at both levels. */
+static cs_schema *test_schema(void)
+{
+	cs_schema *s = cs_schema_new();
+	ck_assert_int_eq(cs_schema_add(s, "user", CS_SEQ, CS_STRING, NULL), 0);
+	ck_assert_int_eq(cs_schema_add(s, "label", CS_SEQ, CS_INT64, NULL), 1);
+	ck_assert_int_eq(cs_schema_add(s, "item", CS_EVENT, CS_ID, NULL), 2);
+	ck_assert_int_eq(cs_schema_add(s, "action", CS_EVENT, CS_STRING, NULL), 3);
+	ck_assert_int_eq(cs_schema_add(s, "time", CS_EVENT, CS_INT64, NULL), 4);
+	ck_assert_int_eq(cs_schema_add(s, "price", CS_EVENT, CS_FLOAT32, NULL), 5);
+	s->f[2].vocab = 0x0123456789abcdefULL;
+	ck_assert_int_eq(cs_schema_set_meta(s, "source", "test", NULL), 0);
+	return s;
+}
+
+/* Record i of the test data: i % 7 events, so some records are empty. */
+static void fill(cs_record *rec, const cs_schema *s, int i)
+{
+	char buf[64];
+	ck_assert_int_eq(cs_record_init(rec, s, NULL), 0);
+	snprintf(buf, sizeof buf, "user-%d", i);
+	cs_col_push_str(&rec->col[0], buf, strlen(buf));
+	cs_col_push_i64(&rec->col[1], (int64_t)i * -1000000007LL);
+	rec->nevents = (size_t)(i % 7);
+	for (size_t j = 0; j < rec->nevents; j++) {
+		cs_col_push_u32(&rec->col[2], (uint32_t)(i * 31 + j));
+		const char *a = j % 3 ? "view" : (j % 2 ? "" : "purchase");
+		cs_col_push_str(&rec->col[3], a, strlen(a));
+		cs_col_push_i64(&rec->col[4], 1570000000LL + i * 60 + (int64_t)j);
+		cs_col_push_f32(&rec->col[5], (float)i / 3.0f + (float)j);
+	}
+}
+
+static void expect_equal(const cs_record *a, const cs_record *b)
+{
+	ck_assert_uint_eq(a->nevents, b->nevents);
+	ck_assert_uint_eq(a->ncols, b->ncols);
+	for (size_t i = 0; i < a->ncols; i++) {
+		const cs_column *x = &a->col[i], *y = &b->col[i];
+		ck_assert_int_eq(x->type, y->type);
+		ck_assert_uint_eq(x->n, y->n);
+		if (x->type == CS_STRING) {
+			ck_assert(memcmp(x->off, y->off, (x->n + 1) * 4) == 0);
+			ck_assert(x->n == 0 || memcmp(x->str, y->str, x->off[x->n]) == 0);
+		} else {
+			size_t sz = x->type == CS_INT64 ? 8 : 4;
+			ck_assert(x->n == 0 || memcmp(x->v.p, y->v.p, x->n * sz) == 0);
+		}
+	}
+}
+
+/* Write n test records into a memory buffer; returns its size. */
+static size_t write_mem(char **out, int n, int level)
+{
+	size_t size;
+	FILE *fp = open_memstream(out, &size);
+	cs_schema *s = test_schema();
+	cs_writer_opts o = { level, 0 };
+	cs_error err;
+	cs_writer *w = cs_writer_open_file(fp, "mem", s, &o, &err);
+	ck_assert_ptr_nonnull(w);
+	cs_record rec = { 0 };
+	for (int i = 0; i < n; i++) {
+		fill(&rec, s, i);
+		ck_assert_int_eq(cs_writer_put(w, &rec, &err), 0);
+	}
+	ck_assert_int_eq(cs_writer_close(w, &err), 0);
+	fclose(fp);
+	cs_record_free(&rec);
+	cs_schema_free(s);
+	return size;
+}
+
+/* Read a whole stream from memory; returns records read or -1 on error. */
+static long read_mem(const char *buf, size_t size, int verify, cs_error *err)
+{
+	FILE *fp = fmemopen((void *)buf, size, "rb");
+	if (size == 0)
+		fp = fopen("/dev/null", "rb");
+	ck_assert_ptr_nonnull(fp);
+	cs_reader *r = cs_reader_open_file(fp, "mem", err);
+	long n = 0;
+	if (!r) {
+		fclose(fp);
+		return -1;
+	}
+	cs_record rec = { 0 }, want = { 0 };
+	int rc;
+	while ((rc = cs_reader_next(r, &rec, err)) == 1) {
+		if (verify) {
+			fill(&want, cs_reader_schema(r), (int)n);
+			expect_equal(&rec, &want);
+		}
+		n++;
+	}
+	cs_record_free(&rec);
+	cs_record_free(&want);
+	cs_reader_close(r);
+	fclose(fp);
+	return rc < 0 ? -1 : n;
+}
+
+START_TEST(test_round_trip)
+{
+	char *buf;
+	size_t size = write_mem(&buf, 500, 0);
+	cs_error err;
+	ck_assert_int_eq(read_mem(buf, size, 1, &err), 500);
+
+	FILE *fp = fmemopen(buf, size, "rb");
+	cs_reader *r = cs_reader_open_file(fp, "mem", &err);
+	const cs_schema *s = cs_reader_schema(r);
+	ck_assert_uint_eq(s->nfields, 6);
+	ck_assert_str_eq(s->f[3].name, "action");
+	ck_assert_int_eq(s->f[5].type, CS_FLOAT32);
+	ck_assert_int_eq(s->f[5].level, CS_EVENT);
+	ck_assert(s->f[2].vocab == 0x0123456789abcdefULL);
+	ck_assert_str_eq(cs_schema_get_meta(s, "source"), "test");
+	cs_record rec = { 0 };
+	while (cs_reader_next(r, &rec, &err) == 1)
+		;
+	ck_assert_uint_eq(cs_reader_records(r), 500);
+	cs_record_free(&rec);
+	cs_reader_close(r);
+	fclose(fp);
+	free(buf);
+}
+END_TEST
+
+/* Enough data for several zstd frames, at the fastest level. */
+START_TEST(test_many_frames)
+{
+	char *buf;
+	size_t size = write_mem(&buf, 400000, 1);
+	cs_error err;
+	ck_assert_int_eq(read_mem(buf, size, 1, &err), 400000);
+	free(buf);
+}
+END_TEST
+
+START_TEST(test_truncated_everywhere)
+{
+	char *buf;
+	size_t size = write_mem(&buf, 40, 0);
+	cs_error err;
+	for (size_t n = 0; n < size; n++) {
+		memset(&err, 0, sizeof err);
+		ck_assert_msg(read_mem(buf, n, 0, &err) == -1, "prefix %zu of %zu accepted", n, size);
+		ck_assert_int_eq(err.code, CS_ERR_FORMAT);
+	}
+	free(buf);
+}
+END_TEST
+
+START_TEST(test_flipped_bytes)
+{
+	char *buf;
+	size_t size = write_mem(&buf, 40, 0);
+	cs_error err;
+	size_t rejected = 0;
+	for (size_t i = 0; i < size; i++) {
+		for (int bit = 0; bit < 8; bit += 3) {
+			buf[i] ^= (char)(1 << bit);
+			/* Rejected, or (a flip in bits zstd ignores) read intact. */
+			long n = read_mem(buf, size, 1, &err);
+			ck_assert_msg(n == -1 || n == 40,
+				      "flip of bit %d at byte %zu of %zu gave %ld records", bit, i, size, n);
+			rejected += n == -1;
+			buf[i] ^= (char)(1 << bit);
+		}
+	}
+	/* Nearly every flip changes the data; those must all be caught. */
+	ck_assert_msg(rejected > size * 3 * 95 / 100, "only %zu of %zu flips rejected",
+		      rejected, size * 3);
+	ck_assert_int_eq(read_mem(buf, size, 1, &err), 40);
+	free(buf);
+}
+END_TEST
+
+/* Compress raw bytes as one frame. */
+static size_t raw_stream(char *dst, size_t cap, const void *src, size_t n)
+{
+	size_t z = ZSTD_compress(dst, cap, src, n, 1);
+	ck_assert(!ZSTD_isError(z));
+	return z;
+}
+
+START_TEST(test_newer_version)
+{
+	unsigned char raw[64] = "CSSQ";
+	uint32_t v = CS_STREAM_VERSION + 1, zero = 0;
+	memcpy(raw + 4, &v, 4);
+	memcpy(raw + 8, &zero, 4);
+	char z[256];
+	size_t n = raw_stream(z, sizeof z, raw, 12);
+	cs_error err;
+	ck_assert_int_eq(read_mem(z, n, 0, &err), -1);
+	ck_assert_int_eq(err.code, CS_ERR_VERSION);
+	ck_assert_ptr_nonnull(strstr(err.msg, "newer"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "upgrade"));
+}
+END_TEST
+
+START_TEST(test_bad_magic_and_not_zstd)
+{
+	char z[256];
+	size_t n = raw_stream(z, sizeof z, "CSXX\1\0\0\0\0\0\0\0", 12);
+	cs_error err;
+	ck_assert_int_eq(read_mem(z, n, 0, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "bad magic"));
+	const char *text = "user,item\n1,2\n";
+	ck_assert_int_eq(read_mem(text, strlen(text), 0, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "not zstd"));
+	ck_assert_int_eq(read_mem("", 0, 0, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "empty input"));
+}
+END_TEST
+
+START_TEST(test_data_after_end)
+{
+	char *buf;
+	size_t size = write_mem(&buf, 5, 0);
+	char *two = malloc(2 * size);
+	memcpy(two, buf, size);
+	memcpy(two + size, buf, size);
+	cs_error err;
+	ck_assert_int_eq(read_mem(two, 2 * size, 0, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "after the end"));
+	free(two);
+	free(buf);
+}
+END_TEST
+
+/* A hand-made record whose string lengths overrun the payload. */
+START_TEST(test_lying_lengths)
+{
+	unsigned char raw[128];
+	size_t k = 0;
+	memcpy(raw, "CSSQ", 4); k = 4;
+	uint32_t u;
+	u = 1; memcpy(raw + k, &u, 4); k += 4;
+	/* schema: 1 field "s" event string, no metadata */
+	uint32_t slen = 4 + 1 + 1 + 2 + 1 + 8 + 4;
+	memcpy(raw + k, &slen, 4); k += 4;
+	u = 1; memcpy(raw + k, &u, 4); k += 4;
+	raw[k++] = CS_EVENT; raw[k++] = CS_STRING;
+	uint16_t nl = 1; memcpy(raw + k, &nl, 2); k += 2;
+	raw[k++] = 's';
+	memset(raw + k, 0, 8); k += 8;
+	u = 0; memcpy(raw + k, &u, 4); k += 4;
+	raw[k++] = 'R';
+	u = 4 + 4 + 3; memcpy(raw + k, &u, 4); k += 4; /* payload length */
+	u = 1; memcpy(raw + k, &u, 4); k += 4;          /* one event */
+	u = 0xfffffff0u; memcpy(raw + k, &u, 4); k += 4; /* string length: a lie */
+	memcpy(raw + k, "abc", 3); k += 3;
+	char z[256];
+	size_t n = raw_stream(z, sizeof z, raw, k);
+	cs_error err;
+	ck_assert_int_eq(read_mem(z, n, 0, &err), -1);
+	ck_assert_int_eq(err.code, CS_ERR_FORMAT);
+	ck_assert_int_eq(err.record, 1);
+}
+END_TEST
+
+START_TEST(test_writer_checks_records)
+{
+	cs_schema *s = test_schema();
+	char tmpl[] = "/tmp/cs-check-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	char path[256];
+	snprintf(path, sizeof path, "%s/out.cseq", tmpl);
+	cs_error err;
+	cs_writer *w = cs_writer_open(path, s, NULL, &err);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_eq(access(path, F_OK), -1); /* not there until closed */
+	cs_record rec = { 0 };
+	fill(&rec, s, 3);
+	rec.nevents = 5; /* columns hold 3 */
+	ck_assert_int_eq(cs_writer_put(w, &rec, &err), -1);
+	ck_assert_int_eq(err.code, CS_ERR_USAGE);
+	cs_writer_abort(w);
+	ck_assert_int_eq(access(path, F_OK), -1);
+
+	w = cs_writer_open(path, s, NULL, &err);
+	fill(&rec, s, 3);
+	ck_assert_int_eq(cs_writer_put(w, &rec, &err), 0);
+	ck_assert_int_eq(cs_writer_close(w, &err), 0);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	cs_reader *r = cs_reader_open(path, &err);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(cs_reader_next(r, &rec, &err), 1);
+	ck_assert_int_eq(cs_reader_next(r, &rec, &err), 0);
+	cs_reader_close(r);
+	unlink(path);
+	rmdir(tmpl);
+
+	ck_assert_ptr_null(cs_writer_open("/nonexistent/dir/x.cseq", s, NULL, &err));
+	ck_assert_int_eq(err.code, CS_ERR_IO);
+	ck_assert_str_eq(err.path, "/nonexistent/dir/x.cseq");
+	cs_record_free(&rec);
+	cs_schema_free(s);
+}
+END_TEST
+
+START_TEST(test_schema_rules)
+{
+	cs_schema *s = cs_schema_new();
+	cs_error err;
+	ck_assert_int_eq(cs_schema_add(s, "item", CS_EVENT, CS_ID, &err), 0);
+	ck_assert_int_eq(cs_schema_add(s, "item", CS_SEQ, CS_ID, &err), -1);
+	ck_assert_int_eq(cs_schema_add(s, "", CS_SEQ, CS_ID, &err), -1);
+	ck_assert_int_eq(cs_schema_add(s, "a b", CS_SEQ, CS_ID, &err), -1);
+	ck_assert_int_eq(cs_schema_add(s, "x", 7, CS_ID, &err), -1);
+	ck_assert_int_eq(cs_schema_add(s, "time", CS_EVENT, CS_INT64, &err), 1);
+	ck_assert_int_eq(cs_schema_find(s, "time"), 1);
+	cs_schema_remove(s, 0);
+	ck_assert_int_eq(cs_schema_find(s, "time"), 0);
+	ck_assert_int_eq(cs_schema_find(s, "item"), -1);
+	ck_assert_int_eq(cs_schema_set_meta(s, "k", "v1", &err), 0);
+	ck_assert_int_eq(cs_schema_set_meta(s, "k", "v2", &err), 0);
+	ck_assert_uint_eq(s->nmeta, 1);
+	ck_assert_str_eq(cs_schema_get_meta(s, "k"), "v2");
+	ck_assert_int_eq(cs_type_parse("float32"), CS_FLOAT32);
+	ck_assert_int_eq(cs_type_parse("float"), -1);
+	ck_assert_int_eq(cs_level_parse("event"), CS_EVENT);
+	cs_schema_free(s);
+	cs_schema_free(NULL);
+}
+END_TEST
+
+START_TEST(test_parse_units)
+{
+	uint64_t b;
+	int64_t d;
+	ck_assert_int_eq(cs_parse_bytes("2G", &b), 0);
+	ck_assert(b == 2ULL << 30);
+	ck_assert_int_eq(cs_parse_bytes("512MiB", &b), 0);
+	ck_assert(b == 512ULL << 20);
+	ck_assert_int_eq(cs_parse_bytes("1000", &b), 0);
+	ck_assert(b == 1000);
+	ck_assert_int_eq(cs_parse_bytes("-1G", &b), -1);
+	ck_assert_int_eq(cs_parse_bytes("2X", &b), -1);
+	ck_assert_int_eq(cs_parse_bytes("", &b), -1);
+	ck_assert_int_eq(cs_parse_duration("30m", &d), 0);
+	ck_assert(d == 1800);
+	ck_assert_int_eq(cs_parse_duration("1.5h", &d), 0);
+	ck_assert(d == 5400);
+	ck_assert_int_eq(cs_parse_duration("45", &d), 0);
+	ck_assert(d == 45);
+	ck_assert_int_eq(cs_parse_duration("30mm", &d), -1);
+	ck_assert_int_eq(cs_parse_duration("x", &d), -1);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("stream");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_round_trip);
+	tcase_add_test(tc, test_many_frames);
+	tcase_add_test(tc, test_truncated_everywhere);
+	tcase_add_test(tc, test_flipped_bytes);
+	tcase_add_test(tc, test_newer_version);
+	tcase_add_test(tc, test_bad_magic_and_not_zstd);
+	tcase_add_test(tc, test_data_after_end);
+	tcase_add_test(tc, test_lying_lengths);
+	tcase_add_test(tc, test_writer_checks_records);
+	tcase_add_test(tc, test_schema_rules);
+	tcase_add_test(tc, test_parse_units);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

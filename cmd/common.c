@@ -1,6 +1,7 @@
 /* common.c - command-line glue shared by the cs-* programs. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,4 +101,27 @@ void progress_done(progress *p)
 	if (p->on && p->shown)
 		fputs("\r\033[K", stderr);
 	p->shown = 0;
+}
+
+/*
+ * Every program removes its half-written temporary outputs when it is
+ * interrupted, then dies of the same signal. Installed before main().
+ */
+static void on_signal(int sig)
+{
+	cs_ofile_remove_temps();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+__attribute__((constructor)) static void install_cleanup(void)
+{
+	int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_signal;
+		sigemptyset(&sa.sa_mask);
+		sigaction(sigs[i], &sa, NULL);
+	}
 }

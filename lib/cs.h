@@ -138,6 +138,15 @@ static inline const char *cs_col_str(const cs_column *c, size_t i, size_t *len)
 }
 /* Copy value i of src onto the end of dst (same type). */
 int cs_col_push_from(cs_column *dst, const cs_column *src, size_t i);
+/* Append values [from, from + n) of src to dst (same type). */
+int cs_col_append(cs_column *dst, const cs_column *src, size_t from, size_t n);
+/*
+ * Copy events [from, from + n) of src into dst, which must have the same
+ * columns first (dst may have more, left empty); seq-level values are
+ * copied whole. dst is cleared first.
+ */
+int cs_record_slice(cs_record *dst, const cs_schema *s, const cs_record *src,
+		    size_t from, size_t n);
 
 /* ------------------------------------------------------------ streams */
 

@@ -320,3 +320,37 @@ int cs_col_push_from(cs_column *dst, const cs_column *src, size_t i)
 		return cs_col_push_u32(dst, src->v.u32[i]);
 	}
 }
+
+int cs_col_append(cs_column *dst, const cs_column *src, size_t from, size_t n)
+{
+	if (cs_col_reserve(dst, dst->n + n) < 0)
+		return -1;
+	if (src->type == CS_STRING) {
+		size_t len = src->off[from + n] - src->off[from];
+		if (str_room(dst, len) < 0)
+			return -1;
+		uint32_t base = dst->off[dst->n];
+		if (len)
+			memcpy(dst->str + base, src->str + src->off[from], len);
+		for (size_t j = 1; j <= n; j++)
+			dst->off[dst->n + j] = base + (src->off[from + j] - src->off[from]);
+	} else {
+		size_t sz = type_size(src->type);
+		memcpy((char *)dst->v.p + dst->n * sz, (const char *)src->v.p + from * sz, n * sz);
+	}
+	dst->n += n;
+	return 0;
+}
+
+int cs_record_slice(cs_record *dst, const cs_schema *s, const cs_record *src,
+		    size_t from, size_t n)
+{
+	cs_record_clear(dst);
+	for (size_t i = 0; i < src->ncols; i++) {
+		int seq = s->f[i].level == CS_SEQ;
+		if (cs_col_append(&dst->col[i], &src->col[i], seq ? 0 : from, seq ? 1 : n) < 0)
+			return -1;
+	}
+	dst->nevents = n;
+	return 0;
+}

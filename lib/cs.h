@@ -206,12 +206,14 @@ uint64_t cs_writer_bytes_out(const cs_writer *w);
 
 /*
  * An output file written atomically: data goes to a temporary file beside
- * path and cs_ofile_commit renames it into place. "-" writes to stdout.
+ * path and cs_ofile_commit renames it into place. "-" writes to stdout;
+ * an existing device or FIFO (/dev/null, a named pipe) is written in place.
  */
 typedef struct cs_ofile {
 	FILE *fp;
 	char *path;  /* final name, NULL for stdout */
-	char *tmp;   /* temporary name, NULL for stdout */
+	char *tmp;   /* temporary name, NULL for stdout or a device */
+	int dev;     /* path is a device or FIFO, written in place */
 } cs_ofile;
 
 int cs_ofile_open(cs_ofile *of, const char *path, cs_error *err);

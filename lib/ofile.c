@@ -48,6 +48,16 @@ int cs_ofile_open(cs_ofile *of, const char *path, cs_error *err)
 		of->fp = stdout;
 		return 0;
 	}
+	/* A device or FIFO (/dev/null, a named pipe) is written in place. */
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (!(of->fp = fopen(path, "wb")))
+			return cs_err(err, CS_ERR_IO, path, 0, "cannot open: %s", strerror(errno));
+		of->path = NULL;
+		of->tmp = NULL;
+		of->dev = 1;
+		return 0;
+	}
 	size_t n = strlen(path);
 	of->path = strdup(path);
 	of->tmp = malloc(n + 16);
@@ -86,6 +96,14 @@ int cs_ofile_commit(cs_ofile *of, cs_error *err)
 		return cs_err(err, CS_ERR_USAGE, of->path, 0, "file not open");
 	if (fflush(of->fp) != 0 || ferror(of->fp))
 		rc = -1, e = errno;
+	if (of->dev) {
+		if (fclose(of->fp) != 0 && !rc)
+			rc = -1, e = errno;
+		of->fp = NULL;
+		of->dev = 0;
+		return rc ? cs_err(err, CS_ERR_IO, "<device>", 0, "write error: %s",
+				   strerror(e ? e : EIO)) : 0;
+	}
 	if (!of->tmp) { /* stdout */
 		of->fp = NULL;
 		return rc ? cs_err(err, CS_ERR_IO, "<stdout>", 0, "write error: %s",

@@ -35,6 +35,7 @@
 
 struct cs_writer {
 	cs_ofile of;
+	int owned; /* of was opened by cs_writer_open */
 	char *name;
 	cs_schema *schema;
 	ZSTD_CCtx *cctx;
@@ -182,6 +183,7 @@ cs_writer *cs_writer_open(const char *path, const cs_schema *s,
 		writer_free(w);
 		return NULL;
 	}
+	w->owned = 1;
 	if (write_header(w, err) < 0) {
 		cs_writer_abort(w);
 		return NULL;
@@ -292,7 +294,7 @@ int cs_writer_close(cs_writer *w, cs_error *err)
 		return -1;
 	}
 	int rc = 0;
-	if (w->of.path || w->of.fp == stdout) {
+	if (w->owned) {
 		rc = cs_ofile_commit(&w->of, err);
 	} else if (fflush(w->of.fp) != 0) {
 		rc = cs_err(err, CS_ERR_IO, w->name, 0, "write error: %s", strerror(errno));
@@ -305,7 +307,7 @@ void cs_writer_abort(cs_writer *w)
 {
 	if (!w)
 		return;
-	if (w->of.path || w->of.fp == stdout)
+	if (w->owned)
 		cs_ofile_abort(&w->of);
 	writer_free(w);
 }

@@ -2,6 +2,7 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 #include "cs.h"
@@ -301,6 +302,16 @@ START_TEST(test_writer_checks_records)
 	cs_reader_close(r);
 	unlink(path);
 	rmdir(tmpl);
+
+	/* A device is written in place, never replaced by a regular file. */
+	w = cs_writer_open("/dev/null", s, NULL, &err);
+	ck_assert_ptr_nonnull(w);
+	fill(&rec, s, 4);
+	ck_assert_int_eq(cs_writer_put(w, &rec, &err), 0);
+	ck_assert_int_eq(cs_writer_close(w, &err), 0);
+	struct stat st;
+	ck_assert_int_eq(stat("/dev/null", &st), 0);
+	ck_assert(S_ISCHR(st.st_mode));
 
 	ck_assert_ptr_null(cs_writer_open("/nonexistent/dir/x.cseq", s, NULL, &err));
 	ck_assert_int_eq(err.code, CS_ERR_IO);

@@ -1,0 +1,507 @@
+/*
+ * model.c - BERT4Rec forward, backward and update over packed batches
+ * (see model.h; the letters are nn.h's legend).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "model.h"
+
+/* ------------------------------------------------------------ config */
+
+void cs_bert_config_default(cs_bert_config *cfg, size_t V)
+{
+	cfg->V = V;
+	cfg->C = 64;
+	cfg->L = 2;
+	cfg->NH = 2;
+	cfg->P = 50;
+	cfg->FF = 4 * cfg->C;
+	cfg->hidden_dropout = 0.5f;
+	cfg->attn_dropout = 0.2f;
+	cfg->init_range = 0.02f;
+}
+
+int cs_bert_config_check(const cs_bert_config *cfg, cs_error *err)
+{
+	if (cfg->V <= CS_ITEM_FIRST || cfg->V > (1u << 31))
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "item count %zu out of range", cfg->V);
+	if (cfg->C == 0 || cfg->L == 0 || cfg->NH == 0 || cfg->P == 0 ||
+	    cfg->FF == 0)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "zero size in model config");
+	if (cfg->C % cfg->NH)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "%zu heads do not divide hidden size %zu",
+			      cfg->NH, cfg->C);
+	if (cfg->C > 65536 || cfg->L > 1024 || cfg->P > 65536 ||
+	    cfg->FF > 1048576)
+		return cs_err(err, CS_ERR_LIMIT, NULL, 0,
+			      "model config beyond limits");
+	if (!(cfg->hidden_dropout >= 0.0f && cfg->hidden_dropout < 1.0f) ||
+	    !(cfg->attn_dropout >= 0.0f && cfg->attn_dropout < 1.0f))
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "dropout probability not in [0, 1)");
+	if (!(cfg->init_range > 0.0f))
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "init range must be positive");
+	return 0;
+}
+
+/* ------------------------------------------------------------ parameters */
+
+/* kind: 'w' random matrix, weight-decayed; '1' LayerNorm weight; '0' bias */
+static const struct {
+	const char *name;
+	char kind;
+} ptab[CS_BERT_NPARAMS] = {
+	{"wte", 'w'}, {"wpe", 'w'}, {"embln_w", '1'}, {"embln_b", '0'},
+	{"qkv_w", 'w'}, {"qkv_b", '0'}, {"proj_w", 'w'}, {"proj_b", '0'},
+	{"ln1_w", '1'}, {"ln1_b", '0'}, {"fc_w", 'w'}, {"fc_b", '0'},
+	{"fc2_w", 'w'}, {"fc2_b", '0'}, {"ln2_w", '1'}, {"ln2_b", '0'},
+	{"head_w", 'w'}, {"head_b", '0'}, {"headln_w", '1'},
+	{"headln_b", '0'}, {"out_b", '0'},
+};
+
+const char *cs_bert_param_name(int i)
+{
+	return i >= 0 && i < CS_BERT_NPARAMS ? ptab[i].name : NULL;
+}
+
+int cs_bert_param_decays(int i)
+{
+	return i >= 0 && i < CS_BERT_NPARAMS && ptab[i].kind == 'w';
+}
+
+size_t cs_bert_param_sizes(const cs_bert_config *cfg,
+			   size_t s[CS_BERT_NPARAMS])
+{
+	size_t V = cfg->V, C = cfg->C, L = cfg->L, P = cfg->P, FF = cfg->FF;
+	size_t t[CS_BERT_NPARAMS] = {
+		V * C, P * C, C, C,
+		L * 3 * C * C, L * 3 * C, L * C * C, L * C,
+		L * C, L * C, L * FF * C, L * FF,
+		L * C * FF, L * C, L * C, L * C,
+		C * C, C, C, C, V,
+	};
+	size_t n = 0;
+	for (int i = 0; i < CS_BERT_NPARAMS; i++)
+		n += (s[i] = t[i]);
+	return n;
+}
+
+static void param_views(cs_bert_params *p, float *mem,
+			const size_t s[CS_BERT_NPARAMS])
+{
+	float **ptr[CS_BERT_NPARAMS] = {
+		&p->wte, &p->wpe, &p->embln_w, &p->embln_b,
+		&p->qkv_w, &p->qkv_b, &p->proj_w, &p->proj_b,
+		&p->ln1_w, &p->ln1_b, &p->fc_w, &p->fc_b,
+		&p->fc2_w, &p->fc2_b, &p->ln2_w, &p->ln2_b,
+		&p->head_w, &p->head_b, &p->headln_w, &p->headln_b,
+		&p->out_b,
+	};
+	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+		*ptr[i] = mem;
+		mem += s[i];
+	}
+}
+
+cs_bert *cs_bert_new(const cs_bert_config *cfg, uint64_t seed, cs_error *err)
+{
+	if (cs_bert_config_check(cfg, err) < 0)
+		return NULL;
+	cs_bert *m = calloc(1, sizeof *m);
+	if (!m)
+		goto nomem;
+	m->cfg = *cfg;
+	m->nparams = cs_bert_param_sizes(cfg, m->param_sizes);
+	m->params_memory = malloc(m->nparams * sizeof(float));
+	m->grads_memory = calloc(m->nparams, sizeof(float));
+	m->m_memory = calloc(m->nparams, sizeof(float));
+	m->v_memory = calloc(m->nparams, sizeof(float));
+	if (!m->params_memory || !m->grads_memory || !m->m_memory ||
+	    !m->v_memory)
+		goto nomem;
+	param_views(&m->params, m->params_memory, m->param_sizes);
+	param_views(&m->grads, m->grads_memory, m->param_sizes);
+	m->seed = seed;
+
+	cs_nn_rng r;
+	cs_nn_rng_seed(&r, seed);
+	float *p = m->params_memory;
+	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+		for (size_t j = 0; j < m->param_sizes[i]; j++)
+			p[j] = ptab[i].kind == 'w'
+				? cs_nn_rng_truncnormal(&r, cfg->init_range)
+				: ptab[i].kind == '1' ? 1.0f : 0.0f;
+		p += m->param_sizes[i];
+	}
+	return m;
+nomem:
+	cs_bert_free(m);
+	cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory for the model");
+	return NULL;
+}
+
+void cs_bert_free(cs_bert *m)
+{
+	if (!m)
+		return;
+	free(m->params_memory);
+	free(m->grads_memory);
+	free(m->m_memory);
+	free(m->v_memory);
+	free(m->acts_memory);
+	free(m->dacts_memory);
+	free(m);
+}
+
+/* ------------------------------------------------------------ activations */
+
+static size_t act_sizes(const cs_bert_config *cfg, size_t N, size_t A,
+			size_t M, size_t s[CS_BERT_NACTS])
+{
+	size_t C = cfg->C, L = cfg->L, FF = cfg->FF, V = cfg->V;
+	size_t t[CS_BERT_NACTS] = {
+		N * C, N * C, N, N, N * C, N * C,              /* emb .. x0 */
+		L * N * 3 * C, L * A, L * A, L * A,            /* qkv .. attd */
+		L * N * C, L * N * C, L * N * C, L * N * C,    /* atty .. res1 */
+		L * N * C, L * N, L * N,                       /* ln1 */
+		L * N * FF, L * N * FF, L * N * C, L * N * C,  /* fch .. fc2m */
+		L * N * C, L * N * C, L * N, L * N,            /* res2, ln2 */
+		M * C, M * C, M * C, M * C, M, M, M,           /* hm .. lse */
+		M * V,                                         /* logits */
+	};
+	size_t n = 0;
+	for (int i = 0; i < CS_BERT_NACTS; i++)
+		n += (s[i] = t[i]);
+	return n;
+}
+
+static void act_views(cs_bert_acts *a, float *mem,
+		      const size_t s[CS_BERT_NACTS])
+{
+	float **ptr[CS_BERT_NACTS] = {
+		&a->emb, &a->embln, &a->embln_mean, &a->embln_rstd, &a->embm,
+		&a->x0, &a->qkv, &a->att, &a->attm, &a->attd, &a->atty,
+		&a->proj, &a->projm, &a->res1, &a->ln1, &a->ln1_mean,
+		&a->ln1_rstd, &a->fch, &a->fch_gelu, &a->fc2, &a->fc2m,
+		&a->res2, &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->hm, &a->hh,
+		&a->hh_gelu, &a->hln, &a->hln_mean, &a->hln_rstd, &a->lse,
+		&a->logits,
+	};
+	for (int i = 0; i < CS_BERT_NACTS; i++) {
+		*ptr[i] = mem;
+		mem += s[i];
+	}
+}
+
+/* Lay out activations for (N, A, M), growing the buffer if need be. */
+static int acts_prepare(cs_bert *m, size_t N, size_t A, size_t M,
+			cs_error *err)
+{
+	m->nacts = act_sizes(&m->cfg, N, A, M, m->act_sizes);
+	if (m->nacts > m->acts_cap) {
+		free(m->acts_memory);
+		free(m->dacts_memory);
+		m->dacts_memory = NULL;
+		m->dacts_cap = 0;
+		m->acts_cap = 0;
+		m->acts_memory = malloc(m->nacts * sizeof(float));
+		if (!m->acts_memory)
+			return cs_err(err, CS_ERR_NOMEM, NULL, 0,
+				      "out of memory for activations of %zu "
+				      "tokens", N);
+		m->acts_cap = m->nacts;
+	}
+	act_views(&m->acts, m->acts_memory, m->act_sizes);
+	m->N = N;
+	m->A = A;
+	m->M = M;
+	return 0;
+}
+
+/* ------------------------------------------------------------ batches */
+
+int cs_bert_batch_check(const cs_bert *m, const cs_batch *b, cs_error *err)
+{
+	const cs_bert_config *c = &m->cfg;
+	if (!b->off || b->B == 0 || b->off[0] != 0)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0, "empty batch");
+	for (size_t i = 0; i < b->B; i++) {
+		size_t T = b->off[i + 1] - b->off[i];
+		if (b->off[i + 1] <= b->off[i] || T > c->P)
+			return cs_err(err, CS_ERR_USAGE, NULL, 0,
+				      "sequence %zu of the batch has length "
+				      "%zu, not in 1..%zu", i,
+				      b->off[i + 1] < b->off[i] ? 0 : T, c->P);
+	}
+	size_t N = b->off[b->B];
+	for (size_t i = 0; i < N; i++) {
+		if (b->tok[i] >= c->V)
+			return cs_err(err, CS_ERR_USAGE, NULL, 0,
+				      "item id %u beyond the %zu items",
+				      (unsigned)b->tok[i], c->V);
+		if (b->pos[i] >= c->P)
+			return cs_err(err, CS_ERR_USAGE, NULL, 0,
+				      "position %u beyond the maximum "
+				      "length %zu", (unsigned)b->pos[i], c->P);
+	}
+	for (size_t i = 0; i < b->M; i++) {
+		if (b->mpos[i] >= N)
+			return cs_err(err, CS_ERR_USAGE, NULL, 0,
+				      "masked position %zu beyond the %zu "
+				      "tokens", b->mpos[i], N);
+		if (b->mtgt && (b->mtgt[i] < CS_BERT_V0 ||
+				b->mtgt[i] >= c->V))
+			return cs_err(err, CS_ERR_USAGE, NULL, 0,
+				      "target item %u cannot be predicted",
+				      (unsigned)b->mtgt[i]);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ forward */
+
+static int forward(cs_bert *m, const cs_batch *b, int train, int head,
+		   cs_error *err)
+{
+	const cs_bert_config *c = &m->cfg;
+	size_t C = c->C, L = c->L, NH = c->NH, FF = c->FF, V = c->V;
+
+	if (cs_bert_batch_check(m, b, err) < 0)
+		return -1;
+	size_t N = b->off[b->B], M = head ? b->M : 0;
+	size_t A = cs_attention_size(b->off, b->B, NH);
+	if (acts_prepare(m, N, A, M, err) < 0)
+		return -1;
+	m->B = b->B;
+	m->batch = b;
+	m->have_targets = head && b->mtgt != NULL;
+	m->loss = 0.0;
+
+	/* dropout stream: one per training forward, from (seed, count) */
+	cs_nn_rng rng, *r = NULL;
+	if (train) {
+		cs_nn_rng_seed(&rng, m->seed ^ (m->nforward++ *
+						0xd1342543de82ef95ULL));
+		cs_nn_rng_next(&rng);
+		r = &rng;
+	}
+	float hp = c->hidden_dropout, ap = c->attn_dropout;
+	cs_bert_params *p = &m->params;
+	cs_bert_acts *a = &m->acts;
+
+	cs_embed_forward(a->emb, b->tok, b->pos, p->wte, p->wpe, N, C);
+	cs_layernorm_forward(a->embln, a->embln_mean, a->embln_rstd, a->emb,
+			     p->embln_w, p->embln_b, N, C);
+	cs_dropout_forward(a->x0, a->embm, a->embln, N * C, hp, r);
+
+	for (size_t l = 0; l < L; l++) {
+		size_t NC = N * C;
+		const float *x = l ? a->ln2 + (l - 1) * NC : a->x0;
+		float *qkv = a->qkv + l * 3 * NC, *atty = a->atty + l * NC;
+		float *proj = a->proj + l * NC, *res1 = a->res1 + l * NC;
+		float *ln1 = a->ln1 + l * NC, *fch = a->fch + l * N * FF;
+		float *fchg = a->fch_gelu + l * N * FF;
+		float *fc2 = a->fc2 + l * NC, *res2 = a->res2 + l * NC;
+
+		cs_linear_forward(qkv, x, p->qkv_w + l * 3 * C * C,
+				  p->qkv_b + l * 3 * C, N, C, 3 * C);
+		cs_attention_forward(atty, a->att + l * A, a->attd + l * A,
+				     a->attm + l * A, qkv, b->off, b->B, C, NH,
+				     ap, r);
+		cs_linear_forward(proj, atty, p->proj_w + l * C * C,
+				  p->proj_b + l * C, N, C, C);
+		cs_dropout_forward(res1, a->projm + l * NC, proj, NC, hp, r);
+		cs_residual_forward(res1, res1, x, NC);
+		cs_layernorm_forward(ln1, a->ln1_mean + l * N,
+				     a->ln1_rstd + l * N, res1,
+				     p->ln1_w + l * C, p->ln1_b + l * C, N, C);
+		cs_linear_forward(fch, ln1, p->fc_w + l * FF * C,
+				  p->fc_b + l * FF, N, C, FF);
+		cs_gelu_forward(fchg, fch, N * FF);
+		cs_linear_forward(fc2, fchg, p->fc2_w + l * C * FF,
+				  p->fc2_b + l * C, N, FF, C);
+		cs_dropout_forward(res2, a->fc2m + l * NC, fc2, NC, hp, r);
+		cs_residual_forward(res2, res2, ln1, NC);
+		cs_layernorm_forward(a->ln2 + l * NC, a->ln2_mean + l * N,
+				     a->ln2_rstd + l * N, res2,
+				     p->ln2_w + l * C, p->ln2_b + l * C, N, C);
+	}
+	if (M == 0)
+		return 0;
+
+	/* output layer at the M positions: transform, tied logits */
+	cs_gather_forward(a->hm, a->ln2 + (L - 1) * N * C, b->mpos, M, C);
+	cs_linear_forward(a->hh, a->hm, p->head_w, p->head_b, M, C, C);
+	cs_gelu_forward(a->hh_gelu, a->hh, M * C);
+	cs_layernorm_forward(a->hln, a->hln_mean, a->hln_rstd, a->hh_gelu,
+			     p->headln_w, p->headln_b, M, C);
+	cs_linear_forward(a->logits, a->hln, p->wte, p->out_b, M, C, V);
+	if (b->mtgt)
+		m->loss = cs_crossentropy_forward(a->lse, a->logits, b->mtgt,
+						  M, V, CS_BERT_V0);
+	return 0;
+}
+
+int cs_bert_forward(cs_bert *m, const cs_batch *b, int train, float *loss,
+		    cs_error *err)
+{
+	if (forward(m, b, train, 1, err) < 0)
+		return -1;
+	if (loss)
+		*loss = m->have_targets ? (float)m->loss : 0.0f;
+	return 0;
+}
+
+const float *cs_bert_hidden(const cs_bert *m)
+{
+	return m->acts.ln2 + (m->cfg.L - 1) * m->N * m->cfg.C;
+}
+
+int cs_bert_encode(cs_bert *m, const cs_batch *b, const float **hidden,
+		   cs_error *err)
+{
+	if (forward(m, b, 0, 0, err) < 0)
+		return -1;
+	*hidden = cs_bert_hidden(m);
+	return 0;
+}
+
+int cs_bert_score(cs_bert *m, const cs_batch *b, float *scores,
+		  cs_error *err)
+{
+	if (forward(m, b, 0, 1, err) < 0)
+		return -1;
+	size_t V = m->cfg.V;
+	memcpy(scores, m->acts.logits, m->M * V * sizeof *scores);
+	for (size_t i = 0; i < m->M; i++) {
+		scores[i * V + CS_ITEM_PAD] = -INFINITY;
+		scores[i * V + CS_ITEM_MASK] = -INFINITY;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ backward */
+
+void cs_bert_zero_grad(cs_bert *m)
+{
+	memset(m->grads_memory, 0, m->nparams * sizeof(float));
+}
+
+int cs_bert_backward(cs_bert *m, cs_error *err)
+{
+	const cs_bert_config *c = &m->cfg;
+	size_t C = c->C, L = c->L, NH = c->NH, FF = c->FF, V = c->V;
+	size_t N = m->N, A = m->A, M = m->M;
+	const cs_batch *b = m->batch;
+
+	if (!b || !m->have_targets)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "backward without a forward with targets");
+	if (m->dacts_cap < m->nacts) {
+		free(m->dacts_memory);
+		m->dacts_cap = 0;
+		m->dacts_memory = malloc(m->nacts * sizeof(float));
+		if (!m->dacts_memory)
+			return cs_err(err, CS_ERR_NOMEM, NULL, 0,
+				      "out of memory for gradients of %zu "
+				      "tokens", N);
+		m->dacts_cap = m->nacts;
+	}
+	act_views(&m->dacts, m->dacts_memory, m->act_sizes);
+	/* everything but the logits, which the loss overwrites */
+	memset(m->dacts_memory, 0, (m->nacts - M * V) * sizeof(float));
+
+	cs_bert_params *p = &m->params, *g = &m->grads;
+	cs_bert_acts *a = &m->acts, *d = &m->dacts;
+	size_t NC = N * C;
+
+	cs_crossentropy_backward(d->logits, a->logits, a->lse, b->mtgt, M, V,
+				 CS_BERT_V0, 1.0f);
+	cs_linear_backward(d->hln, g->wte, g->out_b, d->logits, a->hln, p->wte,
+			   M, C, V);
+	cs_layernorm_backward(d->hh_gelu, g->headln_w, g->headln_b, d->hln,
+			      a->hh_gelu, p->headln_w, a->hln_mean,
+			      a->hln_rstd, M, C);
+	cs_gelu_backward(d->hh, a->hh, d->hh_gelu, M * C);
+	cs_linear_backward(d->hm, g->head_w, g->head_b, d->hh, a->hm,
+			   p->head_w, M, C, C);
+	cs_gather_backward(d->ln2 + (L - 1) * NC, d->hm, b->mpos, M, C);
+
+	for (size_t l = L; l-- > 0;) {
+		const float *x = l ? a->ln2 + (l - 1) * NC : a->x0;
+		float *dx = l ? d->ln2 + (l - 1) * NC : d->x0;
+		float *dres2 = d->res2 + l * NC, *dln1 = d->ln1 + l * NC;
+		float *dres1 = d->res1 + l * NC;
+
+		cs_layernorm_backward(dres2, g->ln2_w + l * C, g->ln2_b + l * C,
+				      d->ln2 + l * NC, a->res2 + l * NC,
+				      p->ln2_w + l * C, a->ln2_mean + l * N,
+				      a->ln2_rstd + l * N, N, C);
+		for (size_t i = 0; i < NC; i++)
+			dln1[i] += dres2[i];
+		cs_dropout_backward(d->fc2 + l * NC, dres2, a->fc2m + l * NC,
+				    NC);
+		cs_linear_backward(d->fch_gelu + l * N * FF, g->fc2_w + l * C * FF,
+				   g->fc2_b + l * C, d->fc2 + l * NC,
+				   a->fch_gelu + l * N * FF,
+				   p->fc2_w + l * C * FF, N, FF, C);
+		cs_gelu_backward(d->fch + l * N * FF, a->fch + l * N * FF,
+				 d->fch_gelu + l * N * FF, N * FF);
+		cs_linear_backward(dln1, g->fc_w + l * FF * C, g->fc_b + l * FF,
+				   d->fch + l * N * FF, a->ln1 + l * NC,
+				   p->fc_w + l * FF * C, N, C, FF);
+		cs_layernorm_backward(dres1, g->ln1_w + l * C, g->ln1_b + l * C,
+				      dln1, a->res1 + l * NC, p->ln1_w + l * C,
+				      a->ln1_mean + l * N, a->ln1_rstd + l * N,
+				      N, C);
+		for (size_t i = 0; i < NC; i++)
+			dx[i] += dres1[i];
+		cs_dropout_backward(d->proj + l * NC, dres1, a->projm + l * NC,
+				    NC);
+		cs_linear_backward(d->atty + l * NC, g->proj_w + l * C * C,
+				   g->proj_b + l * C, d->proj + l * NC,
+				   a->atty + l * NC, p->proj_w + l * C * C, N,
+				   C, C);
+		cs_attention_backward(d->qkv + l * 3 * NC, d->att + l * A,
+				      d->atty + l * NC, a->qkv + l * 3 * NC,
+				      a->att + l * A, a->attd + l * A,
+				      a->attm + l * A, b->off, b->B, C, NH);
+		cs_linear_backward(dx, g->qkv_w + l * 3 * C * C,
+				   g->qkv_b + l * 3 * C, d->qkv + l * 3 * NC, x,
+				   p->qkv_w + l * 3 * C * C, N, C, 3 * C);
+	}
+	cs_dropout_backward(d->embln, d->x0, a->embm, NC);
+	cs_layernorm_backward(d->emb, g->embln_w, g->embln_b, d->embln, a->emb,
+			      p->embln_w, a->embln_mean, a->embln_rstd, N, C);
+	cs_embed_backward(g->wte, g->wpe, d->emb, b->tok, b->pos, N, C);
+	return 0;
+}
+
+/* ------------------------------------------------------------ update */
+
+void cs_bert_update(cs_bert *m, const cs_adamw *o, float *gnorm)
+{
+	double norm = cs_grad_norm(m->grads_memory, m->nparams);
+	float gs = cs_clip_scale(o, norm);
+	float lr = cs_adamw_lr(o, m->step);
+	size_t off = 0;
+
+	m->step++;
+	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+		float wd = cs_bert_param_decays(i) ? o->weight_decay : 0.0f;
+		cs_adamw_update(o, m->params_memory + off,
+				m->grads_memory + off, m->m_memory + off,
+				m->v_memory + off, m->param_sizes[i], lr, wd,
+				gs, m->step);
+		off += m->param_sizes[i];
+	}
+	if (gnorm)
+		*gnorm = (float)norm;
+}

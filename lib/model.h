@@ -1,0 +1,213 @@
+/*
+ * model.h - BERT4Rec (Sun et al., CIKM 2019): config, parameters in one
+ * buffer with named views, forward and backward over a packed batch, the
+ * masked-item loss, scoring, and the AdamW step over the whole model.
+ *
+ * Architecture, as the paper and its reference code (BERT's modeling.py):
+ *   x = Dropout(LayerNorm(wte[item] + wpe[position]))
+ *   L post-LN blocks:
+ *     x = LayerNorm(x + Dropout(Proj(Attention(x))))  bidirectional, NH heads
+ *     x = LayerNorm(x + Dropout(W2 GELU(W1 x + b1) + b2))  width FF = 4C
+ *   at the M masked positions: h = LayerNorm(GELU(Dense(x)))
+ *   logits (M, V) = h @ wte^T + out_bias  (tied item embedding)
+ *   loss = mean cross-entropy over the M positions.
+ * GELU is BERT's tanh approximation. LayerNorm eps 1e-12. Attention-prob
+ * dropout on the softmax weights, hidden dropout after the embedding
+ * LayerNorm and after each residual branch, as BERT.
+ *
+ * Item ids: 0 pad, 1 mask, 2 unknown, 3.. catalogue items (V includes
+ * all). Pad and mask are never predicted: they are left out of the softmax
+ * (their logits count as -inf), get zero gradient through it, and
+ * cs_bert_score gives them -INFINITY. Unknown (2) is an ordinary class.
+ *
+ * Initialisation: weight matrices and both embeddings from a normal with
+ * standard deviation init_range truncated at 2 standard deviations (TF's
+ * truncated_normal_initializer, as BERT); biases 0, LayerNorm weights 1.
+ *
+ * Packing: the batch holds B sequences back to back, N tokens in all, no
+ * padding; attention runs per sequence and head (small sgemms), so a batch
+ * costs what it contains.
+ *
+ * Threads: OpenBLAS threads the matrix products (cs_blas_init); the
+ * model's own loops run on the calling thread (vectorised, not threaded),
+ * so results are bitwise reproducible for a seed and thread count.
+ */
+#ifndef CS_MODEL_H
+#define CS_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cs.h"
+#include "nn.h"
+#include "optim.h"
+
+#define CS_ITEM_PAD 0
+#define CS_ITEM_MASK 1
+#define CS_ITEM_UNKNOWN 2
+#define CS_ITEM_FIRST 3  /* first catalogue item */
+#define CS_BERT_V0 2     /* first id the model may predict */
+
+typedef struct cs_bert_config {
+	size_t V;          /* items, including the reserved ids 0..2 */
+	size_t C;          /* hidden size [64] */
+	size_t L;          /* Transformer blocks [2] */
+	size_t NH;         /* attention heads, divides C [2] */
+	size_t P;          /* max sequence length [50] */
+	size_t FF;         /* feed-forward width [4C] */
+	float hidden_dropout; /* [0.5] */
+	float attn_dropout;   /* [0.2] */
+	float init_range;     /* truncated-normal std [0.02] */
+} cs_bert_config;
+
+/* The paper's Beauty setup for V items (BERT4Rec's
+ * bert_config_beauty_64.json: C 64, L 2, 2 heads, FF 256, length 50,
+ * hidden dropout 0.5, attention dropout 0.2, init range 0.02). */
+void cs_bert_config_default(cs_bert_config *cfg, size_t V);
+/* 0, or -1 with err filled if cfg is unusable. */
+int cs_bert_config_check(const cs_bert_config *cfg, cs_error *err);
+
+/* Parameter tensors, in buffer order. */
+#define CS_BERT_NPARAMS 21
+typedef struct cs_bert_params {
+	float *wte;      /* (V, C) item embedding, tied with the output */
+	float *wpe;      /* (P, C) position embedding */
+	float *embln_w;  /* (C) */
+	float *embln_b;  /* (C) */
+	float *qkv_w;    /* (L, 3C, C) query, key, value stacked */
+	float *qkv_b;    /* (L, 3C) */
+	float *proj_w;   /* (L, C, C) attention output */
+	float *proj_b;   /* (L, C) */
+	float *ln1_w;    /* (L, C) */
+	float *ln1_b;    /* (L, C) */
+	float *fc_w;     /* (L, FF, C) */
+	float *fc_b;     /* (L, FF) */
+	float *fc2_w;    /* (L, C, FF) */
+	float *fc2_b;    /* (L, C) */
+	float *ln2_w;    /* (L, C) */
+	float *ln2_b;    /* (L, C) */
+	float *head_w;   /* (C, C) output transform */
+	float *head_b;   /* (C) */
+	float *headln_w; /* (C) */
+	float *headln_b; /* (C) */
+	float *out_b;    /* (V) output bias */
+} cs_bert_params;
+
+/* Sizes (floats) of the tensors into sizes; returns the total. */
+size_t cs_bert_param_sizes(const cs_bert_config *cfg,
+			   size_t sizes[CS_BERT_NPARAMS]);
+/* "wte", "wpe", ... (the field names above). */
+const char *cs_bert_param_name(int i);
+/* Non-zero if tensor i gets weight decay (matrices and embeddings). */
+int cs_bert_param_decays(int i);
+
+/* Activations of one batch, each (N, ...), (M, ...) or (L, ...) as said. */
+typedef struct cs_bert_acts {
+	float *emb;      /* (N, C) wte[item] + wpe[pos] */
+	float *embln;    /* (N, C) */
+	float *embln_mean, *embln_rstd; /* (N) */
+	float *embm;     /* (N, C) dropout scale */
+	float *x0;       /* (N, C) input of block 0 */
+	float *qkv;      /* (L, N, 3C) */
+	float *att;      /* (L, A) softmax weights */
+	float *attm;     /* (L, A) dropout scale */
+	float *attd;     /* (L, A) weights after dropout */
+	float *atty;     /* (L, N, C) heads side by side */
+	float *proj;     /* (L, N, C) */
+	float *projm;    /* (L, N, C) dropout scale */
+	float *res1;     /* (L, N, C) x + dropout(proj) */
+	float *ln1;      /* (L, N, C) */
+	float *ln1_mean, *ln1_rstd; /* (L, N) */
+	float *fch;      /* (L, N, FF) */
+	float *fch_gelu; /* (L, N, FF) */
+	float *fc2;      /* (L, N, C) */
+	float *fc2m;     /* (L, N, C) dropout scale */
+	float *res2;     /* (L, N, C) ln1 + dropout(fc2) */
+	float *ln2;      /* (L, N, C) block outputs; the last: final hidden */
+	float *ln2_mean, *ln2_rstd; /* (L, N) */
+	float *hm;       /* (M, C) hidden states at the scored positions */
+	float *hh;       /* (M, C) */
+	float *hh_gelu;  /* (M, C) */
+	float *hln;      /* (M, C) */
+	float *hln_mean, *hln_rstd; /* (M) */
+	float *lse;      /* (M) log-sum-exp of each logits row */
+	float *logits;   /* (M, V) raw, last so it can be skipped when zeroing */
+} cs_bert_acts;
+#define CS_BERT_NACTS 33
+
+/*
+ * A packed batch: B sequences, sequence b is tokens off[b] .. off[b+1]-1
+ * of tok and pos (N = off[B]). mpos (M) are token indices to predict (or
+ * score) and mtgt (M) their target items (NULL when only scoring).
+ */
+typedef struct cs_batch {
+	size_t B;
+	const size_t *off;   /* (B+1), off[0] = 0 */
+	const uint32_t *tok; /* (N) item ids, masked positions hold 1 */
+	const uint32_t *pos; /* (N) position ids, < P */
+	size_t M;
+	const size_t *mpos;  /* (M) */
+	const uint32_t *mtgt; /* (M) or NULL */
+} cs_batch;
+
+typedef struct cs_bert {
+	cs_bert_config cfg;
+	size_t param_sizes[CS_BERT_NPARAMS];
+	size_t nparams;
+	float *params_memory; /* (nparams) */
+	float *grads_memory;  /* (nparams) */
+	float *m_memory;      /* (nparams) Adam first moment */
+	float *v_memory;      /* (nparams) Adam second moment */
+	cs_bert_params params, grads;
+	long step;            /* AdamW steps taken */
+	uint64_t seed;        /* dropout stream: seed, forward count */
+	uint64_t nforward;    /* training forwards run */
+
+	/* activations of the last forward */
+	size_t N, A, M, B;
+	size_t act_sizes[CS_BERT_NACTS];
+	size_t nacts, acts_cap, dacts_cap;
+	float *acts_memory, *dacts_memory;
+	cs_bert_acts acts, dacts;
+	const cs_batch *batch; /* the batch of the last forward */
+	int have_targets;
+	double loss;          /* of the last forward with targets */
+} cs_bert;
+
+/* A model with fresh weights drawn from seed (which also seeds dropout). */
+cs_bert *cs_bert_new(const cs_bert_config *cfg, uint64_t seed, cs_error *err);
+void cs_bert_free(cs_bert *m);
+
+/* 0, or -1 with err filled if b is inconsistent with the model. */
+int cs_bert_batch_check(const cs_bert *m, const cs_batch *b, cs_error *err);
+
+/*
+ * Forward over batch b (which must stay valid until cs_bert_backward).
+ * train: dropout on. With targets, *loss (if not NULL) gets the mean
+ * cross-entropy. Returns 0 or -1.
+ */
+int cs_bert_forward(cs_bert *m, const cs_batch *b, int train, float *loss,
+		    cs_error *err);
+/* Add the loss gradient of the last forward (with targets) to m->grads. */
+int cs_bert_backward(cs_bert *m, cs_error *err);
+void cs_bert_zero_grad(cs_bert *m);
+/*
+ * Clip, then one AdamW step with the schedule of o at step m->step, and
+ * count it. *gnorm (if not NULL) gets the norm before clipping.
+ */
+void cs_bert_update(cs_bert *m, const cs_adamw *o, float *gnorm);
+
+/* Final hidden states (N, C) of the last forward. */
+const float *cs_bert_hidden(const cs_bert *m);
+/* Encoder only (no output layer, no loss): hidden states of b, eval mode. */
+int cs_bert_encode(cs_bert *m, const cs_batch *b, const float **hidden,
+		   cs_error *err);
+/*
+ * Scores (M, V) over all items at positions b->mpos (eval mode): the
+ * logits, pad and mask set to -INFINITY. For the next item after a
+ * history, append a mask token (1) to each sequence and score it.
+ */
+int cs_bert_score(cs_bert *m, const cs_batch *b, float *scores,
+		  cs_error *err);
+
+#endif

@@ -1,0 +1,418 @@
+/*
+ * nn.c - layers of the model, forward and backward (see nn.h for the
+ * legend of letters and the conventions).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "blas.h"
+#include "nn.h"
+
+/* ------------------------------------------------------------ random */
+
+void cs_nn_rng_seed(cs_nn_rng *r, uint64_t seed)
+{
+	r->s = seed;
+}
+
+uint64_t cs_nn_rng_next(cs_nn_rng *r)
+{
+	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+float cs_nn_rng_uniform(cs_nn_rng *r)
+{
+	return (float)(cs_nn_rng_next(r) >> 40) * (1.0f / 16777216.0f);
+}
+
+double cs_nn_rng_normal(cs_nn_rng *r)
+{
+	double u1 = ((double)(cs_nn_rng_next(r) >> 11) + 1.0) * 0x1p-53;
+	double u2 = (double)(cs_nn_rng_next(r) >> 11) * 0x1p-53;
+	return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+float cs_nn_rng_truncnormal(cs_nn_rng *r, float std)
+{
+	double z;
+	do
+		z = cs_nn_rng_normal(r);
+	while (z < -2.0 || z > 2.0);
+	return (float)(z * std);
+}
+
+/* ------------------------------------------------------------ exp */
+
+#define GELU_K 0.7978845608028654f /* sqrt(2 / pi) */
+
+/* The exp-bound loops: SSE2 (the x86-64 baseline, or any GCC target) ... */
+#define W 4
+#define SIMD_SUFFIX _w4
+#define SIMD_ATTR
+#include "nn_simd.h"
+#undef W
+#undef SIMD_SUFFIX
+#undef SIMD_ATTR
+
+/* ... and AVX2 where the CPU has it, chosen at run time. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define W 8
+#define SIMD_SUFFIX _w8
+#define SIMD_ATTR __attribute__((target("avx2")))
+#include "nn_simd.h"
+#undef W
+#undef SIMD_SUFFIX
+#undef SIMD_ATTR
+
+static int simd_best = 1, simd_w = -1;
+
+static int wide(void)
+{
+	if (simd_w < 0) {
+		__builtin_cpu_init();
+		simd_w = __builtin_cpu_supports("avx2") != 0;
+	}
+	return simd_best && simd_w;
+}
+
+void cs_nn_simd(int best)
+{
+	simd_best = best;
+}
+#define DISPATCH(name, ...) \
+	(wide() ? name##_w8(__VA_ARGS__) : name##_w4(__VA_ARGS__))
+#else
+#define DISPATCH(name, ...) name##_w4(__VA_ARGS__)
+void cs_nn_simd(int best)
+{
+	(void)best;
+}
+#endif
+
+void cs_nn_expf(float *y, const float *x, size_t n)
+{
+	DISPATCH(exp_n, y, x, n);
+}
+
+/* ------------------------------------------------------------ embedding */
+
+void cs_embed_forward(float *out, const uint32_t *tok, const uint32_t *pos,
+		      const float *wte, const float *wpe, size_t N, size_t C)
+{
+	for (size_t i = 0; i < N; i++) {
+		const float *we = wte + (size_t)tok[i] * C;
+		const float *wp = wpe + (size_t)pos[i] * C;
+		float *o = out + i * C;
+		for (size_t c = 0; c < C; c++)
+			o[c] = we[c] + wp[c];
+	}
+}
+
+void cs_embed_backward(float *dwte, float *dwpe, const float *dout,
+		       const uint32_t *tok, const uint32_t *pos, size_t N,
+		       size_t C)
+{
+	for (size_t i = 0; i < N; i++) {
+		float *dwe = dwte + (size_t)tok[i] * C;
+		float *dwp = dwpe + (size_t)pos[i] * C;
+		const float *d = dout + i * C;
+		for (size_t c = 0; c < C; c++) {
+			dwe[c] += d[c];
+			dwp[c] += d[c];
+		}
+	}
+}
+
+/* ------------------------------------------------------------ layernorm */
+
+void cs_layernorm_forward(float *out, float *mean, float *rstd,
+			  const float *inp, const float *w, const float *b,
+			  size_t N, size_t C)
+{
+	for (size_t i = 0; i < N; i++) {
+		const float *x = inp + i * C;
+		float *o = out + i * C;
+		double m = 0.0, v = 0.0;
+		for (size_t c = 0; c < C; c++)
+			m += x[c];
+		m /= (double)C;
+		for (size_t c = 0; c < C; c++)
+			v += (x[c] - m) * (x[c] - m);
+		v /= (double)C;
+		float s = (float)(1.0 / sqrt(v + CS_LN_EPS));
+		float mf = (float)m;
+		for (size_t c = 0; c < C; c++)
+			o[c] = (x[c] - mf) * s * w[c] + b[c];
+		mean[i] = mf;
+		rstd[i] = s;
+	}
+}
+
+/*
+ * With n = (x - mean) rstd and y = n w + b:
+ * dx = rstd (g - mean(g) - n mean(g n)), g = dy w.
+ */
+void cs_layernorm_backward(float *dinp, float *dw, float *db,
+			   const float *dout, const float *inp, const float *w,
+			   const float *mean, const float *rstd, size_t N,
+			   size_t C)
+{
+	for (size_t i = 0; i < N; i++) {
+		const float *x = inp + i * C, *d = dout + i * C;
+		float *dx = dinp + i * C;
+		float m = mean[i], s = rstd[i];
+		double gm = 0.0, gnm = 0.0;
+		for (size_t c = 0; c < C; c++) {
+			float n = (x[c] - m) * s;
+			float g = d[c] * w[c];
+			gm += g;
+			gnm += g * n;
+		}
+		float gmf = (float)(gm / (double)C);
+		float gnmf = (float)(gnm / (double)C);
+		for (size_t c = 0; c < C; c++) {
+			float n = (x[c] - m) * s;
+			if (dw)
+				dw[c] += n * d[c];
+			if (db)
+				db[c] += d[c];
+			dx[c] += s * (d[c] * w[c] - gmf - n * gnmf);
+		}
+	}
+}
+
+/* ------------------------------------------------------------ linear */
+
+void cs_linear_forward(float *out, const float *inp, const float *w,
+		       const float *b, size_t N, size_t C, size_t OC)
+{
+	if (b) {
+		for (size_t i = 0; i < N; i++)
+			memcpy(out + i * OC, b, OC * sizeof *b);
+	}
+	/* (N, C) @ (OC, C)^T */
+	cs_sgemm(0, 1, N, OC, C, 1.0f, inp, C, w, C, b ? 1.0f : 0.0f, out,
+		 OC);
+}
+
+void cs_linear_backward(float *dinp, float *dw, float *db, const float *dout,
+			const float *inp, const float *w, size_t N, size_t C,
+			size_t OC)
+{
+	/* dinp (N, C) += dout (N, OC) @ w (OC, C) */
+	if (dinp)
+		cs_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C);
+	/* dw (OC, C) += dout^T (OC, N) @ inp (N, C) */
+	if (dw)
+		cs_sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
+	if (db) {
+		for (size_t i = 0; i < N; i++) {
+			const float *d = dout + i * OC;
+			for (size_t o = 0; o < OC; o++)
+				db[o] += d[o];
+		}
+	}
+}
+
+/* ------------------------------------------------------------ attention */
+
+size_t cs_attention_size(const size_t *off, size_t B, size_t NH)
+{
+	size_t a = 0;
+	for (size_t b = 0; b < B; b++) {
+		size_t T = off[b + 1] - off[b];
+		a += NH * T * T;
+	}
+	return a;
+}
+
+void cs_attention_forward(float *out, float *att, float *attd, float *attm,
+			  const float *qkv, const size_t *off, size_t B,
+			  size_t C, size_t NH, float p, cs_nn_rng *rng)
+{
+	size_t C3 = 3 * C, hs = C / NH, ao = 0;
+	float scale = 1.0f / sqrtf((float)hs);
+
+	for (size_t b = 0; b < B; b++) {
+		size_t s = off[b], T = off[b + 1] - off[b];
+		for (size_t h = 0; h < NH; h++) {
+			const float *Q = qkv + s * C3 + h * hs;
+			const float *K = Q + C, *Vv = Q + 2 * C;
+			float *a = att + ao;
+			/* scores (T, T) = Q (T, hs) @ K (T, hs)^T / sqrt(hs) */
+			cs_sgemm(0, 1, T, T, hs, scale, Q, C3, K, C3, 0.0f, a,
+				 T);
+			for (size_t i = 0; i < T; i++) {
+				float *row = a + i * T, mx = row[0], sum = 0.0f;
+				for (size_t j = 1; j < T; j++)
+					mx = row[j] > mx ? row[j] : mx;
+				for (size_t j = 0; j < T; j++) {
+					row[j] = expf(row[j] - mx);
+					sum += row[j];
+				}
+				for (size_t j = 0; j < T; j++)
+					row[j] /= sum;
+			}
+			cs_dropout_forward(attd + ao, attm + ao, a, T * T, p,
+					   rng);
+			/* out (T, hs) = attd (T, T) @ V (T, hs) */
+			cs_sgemm(0, 0, T, hs, T, 1.0f, attd + ao, T, Vv, C3,
+				 0.0f, out + s * C + h * hs, C);
+			ao += T * T;
+		}
+	}
+}
+
+void cs_attention_backward(float *dqkv, float *datt, const float *dout,
+			   const float *qkv, const float *att,
+			   const float *attd, const float *attm,
+			   const size_t *off, size_t B, size_t C, size_t NH)
+{
+	size_t C3 = 3 * C, hs = C / NH, ao = 0;
+	float scale = 1.0f / sqrtf((float)hs);
+
+	for (size_t b = 0; b < B; b++) {
+		size_t s = off[b], T = off[b + 1] - off[b];
+		for (size_t h = 0; h < NH; h++) {
+			const float *Q = qkv + s * C3 + h * hs;
+			const float *K = Q + C, *Vv = Q + 2 * C;
+			float *dQ = dqkv + s * C3 + h * hs;
+			float *dK = dQ + C, *dV = dQ + 2 * C;
+			const float *dY = dout + s * C + h * hs;
+			const float *a = att + ao, *m = attm + ao;
+			float *da = datt + ao;
+			/* d attd (T, T) = dY (T, hs) @ V (T, hs)^T */
+			cs_sgemm(0, 1, T, T, hs, 1.0f, dY, C, Vv, C3, 0.0f, da,
+				 T);
+			/* dV (T, hs) += attd^T (T, T) @ dY (T, hs) */
+			cs_sgemm(1, 0, T, hs, T, 1.0f, attd + ao, T, dY, C,
+				 1.0f, dV, C3);
+			/* through dropout, softmax and the scale */
+			for (size_t i = 0; i < T; i++) {
+				float *dr = da + i * T;
+				const float *ar = a + i * T, *mr = m + i * T;
+				float dot = 0.0f;
+				for (size_t j = 0; j < T; j++) {
+					dr[j] *= mr[j];
+					dot += dr[j] * ar[j];
+				}
+				for (size_t j = 0; j < T; j++)
+					dr[j] = ar[j] * (dr[j] - dot) * scale;
+			}
+			/* dQ += dS (T, T) @ K; dK += dS^T @ Q */
+			cs_sgemm(0, 0, T, hs, T, 1.0f, da, T, K, C3, 1.0f, dQ,
+				 C3);
+			cs_sgemm(1, 0, T, hs, T, 1.0f, da, T, Q, C3, 1.0f, dK,
+				 C3);
+			ao += T * T;
+		}
+	}
+}
+
+/* ------------------------------------------------------------ gelu */
+
+void cs_gelu_forward(float *out, const float *inp, size_t n)
+{
+	DISPATCH(gelu_fwd, out, inp, n);
+}
+
+void cs_gelu_backward(float *dinp, const float *inp, const float *dout,
+		      size_t n)
+{
+	DISPATCH(gelu_bwd, dinp, inp, dout, n);
+}
+
+/* ------------------------------------------------------------ dropout */
+
+void cs_dropout_forward(float *out, float *mask, const float *inp, size_t n,
+			float p, cs_nn_rng *rng)
+{
+	if (!rng || p <= 0.0f) {
+		if (out != inp)
+			memmove(out, inp, n * sizeof *out);
+		for (size_t i = 0; i < n; i++)
+			mask[i] = 1.0f;
+		return;
+	}
+	float keep = 1.0f / (1.0f - p);
+	for (size_t i = 0; i < n; i++) {
+		mask[i] = cs_nn_rng_uniform(rng) < p ? 0.0f : keep;
+		out[i] = inp[i] * mask[i];
+	}
+}
+
+void cs_dropout_backward(float *dinp, const float *dout, const float *mask,
+			 size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dinp[i] += dout[i] * mask[i];
+}
+
+/* ------------------------------------------------------------ residual */
+
+void cs_residual_forward(float *out, const float *a, const float *b,
+			 size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = a[i] + b[i];
+}
+
+void cs_residual_backward(float *da, float *db, const float *dout, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		da[i] += dout[i];
+		db[i] += dout[i];
+	}
+}
+
+/* ------------------------------------------------------------ gather */
+
+void cs_gather_forward(float *out, const float *inp, const size_t *idx,
+		       size_t M, size_t C)
+{
+	for (size_t m = 0; m < M; m++)
+		memcpy(out + m * C, inp + idx[m] * C, C * sizeof *out);
+}
+
+void cs_gather_backward(float *dinp, const float *dout, const size_t *idx,
+			size_t M, size_t C)
+{
+	for (size_t m = 0; m < M; m++) {
+		float *d = dinp + idx[m] * C;
+		for (size_t c = 0; c < C; c++)
+			d[c] += dout[m * C + c];
+	}
+}
+
+/* ------------------------------------------------------------ loss */
+
+double cs_crossentropy_forward(float *lse, const float *logits,
+			      const uint32_t *tgt, size_t M, size_t V,
+			      size_t v0)
+{
+	double loss = 0.0;
+	for (size_t m = 0; m < M; m++) {
+		double l = DISPATCH(logsumexp, logits + m * V + v0, V - v0);
+		lse[m] = (float)l;
+		loss += l - logits[m * V + tgt[m]];
+	}
+	return M ? loss / (double)M : 0.0;
+}
+
+void cs_crossentropy_backward(float *dlogits, const float *logits,
+			      const float *lse, const uint32_t *tgt, size_t M,
+			      size_t V, size_t v0, float dloss)
+{
+	float s = M ? dloss / (float)M : 0.0f;
+	for (size_t m = 0; m < M; m++) {
+		float *d = dlogits + m * V;
+		for (size_t k = 0; k < v0; k++)
+			d[k] = 0.0f;
+		DISPATCH(softmax_scaled, d + v0, logits + m * V + v0, V - v0,
+			 lse[m], s);
+		d[tgt[m]] -= s;
+	}
+}

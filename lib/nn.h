@@ -1,0 +1,139 @@
+/*
+ * nn.h - the layers of the model: forward and backward by hand.
+ *
+ * Legend: B sequences in a batch, T_b the length of sequence b, N = sum
+ * T_b packed tokens, C channels, V items, P positions (max length), L
+ * layers, NH heads, hs = C / NH, M masked (scored) positions, A = NH *
+ * sum_b T_b^2 attention weights.
+ *
+ * Every layer is a pair <layer>_forward / <layer>_backward, outputs (or
+ * gradients) first. Backward functions accumulate (+=) into the gradients
+ * of their inputs and parameters, so the caller zeroes them once per step;
+ * the exceptions say so. All matrix products go through cs_sgemm. The
+ * loops here are single-threaded (OpenBLAS threads the products), so the
+ * results are a function of the inputs, the seed and the thread count.
+ */
+#ifndef CS_NN_H
+#define CS_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------ random */
+
+/* splitmix64: small, seedable, the same stream on every platform. */
+typedef struct cs_nn_rng {
+	uint64_t s;
+} cs_nn_rng;
+
+void cs_nn_rng_seed(cs_nn_rng *r, uint64_t seed);
+uint64_t cs_nn_rng_next(cs_nn_rng *r);
+/* Uniform in [0, 1), 24 bits. */
+float cs_nn_rng_uniform(cs_nn_rng *r);
+/* Standard normal (Box-Muller, double inside). */
+double cs_nn_rng_normal(cs_nn_rng *r);
+/* Normal with standard deviation std, redrawn outside +-2 std. */
+float cs_nn_rng_truncnormal(cs_nn_rng *r, float std);
+
+/* ------------------------------------------------------------ layers */
+
+/* out (N, C) = wte[tok] + wpe[pos]; tok, pos (N); wte (V, C); wpe (P, C). */
+void cs_embed_forward(float *out, const uint32_t *tok, const uint32_t *pos,
+		      const float *wte, const float *wpe, size_t N, size_t C);
+void cs_embed_backward(float *dwte, float *dwpe, const float *dout,
+		       const uint32_t *tok, const uint32_t *pos, size_t N,
+		       size_t C);
+
+/* LayerNorm over C, eps 1e-12 as BERT. out, inp (N, C); mean, rstd (N). */
+#define CS_LN_EPS 1e-12f
+void cs_layernorm_forward(float *out, float *mean, float *rstd,
+			  const float *inp, const float *w, const float *b,
+			  size_t N, size_t C);
+void cs_layernorm_backward(float *dinp, float *dw, float *db,
+			   const float *dout, const float *inp, const float *w,
+			   const float *mean, const float *rstd, size_t N,
+			   size_t C);
+
+/* out (N, OC) = inp (N, C) @ w (OC, C)^T + b (OC); b may be NULL. */
+void cs_linear_forward(float *out, const float *inp, const float *w,
+		       const float *b, size_t N, size_t C, size_t OC);
+/* dinp (N, C), dw (OC, C), db (OC) += ...; any of them may be NULL. */
+void cs_linear_backward(float *dinp, float *dw, float *db, const float *dout,
+			const float *inp, const float *w, size_t N, size_t C,
+			size_t OC);
+
+/*
+ * Bidirectional multi-head self-attention over packed sequences: token i
+ * of sequence b attends to every token of b and to nothing else, which is
+ * BERT's padding mask without the padding. qkv (N, 3C) holds the query,
+ * key and value of each token; off (B+1) the token offsets of the
+ * sequences. att (A) receives the softmax weights, per sequence then head
+ * a (T_b, T_b) row-major block; attd (A) the weights after dropout with
+ * probability p (attm (A) the dropout scale, 0 or 1/(1-p)); out (N, C)
+ * the heads' outputs side by side. rng NULL or p == 0: no dropout.
+ */
+void cs_attention_forward(float *out, float *att, float *attd, float *attm,
+			  const float *qkv, const size_t *off, size_t B,
+			  size_t C, size_t NH, float p, cs_nn_rng *rng);
+/* datt (A) is scratch (overwritten). */
+void cs_attention_backward(float *dqkv, float *datt, const float *dout,
+			   const float *qkv, const float *att,
+			   const float *attd, const float *attm,
+			   const size_t *off, size_t B, size_t C, size_t NH);
+/* A for these sequences. */
+size_t cs_attention_size(const size_t *off, size_t B, size_t NH);
+
+/*
+ * GELU, the tanh approximation of BERT's modeling.py (and of PyTorch's
+ * gelu(approximate='tanh')): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+ */
+void cs_gelu_forward(float *out, const float *inp, size_t n);
+void cs_gelu_backward(float *dinp, const float *inp, const float *dout,
+		      size_t n);
+
+/*
+ * Inverted dropout: out = inp * mask, mask 0 with probability p else
+ * 1/(1-p). rng NULL or p == 0: out = inp, mask = 1. out may be inp.
+ */
+void cs_dropout_forward(float *out, float *mask, const float *inp, size_t n,
+			float p, cs_nn_rng *rng);
+void cs_dropout_backward(float *dinp, const float *dout, const float *mask,
+			 size_t n);
+
+/* out (n) = a + b; backward is dout added to both. */
+void cs_residual_forward(float *out, const float *a, const float *b,
+			 size_t n);
+void cs_residual_backward(float *da, float *db, const float *dout, size_t n);
+
+/* out (M, C) = inp[idx[m]]; idx (M) rows of inp (N, C). */
+void cs_gather_forward(float *out, const float *inp, const size_t *idx,
+		       size_t M, size_t C);
+void cs_gather_backward(float *dinp, const float *dout, const size_t *idx,
+			size_t M, size_t C);
+
+/*
+ * Softmax cross-entropy, mean over M rows of logits (M, V) with targets
+ * tgt (M). Items below v0 (the reserved pad and mask ids) are left out of
+ * the softmax, as if their logits were -inf: they get probability 0 and
+ * gradient 0. lse (M) receives each row's log-sum-exp over [v0, V).
+ * Returns the mean loss (summed in double); targets must lie in [v0, V).
+ */
+double cs_crossentropy_forward(float *lse, const float *logits,
+			      const uint32_t *tgt, size_t M, size_t V,
+			      size_t v0);
+/* dlogits (M, V) = dloss * (softmax - onehot) / M; overwritten, not +=. */
+void cs_crossentropy_backward(float *dlogits, const float *logits,
+			      const float *lse, const uint32_t *tgt, size_t M,
+			      size_t V, size_t v0, float dloss);
+
+/* y[i] = exp(x[i]), vectorised, relative error below 2e-7. */
+void cs_nn_expf(float *y, const float *x, size_t n);
+
+/*
+ * The exp-bound loops (GELU, softmax cross-entropy, cs_nn_expf) have an
+ * SSE2 version and an AVX2 one, picked at run time. cs_nn_simd(0) forces
+ * the baseline, cs_nn_simd(1) (the default) takes the best; for tests.
+ */
+void cs_nn_simd(int best);
+
+#endif

@@ -1,0 +1,703 @@
+/*
+ * check_grad.c - finite-difference checks of every backward pass of
+ * lib/nn.c and of the whole model, plus cs_sgemm against the reference.
+ *
+ * Each check perturbs every input element (or a random sample of a large
+ * input) by +-eps, evaluates a scalar objective (sum of out * R for a
+ * fixed random R, accumulated in double; the loss itself for the loss and
+ * the model) and compares the central difference with the analytic
+ * gradient: |a - n| <= atol + rtol max(|a|, |n|). The layers compute in
+ * float, so eps and the tolerances are per op.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "model.h"
+#include "nn.h"
+#include "optim.h"
+
+static cs_nn_rng rng;
+
+/* Every test buffer, freed by free_all at the end of a test. */
+static void *bufs[256];
+static size_t nbufs;
+
+static void *keep(void *p)
+{
+	ck_assert_ptr_nonnull(p);
+	ck_assert(nbufs < sizeof bufs / sizeof bufs[0]);
+	return bufs[nbufs++] = p;
+}
+
+static void free_all(void)
+{
+	while (nbufs)
+		free(bufs[--nbufs]);
+}
+
+static float *randv(size_t n, float scale)
+{
+	float *x = keep(malloc(n * sizeof *x));
+	for (size_t i = 0; i < n; i++)
+		x[i] = (2.0f * cs_nn_rng_uniform(&rng) - 1.0f) * scale;
+	return x;
+}
+
+static float *zerov(size_t n)
+{
+	return keep(calloc(n ? n : 1, sizeof(float)));
+}
+
+static double dot(const float *a, const float *b, size_t n)
+{
+	double s = 0.0;
+	for (size_t i = 0; i < n; i++)
+		s += (double)a[i] * b[i];
+	return s;
+}
+
+typedef double (*objective)(void *ctx);
+
+/*
+ * Compare grad (n) with central differences of f over x (n); at most
+ * maxn elements, a random sample if n is larger. Returns the number of
+ * mismatches, printing the worst.
+ */
+static int fd_check(const char *what, objective f, void *ctx, float *x,
+		    const float *grad, size_t n, float eps, double rtol,
+		    double atol, size_t maxn)
+{
+	int bad = 0;
+	double worst = 0.0;
+	size_t wi = 0;
+	double wa = 0, wn = 0;
+	for (size_t k = 0; k < n && k < maxn; k++) {
+		size_t i = n <= maxn ? k : cs_nn_rng_next(&rng) % n;
+		float x0 = x[i];
+		x[i] = x0 + eps;
+		double hp = x[i];
+		double fp = f(ctx);
+		x[i] = x0 - eps;
+		double hm = x[i];
+		double fm = f(ctx);
+		x[i] = x0;
+		double num = (fp - fm) / (hp - hm), an = grad[i];
+		double err = fabs(an - num);
+		double tol = atol + rtol * fmax(fabs(an), fabs(num));
+		if (err > tol)
+			bad++;
+		if (err / tol > worst) {
+			worst = err / tol;
+			wi = i;
+			wa = an;
+			wn = num;
+		}
+	}
+	if (bad || getenv("CS_GRAD_VERBOSE"))
+		fprintf(stderr, "%s: %d bad of %zu; worst [%zu] analytic %.6g "
+			"numeric %.6g (err/tol %.3g)\n", what, bad,
+			n < maxn ? n : maxn, wi, wa, wn, worst);
+	f(ctx); /* leave the forward state as it was */
+	return bad;
+}
+
+/* ------------------------------------------------------------ sgemm */
+
+START_TEST(test_sgemm)
+{
+	size_t M = 7, N = 5, K = 9, pad = 3;
+	cs_nn_rng_seed(&rng, 1);
+	for (int ta = 0; ta < 2; ta++)
+		for (int tb = 0; tb < 2; tb++) {
+			size_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad;
+			size_t ldc = N + pad;
+			float *A = randv((ta ? K : M) * lda, 1.0f);
+			float *B = randv((tb ? N : K) * ldb, 1.0f);
+			float *C1 = randv(M * ldc, 1.0f);
+			float *C2 = keep(malloc(M * ldc * sizeof *C2));
+			memcpy(C2, C1, M * ldc * sizeof *C2);
+			cs_sgemm(ta, tb, M, N, K, 0.7f, A, lda, B, ldb, 0.3f,
+				 C1, ldc);
+			cs_sgemm_ref(ta, tb, M, N, K, 0.7f, A, lda, B, ldb,
+				     0.3f, C2, ldc);
+			for (size_t i = 0; i < M; i++)
+				for (size_t j = 0; j < ldc; j++)
+					ck_assert_msg(fabsf(C1[i * ldc + j] -
+							    C2[i * ldc + j]) <
+						      1e-5f, "ta %d tb %d [%zu,%zu]",
+						      ta, tb, i, j);
+		}
+	free_all();
+}
+END_TEST
+
+START_TEST(test_blas_reexec_decision)
+{
+	ck_assert(cs_blas_should_reexec(1, "Prescott", NULL, NULL));
+	ck_assert(cs_blas_should_reexec(1, "prescott", NULL, NULL));
+	ck_assert(!cs_blas_should_reexec(0, "Prescott", NULL, NULL));
+	ck_assert(!cs_blas_should_reexec(1, "SkylakeX", NULL, NULL));
+	ck_assert(!cs_blas_should_reexec(1, "Haswell", NULL, NULL));
+	ck_assert(!cs_blas_should_reexec(1, "Prescott", "Prescott", NULL));
+	ck_assert(!cs_blas_should_reexec(1, "Prescott", NULL, "1"));
+	const char *core = NULL;
+	ck_assert_int_eq(cs_blas_init(1, NULL, &core, NULL), 0);
+	ck_assert_ptr_nonnull(core);
+	ck_assert_int_eq(cs_blas_threads(), 1);
+	free_all();
+}
+END_TEST
+
+/* ------------------------------------------------------------ the checker */
+
+struct lin_ctx {
+	float *out, *inp, *w, *b, *R;
+	size_t N, C, OC;
+};
+
+static double lin_obj(void *p)
+{
+	struct lin_ctx *c = p;
+	cs_linear_forward(c->out, c->inp, c->w, c->b, c->N, c->C, c->OC);
+	return dot(c->out, c->R, c->N * c->OC);
+}
+
+START_TEST(test_linear)
+{
+	struct lin_ctx c = {.N = 5, .C = 7, .OC = 6};
+	cs_nn_rng_seed(&rng, 2);
+	c.inp = randv(c.N * c.C, 1.0f);
+	c.w = randv(c.OC * c.C, 1.0f);
+	c.b = randv(c.OC, 1.0f);
+	c.R = randv(c.N * c.OC, 1.0f);
+	c.out = zerov(c.N * c.OC);
+	float *dinp = zerov(c.N * c.C), *dw = zerov(c.OC * c.C);
+	float *db = zerov(c.OC);
+	lin_obj(&c);
+	cs_linear_backward(dinp, dw, db, c.R, c.inp, c.w, c.N, c.C, c.OC);
+	int bad = fd_check("linear dinp", lin_obj, &c, c.inp, dinp,
+			   c.N * c.C, 1e-2f, 1e-3, 1e-4, 10000);
+	bad += fd_check("linear dw", lin_obj, &c, c.w, dw, c.OC * c.C, 1e-2f,
+			1e-3, 1e-4, 10000);
+	bad += fd_check("linear db", lin_obj, &c, c.b, db, c.OC, 1e-2f, 1e-3,
+			1e-4, 10000);
+	ck_assert_int_eq(bad, 0);
+
+	/* the checker itself must catch a wrong gradient */
+	dw[3] *= 1.05f;
+	ck_assert_int_ne(fd_check("linear dw (corrupted on purpose)",
+				  lin_obj, &c, c.w, dw, c.OC * c.C, 1e-2f,
+				  1e-3, 1e-4, 10000), 0);
+	free_all();
+}
+END_TEST
+
+/* ------------------------------------------------------------ embedding */
+
+struct emb_ctx {
+	float *out, *wte, *wpe, *R;
+	uint32_t *tok, *pos;
+	size_t N, C;
+};
+
+static double emb_obj(void *p)
+{
+	struct emb_ctx *c = p;
+	cs_embed_forward(c->out, c->tok, c->pos, c->wte, c->wpe, c->N, c->C);
+	return dot(c->out, c->R, c->N * c->C);
+}
+
+START_TEST(test_embed)
+{
+	uint32_t tok[] = {3, 5, 3, 0, 6, 5, 3};
+	uint32_t pos[] = {0, 1, 2, 0, 1, 0, 3};
+	size_t V = 7, P = 4;
+	struct emb_ctx c = {.tok = tok, .pos = pos, .N = 7, .C = 5};
+	cs_nn_rng_seed(&rng, 3);
+	c.wte = randv(V * c.C, 1.0f);
+	c.wpe = randv(P * c.C, 1.0f);
+	c.R = randv(c.N * c.C, 1.0f);
+	c.out = zerov(c.N * c.C);
+	float *dwte = zerov(V * c.C), *dwpe = zerov(P * c.C);
+	emb_obj(&c);
+	cs_embed_backward(dwte, dwpe, c.R, tok, pos, c.N, c.C);
+	int bad = fd_check("embed dwte", emb_obj, &c, c.wte, dwte, V * c.C,
+			   1e-2f, 1e-3, 1e-4, 10000);
+	bad += fd_check("embed dwpe", emb_obj, &c, c.wpe, dwpe, P * c.C, 1e-2f,
+			1e-3, 1e-4, 10000);
+	ck_assert_int_eq(bad, 0);
+	free_all();
+}
+END_TEST
+
+/* ------------------------------------------------------------ layernorm */
+
+struct ln_ctx {
+	float *out, *mean, *rstd, *inp, *w, *b, *R;
+	size_t N, C;
+};
+
+static double ln_obj(void *p)
+{
+	struct ln_ctx *c = p;
+	cs_layernorm_forward(c->out, c->mean, c->rstd, c->inp, c->w, c->b,
+			     c->N, c->C);
+	return dot(c->out, c->R, c->N * c->C);
+}
+
+START_TEST(test_layernorm)
+{
+	struct ln_ctx c = {.N = 4, .C = 9};
+	cs_nn_rng_seed(&rng, 4);
+	c.inp = randv(c.N * c.C, 2.0f);
+	c.w = randv(c.C, 1.0f);
+	c.b = randv(c.C, 1.0f);
+	c.R = randv(c.N * c.C, 1.0f);
+	c.out = zerov(c.N * c.C);
+	c.mean = zerov(c.N);
+	c.rstd = zerov(c.N);
+	float *dinp = zerov(c.N * c.C), *dw = zerov(c.C), *db = zerov(c.C);
+	ln_obj(&c);
+	cs_layernorm_backward(dinp, dw, db, c.R, c.inp, c.w, c.mean, c.rstd,
+			      c.N, c.C);
+	int bad = fd_check("layernorm dinp", ln_obj, &c, c.inp, dinp,
+			   c.N * c.C, 1e-3f, 1e-2, 1e-3, 10000);
+	bad += fd_check("layernorm dw", ln_obj, &c, c.w, dw, c.C, 1e-2f, 1e-3,
+			1e-4, 10000);
+	bad += fd_check("layernorm db", ln_obj, &c, c.b, db, c.C, 1e-2f, 1e-3,
+			1e-4, 10000);
+	ck_assert_int_eq(bad, 0);
+	free_all();
+}
+END_TEST
+
+/* ------------------------------------------------------------ attention */
+
+struct att_ctx {
+	float *out, *att, *attd, *attm, *qkv, *R;
+	size_t *off, B, C, NH, N, A;
+	float p;
+};
+
+static double att_obj(void *p)
+{
+	struct att_ctx *c = p;
+	cs_nn_rng r;
+	cs_nn_rng_seed(&r, 99); /* the same dropout mask every time */
+	cs_attention_forward(c->out, c->att, c->attd, c->attm, c->qkv, c->off,
+			     c->B, c->C, c->NH, c->p, c->p > 0 ? &r : NULL);
+	return dot(c->out, c->R, c->N * c->C);
+}
+
+static void attention_case(float p, int *bad)
+{
+	size_t off[] = {0, 1, 5, 8, 14};
+	struct att_ctx c = {.off = off, .B = 4, .C = 8, .NH = 2, .N = 14,
+			    .p = p};
+	c.A = cs_attention_size(off, c.B, c.NH);
+	ck_assert_uint_eq(c.A, 2 * (1 + 16 + 9 + 36));
+	c.qkv = randv(c.N * 3 * c.C, 1.0f);
+	c.R = randv(c.N * c.C, 1.0f);
+	c.out = zerov(c.N * c.C);
+	c.att = zerov(c.A);
+	c.attd = zerov(c.A);
+	c.attm = zerov(c.A);
+	float *dqkv = zerov(c.N * 3 * c.C), *datt = zerov(c.A);
+	att_obj(&c);
+	cs_attention_backward(dqkv, datt, c.R, c.qkv, c.att, c.attd, c.attm,
+			      off, c.B, c.C, c.NH);
+	*bad += fd_check(p > 0 ? "attention dqkv (dropout)" : "attention dqkv",
+			 att_obj, &c, c.qkv, dqkv, c.N * 3 * c.C, 1e-2f, 1e-2,
+			 1e-3, 10000);
+}
+
+START_TEST(test_attention)
+{
+	int bad = 0;
+	cs_nn_rng_seed(&rng, 5);
+	attention_case(0.0f, &bad);
+	attention_case(0.3f, &bad);
+	ck_assert_int_eq(bad, 0);
+	free_all();
+}
+END_TEST
+
+/* Packed attention against a naive per-token version in double. */
+START_TEST(test_attention_naive)
+{
+	size_t off[] = {0, 3, 4, 9}, B = 3, C = 6, NH = 3, hs = 2, N = 9;
+	cs_nn_rng_seed(&rng, 6);
+	float *qkv = randv(N * 3 * C, 2.0f), *out = zerov(N * C);
+	size_t A = cs_attention_size(off, B, NH);
+	float *att = zerov(A), *attd = zerov(A), *attm = zerov(A);
+	cs_attention_forward(out, att, attd, attm, qkv, off, B, C, NH, 0.5f,
+			     NULL);
+	for (size_t b = 0; b < B; b++)
+		for (size_t i = off[b]; i < off[b + 1]; i++)
+			for (size_t h = 0; h < NH; h++) {
+				double w[16], sum = 0.0, mx = -1e300;
+				for (size_t j = off[b]; j < off[b + 1]; j++) {
+					double s = 0.0;
+					for (size_t k = 0; k < hs; k++)
+						s += (double)qkv[i * 3 * C + h * hs + k] *
+						     qkv[j * 3 * C + C + h * hs + k];
+					w[j - off[b]] = s / sqrt((double)hs);
+					mx = fmax(mx, w[j - off[b]]);
+				}
+				for (size_t j = 0; j < off[b + 1] - off[b]; j++)
+					sum += (w[j] = exp(w[j] - mx));
+				for (size_t k = 0; k < hs; k++) {
+					double y = 0.0;
+					for (size_t j = off[b]; j < off[b + 1]; j++)
+						y += w[j - off[b]] / sum *
+						     qkv[j * 3 * C + 2 * C + h * hs + k];
+					ck_assert_double_eq_tol(out[i * C + h * hs + k], y, 1e-5);
+				}
+			}
+	free_all();
+}
+END_TEST
+
+/* ------------------------------------------------------------ gelu, dropout */
+
+struct ew_ctx {
+	float *out, *mask, *inp, *R;
+	size_t n;
+	int kind; /* 0 gelu, 1 dropout */
+};
+
+static double ew_obj(void *p)
+{
+	struct ew_ctx *c = p;
+	cs_nn_rng r;
+	cs_nn_rng_seed(&r, 7);
+	if (c->kind == 0)
+		cs_gelu_forward(c->out, c->inp, c->n);
+	else
+		cs_dropout_forward(c->out, c->mask, c->inp, c->n, 0.4f, &r);
+	return dot(c->out, c->R, c->n);
+}
+
+START_TEST(test_gelu_dropout)
+{
+	cs_nn_simd(_i == 0);
+	struct ew_ctx c = {.n = 67};
+	cs_nn_rng_seed(&rng, 8);
+	c.inp = randv(c.n, 4.0f);
+	c.R = randv(c.n, 1.0f);
+	c.out = zerov(c.n);
+	c.mask = zerov(c.n);
+	float *d = zerov(c.n);
+	int bad = 0;
+
+	ew_obj(&c);
+	for (size_t i = 0; i < c.n; i++) { /* the formula, in double */
+		double x = c.inp[i];
+		double y = 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) *
+						 (x + 0.044715 * x * x * x)));
+		ck_assert_double_eq_tol(c.out[i], y, 2e-6 * (1.0 + fabs(y)));
+	}
+	cs_gelu_backward(d, c.inp, c.R, c.n);
+	bad += fd_check("gelu", ew_obj, &c, c.inp, d, c.n, 1e-3f, 1e-2, 1e-3,
+			10000);
+
+	c.kind = 1;
+	memset(d, 0, c.n * sizeof *d);
+	ew_obj(&c);
+	size_t zeros = 0;
+	for (size_t i = 0; i < c.n; i++)
+		zeros += c.mask[i] == 0.0f;
+	ck_assert(zeros > 10 && zeros < 45);
+	cs_dropout_backward(d, c.R, c.mask, c.n);
+	bad += fd_check("dropout", ew_obj, &c, c.inp, d, c.n, 1e-2f, 1e-3,
+			1e-4, 10000);
+	ck_assert_int_eq(bad, 0);
+	free_all();
+}
+END_TEST
+
+START_TEST(test_expf)
+{
+	cs_nn_simd(_i == 0);
+	size_t n = 20001;
+	float *x = zerov(n), *y = zerov(n);
+	for (size_t i = 0; i < n; i++)
+		x[i] = -87.0f + 175.0f * (float)i / (float)(n - 1);
+	cs_nn_expf(y, x, n);
+	for (size_t i = 0; i < n; i++) {
+		double e = exp((double)x[i]);
+		ck_assert_msg(fabs(y[i] - e) <= 2e-7 * e, "exp(%g) = %g not %g",
+			      x[i], y[i], e);
+	}
+	free_all();
+}
+END_TEST
+
+/* ------------------------------------------------------------ loss */
+
+struct ce_ctx {
+	float *logits, *lse;
+	uint32_t *tgt;
+	size_t M, V;
+};
+
+static double ce_obj(void *p)
+{
+	struct ce_ctx *c = p;
+	return cs_crossentropy_forward(c->lse, c->logits, c->tgt, c->M, c->V,
+				       2);
+}
+
+START_TEST(test_crossentropy)
+{
+	cs_nn_simd(_i == 0);
+	uint32_t tgt[] = {2, 10, 5, 5};
+	struct ce_ctx c = {.tgt = tgt, .M = 4, .V = 11};
+	cs_nn_rng_seed(&rng, 9);
+	c.logits = randv(c.M * c.V, 3.0f);
+	c.lse = zerov(c.M);
+	float *d = randv(c.M * c.V, 1.0f); /* overwritten */
+	double loss = ce_obj(&c);
+	/* against the definition, in double, with ids 0 and 1 left out */
+	double ref = 0.0;
+	for (size_t m = 0; m < c.M; m++) {
+		double s = 0.0;
+		for (size_t v = 2; v < c.V; v++)
+			s += exp(c.logits[m * c.V + v]);
+		ref += log(s) - c.logits[m * c.V + tgt[m]];
+	}
+	ck_assert_double_eq_tol(loss, ref / c.M, 1e-5);
+	cs_crossentropy_backward(d, c.logits, c.lse, tgt, c.M, c.V, 2, 1.0f);
+	for (size_t m = 0; m < c.M; m++) {
+		ck_assert(d[m * c.V] == 0.0f && d[m * c.V + 1] == 0.0f);
+	}
+	ck_assert_int_eq(fd_check("crossentropy", ce_obj, &c, c.logits, d,
+				  c.M * c.V, 1e-2f, 1e-2, 1e-5, 10000), 0);
+	free_all();
+}
+END_TEST
+
+/* The output layer: gather, dense, GELU, LayerNorm, tied logits, loss. */
+struct out_ctx {
+	float *hid, *hm, *w, *b, *hh, *hg, *hln, *mean, *rstd, *lnw, *lnb;
+	float *wte, *ob, *logits, *lse;
+	size_t *idx;
+	uint32_t *tgt;
+	size_t N, M, C, V;
+};
+
+static double out_obj(void *p)
+{
+	struct out_ctx *c = p;
+	cs_gather_forward(c->hm, c->hid, c->idx, c->M, c->C);
+	cs_linear_forward(c->hh, c->hm, c->w, c->b, c->M, c->C, c->C);
+	cs_gelu_forward(c->hg, c->hh, c->M * c->C);
+	cs_layernorm_forward(c->hln, c->mean, c->rstd, c->hg, c->lnw, c->lnb,
+			     c->M, c->C);
+	cs_linear_forward(c->logits, c->hln, c->wte, c->ob, c->M, c->C, c->V);
+	return cs_crossentropy_forward(c->lse, c->logits, c->tgt, c->M, c->V,
+				       2);
+}
+
+START_TEST(test_output_layer)
+{
+	size_t idx[] = {4, 1, 4};
+	uint32_t tgt[] = {3, 8, 2};
+	struct out_ctx c = {.idx = idx, .tgt = tgt, .N = 6, .M = 3, .C = 6,
+			    .V = 10};
+	size_t M = c.M, C = c.C, V = c.V;
+	cs_nn_rng_seed(&rng, 10);
+	c.hid = randv(c.N * C, 1.0f);
+	c.w = randv(C * C, 1.0f);
+	c.b = randv(C, 0.5f);
+	c.lnw = randv(C, 1.0f);
+	c.lnb = randv(C, 1.0f);
+	c.wte = randv(V * C, 1.0f);
+	c.ob = randv(V, 1.0f);
+	c.hm = zerov(M * C);
+	c.hh = zerov(M * C);
+	c.hg = zerov(M * C);
+	c.hln = zerov(M * C);
+	c.mean = zerov(M);
+	c.rstd = zerov(M);
+	c.logits = zerov(M * V);
+	c.lse = zerov(M);
+	float *dlog = zerov(M * V), *dhln = zerov(M * C), *dhg = zerov(M * C);
+	float *dhh = zerov(M * C), *dhm = zerov(M * C), *dhid = zerov(c.N * C);
+	float *dw = zerov(C * C), *db = zerov(C), *dlnw = zerov(C);
+	float *dlnb = zerov(C), *dwte = zerov(V * C), *dob = zerov(V);
+	out_obj(&c);
+	cs_crossentropy_backward(dlog, c.logits, c.lse, tgt, M, V, 2, 1.0f);
+	cs_linear_backward(dhln, dwte, dob, dlog, c.hln, c.wte, M, C, V);
+	cs_layernorm_backward(dhg, dlnw, dlnb, dhln, c.hg, c.lnw, c.mean,
+			      c.rstd, M, C);
+	cs_gelu_backward(dhh, c.hh, dhg, M * C);
+	cs_linear_backward(dhm, dw, db, dhh, c.hm, c.w, M, C, C);
+	cs_gather_backward(dhid, dhm, idx, M, C);
+	int bad = 0;
+	bad += fd_check("output dhidden", out_obj, &c, c.hid, dhid, c.N * C,
+			1e-3f, 2e-2, 1e-4, 10000);
+	bad += fd_check("output dw", out_obj, &c, c.w, dw, C * C, 1e-3f, 2e-2,
+			1e-4, 10000);
+	bad += fd_check("output db", out_obj, &c, c.b, db, C, 1e-3f, 2e-2, 1e-4,
+			10000);
+	bad += fd_check("output dlnw", out_obj, &c, c.lnw, dlnw, C, 1e-3f,
+			2e-2, 1e-4, 10000);
+	bad += fd_check("output dlnb", out_obj, &c, c.lnb, dlnb, C, 1e-3f,
+			2e-2, 1e-4, 10000);
+	bad += fd_check("output dwte", out_obj, &c, c.wte, dwte, V * C, 1e-3f,
+			2e-2, 1e-4, 10000);
+	bad += fd_check("output dbias", out_obj, &c, c.ob, dob, V, 1e-3f, 2e-2,
+			1e-4, 10000);
+	ck_assert_int_eq(bad, 0);
+	free_all();
+}
+END_TEST
+
+/* ------------------------------------------------------------ the model */
+
+struct model_ctx {
+	cs_bert *m;
+	cs_batch *b;
+	int train;
+};
+
+static double model_obj(void *p)
+{
+	struct model_ctx *c = p;
+	c->m->nforward = 0; /* the same dropout masks every time */
+	ck_assert_int_eq(cs_bert_forward(c->m, c->b, c->train, NULL, NULL),
+			 0);
+	return c->m->loss;
+}
+
+static void model_case(int train, size_t L, int *bad)
+{
+	cs_bert_config cfg;
+	cs_bert_config_default(&cfg, 23);
+	cfg.C = 8;
+	cfg.L = L;
+	cfg.NH = 2;
+	cfg.P = 6;
+	cfg.FF = 12;
+	cfg.init_range = 0.5f;
+	cs_bert *m = cs_bert_new(&cfg, 11, NULL);
+	ck_assert_ptr_nonnull(m);
+	/* the biases and LayerNorm parameters random too */
+	cs_nn_rng_seed(&rng, 12);
+	for (size_t i = 0; i < m->nparams; i++)
+		m->params_memory[i] += (2.0f * cs_nn_rng_uniform(&rng) - 1.0f) *
+				       0.3f;
+	size_t off[] = {0, 5, 7, 13};
+	uint32_t tok[] = {3, 1, 7, 9, 1, 22, 1, 4, 5, 1, 2, 6, 1};
+	uint32_t pos[] = {0, 1, 2, 3, 4, 0, 1, 0, 1, 2, 3, 4, 5};
+	size_t mpos[] = {1, 4, 6, 9, 12};
+	uint32_t mtgt[] = {8, 3, 22, 2, 11};
+	cs_batch b = {.B = 3, .off = off, .tok = tok, .pos = pos, .M = 5,
+		      .mpos = mpos, .mtgt = mtgt};
+	struct model_ctx c = {m, &b, train};
+
+	model_obj(&c);
+	cs_bert_zero_grad(m);
+	ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
+	/* pad and mask embeddings only reach the loss through their inputs */
+	float *g = m->grads_memory, *p = m->params_memory;
+	char what[64];
+	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+		snprintf(what, sizeof what, "model%s L=%zu d%s",
+			 train ? " (dropout)" : "", L, cs_bert_param_name(i));
+		*bad += fd_check(what, model_obj, &c, p, g, m->param_sizes[i],
+				 3e-3f, 3e-2, 2e-4, 400);
+		p += m->param_sizes[i];
+		g += m->param_sizes[i];
+	}
+	/* the output bias of pad and mask: no gradient */
+	ck_assert(m->grads.out_b[0] == 0.0f && m->grads.out_b[1] == 0.0f);
+	cs_bert_free(m);
+}
+
+START_TEST(test_model)
+{
+	int bad = 0;
+	model_case(0, 2, &bad);
+	model_case(0, 1, &bad);
+	model_case(1, 2, &bad);
+	ck_assert_int_eq(bad, 0);
+	free_all();
+}
+END_TEST
+
+/* ------------------------------------------------------------ optimizer */
+
+START_TEST(test_adamw)
+{
+	cs_adamw o;
+	cs_adamw_default(&o);
+	o.lr = 1.0f;
+	o.warmup = 4;
+	o.total = 12;
+	ck_assert_float_eq_tol(cs_adamw_lr(&o, 0), 0.25f, 1e-7f);
+	ck_assert_float_eq_tol(cs_adamw_lr(&o, 3), 1.0f, 1e-7f);
+	ck_assert_float_eq_tol(cs_adamw_lr(&o, 4), 1.0f, 1e-7f);
+	ck_assert_float_eq_tol(cs_adamw_lr(&o, 8), 0.5f, 1e-7f);
+	ck_assert_float_eq_tol(cs_adamw_lr(&o, 12), 0.0f, 1e-7f);
+	ck_assert_float_eq_tol(cs_adamw_lr(&o, 20), 0.0f, 1e-7f);
+	o.clip = 1.0f;
+	ck_assert_float_eq_tol(cs_clip_scale(&o, 4.0), 0.25f, 1e-6f);
+	ck_assert_float_eq(cs_clip_scale(&o, 0.5), 1.0f);
+	float g[] = {3.0f, 4.0f};
+	ck_assert_double_eq_tol(cs_grad_norm(g, 2), 5.0, 1e-12);
+
+	/* two steps by hand, in double */
+	float p[] = {0.5f, -1.0f}, m[2] = {0}, v[2] = {0};
+	double pd[] = {0.5, -1.0}, md[2] = {0}, vd[2] = {0};
+	double lr = 0.1, wd = 0.2, gs = 0.5;
+	for (long t = 1; t <= 2; t++) {
+		cs_adamw_update(&o, p, g, m, v, 2, (float)lr, (float)wd,
+				(float)gs, t);
+		for (int i = 0; i < 2; i++) {
+			double gi = g[i] * gs;
+			md[i] = 0.9 * md[i] + 0.1 * gi;
+			vd[i] = 0.999 * vd[i] + 0.001 * gi * gi;
+			double mh = md[i] / (1 - pow(0.9, t));
+			double vh = vd[i] / (1 - pow(0.999, t));
+			pd[i] = pd[i] * (1 - lr * wd) - lr * mh / (sqrt(vh) + 1e-8);
+		}
+	}
+	ck_assert_double_eq_tol(p[0], pd[0], 1e-6);
+	ck_assert_double_eq_tol(p[1], pd[1], 1e-6);
+	free_all();
+}
+END_TEST
+
+int main(void)
+{
+	cs_blas_init(1, NULL, NULL, NULL);
+	Suite *s = suite_create("grad");
+	TCase *tc = tcase_create("grad");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_sgemm);
+	tcase_add_test(tc, test_blas_reexec_decision);
+	tcase_add_test(tc, test_linear);
+	tcase_add_test(tc, test_embed);
+	tcase_add_test(tc, test_layernorm);
+	tcase_add_test(tc, test_attention);
+	tcase_add_test(tc, test_attention_naive);
+	/* _i 0: the best SIMD kernels, 1: the SSE2 baseline */
+	tcase_add_loop_test(tc, test_gelu_dropout, 0, 2);
+	tcase_add_loop_test(tc, test_expf, 0, 2);
+	tcase_add_loop_test(tc, test_crossentropy, 0, 2);
+	tcase_add_test(tc, test_output_layer);
+	tcase_add_test(tc, test_model);
+	tcase_add_test(tc, test_adamw);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,492 @@
+/*
+ * check_model.c - the C BERT4Rec against PyTorch, and its behaviour.
+ *
+ * tests/fixtures/bert4rec_tiny.bin is written by scripts/torch_ref.py (its
+ * header documents the layout): a tiny model's initial weights, a padded
+ * batch of three sequences (stored packed), and PyTorch's logits, loss,
+ * final hidden states, every gradient and the weights after three AdamW
+ * steps. The C model runs the batch packed and must agree tensor by
+ * tensor. Then: scoring, packing independence, seeded dropout, batch
+ * validation, and a small training run whose loss must fall.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "model.h"
+
+#ifndef FIXTURE
+#define FIXTURE "tests/fixtures/bert4rec_tiny.bin"
+#endif
+
+/* ------------------------------------------------------------ fixture */
+
+typedef struct tensor {
+	char name[64];
+	size_t ndim, dims[4], n;
+	float *data;
+} tensor;
+
+static tensor *tens;
+static size_t ntens;
+
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+/* Load the fixture; any problem fails the test that asked. */
+static void load_fixture(void)
+{
+	FILE *fp = fopen(FIXTURE, "rb");
+	ck_assert_msg(fp != NULL, "cannot open '%s' (run from the top)",
+		      FIXTURE);
+	static unsigned char buf[1 << 20];
+	size_t len = fread(buf, 1, sizeof buf, fp);
+	fclose(fp);
+	ck_assert_msg(len >= 20 && len < sizeof buf, "fixture size %zu", len);
+	uint64_t h = 0xcbf29ce484222325ULL, want = 0;
+	for (size_t i = 0; i < len - 8; i++)
+		h = (h ^ buf[i]) * 0x100000001b3ULL;
+	for (int i = 7; i >= 0; i--)
+		want = want << 8 | buf[len - 8 + (size_t)i];
+	ck_assert_msg(h == want, "fixture checksum mismatch");
+	ck_assert(memcmp(buf, "CSTF", 4) == 0);
+	ck_assert_uint_eq(le32(buf + 4), 1);
+	ntens = le32(buf + 8);
+	tens = calloc(ntens, sizeof *tens);
+	size_t at = 12, end = len - 8;
+	for (size_t k = 0; k < ntens; k++) {
+		tensor *t = &tens[k];
+		ck_assert(at + 4 <= end);
+		size_t nl = le32(buf + at);
+		at += 4;
+		ck_assert(nl < sizeof t->name && at + nl + 4 <= end);
+		memcpy(t->name, buf + at, nl);
+		at += nl;
+		t->ndim = le32(buf + at);
+		at += 4;
+		ck_assert(t->ndim <= 4 && at + 4 * t->ndim <= end);
+		t->n = 1;
+		for (size_t d = 0; d < t->ndim; d++, at += 4)
+			t->n *= (t->dims[d] = le32(buf + at));
+		ck_assert(at + 4 * t->n <= end);
+		t->data = malloc(t->n * sizeof(float) + 1);
+		for (size_t i = 0; i < t->n; i++, at += 4) {
+			uint32_t u = le32(buf + at);
+			memcpy(&t->data[i], &u, 4);
+		}
+	}
+	ck_assert_uint_eq(at, end);
+}
+
+static void free_fixture(void)
+{
+	for (size_t k = 0; k < ntens; k++)
+		free(tens[k].data);
+	free(tens);
+	tens = NULL;
+	ntens = 0;
+}
+
+static const tensor *get(const char *name)
+{
+	for (size_t k = 0; k < ntens; k++)
+		if (strcmp(tens[k].name, name) == 0)
+			return &tens[k];
+	ck_abort_msg("fixture has no tensor '%s'", name);
+	return NULL;
+}
+
+/*
+ * Compare n floats with the reference: the largest difference over the
+ * largest reference magnitude must be at most rtol. Returns 1 on failure.
+ */
+static int compare(const char *what, const float *got, const tensor *ref,
+		   size_t n, double rtol)
+{
+	ck_assert_msg(ref->n == n, "%s: %zu values, fixture has %zu", what, n,
+		      ref->n);
+	double maxd = 0.0, maxr = 0.0;
+	size_t at = 0;
+	for (size_t i = 0; i < n; i++) {
+		double d = fabs((double)got[i] - ref->data[i]);
+		if (!(d <= maxd)) { /* NaN counts as worst */
+			maxd = isnan(d) ? INFINITY : d;
+			at = i;
+		}
+		maxr = fmax(maxr, fabs(ref->data[i]));
+	}
+	double rel = maxd / fmax(maxr, 1e-12);
+	int bad = !(rel <= rtol);
+	if (bad || getenv("CS_MODEL_VERBOSE"))
+		fprintf(stderr, "%-20s max diff %.3g (rel %.3g, tol %.1g) at "
+			"[%zu]: %.8g vs %.8g\n", what, maxd, rel, rtol, at,
+			got[at], ref->data[at]);
+	return bad;
+}
+
+/* The fixture's model and batch. */
+struct fix {
+	cs_bert *m;
+	cs_batch b;
+	size_t off[8], mpos[16];
+	uint32_t tok[64], pos[64], mtgt[16];
+};
+
+static void fix_setup(struct fix *f)
+{
+	free_fixture();
+	load_fixture();
+	const float *cf = get("config")->data;
+	cs_bert_config cfg;
+	cs_bert_config_default(&cfg, (size_t)cf[0]);
+	cfg.C = (size_t)cf[1];
+	cfg.L = (size_t)cf[2];
+	cfg.NH = (size_t)cf[3];
+	cfg.P = (size_t)cf[4];
+	cfg.FF = (size_t)cf[5];
+	cfg.hidden_dropout = cfg.attn_dropout = 0.0f;
+	f->m = cs_bert_new(&cfg, 1, NULL);
+	ck_assert_ptr_nonnull(f->m);
+	char name[80];
+	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+		snprintf(name, sizeof name, "init.%s", cs_bert_param_name(i));
+		const tensor *t = get(name);
+		ck_assert_uint_eq(t->n, f->m->param_sizes[i]);
+	}
+	float *p = f->m->params_memory;
+	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+		snprintf(name, sizeof name, "init.%s", cs_bert_param_name(i));
+		memcpy(p, get(name)->data, f->m->param_sizes[i] * sizeof *p);
+		p += f->m->param_sizes[i];
+	}
+	const tensor *len = get("lengths"), *tok = get("tokens");
+	const tensor *pos = get("positions"), *mp = get("mpos");
+	const tensor *mt = get("mtgt");
+	ck_assert(len->n < 8 && tok->n <= 64 && mp->n <= 16);
+	f->b.B = len->n;
+	f->off[0] = 0;
+	for (size_t i = 0; i < len->n; i++)
+		f->off[i + 1] = f->off[i] + (size_t)len->data[i];
+	ck_assert_uint_eq(f->off[len->n], tok->n);
+	for (size_t i = 0; i < tok->n; i++) {
+		f->tok[i] = (uint32_t)tok->data[i];
+		f->pos[i] = (uint32_t)pos->data[i];
+	}
+	for (size_t i = 0; i < mp->n; i++) {
+		f->mpos[i] = (size_t)mp->data[i];
+		f->mtgt[i] = (uint32_t)mt->data[i];
+	}
+	f->b.off = f->off;
+	f->b.tok = f->tok;
+	f->b.pos = f->pos;
+	f->b.M = mp->n;
+	f->b.mpos = f->mpos;
+	f->b.mtgt = f->mtgt;
+}
+
+/*
+ * Forward, backward and three AdamW steps against PyTorch; with
+ * reference set, on the naive sgemm and the SSE2 kernels.
+ */
+static void against_torch(int reference)
+{
+	struct fix f;
+	fix_setup(&f);
+	cs_blas_use_reference(reference);
+	cs_nn_simd(!reference);
+	cs_bert *m = f.m;
+	size_t N = f.off[f.b.B], C = m->cfg.C, V = m->cfg.V, M = f.b.M;
+	int bad = 0;
+	float loss;
+	cs_error err;
+
+	ck_assert_int_eq(cs_bert_forward(m, &f.b, 0, &loss, &err), 0);
+	bad += compare("logits", m->acts.logits, get("logits"), M * V, 1e-5);
+	bad += compare("loss", &loss, get("loss"), 1, 1e-6);
+	bad += compare("hidden", cs_bert_hidden(m), get("hidden"), N * C, 1e-5);
+	cs_bert_zero_grad(m);
+	ck_assert_int_eq(cs_bert_backward(m, &err), 0);
+	char name[80];
+	const float *g = m->grads_memory;
+	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+		snprintf(name, sizeof name, "grad.%s", cs_bert_param_name(i));
+		bad += compare(name, g, get(name), m->param_sizes[i], 1e-4);
+		g += m->param_sizes[i];
+	}
+
+	const float *ad = get("adamw")->data;
+	cs_adamw o = {.lr = ad[0], .beta1 = ad[1], .beta2 = ad[2],
+		      .eps = ad[3], .weight_decay = ad[4], .clip = ad[5],
+		      .warmup = (long)ad[6], .total = (long)ad[7]};
+	long steps = (long)ad[8];
+	float losses[8];
+	ck_assert(steps <= 8);
+	for (long s = 0; s < steps; s++) {
+		ck_assert_int_eq(cs_bert_forward(m, &f.b, 0, &losses[s], &err),
+				 0);
+		cs_bert_zero_grad(m);
+		ck_assert_int_eq(cs_bert_backward(m, &err), 0);
+		float gnorm;
+		cs_bert_update(m, &o, &gnorm);
+		if (s == 0) /* clipping must be active for this to test it */
+			ck_assert(gnorm > o.clip * 1.5f);
+	}
+	bad += compare("losses", losses, get("losses"), (size_t)steps, 1e-5);
+	const float *p = m->params_memory;
+	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+		snprintf(name, sizeof name, "step3.%s", cs_bert_param_name(i));
+		bad += compare(name, p, get(name), m->param_sizes[i], 5e-5);
+		p += m->param_sizes[i];
+	}
+	cs_bert_free(m);
+	free_fixture();
+	cs_blas_use_reference(0);
+	cs_nn_simd(1);
+	ck_assert_msg(bad == 0, "%d tensors differ from PyTorch", bad);
+}
+
+START_TEST(test_torch)
+{
+	against_torch(0);
+}
+END_TEST
+
+START_TEST(test_torch_reference)
+{
+	against_torch(1);
+}
+END_TEST
+
+/* ------------------------------------------------------------ behaviour */
+
+/* Scores: the logits, with pad and mask at -inf; encode = hidden. */
+START_TEST(test_score)
+{
+	struct fix f;
+	fix_setup(&f);
+	size_t V = f.m->cfg.V, M = f.b.M, C = f.m->cfg.C;
+	float *s = malloc(M * V * sizeof *s);
+	ck_assert_int_eq(cs_bert_score(f.m, &f.b, s, NULL), 0);
+	const tensor *lg = get("logits");
+	for (size_t i = 0; i < M; i++)
+		for (size_t v = 0; v < V; v++) {
+			if (v < 2)
+				ck_assert(isinf(s[i * V + v]) && s[i * V + v] < 0);
+			else
+				ck_assert_float_eq_tol(s[i * V + v],
+						       lg->data[i * V + v],
+						       1e-4f);
+		}
+	const float *h;
+	ck_assert_int_eq(cs_bert_encode(f.m, &f.b, &h, NULL), 0);
+	ck_assert_int_eq(compare("encode", h, get("hidden"),
+				 f.off[f.b.B] * C, 1e-5), 0);
+	free(s);
+	cs_bert_free(f.m);
+	free_fixture();
+}
+END_TEST
+
+/* A sequence's hidden states do not depend on its batch neighbours. */
+START_TEST(test_packing)
+{
+	struct fix f;
+	fix_setup(&f);
+	size_t C = f.m->cfg.C, N = f.off[f.b.B];
+	const float *h;
+	ck_assert_int_eq(cs_bert_encode(f.m, &f.b, &h, NULL), 0);
+	float *all = malloc(N * C * sizeof *all);
+	memcpy(all, h, N * C * sizeof *all);
+	for (size_t b = 0; b < f.b.B; b++) {
+		size_t off[2] = {0, f.off[b + 1] - f.off[b]};
+		cs_batch one = {.B = 1, .off = off, .tok = f.tok + f.off[b],
+				.pos = f.pos + f.off[b]};
+		ck_assert_int_eq(cs_bert_encode(f.m, &one, &h, NULL), 0);
+		for (size_t i = 0; i < off[1] * C; i++)
+			ck_assert_float_eq_tol(h[i], all[f.off[b] * C + i],
+					       1e-5f);
+	}
+	free(all);
+	cs_bert_free(f.m);
+	free_fixture();
+}
+END_TEST
+
+/* Dropout: the same seed gives the same bits, another seed does not. */
+START_TEST(test_dropout_seed)
+{
+	struct fix f;
+	fix_setup(&f);
+	cs_bert_config cfg = f.m->cfg;
+	cfg.hidden_dropout = 0.3f;
+	cfg.attn_dropout = 0.2f;
+	float loss[3][2];
+	size_t n = 0;
+	float *g[3];
+	uint64_t seeds[3] = {5, 5, 6};
+	for (int k = 0; k < 3; k++) {
+		cs_bert *m = cs_bert_new(&cfg, seeds[k], NULL);
+		memcpy(m->params_memory, f.m->params_memory,
+		       m->nparams * sizeof(float));
+		for (int s = 0; s < 2; s++)
+			ck_assert_int_eq(cs_bert_forward(m, &f.b, 1,
+							 &loss[k][s], NULL), 0);
+		cs_bert_zero_grad(m);
+		ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
+		n = m->nparams;
+		g[k] = malloc(n * sizeof(float));
+		memcpy(g[k], m->grads_memory, n * sizeof(float));
+		cs_bert_free(m);
+	}
+	ck_assert(memcmp(loss[0], loss[1], sizeof loss[0]) == 0);
+	ck_assert(memcmp(g[0], g[1], n * sizeof(float)) == 0);
+	ck_assert(loss[0][0] != loss[0][1]); /* a new mask each forward */
+	ck_assert(loss[0][0] != loss[2][0]);
+	/* eval mode has no dropout: equals the dropout-free model */
+	float l0, l1;
+	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, &l0, NULL), 0);
+	ck_assert_int_eq(compare("eval loss", &l0, get("loss"), 1, 1e-6), 0);
+	cfg.hidden_dropout = cfg.attn_dropout = 0.0f;
+	cs_bert *m = cs_bert_new(&cfg, 9, NULL);
+	memcpy(m->params_memory, f.m->params_memory, n * sizeof(float));
+	ck_assert_int_eq(cs_bert_forward(m, &f.b, 1, &l1, NULL), 0);
+	ck_assert_float_eq(l0, l1);
+	cs_bert_free(m);
+	for (int k = 0; k < 3; k++)
+		free(g[k]);
+	cs_bert_free(f.m);
+	free_fixture();
+}
+END_TEST
+
+START_TEST(test_batch_errors)
+{
+	struct fix f;
+	fix_setup(&f);
+	cs_error err;
+	f.tok[2] = (uint32_t)f.m->cfg.V;
+	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, NULL, &err), -1);
+	ck_assert_int_eq(err.code, CS_ERR_USAGE);
+	ck_assert_ptr_nonnull(strstr(err.msg, "item id"));
+	f.tok[2] = 3;
+	f.mtgt[0] = CS_ITEM_MASK;
+	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, NULL, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "cannot be predicted"));
+	f.mtgt[0] = 3;
+	f.mpos[0] = f.off[f.b.B];
+	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, NULL, &err), -1);
+	f.mpos[0] = 0;
+	f.pos[0] = (uint32_t)f.m->cfg.P;
+	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, NULL, &err), -1);
+	f.pos[0] = 0;
+	size_t off[] = {0, 0};
+	cs_batch empty = {.B = 1, .off = off, .tok = f.tok, .pos = f.pos};
+	ck_assert_int_eq(cs_bert_forward(f.m, &empty, 0, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, NULL, &err), 0);
+	/* backward needs targets */
+	cs_batch noT = f.b;
+	noT.mtgt = NULL;
+	ck_assert_int_eq(cs_bert_forward(f.m, &noT, 0, NULL, &err), 0);
+	ck_assert_int_eq(cs_bert_backward(f.m, &err), -1);
+	cs_bert_config bad = f.m->cfg;
+	bad.NH = 3;
+	ck_assert_ptr_null(cs_bert_new(&bad, 1, &err));
+	ck_assert_int_eq(err.code, CS_ERR_USAGE);
+	cs_bert_free(f.m);
+	cs_bert_free(NULL);
+	free_fixture();
+}
+END_TEST
+
+/*
+ * Training sanity: sequences count up through the catalogue (s, s+1, ...
+ * wrapping), a third of the positions masked, so a masked item is its
+ * left neighbour's successor. The loss must fall from about log(37) to
+ * under half of it in 400 steps of 32 sequences (about 1 s).
+ */
+START_TEST(test_training)
+{
+	cs_bert_config cfg;
+	cs_bert_config_default(&cfg, 40);
+	cfg.C = 32;
+	cfg.P = 16;
+	cfg.FF = 4 * cfg.C;
+	cfg.hidden_dropout = cfg.attn_dropout = 0.1f;
+	cs_bert *m = cs_bert_new(&cfg, 42, NULL);
+	ck_assert_ptr_nonnull(m);
+	cs_adamw o;
+	cs_adamw_default(&o);
+	o.lr = 5e-3f;
+	o.warmup = 10;
+	o.total = 400;
+	enum { B = 32, NMAX = B * 16 };
+	size_t off[B + 1], mpos[NMAX];
+	uint32_t tok[NMAX], pos[NMAX], mtgt[NMAX];
+	cs_nn_rng r;
+	cs_nn_rng_seed(&r, 7);
+	size_t items = cfg.V - CS_ITEM_FIRST;
+	double first = 0.0, last = 0.0;
+	for (long step = 0; step < o.total; step++) {
+		size_t N = 0, M = 0;
+		off[0] = 0;
+		for (size_t b = 0; b < B; b++) {
+			size_t T = 4 + cs_nn_rng_next(&r) % 13;
+			size_t s = cs_nn_rng_next(&r) % items;
+			for (size_t t = 0; t < T; t++, N++) {
+				tok[N] = (uint32_t)(CS_ITEM_FIRST +
+						    (s + t) % items);
+				pos[N] = (uint32_t)t;
+				if (cs_nn_rng_uniform(&r) < 0.3f ||
+				    t == T - 1) {
+					mpos[M] = N;
+					mtgt[M++] = tok[N];
+					tok[N] = CS_ITEM_MASK;
+				}
+			}
+			off[b + 1] = N;
+		}
+		cs_batch bt = {.B = B, .off = off, .tok = tok, .pos = pos,
+			       .M = M, .mpos = mpos, .mtgt = mtgt};
+		float loss;
+		ck_assert_int_eq(cs_bert_forward(m, &bt, 1, &loss, NULL), 0);
+		cs_bert_zero_grad(m);
+		ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
+		cs_bert_update(m, &o, NULL);
+		if (step < 5)
+			first += loss / 5;
+		if (step >= o.total - 5)
+			last += loss / 5;
+	}
+	fprintf(stderr, "training: loss %.3f -> %.3f\n", first, last);
+	ck_assert_msg(first > 3.0 && last < 0.5 * first,
+		      "loss %.3f -> %.3f", first, last);
+	cs_bert_free(m);
+}
+END_TEST
+
+int main(void)
+{
+	cs_blas_init(1, NULL, NULL, NULL);
+	Suite *s = suite_create("model");
+	TCase *tc = tcase_create("model");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_torch);
+	tcase_add_test(tc, test_torch_reference);
+	tcase_add_test(tc, test_score);
+	tcase_add_test(tc, test_packing);
+	tcase_add_test(tc, test_dropout_seed);
+	tcase_add_test(tc, test_batch_errors);
+	tcase_add_test(tc, test_training);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,314 @@
+/* cs-train - train a BERT4Rec model on Cloze examples. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "blas.h"
+#include "bertfile.h"
+#include "train.h"
+#include "vocab.h"
+
+#include "common.h"
+
+const char *progname = "cs-train";
+
+static volatile sig_atomic_t interrupted;
+
+static void __attribute__((noreturn)) usage(void)
+{
+	cs_train_opts t;
+	cs_bert_config c;
+	cs_train_defaults(&t);
+	cs_bert_config_default(&c, 10);
+	printf("usage: cs-train -v VOCAB -o MODEL [options] [TRAIN]\n"
+	       "Train BERT4Rec on Cloze examples (cs-mask cloze) read from TRAIN or stdin.\n"
+	       "\n"
+	       "  -v, --vocab FILE     the vocabulary the streams were encoded with (required)\n"
+	       "  -o, --output FILE    the model: the best on --valid, else the last\n"
+	       "      --valid FILE     validation split (cs-mask split) for early stopping\n"
+	       "                       on NDCG@10, full ranking\n"
+	       "      --epochs N       [%zu]\n"
+	       "      --batch N        examples per step [%zu]\n"
+	       "      --lr F           peak learning rate [%g]\n"
+	       "      --warmup N       warmup steps [%ld]\n"
+	       "      --weight-decay F [%g]\n"
+	       "      --clip F         max gradient norm, 0: off [%g]\n"
+	       "      --eval-every N   epochs between validations [%zu]\n"
+	       "      --patience N     validations without improvement before stopping [%zu]\n"
+	       "      --hidden N       hidden size C [%zu]\n"
+	       "      --layers N       Transformer blocks [%zu]\n"
+	       "      --heads N        attention heads [%zu]\n"
+	       "      --max-len N      longest history; longer ones keep their last N [%zu]\n"
+	       "      --dropout F      hidden dropout [%g]\n"
+	       "      --attn-dropout F attention dropout [%g]\n"
+	       "      --init-range F   std of the initial weights [%g]\n"
+	       "      --seed N         weights, dropout and data order [%" PRIu64 "]\n"
+	       "      --checkpoint FILE  checkpoint [MODEL.ckpt]\n"
+	       "      --checkpoint-every N  steps between checkpoints, 0: epochs only [0]\n"
+	       "      --resume FILE    continue from a checkpoint\n"
+	       "      --log FILE       metrics of each validation, TSV (or --log-json)\n"
+	       "      --log-json       write the log as JSON lines\n"
+	       "  -j, --threads N      threads [all cores]\n"
+	       "      --verbose        print the OpenBLAS kernel and the configuration\n"
+	       "  -q, --quiet          no progress or summary\n"
+	       "  -h, --help           this help\n"
+	       "  -V, --version        version\n",
+	       t.epochs, t.batch, t.adamw.lr, t.adamw.warmup, t.adamw.weight_decay,
+	       t.adamw.clip, t.eval_every, t.patience, c.C, c.L, c.NH, c.P,
+	       c.hidden_dropout, c.attn_dropout, c.init_range, t.seed);
+	exit(0);
+}
+
+enum { O_VALID = 256, O_EPOCHS, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP, O_EVAL_EVERY,
+       O_PATIENCE, O_HIDDEN, O_LAYERS, O_HEADS, O_MAXLEN, O_DROPOUT, O_ATTN_DROPOUT,
+       O_INIT, O_SEED, O_CKPT, O_CKPT_EVERY, O_RESUME, O_LOG, O_LOG_JSON, O_VERBOSE };
+
+static const struct option longopts[] = {
+	{ "vocab", required_argument, 0, 'v' },
+	{ "output", required_argument, 0, 'o' },
+	{ "valid", required_argument, 0, O_VALID },
+	{ "epochs", required_argument, 0, O_EPOCHS },
+	{ "batch", required_argument, 0, O_BATCH },
+	{ "lr", required_argument, 0, O_LR },
+	{ "warmup", required_argument, 0, O_WARMUP },
+	{ "weight-decay", required_argument, 0, O_WD },
+	{ "clip", required_argument, 0, O_CLIP },
+	{ "eval-every", required_argument, 0, O_EVAL_EVERY },
+	{ "patience", required_argument, 0, O_PATIENCE },
+	{ "hidden", required_argument, 0, O_HIDDEN },
+	{ "layers", required_argument, 0, O_LAYERS },
+	{ "heads", required_argument, 0, O_HEADS },
+	{ "max-len", required_argument, 0, O_MAXLEN },
+	{ "dropout", required_argument, 0, O_DROPOUT },
+	{ "attn-dropout", required_argument, 0, O_ATTN_DROPOUT },
+	{ "init-range", required_argument, 0, O_INIT },
+	{ "seed", required_argument, 0, O_SEED },
+	{ "checkpoint", required_argument, 0, O_CKPT },
+	{ "checkpoint-every", required_argument, 0, O_CKPT_EVERY },
+	{ "resume", required_argument, 0, O_RESUME },
+	{ "log", required_argument, 0, O_LOG },
+	{ "log-json", no_argument, 0, O_LOG_JSON },
+	{ "threads", required_argument, 0, 'j' },
+	{ "verbose", no_argument, 0, O_VERBOSE },
+	{ "quiet", no_argument, 0, 'q' },
+	{ "help", no_argument, 0, 'h' },
+	{ "version", no_argument, 0, 'V' },
+	{ 0, 0, 0, 0 }
+};
+
+typedef struct run {
+	progress pr;
+	FILE *log;
+	int json, quiet;
+} run;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static int on_event(void *ctx, const cs_train_event *ev)
+{
+	run *r = ctx;
+	switch (ev->kind) {
+	case CS_TRAIN_STEP:
+		progress_update(&r->pr, "epoch %zu/%zu  step %ld/%ld  loss %.4f  %.0f ex/s  %.0fs left",
+				ev->epoch + 1, ev->epochs, ev->step, ev->steps, ev->loss,
+				ev->ex_per_s, ev->eta);
+		break;
+	case CS_TRAIN_EVAL: {
+		const cs_metrics *f = &ev->eval->full;
+		progress_done(&r->pr);
+		if (!r->quiet)
+			fprintf(stderr, "%s: epoch %zu  loss %.4f  %.0f ex/s  valid NDCG@10 %.4f  HR@10 %.4f%s\n",
+				progname, ev->epoch, ev->loss, ev->ex_per_s, cs_metrics_ndcg(f, 2),
+				cs_metrics_hr(f, 2), ev->improved ? "  (best, saved)" : "");
+		if (r->log && r->json)
+			fprintf(r->log, "{\"epoch\":%zu,\"step\":%ld,\"loss\":%.6f,\"examples_per_s\":%.1f,"
+				"\"elapsed_s\":%.2f,\"valid_ndcg10\":%.6f,\"valid_hr10\":%.6f,"
+				"\"valid_mrr\":%.6f,\"best\":%s}\n",
+				ev->epoch, ev->step, ev->loss, ev->ex_per_s, ev->elapsed,
+				cs_metrics_ndcg(f, 2), cs_metrics_hr(f, 2), cs_metrics_mrr(f),
+				ev->improved ? "true" : "false");
+		else if (r->log)
+			fprintf(r->log, "%zu\t%ld\t%.6f\t%.1f\t%.2f\t%.6f\t%.6f\t%.6f\t%d\n",
+				ev->epoch, ev->step, ev->loss, ev->ex_per_s, ev->elapsed,
+				cs_metrics_ndcg(f, 2), cs_metrics_hr(f, 2), cs_metrics_mrr(f),
+				ev->improved);
+		if (r->log)
+			fflush(r->log);
+		break;
+	}
+	case CS_TRAIN_SAVE:
+		progress_done(&r->pr);
+		if (!r->quiet)
+			fprintf(stderr, "%s: epoch %zu  loss %.4f  %.0f ex/s  saved '%s'\n", progname,
+				ev->epoch, ev->loss, ev->ex_per_s, ev->path);
+		break;
+	default:
+		break;
+	}
+	return interrupted;
+}
+
+int main(int argc, char **argv)
+{
+	cs_train_opts to;
+	cs_train_defaults(&to);
+	cs_bert_config cfg;
+	cs_bert_config_default(&cfg, 10);
+	const char *vocab_path = NULL, *valid_path = NULL, *resume = NULL, *log_path = NULL;
+	char *ckpt = NULL;
+	int c, threads = 0, verbose = 0;
+	run r = { .quiet = 0 };
+	while ((c = getopt_long(argc, argv, "v:o:j:qhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'v': vocab_path = optarg; break;
+		case 'o': to.output = optarg; break;
+		case O_VALID: valid_path = optarg; break;
+		case O_EPOCHS: to.epochs = (size_t)parse_long("--epochs", optarg, 1, 1000000); break;
+		case O_BATCH: to.batch = (size_t)parse_long("--batch", optarg, 1, 1 << 16); break;
+		case O_LR: to.adamw.lr = (float)parse_double("--lr", optarg, 0, 10); break;
+		case O_WARMUP: to.adamw.warmup = parse_long("--warmup", optarg, 0, 1L << 40); break;
+		case O_WD: to.adamw.weight_decay = (float)parse_double("--weight-decay", optarg, 0, 10); break;
+		case O_CLIP: to.adamw.clip = (float)parse_double("--clip", optarg, 0, 1e9); break;
+		case O_EVAL_EVERY: to.eval_every = (size_t)parse_long("--eval-every", optarg, 1, 1000000); break;
+		case O_PATIENCE: to.patience = (size_t)parse_long("--patience", optarg, 1, 1000000); break;
+		case O_HIDDEN: cfg.C = (size_t)parse_long("--hidden", optarg, 1, 1 << 14); break;
+		case O_LAYERS: cfg.L = (size_t)parse_long("--layers", optarg, 1, 64); break;
+		case O_HEADS: cfg.NH = (size_t)parse_long("--heads", optarg, 1, 256); break;
+		case O_MAXLEN: cfg.P = (size_t)parse_long("--max-len", optarg, 2, 1 << 14); break;
+		case O_DROPOUT: cfg.hidden_dropout = (float)parse_double("--dropout", optarg, 0, 0.99); break;
+		case O_ATTN_DROPOUT: cfg.attn_dropout = (float)parse_double("--attn-dropout", optarg, 0, 0.99); break;
+		case O_INIT: cfg.init_range = (float)parse_double("--init-range", optarg, 0, 10); break;
+		case O_SEED: to.seed = (uint64_t)parse_long("--seed", optarg, 0, 0x7fffffffffffffffL); break;
+		case O_CKPT: free(ckpt); ckpt = strdup(optarg); break;
+		case O_CKPT_EVERY: to.ckpt_every = parse_long("--checkpoint-every", optarg, 0, 1L << 40); break;
+		case O_RESUME: resume = optarg; break;
+		case O_LOG: log_path = optarg; break;
+		case O_LOG_JSON: r.json = 1; break;
+		case 'j': threads = (int)parse_long("--threads", optarg, 1, 1024); break;
+		case O_VERBOSE: verbose = 1; break;
+		case 'q': r.quiet = 1; break;
+		case 'h': usage();
+		case 'V': print_version();
+		default: usage_error("bad option");
+		}
+	}
+	if (!vocab_path)
+		usage_error("missing -v VOCAB");
+	if (!to.output || !strcmp(to.output, "-"))
+		usage_error("missing -o MODEL (a file)");
+	if (optind + 1 < argc)
+		usage_error("too many inputs");
+	if (cfg.C % cfg.NH)
+		usage_error("--hidden %zu is not a multiple of --heads %zu", cfg.C, cfg.NH);
+	cfg.FF = 4 * cfg.C;
+	const char *train_path = optind < argc ? argv[optind] : "-";
+	if (!ckpt && asprintf(&ckpt, "%s.ckpt", to.output) < 0) {
+		warnx_("out of memory");
+		return EXIT_DATA;
+	}
+	to.ckpt = ckpt;
+
+	cs_error err;
+	const char *core = NULL;
+	if (cs_blas_init(threads, argv, &core, &err) < 0 && verbose)
+		report(&err);
+	int rc = EXIT_DATA;
+	cs_vocab *voc = NULL;
+	cs_dataset *train = NULL, *valid = NULL;
+	cs_bert *m = NULL;
+	cs_train_state st = { .best = -1 };
+	progress_init(&r.pr, r.quiet);
+
+	if (!(voc = cs_vocab_read(vocab_path, &err)))
+		goto fail;
+	int f = cs_vocab_find(voc, "item");
+	if (f < 0) {
+		cs_err(&err, CS_ERR_FORMAT, vocab_path, 0, "vocabulary has no field 'item'");
+		goto fail;
+	}
+	to.item_vocab = cs_vocab_fingerprint(voc, (size_t)f);
+	cfg.V = cs_vocab_size(voc, (size_t)f);
+	if (resume) {
+		uint64_t fp;
+		if (!(m = cs_train_resume(resume, &st, &fp, &err)))
+			goto fail;
+		if (fp != to.item_vocab || m->cfg.V != cfg.V) {
+			cs_err(&err, CS_ERR_FORMAT, resume, 0,
+			       "checkpoint was trained with another item vocabulary than '%s'", vocab_path);
+			goto fail;
+		}
+		cfg = m->cfg;
+	} else if (!(m = cs_bert_new(&cfg, to.seed, &err))) {
+		goto fail;
+	}
+	if (!(train = cs_dataset_read(train_path, CS_DATA_CLOZE, cfg.P, to.item_vocab, &err)))
+		goto fail;
+	if (valid_path &&
+	    !(valid = cs_dataset_read(valid_path, CS_DATA_EVAL, cfg.P - 1, to.item_vocab, &err)))
+		goto fail;
+	if (verbose)
+		fprintf(stderr, "%s: OpenBLAS kernel %s, %d threads; V=%zu C=%zu L=%zu heads=%zu "
+			"max-len=%zu, %zu parameters\n", progname, core ? core : "?",
+			cs_blas_threads(), cfg.V, cfg.C, cfg.L, cfg.NH, cfg.P, m->nparams);
+	if (!r.quiet) {
+		fprintf(stderr, "%s: %zu examples, %" PRIu64 " events", progname, train->n,
+			train->events);
+		if (train->truncated)
+			fprintf(stderr, ", %zu cut to their last %zu events", train->truncated, cfg.P);
+		if (valid)
+			fprintf(stderr, "; %zu validation histories", valid->n);
+		fputc('\n', stderr);
+	}
+	if (log_path) {
+		if (!(r.log = fopen(log_path, resume ? "a" : "w"))) {
+			cs_err(&err, CS_ERR_IO, log_path, 0, "cannot open: %s", strerror(errno));
+			goto fail;
+		}
+		if (!r.json && !resume)
+			fprintf(r.log, "epoch\tstep\tloss\texamples_per_s\telapsed_s\tvalid_ndcg10\t"
+				"valid_hr10\tvalid_mrr\tbest\n");
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	int got = cs_train(m, train, valid, &to, &st, on_event, &r, &err);
+	progress_done(&r.pr);
+	if (got < 0)
+		goto fail;
+	if (got == 1) {
+		warnx_("interrupted: checkpoint written to '%s'; continue with --resume %s", ckpt, ckpt);
+		goto out;
+	}
+	if (!r.quiet) {
+		if (valid)
+			warnx_("best validation NDCG@10 %.4f at epoch %zu%s; model '%s'", st.best,
+			       st.best_epoch, st.stopped_early ? " (stopped early)" : "", to.output);
+		else
+			warnx_("model '%s'", to.output);
+	}
+	rc = 0;
+	goto out;
+fail:
+	progress_done(&r.pr);
+	report(&err);
+out:
+	if (r.log && fclose(r.log) != 0 && rc == 0) {
+		warnx_("%s: write error", log_path);
+		rc = EXIT_DATA;
+	}
+	cs_bert_free(m);
+	cs_dataset_free(train);
+	cs_dataset_free(valid);
+	cs_vocab_free(voc);
+	free(ckpt);
+	return rc;
+}

@@ -1,0 +1,152 @@
+/* bertfile.c - BERT4Rec models and checkpoints in model files. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bertfile.h"
+
+cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_optim,
+			      cs_error *err)
+{
+	cs_modelfile *mf = cs_modelfile_new();
+	if (!mf) {
+		cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+		return NULL;
+	}
+	const cs_bert_config *c = &m->cfg;
+	int bad = 0;
+	bad |= cs_modelfile_set(mf, "arch", "bert4rec");
+	bad |= cs_modelfile_set(mf, "V", "%zu", c->V);
+	bad |= cs_modelfile_set(mf, "C", "%zu", c->C);
+	bad |= cs_modelfile_set(mf, "L", "%zu", c->L);
+	bad |= cs_modelfile_set(mf, "NH", "%zu", c->NH);
+	bad |= cs_modelfile_set(mf, "P", "%zu", c->P);
+	bad |= cs_modelfile_set(mf, "FF", "%zu", c->FF);
+	bad |= cs_modelfile_set(mf, "hidden_dropout", "%.9g", c->hidden_dropout);
+	bad |= cs_modelfile_set(mf, "attn_dropout", "%.9g", c->attn_dropout);
+	bad |= cs_modelfile_set(mf, "init_range", "%.9g", c->init_range);
+	bad |= cs_modelfile_set(mf, "item_vocab", "%016" PRIx64, item_vocab);
+	bad |= cs_modelfile_set(mf, "step", "%ld", m->step);
+	bad |= cs_modelfile_set(mf, "seed", "%" PRIu64, m->seed);
+	bad |= cs_modelfile_set(mf, "nforward", "%" PRIu64, m->nforward);
+	float *p = m->params_memory;
+	for (int i = 0; i < CS_BERT_NPARAMS && !bad; i++) {
+		bad |= cs_modelfile_add(mf, cs_bert_param_name(i), p, m->param_sizes[i], NULL);
+		p += m->param_sizes[i];
+	}
+	if (with_optim && !bad) {
+		bad |= cs_modelfile_add(mf, "adam.m", m->m_memory, m->nparams, NULL);
+		bad |= cs_modelfile_add(mf, "adam.v", m->v_memory, m->nparams, NULL);
+	}
+	if (bad) {
+		cs_modelfile_free(mf);
+		cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+		return NULL;
+	}
+	return mf;
+}
+
+/* An unsigned metadata value; -1 if missing or malformed. */
+static int meta_size(const cs_modelfile *mf, const char *key, size_t *out)
+{
+	const char *s = cs_modelfile_get(mf, key);
+	char *end;
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v > (1ULL << 40))
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+static int meta_float(const cs_modelfile *mf, const char *key, float *out)
+{
+	const char *s = cs_modelfile_get(mf, key);
+	char *end;
+	if (!s || !*s)
+		return -1;
+	*out = strtof(s, &end);
+	return *end ? -1 : 0;
+}
+
+cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
+			   uint64_t *item_vocab, cs_error *err)
+{
+	const char *arch = cs_modelfile_get(mf, "arch");
+	if (!arch || strcmp(arch, "bert4rec") != 0) {
+		cs_err(err, CS_ERR_FORMAT, path, 0, "not a BERT4Rec model (arch '%s')",
+		       arch ? arch : "");
+		return NULL;
+	}
+	cs_bert_config c;
+	size_t step = 0, nf = 0;
+	if (meta_size(mf, "V", &c.V) || meta_size(mf, "C", &c.C) || meta_size(mf, "L", &c.L) ||
+	    meta_size(mf, "NH", &c.NH) || meta_size(mf, "P", &c.P) || meta_size(mf, "FF", &c.FF) ||
+	    meta_float(mf, "hidden_dropout", &c.hidden_dropout) ||
+	    meta_float(mf, "attn_dropout", &c.attn_dropout) ||
+	    meta_float(mf, "init_range", &c.init_range) || meta_size(mf, "step", &step)) {
+		cs_err(err, CS_ERR_FORMAT, path, 0, "model file lacks a hyperparameter");
+		return NULL;
+	}
+	meta_size(mf, "nforward", &nf);
+	const char *fp = cs_modelfile_get(mf, "item_vocab");
+	char *end;
+	if (!fp || !*fp) {
+		cs_err(err, CS_ERR_FORMAT, path, 0, "model file lacks 'item_vocab'");
+		return NULL;
+	}
+	*item_vocab = strtoull(fp, &end, 16);
+	if (*end) {
+		cs_err(err, CS_ERR_FORMAT, path, 0, "bad 'item_vocab' in model file");
+		return NULL;
+	}
+	if (cs_bert_config_check(&c, err) < 0) {
+		snprintf(err->path, sizeof err->path, "%s", path);
+		return NULL;
+	}
+	/* The sizes must fit before anything is allocated. */
+	size_t sizes[CS_BERT_NPARAMS];
+	cs_bert_param_sizes(&c, sizes);
+	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+		const cs_tensor *t = cs_modelfile_find(mf, cs_bert_param_name(i));
+		if (!t || t->n != sizes[i]) {
+			cs_err(err, CS_ERR_FORMAT, path, 0, "tensor '%s' %s", cs_bert_param_name(i),
+			       t ? "has the wrong size" : "is missing");
+			return NULL;
+		}
+	}
+	const char *s = cs_modelfile_get(mf, "seed");
+	cs_bert *m = cs_bert_new(&c, s ? strtoull(s, NULL, 10) : 0, err);
+	if (!m)
+		return NULL;
+	float *p = m->params_memory;
+	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+		memcpy(p, cs_modelfile_find(mf, cs_bert_param_name(i))->data,
+		       sizes[i] * sizeof(float));
+		p += sizes[i];
+	}
+	const cs_tensor *am = cs_modelfile_find(mf, "adam.m"), *av = cs_modelfile_find(mf, "adam.v");
+	if (am && av && am->n == m->nparams && av->n == m->nparams) {
+		memcpy(m->m_memory, am->data, m->nparams * sizeof(float));
+		memcpy(m->v_memory, av->data, m->nparams * sizeof(float));
+	}
+	m->step = (long)step;
+	m->nforward = nf;
+	return m;
+}
+
+cs_bert *cs_bert_load(const char *path, uint64_t *item_vocab, cs_modelfile **mfp,
+		      cs_error *err)
+{
+	cs_modelfile *mf = cs_modelfile_read(path, err);
+	if (!mf)
+		return NULL;
+	cs_bert *m = cs_bert_from_file(mf, path, item_vocab, err);
+	if (mfp && m)
+		*mfp = mf;
+	else
+		cs_modelfile_free(mf);
+	return m;
+}

@@ -1,0 +1,27 @@
+/*
+ * bertfile.h - BERT4Rec models in model files (modelfile.h): every
+ * hyperparameter as metadata, the item vocabulary fingerprint, the
+ * parameters by name, and for checkpoints the AdamW moments and step.
+ */
+#ifndef CS_BERTFILE_H
+#define CS_BERTFILE_H
+
+#include "model.h"
+#include "modelfile.h"
+
+/*
+ * Make a model file of m (tensors refer to m's buffers; write it before m
+ * changes). item_vocab: fingerprint of the item ids. with_optim adds the
+ * AdamW moments for --resume.
+ */
+cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_optim,
+			      cs_error *err);
+/* Build a model from a file read by cs_modelfile_read; *item_vocab gets
+ * the fingerprint. Moments and step are restored when the file has them. */
+cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
+			   uint64_t *item_vocab, cs_error *err);
+/* Read path and build the model (the file is freed unless mfp is given). */
+cs_bert *cs_bert_load(const char *path, uint64_t *item_vocab, cs_modelfile **mfp,
+		      cs_error *err);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * evaluate.h - next-item evaluation of a BERT4Rec model on held-out
+ * targets, as the papers do: each history (its last P-1 items) gets a
+ * [MASK] appended, the model scores every item there, and the rank of the
+ * target gives HR@K, NDCG@K and MRR, over the whole catalogue (full
+ * ranking) and/or against N sampled negatives (uniform or by popularity,
+ * never an item of the user's history or the target itself). Reserved
+ * ids are never candidates; targets that are [UNK] are skipped.
+ */
+#ifndef CS_EVALUATE_H
+#define CS_EVALUATE_H
+
+#include "dataset.h"
+#include "metrics.h"
+#include "model.h"
+
+typedef struct cs_eval_opts {
+	size_t nk;
+	size_t ks[CS_METRICS_MAXK]; /* cut-offs [1 5 10 20] */
+	int full;             /* rank against the whole catalogue [1] */
+	size_t negatives;     /* sampled ranking against N negatives, 0: off [100] */
+	int popular;          /* sample by popularity, else uniformly [1] */
+	const double *weights; /* (V) popularity; NULL: counts in the data */
+	int exclude_seen;     /* full ranking skips history items [0] */
+	size_t batch;         /* histories scored at once [256] */
+	uint64_t seed;        /* negative sampling [1] */
+} cs_eval_opts;
+
+void cs_eval_defaults(cs_eval_opts *o);
+
+typedef struct cs_eval_result {
+	cs_metrics full, sampled;
+	uint64_t skipped; /* targets that were [UNK] */
+	double seconds;
+} cs_eval_result;
+
+int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
+		cs_eval_result *res, cs_error *err);
+
+/*
+ * Build a scoring batch of histories d[first .. first+B): each keeps its
+ * last P-1 items and gets [MASK] appended. Buffers must hold B+1 offsets,
+ * B*P tokens and positions, and B mask indices.
+ */
+void cs_eval_batch(cs_batch *b, const cs_dataset *d, size_t first, size_t B,
+		   size_t P, size_t *off, uint32_t *tok, uint32_t *pos, size_t *mpos);
+
+/*
+ * The k best items of score (V) from first on, best first, skipping those
+ * with excl[item] == stamp (excl may be NULL). Returns how many (< k only
+ * if the catalogue is smaller).
+ */
+size_t cs_topk(const float *score, size_t V, size_t first, size_t k,
+	       const uint32_t *excl, uint32_t stamp, uint32_t *ids, float *vals);
+
+#endif

@@ -1,0 +1,156 @@
+/* metrics.c - HR, NDCG and MRR at cut-offs; ranks; negative sampling. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "metrics.h"
+
+void cs_metrics_init(cs_metrics *m, const size_t *ks, size_t nk)
+{
+	memset(m, 0, sizeof *m);
+	m->nk = nk < CS_METRICS_MAXK ? nk : CS_METRICS_MAXK;
+	memcpy(m->k, ks, m->nk * sizeof *ks);
+}
+
+void cs_metrics_add(cs_metrics *m, size_t rank)
+{
+	for (size_t i = 0; i < m->nk; i++)
+		if (rank < m->k[i]) {
+			m->hr[i] += 1.0;
+			m->ndcg[i] += 1.0 / log2((double)rank + 2.0);
+		}
+	m->mrr += 1.0 / ((double)rank + 1.0);
+	m->n++;
+}
+
+void cs_metrics_merge(cs_metrics *a, const cs_metrics *b)
+{
+	for (size_t i = 0; i < a->nk; i++) {
+		a->hr[i] += b->hr[i];
+		a->ndcg[i] += b->ndcg[i];
+	}
+	a->mrr += b->mrr;
+	a->n += b->n;
+}
+
+double cs_metrics_hr(const cs_metrics *m, size_t i) { return m->n ? m->hr[i] / m->n : 0; }
+double cs_metrics_ndcg(const cs_metrics *m, size_t i) { return m->n ? m->ndcg[i] / m->n : 0; }
+double cs_metrics_mrr(const cs_metrics *m) { return m->n ? m->mrr / m->n : 0; }
+
+/* Does item j (score s) come before the target (score st, id t)? */
+static inline int ahead(float s, uint32_t j, float st, uint32_t t)
+{
+	return s > st || (s == st && j < t);
+}
+
+size_t cs_rank_full(const float *score, size_t V, size_t first, uint32_t target,
+		    const uint32_t *excl, uint32_t stamp)
+{
+	float st = score[target];
+	size_t r = 0;
+	if (!excl) {
+		for (size_t j = first; j < V; j++)
+			r += ahead(score[j], (uint32_t)j, st, target);
+		return r;
+	}
+	for (size_t j = first; j < V; j++)
+		r += excl[j] != stamp && ahead(score[j], (uint32_t)j, st, target);
+	return r;
+}
+
+size_t cs_rank_among(const float *score, uint32_t target, const uint32_t *cand,
+		     size_t n)
+{
+	float st = score[target];
+	size_t r = 0;
+	for (size_t i = 0; i < n; i++)
+		r += cand[i] != target && ahead(score[cand[i]], cand[i], st, target);
+	return r;
+}
+
+struct cs_sampler {
+	size_t V, first;
+	double *cdf; /* (V - first) cumulative weights, NULL: uniform */
+};
+
+cs_sampler *cs_sampler_new(size_t V, size_t first, const double *w, cs_error *err)
+{
+	cs_sampler *s = calloc(1, sizeof *s);
+	if (!s || V <= first) {
+		free(s);
+		cs_err(err, s ? CS_ERR_USAGE : CS_ERR_NOMEM, NULL, 0,
+		       s ? "no items to sample from" : "out of memory");
+		return NULL;
+	}
+	s->V = V;
+	s->first = first;
+	if (w) {
+		if (!(s->cdf = malloc((V - first) * sizeof *s->cdf))) {
+			free(s);
+			cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+			return NULL;
+		}
+		double acc = 0;
+		for (size_t j = first; j < V; j++) {
+			acc += w[j] > 0 ? w[j] : 0;
+			s->cdf[j - first] = acc;
+		}
+		if (acc <= 0) { /* no weights at all: uniform */
+			free(s->cdf);
+			s->cdf = NULL;
+		}
+	}
+	return s;
+}
+
+void cs_sampler_free(cs_sampler *s)
+{
+	if (!s)
+		return;
+	free(s->cdf);
+	free(s);
+}
+
+/* One item by weight or uniformly. */
+static size_t draw_one(const cs_sampler *s, cs_nn_rng *rng)
+{
+	size_t n = s->V - s->first;
+	double u = (double)(cs_nn_rng_next(rng) >> 11) * 0x1p-53;
+	if (!s->cdf)
+		return s->first + (size_t)(u * (double)n);
+	double x = u * s->cdf[n - 1];
+	size_t lo = 0, hi = n - 1;
+	while (lo < hi) { /* first index with cdf > x */
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->cdf[mid] > x)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return s->first + lo;
+}
+
+size_t cs_sampler_draw(const cs_sampler *s, cs_nn_rng *rng, size_t n,
+		       uint32_t *excl, uint32_t stamp, uint32_t *out)
+{
+	size_t got = 0, tries = 0, avail = 0;
+	/* Rejection sampling; past many misses, count what is left to be sure. */
+	while (got < n) {
+		size_t j = draw_one(s, rng);
+		if (excl[j] != stamp) {
+			excl[j] = stamp;
+			out[got++] = (uint32_t)j;
+			continue;
+		}
+		if (++tries == 64 * (n + 16)) {
+			avail = 0;
+			for (size_t k = s->first; k < s->V; k++)
+				avail += excl[k] != stamp &&
+					 (!s->cdf || s->cdf[k - s->first] >
+					  (k > s->first ? s->cdf[k - s->first - 1] : 0));
+			if (avail == 0)
+				break;
+			tries = 0;
+		}
+	}
+	return got;
+}

@@ -1,0 +1,46 @@
+/*
+ * modelfile.h - model and checkpoint files: named float32 tensors with
+ * text metadata (every hyperparameter, the vocabulary fingerprint), a
+ * version and a checksum, written atomically. Layout in cs-formats(5):
+ *
+ *   "CSMF" u32 version u32 nmeta { u16 klen key u32 vlen val }
+ *   u32 ntensors { u16 nlen name u64 count f32[count] }
+ *   u64 checksum (cs_hash64 of every byte before it)
+ */
+#ifndef CS_MODELFILE_H
+#define CS_MODELFILE_H
+
+#include "cs.h"
+
+#define CS_MODELFILE_VERSION 1
+#define CS_MODELFILE_MAX_TENSORS 4096
+
+typedef struct cs_tensor {
+	char *name;
+	float *data;
+	uint64_t n;
+} cs_tensor;
+
+typedef struct cs_modelfile {
+	cs_schema *meta;   /* only its metadata is used */
+	size_t ntensors;
+	cs_tensor *t;
+	int own;           /* tensors' data belongs to the file (read) */
+} cs_modelfile;
+
+cs_modelfile *cs_modelfile_new(void);
+void cs_modelfile_free(cs_modelfile *mf);
+/* Add a tensor referring to data (not copied; must outlive the write). */
+int cs_modelfile_add(cs_modelfile *mf, const char *name, float *data, uint64_t n,
+		     cs_error *err);
+int cs_modelfile_set(cs_modelfile *mf, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+const char *cs_modelfile_get(const cs_modelfile *mf, const char *key);
+/* Tensor by name, NULL if absent. */
+const cs_tensor *cs_modelfile_find(const cs_modelfile *mf, const char *name);
+/* Write atomically to path. */
+int cs_modelfile_write(const cs_modelfile *mf, const char *path, cs_error *err);
+/* Read and check a whole file (magic, version, sizes, checksum). */
+cs_modelfile *cs_modelfile_read(const char *path, cs_error *err);
+
+#endif

@@ -1,0 +1,241 @@
+/* train.c - the BERT4Rec training loop, validation and checkpoints. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bertfile.h"
+#include "train.h"
+
+void cs_train_defaults(cs_train_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->epochs = 20;
+	o->batch = 128;
+	cs_adamw_default(&o->adamw);
+	o->adamw.lr = 1e-3f;
+	o->eval_every = 1;
+	o->patience = 3;
+	o->seed = 1;
+}
+
+/* The order of the examples in epoch e: a seeded Fisher-Yates shuffle. */
+static void epoch_order(size_t *perm, size_t n, uint64_t seed, size_t e)
+{
+	cs_nn_rng r;
+	cs_nn_rng_seed(&r, seed * 0x9e3779b97f4a7c15ULL + e + 1);
+	for (size_t i = 0; i < n; i++)
+		perm[i] = i;
+	for (size_t i = n; i > 1; i--) {
+		size_t j = (size_t)(cs_nn_rng_next(&r) % i);
+		size_t t = perm[i - 1];
+		perm[i - 1] = perm[j];
+		perm[j] = t;
+	}
+}
+
+int cs_train_checkpoint(const cs_bert *m, const cs_train_opts *o,
+			const cs_train_state *st, const char *path, cs_error *err)
+{
+	cs_modelfile *mf = cs_bert_to_file(m, o->item_vocab, 1, err);
+	if (!mf)
+		return -1;
+	int bad = 0;
+	bad |= cs_modelfile_set(mf, "train.epoch", "%zu", st->epoch);
+	bad |= cs_modelfile_set(mf, "train.batch_pos", "%zu", st->batch_pos);
+	bad |= cs_modelfile_set(mf, "train.best", "%.17g", st->best);
+	bad |= cs_modelfile_set(mf, "train.best_epoch", "%zu", st->best_epoch);
+	bad |= cs_modelfile_set(mf, "train.bad_evals", "%zu", st->bad_evals);
+	int rc = bad ? cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory")
+		     : cs_modelfile_write(mf, path, err);
+	cs_modelfile_free(mf);
+	return rc;
+}
+
+cs_bert *cs_train_resume(const char *path, cs_train_state *st, uint64_t *item_vocab,
+			 cs_error *err)
+{
+	cs_modelfile *mf = NULL;
+	cs_bert *m = cs_bert_load(path, item_vocab, &mf, err);
+	if (!m)
+		return NULL;
+	const char *e = cs_modelfile_get(mf, "train.epoch"), *bp = cs_modelfile_get(mf, "train.batch_pos"),
+		   *b = cs_modelfile_get(mf, "train.best"), *be = cs_modelfile_get(mf, "train.best_epoch"),
+		   *bad = cs_modelfile_get(mf, "train.bad_evals");
+	if (!e || !bp || !b || !be || !bad || !cs_modelfile_find(mf, "adam.m")) {
+		cs_err(err, CS_ERR_FORMAT, path, 0, "not a training checkpoint (a model file?)");
+		cs_bert_free(m);
+		cs_modelfile_free(mf);
+		return NULL;
+	}
+	memset(st, 0, sizeof *st);
+	st->epoch = strtoull(e, NULL, 10);
+	st->batch_pos = strtoull(bp, NULL, 10);
+	st->best = strtod(b, NULL);
+	st->best_epoch = strtoull(be, NULL, 10);
+	st->bad_evals = strtoull(bad, NULL, 10);
+	cs_modelfile_free(mf);
+	return m;
+}
+
+static int save_model(const cs_bert *m, const cs_train_opts *o, cs_error *err)
+{
+	cs_modelfile *mf = cs_bert_to_file(m, o->item_vocab, 0, err);
+	if (!mf)
+		return -1;
+	int rc = cs_modelfile_write(mf, o->output, err);
+	cs_modelfile_free(mf);
+	return rc;
+}
+
+int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
+	     const cs_train_opts *o, cs_train_state *st, cs_train_cb cb, void *ctx,
+	     cs_error *err)
+{
+	size_t P = m->cfg.P, BS = o->batch, n = train->n;
+	size_t per_epoch = (n + BS - 1) / BS;
+	cs_adamw aw = o->adamw;
+	aw.total = (long)(per_epoch * o->epochs);
+	int rc = -1;
+	size_t *perm = malloc(n * sizeof *perm);
+	size_t *off = malloc((BS + 1) * sizeof *off), *mpos = malloc(BS * P * sizeof *mpos);
+	uint32_t *tok = malloc(BS * P * sizeof *tok), *pos = malloc(BS * P * sizeof *pos);
+	uint32_t *mtgt = malloc(BS * P * sizeof *mtgt);
+	cs_eval_opts eo;
+	cs_eval_defaults(&eo);
+	eo.negatives = 0; /* validation: full ranking */
+	if (!perm || !off || !mpos || !tok || !pos || !mtgt) {
+		cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < train->off[n]; i++)
+		if (train->item[i] >= m->cfg.V || train->mtgt[i] >= m->cfg.V) {
+			cs_err(err, CS_ERR_FORMAT, NULL, 0,
+			       "item id %u is beyond the model's %zu items",
+			       train->item[i] > train->mtgt[i] ? train->item[i] : train->mtgt[i],
+			       m->cfg.V);
+			goto out;
+		}
+	double t_start = cs_now();
+	for (; st->epoch < o->epochs; st->epoch++, st->batch_pos = 0) {
+		epoch_order(perm, n, o->seed, st->epoch);
+		double t0 = cs_now(), loss_sum = 0;
+		size_t seen = 0, nb = 0;
+		float gnorm = 0;
+		for (size_t bi = st->batch_pos; bi < per_epoch; bi++) {
+			size_t first = bi * BS, B = n - first < BS ? n - first : BS, N = 0, M = 0;
+			off[0] = 0;
+			for (size_t k = 0; k < B; k++) {
+				size_t e = perm[first + k], len = cs_dataset_len(train, e);
+				const uint32_t *it = train->item + train->off[e];
+				const uint32_t *mt = train->mtgt + train->off[e];
+				for (size_t j = 0; j < len; j++) {
+					tok[N + j] = it[j];
+					pos[N + j] = (uint32_t)j;
+					if (mt[j]) {
+						mpos[M] = N + j;
+						mtgt[M++] = mt[j];
+					}
+				}
+				N += len;
+				off[k + 1] = N;
+			}
+			cs_batch b = { B, off, tok, pos, M, mpos, mtgt };
+			float loss;
+			if (cs_bert_forward(m, &b, 1, &loss, err) < 0)
+				goto out;
+			if (!isfinite(loss)) {
+				cs_err(err, CS_ERR_FORMAT, NULL, 0,
+				       "the loss became %f at step %ld: lower --lr; the last checkpoint is kept",
+				       loss, m->step + 1);
+				goto out;
+			}
+			cs_bert_zero_grad(m);
+			if (cs_bert_backward(m, err) < 0)
+				goto out;
+			float lr = cs_adamw_lr(&aw, m->step);
+			cs_bert_update(m, &aw, &gnorm);
+			if (!isfinite(gnorm)) {
+				cs_err(err, CS_ERR_FORMAT, NULL, 0,
+				       "the gradient norm became %f at step %ld: lower --lr; the last checkpoint is kept",
+				       gnorm, m->step);
+				goto out;
+			}
+			loss_sum += loss;
+			nb++;
+			seen += B;
+			st->batch_pos = bi + 1;
+			double now = cs_now(), rate = seen / (now - t0 + 1e-9);
+			long left = aw.total - m->step;
+			cs_train_event ev = { CS_TRAIN_STEP, st->epoch, o->epochs, m->step, aw.total,
+					      loss_sum / nb, rate, now - t_start,
+					      left * (double)BS / (rate + 1e-9), lr, gnorm, NULL, 0, NULL };
+			int stop = cb && cb(ctx, &ev);
+			if (o->ckpt && (stop || (o->ckpt_every && m->step % o->ckpt_every == 0))) {
+				if (cs_train_checkpoint(m, o, st, o->ckpt, err) < 0)
+					goto out;
+				ev.kind = CS_TRAIN_CKPT;
+				ev.path = o->ckpt;
+				if (cb)
+					cb(ctx, &ev);
+			}
+			if (stop) {
+				rc = 1;
+				goto out;
+			}
+		}
+		/* End of an epoch: validate, keep the best, maybe stop. */
+		double now = cs_now();
+		cs_train_event ev = { 0, st->epoch + 1, o->epochs, m->step, aw.total,
+				      nb ? loss_sum / nb : 0, seen / (now - t0 + 1e-9),
+				      now - t_start, 0, 0, gnorm, NULL, 0, NULL };
+		int last = st->epoch + 1 == o->epochs;
+		if (valid && ((st->epoch + 1) % o->eval_every == 0 || last)) {
+			cs_eval_result res;
+			if (cs_evaluate(m, valid, &eo, &res, err) < 0)
+				goto out;
+			double ndcg = cs_metrics_ndcg(&res.full, 2); /* K = 10 */
+			ev.kind = CS_TRAIN_EVAL;
+			ev.eval = &res;
+			ev.improved = ndcg > st->best;
+			if (ev.improved) {
+				st->best = ndcg;
+				st->best_epoch = st->epoch + 1;
+				st->bad_evals = 0;
+				if (save_model(m, o, err) < 0)
+					goto out;
+			} else {
+				st->bad_evals++;
+			}
+			if (cb)
+				cb(ctx, &ev);
+			if (st->bad_evals >= o->patience) {
+				st->stopped_early = 1;
+				st->epoch++;
+				st->batch_pos = 0;
+				break;
+			}
+		} else if (!valid) {
+			if (save_model(m, o, err) < 0)
+				goto out;
+			ev.kind = CS_TRAIN_SAVE;
+			ev.path = o->output;
+			if (cb)
+				cb(ctx, &ev);
+		}
+		if (o->ckpt) {
+			cs_train_state next = *st;
+			next.epoch++;
+			next.batch_pos = 0;
+			if (cs_train_checkpoint(m, o, &next, o->ckpt, err) < 0)
+				goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(perm);
+	free(off);
+	free(mpos);
+	free(tok);
+	free(pos);
+	free(mtgt);
+	return rc;
+}

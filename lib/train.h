@@ -1,0 +1,74 @@
+/*
+ * train.h - the BERT4Rec training loop: shuffled packed batches of Cloze
+ * examples, AdamW with warmup and linear decay, evaluation on a
+ * validation split every few epochs with early stopping on NDCG@10 (full
+ * ranking), atomic checkpoints that --resume continues bit for bit.
+ */
+#ifndef CS_TRAIN_H
+#define CS_TRAIN_H
+
+#include "dataset.h"
+#include "evaluate.h"
+#include "model.h"
+
+typedef struct cs_train_opts {
+	size_t epochs;       /* [20] */
+	size_t batch;        /* examples per step [128] */
+	cs_adamw adamw;      /* lr [1e-3], warmup [100]; total set from epochs */
+	size_t eval_every;   /* epochs between validations [1] */
+	size_t patience;     /* validations without improvement before stopping [3] */
+	long ckpt_every;     /* steps between checkpoints, 0: epoch ends only [0] */
+	const char *output;  /* best (or last) model */
+	const char *ckpt;    /* checkpoint file, NULL: none */
+	uint64_t item_vocab; /* fingerprint stored in the files */
+	uint64_t seed;       /* data order */
+} cs_train_opts;
+
+void cs_train_defaults(cs_train_opts *o);
+
+/* Where a run stands; saved in checkpoints. */
+typedef struct cs_train_state {
+	size_t epoch;       /* epochs finished */
+	size_t batch_pos;   /* batches done in the current epoch */
+	double best;        /* best validation NDCG@10, -1: none yet */
+	size_t best_epoch;
+	size_t bad_evals;   /* validations since the best */
+	int stopped_early;
+} cs_train_state;
+
+enum { CS_TRAIN_STEP = 1, CS_TRAIN_EVAL = 2, CS_TRAIN_CKPT = 3, CS_TRAIN_SAVE = 4 };
+
+typedef struct cs_train_event {
+	int kind;
+	size_t epoch, epochs;
+	long step, steps;     /* optimiser steps so far and in all */
+	double loss;          /* running mean of the epoch */
+	double ex_per_s;      /* examples per second this epoch */
+	double elapsed, eta;  /* seconds */
+	double lr, gnorm;
+	const cs_eval_result *eval; /* CS_TRAIN_EVAL */
+	int improved;
+	const char *path;     /* CS_TRAIN_CKPT, CS_TRAIN_SAVE */
+} cs_train_event;
+
+/* Called after events; a non-zero return stops training after a checkpoint. */
+typedef int (*cs_train_cb)(void *ctx, const cs_train_event *ev);
+
+/*
+ * Train m on train (Cloze examples), validating on valid (may be NULL:
+ * then the model is saved after every epoch). st starts zeroed with
+ * best = -1, or as restored by cs_train_resume. Returns 0 when done,
+ * 1 when the callback stopped it (a checkpoint was written), -1 on error.
+ */
+int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
+	     const cs_train_opts *o, cs_train_state *st, cs_train_cb cb, void *ctx,
+	     cs_error *err);
+
+/* Write a checkpoint of m and st to path. */
+int cs_train_checkpoint(const cs_bert *m, const cs_train_opts *o,
+			const cs_train_state *st, const char *path, cs_error *err);
+/* Load a checkpoint: the model with its optimiser state, and st. */
+cs_bert *cs_train_resume(const char *path, cs_train_state *st, uint64_t *item_vocab,
+			 cs_error *err);
+
+#endif

@@ -64,7 +64,8 @@ static int wgrow(cs_writer *w, size_t more)
 
 static inline void put(cs_writer *w, const void *p, size_t n)
 {
-	memcpy(w->buf + w->len, p, n);
+	if (n)
+		memcpy(w->buf + w->len, p, n);
 	w->len += n;
 }
 

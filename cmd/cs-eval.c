@@ -1,0 +1,202 @@
+/* cs-eval - ranking metrics of a BERT4Rec model on a held-out split. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "blas.h"
+#include "bertfile.h"
+#include "evaluate.h"
+
+#include "common.h"
+
+const char *progname = "cs-eval";
+
+static void __attribute__((noreturn)) usage(void)
+{
+	printf("usage: cs-eval -m MODEL [options] [TEST]\n"
+	       "Rank the held-out item of each history in TEST (cs-mask split) or stdin.\n"
+	       "\n"
+	       "  -m, --model FILE     model from cs-train (required)\n"
+	       "  -k, --k LIST         cut-offs, comma-separated [1,5,10,20]\n"
+	       "  -n, --negatives N    sampled ranking against N negatives, 0: off [100]\n"
+	       "      --sampler KIND   negatives by 'popularity' or 'uniform' [popularity]\n"
+	       "      --no-full        skip ranking against the whole catalogue\n"
+	       "      --exclude-seen   full ranking skips items of the history\n"
+	       "      --seed N         negative sampling seed [1]\n"
+	       "      --batch N        histories scored at once [256]\n"
+	       "      --json           JSON instead of a TSV table\n"
+	       "  -j, --threads N      threads [all cores]\n"
+	       "  -q, --quiet          no summary on stderr\n"
+	       "  -h, --help           this help\n"
+	       "  -V, --version        version\n"
+	       "Popularity is counted over the evaluated stream (histories and targets).\n");
+	exit(0);
+}
+
+enum { O_SAMPLER = 256, O_NO_FULL, O_EXCL, O_SEED, O_BATCH, O_JSON };
+
+static const struct option longopts[] = {
+	{ "model", required_argument, 0, 'm' },
+	{ "k", required_argument, 0, 'k' },
+	{ "negatives", required_argument, 0, 'n' },
+	{ "sampler", required_argument, 0, O_SAMPLER },
+	{ "no-full", no_argument, 0, O_NO_FULL },
+	{ "exclude-seen", no_argument, 0, O_EXCL },
+	{ "seed", required_argument, 0, O_SEED },
+	{ "batch", required_argument, 0, O_BATCH },
+	{ "json", no_argument, 0, O_JSON },
+	{ "threads", required_argument, 0, 'j' },
+	{ "quiet", no_argument, 0, 'q' },
+	{ "help", no_argument, 0, 'h' },
+	{ "version", no_argument, 0, 'V' },
+	{ 0, 0, 0, 0 }
+};
+
+/* "1,5,10" into o->ks. */
+static void parse_ks(cs_eval_opts *o, const char *s)
+{
+	char *dup = strdup(s), *save = NULL;
+	o->nk = 0;
+	for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (o->nk == CS_METRICS_MAXK)
+			usage_error("at most %d cut-offs", CS_METRICS_MAXK);
+		o->ks[o->nk++] = (size_t)parse_long("--k", t, 1, 1L << 30);
+	}
+	free(dup);
+	if (!o->nk)
+		usage_error("empty --k list");
+}
+
+static void print_tsv(const cs_eval_opts *o, const cs_eval_result *r)
+{
+	printf("metric");
+	if (o->full)
+		printf("\tfull");
+	if (o->negatives)
+		printf("\tsampled_%zu_%s", o->negatives, o->popular ? "pop" : "uniform");
+	putchar('\n');
+	for (int kind = 0; kind < 2; kind++)
+		for (size_t i = 0; i < o->nk; i++) {
+			printf("%s@%zu", kind ? "NDCG" : "HR", o->ks[i]);
+			if (o->full)
+				printf("\t%.4f", kind ? cs_metrics_ndcg(&r->full, i) : cs_metrics_hr(&r->full, i));
+			if (o->negatives)
+				printf("\t%.4f", kind ? cs_metrics_ndcg(&r->sampled, i)
+						      : cs_metrics_hr(&r->sampled, i));
+			putchar('\n');
+		}
+	printf("MRR");
+	if (o->full)
+		printf("\t%.4f", cs_metrics_mrr(&r->full));
+	if (o->negatives)
+		printf("\t%.4f", cs_metrics_mrr(&r->sampled));
+	printf("\nusers");
+	if (o->full)
+		printf("\t%" PRIu64, r->full.n);
+	if (o->negatives)
+		printf("\t%" PRIu64, r->sampled.n);
+	putchar('\n');
+}
+
+static void print_json_part(const char *name, const cs_eval_opts *o, const cs_metrics *m)
+{
+	printf("\"%s\":{", name);
+	for (size_t i = 0; i < o->nk; i++)
+		printf("\"HR@%zu\":%.6f,\"NDCG@%zu\":%.6f,", o->ks[i], cs_metrics_hr(m, i), o->ks[i],
+		       cs_metrics_ndcg(m, i));
+	printf("\"MRR\":%.6f,\"users\":%" PRIu64 "}", cs_metrics_mrr(m), m->n);
+}
+
+static void print_json(const cs_eval_opts *o, const cs_eval_result *r)
+{
+	putchar('{');
+	if (o->full)
+		print_json_part("full", o, &r->full);
+	if (o->negatives) {
+		if (o->full)
+			putchar(',');
+		printf("\"sampled\":{\"negatives\":%zu,\"sampler\":\"%s\",", o->negatives,
+		       o->popular ? "popularity" : "uniform");
+		print_json_part("metrics", o, &r->sampled);
+		putchar('}');
+	}
+	printf(",\"skipped\":%" PRIu64 "}\n", r->skipped);
+}
+
+int main(int argc, char **argv)
+{
+	cs_eval_opts o;
+	cs_eval_defaults(&o);
+	const char *model_path = NULL;
+	int c, threads = 0, json = 0, quiet = 0;
+	while ((c = getopt_long(argc, argv, "m:k:n:j:qhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm': model_path = optarg; break;
+		case 'k': parse_ks(&o, optarg); break;
+		case 'n': o.negatives = (size_t)parse_long("--negatives", optarg, 0, 1 << 24); break;
+		case O_SAMPLER:
+			if (!strcmp(optarg, "popularity") || !strcmp(optarg, "pop"))
+				o.popular = 1;
+			else if (!strcmp(optarg, "uniform"))
+				o.popular = 0;
+			else
+				usage_error("unknown sampler '%s' (popularity or uniform)", optarg);
+			break;
+		case O_NO_FULL: o.full = 0; break;
+		case O_EXCL: o.exclude_seen = 1; break;
+		case O_SEED: o.seed = (uint64_t)parse_long("--seed", optarg, 0, 0x7fffffffffffffffL); break;
+		case O_BATCH: o.batch = (size_t)parse_long("--batch", optarg, 1, 1 << 16); break;
+		case O_JSON: json = 1; break;
+		case 'j': threads = (int)parse_long("--threads", optarg, 1, 1024); break;
+		case 'q': quiet = 1; break;
+		case 'h': usage();
+		case 'V': print_version();
+		default: usage_error("bad option");
+		}
+	}
+	if (!model_path)
+		usage_error("missing -m MODEL");
+	if (optind + 1 < argc)
+		usage_error("too many inputs");
+	if (!o.full && !o.negatives)
+		usage_error("--no-full with --negatives 0 leaves nothing to compute");
+	const char *in = optind < argc ? argv[optind] : "-";
+	cs_error err;
+	cs_blas_init(threads, argv, NULL, &err);
+	int rc = EXIT_DATA;
+	uint64_t fp;
+	cs_dataset *d = NULL;
+	cs_eval_result res;
+	cs_bert *m = cs_bert_load(model_path, &fp, NULL, &err);
+	if (!m)
+		goto fail;
+	if (!(d = cs_dataset_read(in, CS_DATA_EVAL, m->cfg.P - 1, fp, &err)))
+		goto fail;
+	if (cs_evaluate(m, d, &o, &res, &err) < 0) {
+		if (!err.path[0])
+			snprintf(err.path, sizeof err.path, "%s", in);
+		goto fail;
+	}
+	if (json)
+		print_json(&o, &res);
+	else
+		print_tsv(&o, &res);
+	if (fflush(stdout) != 0) {
+		warnx_("write error");
+		goto out;
+	}
+	if (!quiet) {
+		warnx_("%zu histories in %.2f s (%.0f/s)%s", d->n, res.seconds,
+		       d->n / (res.seconds + 1e-9), d->truncated ? ", long ones cut to the model's length" : "");
+		if (res.skipped)
+			warnx_("%" PRIu64 " targets were unknown items and were skipped", res.skipped);
+	}
+	rc = 0;
+	goto out;
+fail:
+	report(&err);
+out:
+	cs_dataset_free(d);
+	cs_bert_free(m);
+	return rc;
+}

@@ -38,7 +38,7 @@ static void usage(void)
 	       "  -j, --threads N        parser threads [2]\n"
 	       "      --strict           the first bad row is fatal [skip and count]\n"
 	       "      --max-report N     bad rows reported on stderr [5]\n"
-	       "  -L, --level N          zstd level of the output [3]\n"
+	       "  -L, --level N          zstd level of the output [1]\n"
 	       "  -f, --force            write a binary stream to a terminal\n"
 	       "  -q, --quiet            no progress, no summary\n"
 	       "  -h, --help             show this help\n"

@@ -156,6 +156,8 @@ int cs_record_slice(cs_record *dst, const cs_schema *s, const cs_record *src,
  * with the record and event counts. Documented in cs-formats(5).
  */
 #define CS_STREAM_VERSION 1
+/* zstd level by default: level 1 writes about twice as fast as 3 for 5% more bytes. */
+#define CS_STREAM_LEVEL 1
 
 typedef struct cs_reader cs_reader;
 typedef struct cs_writer cs_writer;
@@ -180,7 +182,7 @@ uint64_t cs_reader_events(const cs_reader *r);
 uint64_t cs_reader_bytes_in(const cs_reader *r);
 
 typedef struct cs_writer_opts {
-	int level;   /* zstd level, 0 = default (3) */
+	int level;   /* zstd level, 0 = CS_STREAM_LEVEL */
 	int threads; /* zstd worker threads, 0 = none */
 } cs_writer_opts;
 

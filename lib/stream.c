@@ -107,7 +107,7 @@ static cs_writer *writer_new(const char *name, const cs_schema *s,
 		cs_err(err, CS_ERR_NOMEM, name, 0, "out of memory");
 		goto fail;
 	}
-	int level = opts && opts->level ? opts->level : 3;
+	int level = opts && opts->level ? opts->level : CS_STREAM_LEVEL;
 	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
 	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
 	if (opts && opts->threads > 0)

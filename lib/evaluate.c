@@ -62,8 +62,7 @@ int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
 	uint32_t *tok = malloc(BS * P * sizeof *tok), *pos = malloc(BS * P * sizeof *pos);
 	uint32_t *excl = calloc(V, sizeof *excl);
 	uint32_t *cand = malloc((o->negatives + 1) * sizeof *cand);
-	float *scores = malloc(BS * V * sizeof *scores);
-	if (!off || !mpos || !tok || !pos || !excl || !cand || !scores)
+	if (!off || !mpos || !tok || !pos || !excl || !cand)
 		goto nomem;
 	for (size_t i = 0; i < d->n; i++)
 		if (d->target[i] >= V) {
@@ -101,7 +100,8 @@ int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
 		size_t B = d->n - first < BS ? d->n - first : BS;
 		cs_batch b;
 		cs_eval_batch(&b, d, first, B, P, off, tok, pos, mpos);
-		if (cs_bert_score(m, &b, scores, err) < 0)
+		const float *scores;
+		if (cs_bert_score(m, &b, &scores, err) < 0)
 			goto out;
 		for (size_t i = 0; i < B; i++) {
 			uint32_t t = d->target[first + i];
@@ -144,7 +144,6 @@ out:
 	free(pos);
 	free(excl);
 	free(cand);
-	free(scores);
 	free(w);
 	cs_sampler_free(smp);
 	return rc;
@@ -172,27 +171,44 @@ static void sift_down(float *v, uint32_t *id, size_t n, size_t i)
 	}
 }
 
+/* Push item j (score s) into a full or filling heap of k. */
+static inline void topk_push(float *vals, uint32_t *ids, size_t *n, size_t k,
+			     float s, uint32_t j)
+{
+	if (*n < k) {
+		ids[*n] = j;
+		vals[*n] = s;
+		if (++*n == k)
+			for (size_t i = k / 2; i-- > 0;)
+				sift_down(vals, ids, k, i);
+	} else if (worse(vals[0], ids[0], s, j)) {
+		vals[0] = s;
+		ids[0] = j;
+		sift_down(vals, ids, k, 0);
+	}
+}
+
 size_t cs_topk(const float *score, size_t V, size_t first, size_t k,
 	       const uint32_t *excl, uint32_t stamp, uint32_t *ids, float *vals)
 {
-	size_t n = 0;
-	for (size_t j = first; j < V; j++) {
-		if (excl && excl[j] == stamp)
-			continue;
-		float s = score[j];
-		if (n < k) {
-			ids[n] = (uint32_t)j;
-			vals[n] = s;
-			n++;
-			if (n == k)
-				for (size_t i = k / 2; i-- > 0;)
-					sift_down(vals, ids, k, i);
-		} else if (worse(vals[0], ids[0], s, (uint32_t)j)) {
-			vals[0] = s;
-			ids[0] = (uint32_t)j;
-			sift_down(vals, ids, k, 0);
+	size_t n = 0, j = first;
+	if (!excl) {
+		/* Once the heap is full, skip blocks whose best is below its worst. */
+		for (; j < V && n < k; j++)
+			topk_push(vals, ids, &n, k, score[j], (uint32_t)j);
+		for (; j + 16 <= V; j += 16) {
+			float mx = score[j];
+			for (size_t i = 1; i < 16; i++)
+				mx = score[j + i] > mx ? score[j + i] : mx;
+			if (mx < vals[0])
+				continue;
+			for (size_t i = 0; i < 16; i++)
+				topk_push(vals, ids, &n, k, score[j + i], (uint32_t)(j + i));
 		}
 	}
+	for (; j < V; j++)
+		if (!excl || excl[j] != stamp)
+			topk_push(vals, ids, &n, k, score[j], (uint32_t)j);
 	if (n < k)
 		for (size_t i = n / 2; i-- > 0;)
 			sift_down(vals, ids, n, i);

@@ -373,17 +373,18 @@ int cs_bert_encode(cs_bert *m, const cs_batch *b, const float **hidden,
 	return 0;
 }
 
-int cs_bert_score(cs_bert *m, const cs_batch *b, float *scores,
+int cs_bert_score(cs_bert *m, const cs_batch *b, const float **scores,
 		  cs_error *err)
 {
 	if (forward(m, b, 0, 1, err) < 0)
 		return -1;
 	size_t V = m->cfg.V;
-	memcpy(scores, m->acts.logits, m->M * V * sizeof *scores);
+	float *s = m->acts.logits;
 	for (size_t i = 0; i < m->M; i++) {
-		scores[i * V + CS_ITEM_PAD] = -INFINITY;
-		scores[i * V + CS_ITEM_MASK] = -INFINITY;
+		s[i * V + CS_ITEM_PAD] = -INFINITY;
+		s[i * V + CS_ITEM_MASK] = -INFINITY;
 	}
+	*scores = s;
 	return 0;
 }
 

@@ -206,8 +206,10 @@ int cs_bert_encode(cs_bert *m, const cs_batch *b, const float **hidden,
  * Scores (M, V) over all items at positions b->mpos (eval mode): the
  * logits, pad and mask set to -INFINITY. For the next item after a
  * history, append a mask token (1) to each sequence and score it.
+ * *scores points into the model's activations: valid until the next
+ * forward, no copy made.
  */
-int cs_bert_score(cs_bert *m, const cs_batch *b, float *scores,
+int cs_bert_score(cs_bert *m, const cs_batch *b, const float **scores,
 		  cs_error *err);
 
 #endif

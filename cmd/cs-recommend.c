@@ -1,0 +1,381 @@
+/* cs-recommend - top-K next items for histories, from a BERT4Rec model. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "blas.h"
+#include "bertfile.h"
+#include "evaluate.h"
+#include "vocab.h"
+
+#include "common.h"
+
+const char *progname = "cs-recommend";
+
+static void __attribute__((noreturn)) usage(void)
+{
+	printf("usage: cs-recommend -m MODEL -v VOCAB [options] [IN]\n"
+	       "Print the top-K next items for each history in IN or stdin: an encoded\n"
+	       "stream, or with --text lines 'key<TAB>item item ...' of original item ids.\n"
+	       "Output lines: key<TAB>rank<TAB>item<TAB>score.\n"
+	       "\n"
+	       "  -m, --model FILE     model from cs-train (required)\n"
+	       "  -v, --vocab FILE     the vocabulary of the model (required)\n"
+	       "  -k, --top N          items per history [10]\n"
+	       "  -t, --text           read text lines instead of a stream\n"
+	       "      --key FIELD      stream field naming a history [user, else session]\n"
+	       "  -x, --exclude-seen   never recommend an item of the history\n"
+	       "      --batch N        histories scored at once [256]\n"
+	       "  -j, --threads N      threads [all cores]\n"
+	       "  -q, --quiet          no summary on stderr\n"
+	       "  -h, --help           this help\n"
+	       "  -V, --version        version\n"
+	       "Histories longer than the model's maximum length keep their most recent items.\n");
+	exit(0);
+}
+
+enum { O_KEY = 256, O_BATCH };
+
+static const struct option longopts[] = {
+	{ "model", required_argument, 0, 'm' },
+	{ "vocab", required_argument, 0, 'v' },
+	{ "top", required_argument, 0, 'k' },
+	{ "text", no_argument, 0, 't' },
+	{ "key", required_argument, 0, O_KEY },
+	{ "exclude-seen", no_argument, 0, 'x' },
+	{ "batch", required_argument, 0, O_BATCH },
+	{ "threads", required_argument, 0, 'j' },
+	{ "quiet", no_argument, 0, 'q' },
+	{ "help", no_argument, 0, 'h' },
+	{ "version", no_argument, 0, 'V' },
+	{ 0, 0, 0, 0 }
+};
+
+/* A batch of histories waiting to be scored. */
+typedef struct pending {
+	cs_dataset d;      /* off and item only */
+	size_t cap_tok, cap_off, cap_koff;
+	char *keys;        /* NUL-separated */
+	size_t *key_off;
+	size_t keys_len, keys_cap;
+} pending;
+
+typedef struct ctx {
+	cs_bert *m;
+	const cs_vocab *voc;
+	size_t vf, k, batch;
+	int exclude;
+	size_t *off, *mpos;
+	uint32_t *tok, *pos, *excl, stamp, *ids;
+	float *vals;
+	uint64_t histories, truncated;
+} ctx;
+
+static int grow(void **p, size_t *cap, size_t need, size_t sz)
+{
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap : 256;
+	while (c < need)
+		c *= 2;
+	void *q = realloc(*p, c * sz);
+	if (!q)
+		return -1;
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
+/* Add one history (items, already ids) under key. */
+static int add(pending *pd, const char *key, size_t klen, const uint32_t *it, size_t n,
+	       size_t keep, uint64_t *truncated)
+{
+	if (n > keep) {
+		it += n - keep;
+		n = keep;
+		(*truncated)++;
+	}
+	size_t i = pd->d.n, ntok = i ? pd->d.off[i] : 0;
+	if (grow((void **)&pd->d.off, &pd->cap_off, i + 2, sizeof *pd->d.off) < 0 ||
+	    grow((void **)&pd->key_off, &pd->cap_koff, i + 2, sizeof *pd->key_off) < 0 ||
+	    grow((void **)&pd->d.item, &pd->cap_tok, ntok + n + 1, sizeof *pd->d.item) < 0 ||
+	    grow((void **)&pd->keys, &pd->keys_cap, pd->keys_len + klen + 1, 1) < 0)
+		return -1;
+	memcpy(pd->d.item + ntok, it, n * sizeof *it);
+	pd->d.off[i] = ntok;
+	pd->d.off[i + 1] = ntok + n;
+	pd->key_off[i] = pd->keys_len;
+	memcpy(pd->keys + pd->keys_len, key, klen);
+	pd->keys_len += klen;
+	pd->keys[pd->keys_len++] = 0;
+	pd->d.n++;
+	return 0;
+}
+
+/* Score the pending histories and print their top k. */
+static int flush(ctx *c, pending *pd, cs_error *err)
+{
+	size_t V = c->m->cfg.V;
+	for (size_t first = 0; first < pd->d.n; first += c->batch) {
+		size_t B = pd->d.n - first < c->batch ? pd->d.n - first : c->batch;
+		cs_batch b;
+		cs_eval_batch(&b, &pd->d, first, B, c->m->cfg.P, c->off, c->tok, c->pos, c->mpos);
+		const float *scores;
+		if (cs_bert_score(c->m, &b, &scores, err) < 0)
+			return -1;
+		for (size_t i = 0; i < B; i++) {
+			size_t h = first + i;
+			c->stamp++;
+			if (c->exclude)
+				for (size_t j = pd->d.off[h]; j < pd->d.off[h + 1]; j++)
+					c->excl[pd->d.item[j]] = c->stamp;
+			size_t n = cs_topk(scores + i * V, V, CS_ITEM_FIRST, c->k,
+					   c->exclude ? c->excl : NULL, c->stamp, c->ids, c->vals);
+			const char *key = pd->keys + pd->key_off[h];
+			for (size_t r = 0; r < n; r++) {
+				size_t len;
+				const char *tok = cs_vocab_token(c->voc, c->vf, c->ids[r], &len);
+				printf("%s\t%zu\t%.*s\t%.6g\n", key, r + 1, (int)len, tok, c->vals[r]);
+			}
+		}
+	}
+	c->histories += pd->d.n;
+	pd->d.n = 0;
+	pd->keys_len = 0;
+	if (ferror(stdout))
+		return cs_err(err, CS_ERR_IO, "<stdout>", 0, "write error: %s", strerror(errno));
+	return 0;
+}
+
+/* Histories from an encoded stream. */
+static int from_stream(ctx *c, pending *pd, const char *in, const char *keyfield,
+		       uint64_t model_vocab, cs_error *err)
+{
+	cs_record rec = { 0 };
+	int rc = -1, got;
+	cs_reader *r = cs_reader_open(in, err);
+	if (!r)
+		return -1;
+	const cs_schema *s = cs_reader_schema(r);
+	int item = cs_schema_find(s, "item");
+	int key = keyfield ? cs_schema_find(s, keyfield) : cs_schema_find(s, "user");
+	if (!keyfield && key < 0)
+		key = cs_schema_find(s, "session");
+	if (item < 0 || s->f[item].level != CS_EVENT || s->f[item].type != CS_ID) {
+		cs_err(err, CS_ERR_FORMAT, cs_reader_path(r), 0,
+		       "stream has no encoded event field 'item'%s",
+		       item >= 0 && s->f[item].type == CS_STRING ?
+		       " (encode it with cs-vocab, or use --text)" : "");
+		goto out;
+	}
+	if (s->f[item].vocab != model_vocab) {
+		cs_vocab_check_field(c->voc, s, cs_reader_path(r), "item", err);
+		goto out;
+	}
+	if (keyfield && (key < 0 || s->f[key].level != CS_SEQ)) {
+		cs_err(err, CS_ERR_FORMAT, cs_reader_path(r), 0, "stream has no sequence field '%s'",
+		       keyfield);
+		goto out;
+	}
+	while ((got = cs_reader_next(r, &rec, err)) == 1) {
+		char num[32];
+		const char *k = num;
+		size_t klen;
+		if (key < 0 || s->f[key].level != CS_SEQ) {
+			klen = (size_t)snprintf(num, sizeof num, "%" PRIu64, cs_reader_records(r));
+		} else if (s->f[key].type == CS_STRING) {
+			k = cs_col_str(&rec.col[key], 0, &klen);
+		} else if (s->f[key].type == CS_INT64) {
+			klen = (size_t)snprintf(num, sizeof num, "%" PRId64, rec.col[key].v.i64[0]);
+		} else if (s->f[key].type == CS_ID) {
+			klen = (size_t)snprintf(num, sizeof num, "%" PRIu32, rec.col[key].v.u32[0]);
+		} else {
+			klen = (size_t)snprintf(num, sizeof num, "%.9g", rec.col[key].v.f32[0]);
+		}
+		const uint32_t *it = rec.col[item].v.u32;
+		for (size_t j = 0; j < rec.nevents; j++)
+			if (it[j] >= c->m->cfg.V) {
+				cs_err(err, CS_ERR_FORMAT, cs_reader_path(r), 0,
+				       "record %" PRIu64 ": item id %u is beyond the model's %zu items",
+				       cs_reader_records(r), it[j], c->m->cfg.V);
+				goto out;
+			}
+		if (add(pd, k, klen, it, rec.nevents, c->m->cfg.P - 1, &c->truncated) < 0) {
+			cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+			goto out;
+		}
+		if (pd->d.n >= c->batch && flush(c, pd, err) < 0)
+			goto out;
+	}
+	if (got == 0 && flush(c, pd, err) == 0)
+		rc = 0;
+out:
+	cs_record_free(&rec);
+	cs_reader_close(r);
+	return rc;
+}
+
+/* Histories from text lines 'key<TAB>item item ...'. */
+static int from_text(ctx *c, pending *pd, const char *in, cs_error *err)
+{
+	int std = !strcmp(in, "-");
+	const char *name = std ? "<stdin>" : in;
+	FILE *fp = std ? stdin : fopen(in, "r");
+	if (!fp)
+		return cs_err(err, CS_ERR_IO, in, 0, "cannot open: %s", strerror(errno));
+	char *line = NULL;
+	size_t cap = 0, ids_cap = 0;
+	uint32_t *ids = NULL;
+	ssize_t len;
+	long lineno = 0;
+	uint64_t unknown = 0;
+	int rc = -1;
+	while ((len = getline(&line, &cap, fp)) >= 0) {
+		lineno++;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = 0;
+		if (len == 0)
+			continue;
+		char *tab = memchr(line, '\t', (size_t)len);
+		if (!tab) {
+			cs_err(err, CS_ERR_FORMAT, name, lineno, "expected 'key<TAB>items', found no tab");
+			goto out;
+		}
+		size_t n = 0;
+		for (char *p = tab + 1; *p;) {
+			while (*p == ' ' || *p == '\t')
+				p++;
+			char *e = p;
+			while (*e && *e != ' ' && *e != '\t')
+				e++;
+			if (e == p)
+				break;
+			uint32_t id = cs_vocab_lookup(c->voc, c->vf, p, (size_t)(e - p));
+			if (id < CS_ITEM_FIRST) {
+				if (unknown++ < 5)
+					fprintf(stderr, "%s: %s:%ld: unknown item '%.*s' skipped\n", progname,
+						name, lineno, (int)(e - p), p);
+			} else {
+				if (grow((void **)&ids, &ids_cap, n + 1, sizeof *ids) < 0) {
+					cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+					goto out;
+				}
+				ids[n++] = id;
+			}
+			p = e;
+		}
+		if (add(pd, line, (size_t)(tab - line), ids, n, c->m->cfg.P - 1, &c->truncated) < 0) {
+			cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+			goto out;
+		}
+		if (pd->d.n >= c->batch && flush(c, pd, err) < 0)
+			goto out;
+	}
+	if (ferror(fp)) {
+		cs_err(err, CS_ERR_IO, name, 0, "read error: %s", strerror(errno));
+		goto out;
+	}
+	if (flush(c, pd, err) < 0)
+		goto out;
+	if (unknown > 5)
+		fprintf(stderr, "%s: %s: %" PRIu64 " unknown items skipped in all\n", progname, name,
+			unknown);
+	rc = 0;
+out:
+	free(line);
+	free(ids);
+	if (!std)
+		fclose(fp);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	const char *model_path = NULL, *vocab_path = NULL, *keyfield = NULL;
+	int opt, threads = 0, text = 0, quiet = 0;
+	ctx c = { .k = 10, .batch = 256 };
+	while ((opt = getopt_long(argc, argv, "m:v:k:txj:qhV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'm': model_path = optarg; break;
+		case 'v': vocab_path = optarg; break;
+		case 'k': c.k = (size_t)parse_long("--top", optarg, 1, 1 << 20); break;
+		case 't': text = 1; break;
+		case O_KEY: keyfield = optarg; break;
+		case 'x': c.exclude = 1; break;
+		case O_BATCH: c.batch = (size_t)parse_long("--batch", optarg, 1, 1 << 16); break;
+		case 'j': threads = (int)parse_long("--threads", optarg, 1, 1024); break;
+		case 'q': quiet = 1; break;
+		case 'h': usage();
+		case 'V': print_version();
+		default: usage_error("bad option");
+		}
+	}
+	if (!model_path || !vocab_path)
+		usage_error("missing %s", model_path ? "-v VOCAB" : "-m MODEL");
+	if (optind + 1 < argc)
+		usage_error("too many inputs");
+	const char *in = optind < argc ? argv[optind] : "-";
+	cs_error err;
+	cs_blas_init(threads, argv, NULL, &err);
+	int rc = EXIT_DATA;
+	uint64_t fp;
+	cs_vocab *voc = NULL;
+	pending pd = { 0 };
+	double t0 = cs_now();
+	if (!(c.m = cs_bert_load(model_path, &fp, NULL, &err)) ||
+	    !(voc = cs_vocab_read(vocab_path, &err)))
+		goto fail;
+	int vf = cs_vocab_find(voc, "item");
+	if (vf < 0 || cs_vocab_fingerprint(voc, (size_t)vf) != fp) {
+		cs_err(&err, CS_ERR_FORMAT, vocab_path, 0,
+		       "not the vocabulary the model '%s' was trained with", model_path);
+		goto fail;
+	}
+	c.voc = voc;
+	c.vf = (size_t)vf;
+	size_t V = c.m->cfg.V, P = c.m->cfg.P;
+	c.off = malloc((c.batch + 1) * sizeof *c.off);
+	c.mpos = malloc(c.batch * sizeof *c.mpos);
+	c.tok = malloc(c.batch * P * sizeof *c.tok);
+	c.pos = malloc(c.batch * P * sizeof *c.pos);
+	c.excl = calloc(V, sizeof *c.excl);
+	c.ids = malloc(c.k * sizeof *c.ids);
+	c.vals = malloc(c.k * sizeof *c.vals);
+	if (!c.off || !c.mpos || !c.tok || !c.pos || !c.excl || !c.ids || !c.vals) {
+		cs_err(&err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+		goto fail;
+	}
+	if ((text ? from_text(&c, &pd, in, &err) : from_stream(&c, &pd, in, keyfield, fp, &err)) < 0)
+		goto fail;
+	if (fflush(stdout) != 0) {
+		warnx_("write error: %s", strerror(errno));
+		goto out;
+	}
+	if (!quiet) {
+		double t = cs_now() - t0;
+		warnx_("%" PRIu64 " histories in %.2f s (%.0f/s)", c.histories, t, c.histories / (t + 1e-9));
+		if (c.truncated)
+			warnx_("%" PRIu64 " histories longer than %zu items kept their most recent ones",
+			       c.truncated, P - 1);
+	}
+	rc = 0;
+	goto out;
+fail:
+	report(&err);
+out:
+	free(c.off);
+	free(c.mpos);
+	free(c.tok);
+	free(c.pos);
+	free(c.excl);
+	free(c.ids);
+	free(c.vals);
+	free(pd.d.off);
+	free(pd.d.item);
+	free(pd.keys);
+	free(pd.key_off);
+	cs_vocab_free(voc);
+	cs_bert_free(c.m);
+	return rc;
+}

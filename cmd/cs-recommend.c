@@ -91,11 +91,9 @@ static int grow(void **p, size_t *cap, size_t need, size_t sz)
 static int add(pending *pd, const char *key, size_t klen, const uint32_t *it, size_t n,
 	       size_t keep, uint64_t *truncated)
 {
-	if (n > keep) {
-		it += n - keep;
-		n = keep;
+	/* All of it is kept for --exclude-seen; scoring uses the last keep. */
+	if (n > keep)
 		(*truncated)++;
-	}
 	size_t i = pd->d.n, ntok = i ? pd->d.off[i] : 0;
 	if (grow((void **)&pd->d.off, &pd->cap_off, i + 2, sizeof *pd->d.off) < 0 ||
 	    grow((void **)&pd->key_off, &pd->cap_koff, i + 2, sizeof *pd->key_off) < 0 ||

@@ -1,0 +1,73 @@
+#!/bin/sh
+# The main job: BERT4Rec on Amazon Beauty from the raw file to
+# recommendations. Installs what it needs, builds cs, ingests, builds the
+# vocabulary, splits leave-one-out, makes Cloze examples, trains with early
+# stopping, evaluates (full ranking and 100 popularity-sampled negatives)
+# and prints a few recommendations.
+#
+#   sh scripts/beauty.sh [beauty.txt] [workdir]
+#
+# beauty.txt is the BERT4Rec repository's data/beauty.txt ('user item'
+# lines). Without one, ../shared/data/amazon-beauty/beauty_bert4rec.txt is
+# used when present, else the file is downloaded. Environment knobs:
+# EPOCHS (default 30), DUPE (Cloze copies per window, 10), MASK_PROB (0.6),
+# LR (1e-3), BATCH (128), THREADS (all cores), EXTRA (more cs-train options).
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+url=https://raw.githubusercontent.com/FeiSun/BERT4Rec/master/data/beauty.txt
+data=${1:-}
+work=${2:-beauty-run}
+if [ -z "$data" ]; then
+	data=$top/../shared/data/amazon-beauty/beauty_bert4rec.txt
+	[ -f "$data" ] || data=$work/beauty.txt
+fi
+
+(cd "$top" && make -s deps && make -s all)
+PATH=$top:$PATH
+mkdir -p "$work"
+
+if [ ! -f "$data" ]; then
+	echo "beauty.sh: downloading $url" >&2
+	tmp=$data.part
+	if command -v curl >/dev/null 2>&1; then
+		curl -fsSL -o "$tmp" "$url"
+	elif command -v wget >/dev/null 2>&1; then
+		wget -q -O "$tmp" "$url"
+	else
+		echo "beauty.sh: need curl or wget to download $url (or give the file's path)" >&2
+		exit 1
+	fi
+	mv "$tmp" "$data"
+fi
+
+threads=${THREADS:+-j $THREADS}
+cd "$work"
+echo "== ingest, vocabulary, split, Cloze examples" >&2
+cs-ingest -p pairs -o raw.cseq "$data"
+cs-vocab build -o vocab.txt raw.cseq
+cs-vocab encode -v vocab.txt -o enc.cseq raw.cseq
+cs-mask split -o beauty enc.cseq
+cs-mask cloze --dupe "${DUPE:-10}" --mask-prob "${MASK_PROB:-0.6}" -o train.cseq beauty.train.cseq
+
+echo "== train (EPOCHS=${EPOCHS:-30})" >&2
+start=$(date +%s)
+# shellcheck disable=SC2086
+cs-train -v vocab.txt --valid beauty.valid.cseq -o model.bin --log train.log \
+	--epochs "${EPOCHS:-30}" --lr "${LR:-1e-3}" --batch "${BATCH:-128}" $threads \
+	${EXTRA:-} train.cseq
+end=$(date +%s)
+echo "training took $((end - start)) s" >&2
+
+echo "== test metrics (leave-one-out; full ranking and 100 popularity-sampled negatives)"
+# shellcheck disable=SC2086
+cs-eval -m model.bin $threads beauty.test.cseq | tee metrics.tsv
+
+echo "== recommendations for three users"
+cs-vocab decode -q -v vocab.txt beauty.test.cseq | cs-cat -H | awk -F'\t' '
+	NF < 2 { next }
+	$1 != last { if (n == 3) exit; if (last != "") print line; line = $1 "\t" $2; last = $1; n++; next }
+	{ line = line " " $2 }
+	END { if (line != "") print line }' > histories.txt
+# shellcheck disable=SC2086
+cs-recommend -m model.bin -v vocab.txt --text -k 5 -x $threads histories.txt

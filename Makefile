@@ -11,6 +11,10 @@ VERSION = 0.1.0
 OPT ?= -O2
 CFLAGS ?= $(OPT) -g
 WARN = -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter
+# OpenMP threads the model's own loops (softmax rows, AdamW); OpenBLAS the products.
+OMP ?= -fopenmp
+CFLAGS += $(OMP)
+LDFLAGS += $(OMP)
 CPPFLAGS += -D_GNU_SOURCE -Ilib
 DEPS_CFLAGS := $(shell $(PKGCONFIG) --cflags openblas libzstd check 2>/dev/null)
 LIBS = -lopenblas -lcsv -lzstd -lpthread -lm
@@ -53,7 +57,7 @@ tests/check_%: tests/check_%.c libcs.a lib/*.h $(wildcard tests/*.h)
 
 cs.pc: Makefile
 	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: cs\nDescription: clickstream Transformer toolkit library\nVersion: %s\nLibs: -L$${libdir} -lcs\nLibs.private: %s\nCflags: -I$${includedir}\n' \
-		'$(PREFIX)' '$(VERSION)' '$(LIBS)' > $@
+		'$(PREFIX)' '$(VERSION)' '$(OMP) $(LIBS)' > $@
 
 check: deps
 	$(MAKE) all $(TESTS)

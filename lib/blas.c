@@ -9,6 +9,9 @@
 #include <unistd.h>
 #include <cblas.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "blas.h"
 
 static int use_ref;
@@ -132,6 +135,10 @@ int cs_blas_init(int threads, char **argv, const char **corename,
 	}
 	if (threads > 0)
 		openblas_set_num_threads(threads);
+#ifdef _OPENMP
+	/* The model's own loops use as many threads as OpenBLAS. */
+	omp_set_num_threads(threads > 0 ? threads : cs_blas_threads());
+#endif
 	if (corename)
 		*corename = cs_blas_corename();
 	return rc;

@@ -394,11 +394,12 @@ double cs_crossentropy_forward(float *lse, const float *logits,
 			      size_t v0)
 {
 	double loss = 0.0;
-	for (size_t m = 0; m < M; m++) {
-		double l = DISPATCH(logsumexp, logits + m * V + v0, V - v0);
-		lse[m] = (float)l;
-		loss += l - logits[m * V + tgt[m]];
-	}
+	/* Rows in parallel; the sum in row order, so any thread count agrees. */
+	#pragma omp parallel for schedule(static)
+	for (size_t m = 0; m < M; m++)
+		lse[m] = (float)DISPATCH(logsumexp, logits + m * V + v0, V - v0);
+	for (size_t m = 0; m < M; m++)
+		loss += (double)lse[m] - logits[m * V + tgt[m]];
 	return M ? loss / (double)M : 0.0;
 }
 
@@ -407,6 +408,7 @@ void cs_crossentropy_backward(float *dlogits, const float *logits,
 			      size_t V, size_t v0, float dloss)
 {
 	float s = M ? dloss / (float)M : 0.0f;
+	#pragma omp parallel for schedule(static)
 	for (size_t m = 0; m < M; m++) {
 		float *d = dlogits + m * V;
 		for (size_t k = 0; k < v0; k++)

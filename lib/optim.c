@@ -30,9 +30,23 @@ float cs_adamw_lr(const cs_adamw *o, long t)
 
 double cs_grad_norm(const float *g, size_t n)
 {
-	double s = 0.0;
-	for (size_t i = 0; i < n; i++)
-		s += (double)g[i] * g[i];
+	/* Fixed blocks summed in order: the same result on any thread count. */
+	enum { BLK = 1 << 16 };
+	size_t nb = (n + BLK - 1) / BLK;
+	double part[256], s = 0.0;
+	for (size_t b0 = 0; b0 < nb; b0 += 256) {
+		size_t b1 = nb - b0 < 256 ? nb - b0 : 256;
+		#pragma omp parallel for schedule(static)
+		for (size_t b = 0; b < b1; b++) {
+			size_t lo = (b0 + b) * BLK, hi = lo + BLK < n ? lo + BLK : n;
+			double t = 0.0;
+			for (size_t i = lo; i < hi; i++)
+				t += (double)g[i] * g[i];
+			part[b] = t;
+		}
+		for (size_t b = 0; b < b1; b++)
+			s += part[b];
+	}
 	return sqrt(s);
 }
 
@@ -52,6 +66,7 @@ void cs_adamw_update(const cs_adamw *o, float *p, const float *g, float *m,
 	float bc1 = 1.0f - powf(b1, (float)t);
 	float bc2 = sqrtf(1.0f - powf(b2, (float)t));
 	float step = lr / bc1, decay = 1.0f - lr * wd;
+	#pragma omp parallel for simd schedule(static) if (n > 65536)
 	for (size_t i = 0; i < n; i++) {
 		float gi = g[i] * gscale;
 		m[i] = b1 * m[i] + (1.0f - b1) * gi;

@@ -11,6 +11,6 @@ BIN=$(mktemp "${TMPDIR:-/tmp}/bench-stream.XXXXXX")
 trap 'rm -f "$BIN"' EXIT
 trap 'exit 130' INT TERM
 ${CC:-cc} -O2 -Ilib -o "$BIN" scripts/bench-stream.c libcs.a \
-	-lzstd -lcsv -lopenblas -lpthread -lm
+	-fopenmp -lzstd -lcsv -lopenblas -lpthread -lm
 echo "cpus: $(nproc)"
 "$BIN" "$@"

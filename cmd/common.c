@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "common.h"
+#include "modelfile.h"
 
 void warnx_(const char *fmt, ...)
 {
@@ -37,8 +38,8 @@ void usage_error(const char *fmt, ...)
 
 void print_version(void)
 {
-	printf("%s (cs) %s\nsequence stream format version %d\n", progname,
-	       CS_VERSION_STRING, CS_STREAM_VERSION);
+	printf("%s (cs) %s\nsequence stream format version %d\nmodel file format version %d\n",
+	       progname, CS_VERSION_STRING, CS_STREAM_VERSION, CS_MODELFILE_VERSION);
 	exit(0);
 }
 

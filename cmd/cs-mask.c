@@ -71,10 +71,10 @@ static const struct option longopts[] = {
 
 static int64_t parse_time(const char *opt, const char *s)
 {
-	int64_t t;
-	if (cs_ingest_parse_time(s, strlen(s), CS_TIME_AUTO, NULL, &t) < 0)
+	int64_t ms;
+	if (cs_ingest_parse_time(s, strlen(s), CS_TIME_AUTO, NULL, &ms) < 0)
 		usage_error("invalid time '%s' for %s", s, opt);
-	return t;
+	return ms / 1000; /* streams hold seconds */
 }
 
 static int emit(void *ctx, const cs_record *ex, cs_error *err)

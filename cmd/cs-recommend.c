@@ -72,21 +72,6 @@ typedef struct ctx {
 	uint64_t histories, truncated;
 } ctx;
 
-static int grow(void **p, size_t *cap, size_t need, size_t sz)
-{
-	if (need <= *cap)
-		return 0;
-	size_t c = *cap ? *cap : 256;
-	while (c < need)
-		c *= 2;
-	void *q = realloc(*p, c * sz);
-	if (!q)
-		return -1;
-	*p = q;
-	*cap = c;
-	return 0;
-}
-
 /* Add one history (items, already ids) under key. */
 static int add(pending *pd, const char *key, size_t klen, const uint32_t *it, size_t n,
 	       size_t keep, uint64_t *truncated)
@@ -95,10 +80,10 @@ static int add(pending *pd, const char *key, size_t klen, const uint32_t *it, si
 	if (n > keep)
 		(*truncated)++;
 	size_t i = pd->d.n, ntok = i ? pd->d.off[i] : 0;
-	if (grow((void **)&pd->d.off, &pd->cap_off, i + 2, sizeof *pd->d.off) < 0 ||
-	    grow((void **)&pd->key_off, &pd->cap_koff, i + 2, sizeof *pd->key_off) < 0 ||
-	    grow((void **)&pd->d.item, &pd->cap_tok, ntok + n + 1, sizeof *pd->d.item) < 0 ||
-	    grow((void **)&pd->keys, &pd->keys_cap, pd->keys_len + klen + 1, 1) < 0)
+	if (cs_grow((void **)&pd->d.off, &pd->cap_off, i + 2, sizeof *pd->d.off) < 0 ||
+	    cs_grow((void **)&pd->key_off, &pd->cap_koff, i + 2, sizeof *pd->key_off) < 0 ||
+	    cs_grow((void **)&pd->d.item, &pd->cap_tok, ntok + n + 1, sizeof *pd->d.item) < 0 ||
+	    cs_grow((void **)&pd->keys, &pd->keys_cap, pd->keys_len + klen + 1, 1) < 0)
 		return -1;
 	memcpy(pd->d.item + ntok, it, n * sizeof *it);
 	pd->d.off[i] = ntok;
@@ -255,7 +240,7 @@ static int from_text(ctx *c, pending *pd, const char *in, cs_error *err)
 					fprintf(stderr, "%s: %s:%ld: unknown item '%.*s' skipped\n", progname,
 						name, lineno, (int)(e - p), p);
 			} else {
-				if (grow((void **)&ids, &ids_cap, n + 1, sizeof *ids) < 0) {
+				if (cs_grow((void **)&ids, &ids_cap, n + 1, sizeof *ids) < 0) {
 					cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 					goto out;
 				}

@@ -48,7 +48,8 @@ static void __attribute__((noreturn)) usage(void)
 	       "      --seed N         weights, dropout and data order [%" PRIu64 "]\n"
 	       "      --checkpoint FILE  checkpoint [MODEL.ckpt]\n"
 	       "      --checkpoint-every N  steps between checkpoints, 0: epochs only [0]\n"
-	       "      --resume FILE    continue from a checkpoint\n"
+	       "      --resume FILE    continue from a checkpoint, with the model and training\n"
+	       "                       options it was started with\n"
 	       "      --log FILE       metrics of each validation, TSV (or --log-json)\n"
 	       "      --log-json       write the log as JSON lines\n"
 	       "  -j, --threads N      threads [all cores]\n"
@@ -184,7 +185,7 @@ int main(int argc, char **argv)
 		case O_MAXLEN: cfg.P = (size_t)parse_long("--max-len", optarg, 2, 1 << 14); break;
 		case O_DROPOUT: cfg.hidden_dropout = (float)parse_double("--dropout", optarg, 0, 0.99); break;
 		case O_ATTN_DROPOUT: cfg.attn_dropout = (float)parse_double("--attn-dropout", optarg, 0, 0.99); break;
-		case O_INIT: cfg.init_range = (float)parse_double("--init-range", optarg, 0, 10); break;
+		case O_INIT: cfg.init_range = (float)parse_double("--init-range", optarg, 1e-6, 10); break;
 		case O_SEED: to.seed = (uint64_t)parse_long("--seed", optarg, 0, 0x7fffffffffffffffL); break;
 		case O_CKPT: free(ckpt); ckpt = strdup(optarg); break;
 		case O_CKPT_EVERY: to.ckpt_every = parse_long("--checkpoint-every", optarg, 0, 1L << 40); break;
@@ -237,7 +238,7 @@ int main(int argc, char **argv)
 	cfg.V = cs_vocab_size(voc, (size_t)f);
 	if (resume) {
 		uint64_t fp;
-		if (!(m = cs_train_resume(resume, &st, &fp, &err)))
+		if (!(m = cs_train_resume(resume, &st, &to, &fp, &err)))
 			goto fail;
 		if (fp != to.item_vocab || m->cfg.V != cfg.V) {
 			cs_err(&err, CS_ERR_FORMAT, resume, 0,
@@ -262,6 +263,9 @@ int main(int argc, char **argv)
 			train->events);
 		if (train->truncated)
 			fprintf(stderr, ", %zu cut to their last %zu events", train->truncated, cfg.P);
+		if (train->skipped)
+			fprintf(stderr, ", %zu left out with no masked item in their last %zu events",
+				train->skipped, cfg.P);
 		if (valid)
 			fprintf(stderr, "; %zu validation histories", valid->n);
 		fputc('\n', stderr);

@@ -226,6 +226,11 @@ void cs_ofile_remove_temps(void);
 
 /* ------------------------------------------------------------ utilities */
 
+/*
+ * Grow array *p of *cap elements of size sz to hold need elements
+ * (doubling). Returns 0, or -1 (and *p unchanged) when out of memory.
+ */
+int cs_grow(void **p, size_t *cap, size_t need, size_t sz);
 /* Monotonic clock in seconds. */
 double cs_now(void);
 /* "512M", "2G", "100k", "1000" (bytes, binary multiples) into *out. */

@@ -4,22 +4,6 @@
 #include <string.h>
 #include "dataset.h"
 
-/* Grow *p (of *cap elements of size sz) to hold need elements. */
-static int grow(void **p, size_t *cap, size_t need, size_t sz)
-{
-	if (need <= *cap)
-		return 0;
-	size_t c = *cap ? *cap : 1024;
-	while (c < need)
-		c *= 2;
-	void *q = realloc(*p, c * sz);
-	if (!q)
-		return -1;
-	*p = q;
-	*cap = c;
-	return 0;
-}
-
 /* Index of an id field at level, or -1 with a message. */
 static int id_field(const cs_schema *s, const char *path, const char *name, int level,
 		    cs_error *err)
@@ -71,9 +55,14 @@ cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
 	while ((got = cs_reader_next(r, &rec, err)) == 1) {
 		size_t n = rec.nevents, from = 0;
 		d->events += n;
+		/* Cloze examples are cut to the model; histories are kept whole
+		 * (exclusion and popularity see all of them; the model reads the
+		 * last keep). */
 		if (n > keep) {
-			from = n - keep;
-			n = keep;
+			if (kind == CS_DATA_CLOZE) {
+				from = n - keep;
+				n = keep;
+			}
 			d->truncated++;
 		}
 		const uint32_t *it = rec.col[item].v.u32 + from;
@@ -86,16 +75,16 @@ cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
 				d->skipped++;
 				continue;
 			}
-			if (grow((void **)&d->mtgt, &cap_tgt, ntok + n, sizeof *d->mtgt) < 0)
+			if (cs_grow((void **)&d->mtgt, &cap_tgt, ntok + n, sizeof *d->mtgt) < 0)
 				goto nomem;
 			memcpy(d->mtgt + ntok, mt, n * sizeof *mt);
 		} else {
-			if (grow((void **)&d->target, &cap_t, d->n + 1, sizeof *d->target) < 0)
+			if (cs_grow((void **)&d->target, &cap_t, d->n + 1, sizeof *d->target) < 0)
 				goto nomem;
 			d->target[d->n] = rec.col[tgt].v.u32[0];
 		}
-		if (grow((void **)&d->off, &cap_off, d->n + 2, sizeof *d->off) < 0 ||
-		    grow((void **)&d->item, &cap_tok, ntok + n + 1, sizeof *d->item) < 0)
+		if (cs_grow((void **)&d->off, &cap_off, d->n + 2, sizeof *d->off) < 0 ||
+		    cs_grow((void **)&d->item, &cap_tok, ntok + n + 1, sizeof *d->item) < 0)
 			goto nomem;
 		memcpy(d->item + ntok, it, n * sizeof *it);
 		d->off[d->n] = ntok;

@@ -16,7 +16,7 @@ typedef struct cs_dataset {
 	uint32_t *mtgt;   /* (off[n]) Cloze targets, 0 = not masked; or NULL */
 	uint32_t *target; /* (n) held-out items; or NULL */
 	uint64_t vocab;   /* fingerprint of the item ids */
-	size_t truncated; /* sequences cut to their most recent events */
+	size_t truncated; /* sequences longer than keep */
 	size_t skipped;   /* Cloze examples left with no masked position */
 	uint64_t events;  /* events read */
 } cs_dataset;
@@ -25,9 +25,10 @@ enum { CS_DATA_CLOZE = 1, CS_DATA_EVAL = 2 };
 
 /*
  * Read a whole stream of kind CS_DATA_CLOZE (needs event id fields item and
- * target) or CS_DATA_EVAL (event id item, seq id target). Sequences longer
- * than keep events keep their last keep events. vocab (if not 0) must match
- * the item field's fingerprint.
+ * target) or CS_DATA_EVAL (event id item, seq id target). Cloze examples
+ * longer than keep events keep their last keep; longer histories are kept
+ * whole and counted in truncated (the model reads their last keep). vocab
+ * (if not 0) must match the item field's fingerprint.
  */
 cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
 			    uint64_t vocab, cs_error *err);

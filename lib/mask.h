@@ -24,7 +24,7 @@ typedef struct cs_split_opts {
 	int by_time;        /* 0: leave-one-out, 1: time cut */
 	int64_t time_cut;   /* by_time: sequences starting at or after go to test */
 	int64_t valid_cut;  /* by_time: [valid_cut, time_cut) go to validation; 0: none */
-	size_t min_len;     /* shorter sequences are dropped [leave-one-out: 3, time: 2] */
+	size_t min_len;     /* shorter sequences are dropped [1] */
 } cs_split_opts;
 
 typedef struct cs_splitter cs_splitter;

@@ -39,7 +39,7 @@ double cs_metrics_mrr(const cs_metrics *m) { return m->n ? m->mrr / m->n : 0; }
 /* Does item j (score s) come before the target (score st, id t)? */
 static inline int ahead(float s, uint32_t j, float st, uint32_t t)
 {
-	return s > st || (s == st && j < t);
+	return s > st || (s == st && j != t);
 }
 
 size_t cs_rank_full(const float *score, size_t V, size_t first, uint32_t target,

@@ -6,8 +6,9 @@
  * Recall@K with one target), NDCG@K = 1/log2(rank + 2) when rank < K, and
  * MRR = 1/(rank + 1). Candidates are the whole catalogue (full ranking)
  * or the target plus N sampled negatives. Items that outscore the target
- * count ahead of it, and so do items with an equal score and a smaller
- * id, so ties never flatter the model.
+ * count ahead of it, and so does every other item with an equal score, so
+ * ties never flatter the model (a model scoring everything alike ranks
+ * every target last).
  */
 #ifndef CS_METRICS_H
 #define CS_METRICS_H

@@ -4,9 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "cursor.h"
 #include "modelfile.h"
 
 #define MAGIC "CSMF"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "cs model files are little-endian; this host needs byte swapping added"
+#endif
 
 cs_modelfile *cs_modelfile_new(void)
 {
@@ -126,47 +131,6 @@ int cs_modelfile_write(const cs_modelfile *mf, const char *path, cs_error *err)
 	return cs_ofile_commit(&of, err);
 }
 
-/* A bounds-checked reader over the file's bytes. */
-typedef struct rbuf {
-	const unsigned char *p, *end;
-	int bad;
-} rbuf;
-
-static int rtake(rbuf *r, void *dst, size_t n)
-{
-	if ((size_t)(r->end - r->p) < n) {
-		r->bad = 1;
-		return -1;
-	}
-	memcpy(dst, r->p, n);
-	r->p += n;
-	return 0;
-}
-
-static uint16_t r16(rbuf *r) { uint16_t v = 0; rtake(r, &v, 2); return v; }
-static uint32_t r32(rbuf *r) { uint32_t v = 0; rtake(r, &v, 4); return v; }
-static uint64_t r64(rbuf *r) { uint64_t v = 0; rtake(r, &v, 8); return v; }
-
-static char *rstr(rbuf *r, size_t n)
-{
-	if ((size_t)(r->end - r->p) < n) {
-		r->bad = 1;
-		return NULL;
-	}
-	char *s = malloc(n + 1);
-	if (s) {
-		memcpy(s, r->p, n);
-		s[n] = 0;
-		if (memchr(s, 0, n)) {
-			free(s);
-			s = NULL;
-			r->bad = 1;
-		}
-	}
-	r->p += n;
-	return s;
-}
-
 cs_modelfile *cs_modelfile_read(const char *path, cs_error *err)
 {
 	FILE *fp = fopen(path, "rb");
@@ -217,24 +181,24 @@ cs_modelfile *cs_modelfile_read(const char *path, cs_error *err)
 		goto fail;
 	}
 	mf->own = 1;
-	rbuf r = { buf + 8, buf + size - 8, 0 };
-	uint32_t nm = r32(&r);
+	cs_cursor r = { buf + 8, buf + size - 8, 0 };
+	uint32_t nm = cs_take_u32(&r);
 	for (uint32_t i = 0; i < nm && !r.bad; i++) {
-		char *k = rstr(&r, r16(&r));
-		uint32_t vl = r32(&r);
-		char *v = vl <= CS_MAX_META_VALUE ? rstr(&r, vl) : NULL;
+		char *k = cs_take_str(&r, cs_take_u16(&r));
+		uint32_t vl = cs_take_u32(&r);
+		char *v = vl <= CS_MAX_META_VALUE ? cs_take_str(&r, vl) : NULL;
 		int bad = !k || !v || cs_schema_set_meta(mf->meta, k, v, NULL) < 0;
 		free(k);
 		free(v);
 		if (bad)
 			r.bad = 1;
 	}
-	uint32_t nt = r32(&r);
+	uint32_t nt = cs_take_u32(&r);
 	if (nt > CS_MODELFILE_MAX_TENSORS)
 		r.bad = 1;
 	for (uint32_t i = 0; i < nt && !r.bad; i++) {
-		char *name = rstr(&r, r16(&r));
-		uint64_t n = r64(&r);
+		char *name = cs_take_str(&r, cs_take_u16(&r));
+		uint64_t n = cs_take_u64(&r);
 		float *d = NULL;
 		if (!name || r.bad || n > (uint64_t)(r.end - r.p) / sizeof(float) ||
 		    !(d = malloc(n ? n * sizeof(float) : 1)) ||
@@ -245,7 +209,7 @@ cs_modelfile *cs_modelfile_read(const char *path, cs_error *err)
 			break;
 		}
 		free(name);
-		rtake(&r, d, n * sizeof(float));
+		cs_take(&r, d, n * sizeof(float));
 	}
 	if (r.bad || r.p != r.end) {
 		cs_err(err, CS_ERR_FORMAT, path, 0, "corrupt model file (bad layout)");

@@ -20,6 +20,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 #include "cs.h"
+#include "cursor.h"
 
 #define MAGIC "CSSQ"
 #define TAG_RECORD 'R'
@@ -419,49 +420,6 @@ static int need(cs_reader *r, size_t n, const char *what, cs_error *err)
 	return 0;
 }
 
-/* A bounds-checked cursor over a byte range. */
-typedef struct cursor {
-	const unsigned char *p, *end;
-	int bad;
-} cursor;
-
-static inline int take(cursor *c, void *dst, size_t n)
-{
-	if ((size_t)(c->end - c->p) < n) {
-		c->bad = 1;
-		return -1;
-	}
-	memcpy(dst, c->p, n);
-	c->p += n;
-	return 0;
-}
-
-static uint32_t take_u32(cursor *c) { uint32_t v = 0; take(c, &v, 4); return v; }
-static uint16_t take_u16(cursor *c) { uint16_t v = 0; take(c, &v, 2); return v; }
-static uint8_t take_u8(cursor *c) { uint8_t v = 0; take(c, &v, 1); return v; }
-static uint64_t take_u64(cursor *c) { uint64_t v = 0; take(c, &v, 8); return v; }
-
-/* A NUL-terminated copy of n bytes at the cursor, or NULL. */
-static char *take_str(cursor *c, size_t n)
-{
-	if ((size_t)(c->end - c->p) < n) {
-		c->bad = 1;
-		return NULL;
-	}
-	char *s = malloc(n + 1);
-	if (!s)
-		return NULL;
-	memcpy(s, c->p, n);
-	s[n] = 0;
-	c->p += n;
-	if (memchr(s, 0, n)) {
-		free(s);
-		c->bad = 1;
-		return NULL;
-	}
-	return s;
-}
-
 static int read_header(cs_reader *r, cs_error *err)
 {
 	if (need(r, 12, "the header", err) < 0) {
@@ -486,18 +444,18 @@ static int read_header(cs_reader *r, cs_error *err)
 	r->pos += 12;
 	if (need(r, n, "the header", err) < 0)
 		return -1;
-	cursor c = { r->buf + r->pos, r->buf + r->pos + n, 0 };
+	cs_cursor c = { r->buf + r->pos, r->buf + r->pos + n, 0 };
 	r->pos += n;
 	cs_schema *s = cs_schema_new();
 	if (!s)
 		return cs_err(err, CS_ERR_NOMEM, r->name, 0, "out of memory");
-	uint32_t nf = take_u32(&c);
+	uint32_t nf = cs_take_u32(&c);
 	if (nf > CS_MAX_FIELDS)
 		goto corrupt;
 	for (uint32_t i = 0; i < nf && !c.bad; i++) {
-		int level = take_u8(&c), type = take_u8(&c);
-		char *name = take_str(&c, take_u16(&c));
-		uint64_t vocab = take_u64(&c);
+		int level = cs_take_u8(&c), type = cs_take_u8(&c);
+		char *name = cs_take_str(&c, cs_take_u16(&c));
+		uint64_t vocab = cs_take_u64(&c);
 		if (!name || c.bad)
 			goto corrupt_name;
 		int k = cs_schema_add(s, name, level, type, NULL);
@@ -510,11 +468,11 @@ corrupt_name:
 		free(name);
 		goto corrupt;
 	}
-	uint32_t nm = take_u32(&c);
+	uint32_t nm = cs_take_u32(&c);
 	for (uint32_t i = 0; i < nm && !c.bad; i++) {
-		char *key = take_str(&c, take_u16(&c));
-		uint32_t vl = take_u32(&c);
-		char *val = vl <= CS_MAX_META_VALUE && key ? take_str(&c, vl) : NULL;
+		char *key = cs_take_str(&c, cs_take_u16(&c));
+		uint32_t vl = cs_take_u32(&c);
+		char *val = vl <= CS_MAX_META_VALUE && key ? cs_take_str(&c, vl) : NULL;
 		int bad = !key || !val || cs_schema_set_meta(s, key, val, NULL) < 0;
 		free(key);
 		free(val);
@@ -599,10 +557,10 @@ uint64_t cs_reader_events(const cs_reader *r) { return r->events; }
 uint64_t cs_reader_bytes_in(const cs_reader *r) { return r->bytes_in; }
 
 /* Decode one record payload into rec. */
-static int decode(cs_reader *r, cursor *c, cs_record *rec)
+static int decode(cs_reader *r, cs_cursor *c, cs_record *rec)
 {
 	const cs_schema *s = r->schema;
-	uint32_t ne = take_u32(c);
+	uint32_t ne = cs_take_u32(c);
 	if (ne > CS_MAX_EVENTS)
 		return -1;
 	rec->nevents = ne;
@@ -702,7 +660,7 @@ int cs_reader_next(cs_reader *r, cs_record *rec, cs_error *err)
 	}
 	if (need(r, n, "a record", err) < 0)
 		goto fail;
-	cursor c = { r->buf + r->pos, r->buf + r->pos + n, 0 };
+	cs_cursor c = { r->buf + r->pos, r->buf + r->pos + n, 0 };
 	r->pos += n;
 	if (decode(r, &c, rec) < 0) {
 		cs_err(err, CS_ERR_FORMAT, r->name, 0, "corrupt record");

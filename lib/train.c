@@ -44,14 +44,37 @@ int cs_train_checkpoint(const cs_bert *m, const cs_train_opts *o,
 	bad |= cs_modelfile_set(mf, "train.best", "%.17g", st->best);
 	bad |= cs_modelfile_set(mf, "train.best_epoch", "%zu", st->best_epoch);
 	bad |= cs_modelfile_set(mf, "train.bad_evals", "%zu", st->bad_evals);
+	bad |= cs_modelfile_set(mf, "train.epochs", "%zu", o->epochs);
+	bad |= cs_modelfile_set(mf, "train.batch", "%zu", o->batch);
+	bad |= cs_modelfile_set(mf, "train.lr", "%.9g", o->adamw.lr);
+	bad |= cs_modelfile_set(mf, "train.beta1", "%.9g", o->adamw.beta1);
+	bad |= cs_modelfile_set(mf, "train.beta2", "%.9g", o->adamw.beta2);
+	bad |= cs_modelfile_set(mf, "train.eps", "%.9g", o->adamw.eps);
+	bad |= cs_modelfile_set(mf, "train.weight_decay", "%.9g", o->adamw.weight_decay);
+	bad |= cs_modelfile_set(mf, "train.clip", "%.9g", o->adamw.clip);
+	bad |= cs_modelfile_set(mf, "train.warmup", "%ld", o->adamw.warmup);
+	bad |= cs_modelfile_set(mf, "train.eval_every", "%zu", o->eval_every);
+	bad |= cs_modelfile_set(mf, "train.patience", "%zu", o->patience);
+	bad |= cs_modelfile_set(mf, "train.seed", "%llu", (unsigned long long)o->seed);
 	int rc = bad ? cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory")
 		     : cs_modelfile_write(mf, path, err);
 	cs_modelfile_free(mf);
 	return rc;
 }
 
-cs_bert *cs_train_resume(const char *path, cs_train_state *st, uint64_t *item_vocab,
-			 cs_error *err)
+/* A number from the checkpoint's metadata; sets *bad if it is missing. */
+static double meta_num(const cs_modelfile *mf, const char *key, int *bad)
+{
+	const char *s = cs_modelfile_get(mf, key);
+	char *end;
+	double v = s ? strtod(s, &end) : 0;
+	if (!s || !*s || *end)
+		*bad = 1;
+	return v;
+}
+
+cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
+			 uint64_t *item_vocab, cs_error *err)
 {
 	cs_modelfile *mf = NULL;
 	cs_bert *m = cs_bert_load(path, item_vocab, &mf, err);
@@ -72,7 +95,32 @@ cs_bert *cs_train_resume(const char *path, cs_train_state *st, uint64_t *item_vo
 	st->best = strtod(b, NULL);
 	st->best_epoch = strtoull(be, NULL, 10);
 	st->bad_evals = strtoull(bad, NULL, 10);
+	int miss = 0;
+	o->epochs = (size_t)meta_num(mf, "train.epochs", &miss);
+	o->batch = (size_t)meta_num(mf, "train.batch", &miss);
+	o->adamw.lr = (float)meta_num(mf, "train.lr", &miss);
+	o->adamw.beta1 = (float)meta_num(mf, "train.beta1", &miss);
+	o->adamw.beta2 = (float)meta_num(mf, "train.beta2", &miss);
+	o->adamw.eps = (float)meta_num(mf, "train.eps", &miss);
+	o->adamw.weight_decay = (float)meta_num(mf, "train.weight_decay", &miss);
+	o->adamw.clip = (float)meta_num(mf, "train.clip", &miss);
+	o->adamw.warmup = (long)meta_num(mf, "train.warmup", &miss);
+	o->eval_every = (size_t)meta_num(mf, "train.eval_every", &miss);
+	o->patience = (size_t)meta_num(mf, "train.patience", &miss);
+	o->seed = strtoull(cs_modelfile_get(mf, "train.seed") ? cs_modelfile_get(mf, "train.seed") : "", NULL, 10);
+	meta_num(mf, "train.seed", &miss);
 	cs_modelfile_free(mf);
+	if (miss || o->batch == 0 || o->epochs == 0 || o->eval_every == 0) {
+		cs_err(err, CS_ERR_FORMAT, path, 0, "checkpoint lacks its training options");
+		cs_bert_free(m);
+		return NULL;
+	}
+	if (st->epoch >= o->epochs) {
+		cs_err(err, CS_ERR_USAGE, path, 0,
+		       "checkpoint has finished all its %zu epochs: nothing to resume", o->epochs);
+		cs_bert_free(m);
+		return NULL;
+	}
 	return m;
 }
 

@@ -67,8 +67,12 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 /* Write a checkpoint of m and st to path. */
 int cs_train_checkpoint(const cs_bert *m, const cs_train_opts *o,
 			const cs_train_state *st, const char *path, cs_error *err);
-/* Load a checkpoint: the model with its optimiser state, and st. */
-cs_bert *cs_train_resume(const char *path, cs_train_state *st, uint64_t *item_vocab,
-			 cs_error *err);
+/*
+ * Load a checkpoint: the model with its optimiser state, st, and the
+ * options the run was started with (epochs, batch, the AdamW settings,
+ * validation cadence, patience, seed) into o, so that it goes on exactly.
+ */
+cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
+			 uint64_t *item_vocab, cs_error *err);
 
 #endif

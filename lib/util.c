@@ -47,6 +47,21 @@ uint64_t cs_hash64(const void *p, size_t n, uint64_t h)
 	return h;
 }
 
+int cs_grow(void **p, size_t *cap, size_t need, size_t sz)
+{
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap : 256;
+	while (c < need)
+		c *= 2;
+	void *q = realloc(*p, c * sz);
+	if (!q)
+		return -1;
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
 double cs_now(void)
 {
 	struct timespec ts;

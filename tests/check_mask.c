@@ -225,12 +225,14 @@ START_TEST(test_ranks)
 	float sc[10] = { 99, 99, 99, 0.5f, 0.9f, 0.1f, 0.5f, 0.7f, 0.2f, 0.5f };
 	ck_assert_uint_eq(cs_rank_full(sc, 10, 3, 4, NULL, 0), 0);
 	ck_assert_uint_eq(cs_rank_full(sc, 10, 3, 7, NULL, 0), 1);
-	/* ties: 3 and 6 tie with 9, both come ahead (smaller ids) */
+	/* ties: 3, 6 and 9 tie; the other two always come ahead */
 	ck_assert_uint_eq(cs_rank_full(sc, 10, 3, 9, NULL, 0), 4);
-	ck_assert_uint_eq(cs_rank_full(sc, 10, 3, 3, NULL, 0), 2);
+	ck_assert_uint_eq(cs_rank_full(sc, 10, 3, 3, NULL, 0), 4);
 	uint32_t excl[10] = { 0 };
-	excl[4] = excl[7] = 5; /* seen items, excluded */
-	ck_assert_uint_eq(cs_rank_full(sc, 10, 3, 3, excl, 5), 0);
+	excl[4] = excl[7] = excl[6] = 5; /* seen items, excluded */
+	ck_assert_uint_eq(cs_rank_full(sc, 10, 3, 3, excl, 5), 1);
+	float flat[10] = { 0 };
+	ck_assert_uint_eq(cs_rank_full(flat, 10, 3, 5, NULL, 0), 6);
 	uint32_t cand[] = { 5, 8, 4 };
 	ck_assert_uint_eq(cs_rank_among(sc, 7, cand, 3), 1);
 	ck_assert_uint_eq(cs_rank_among(sc, 4, cand, 3), 0);

@@ -21,6 +21,13 @@ for p in train valid test; do [ -s "$T/s.$p.cseq" ] || die "no $p split"; done
 expect_eq "$(cs-cat -H "$T/s.test.cseq" | cut -f1 | grep . | sort -u | wc -l | tr -d ' ')" 600 "test histories"
 ok "leave-one-out split"
 
+# Time cut by the first event: users 0-199 train, 200-299 validate, 300- test.
+cs-mask split -q --time-cut 300000 --valid-cut "1970-01-03 07:33:20" -o "$T/tc" "$T/enc.cseq" || die "time split"
+n() { cs-cat --info "$1" | awk -F'\t' '$1 == "records" { print $2 }'; }
+expect_eq "$(n "$T/tc.train.cseq") $(n "$T/tc.valid.cseq") $(n "$T/tc.test.cseq")" "200 100 300" \
+	"time split sizes"
+ok "time split"
+
 cs-mask cloze -q --dupe 4 --mask-prob 0.3 --max-len 16 -o "$T/train.cseq" "$T/s.train.cseq" || die "cloze"
 # every masked position holds [MASK] (id 1) and a real target
 cs-cat -H "$T/train.cseq" | awk -F'\t' 'NF < 2 { next } $NF != 0 && $2 != 1 { bad++ } $NF != 0 { m++ }
@@ -70,7 +77,7 @@ wait $pid
 rc=$?
 if [ $rc -eq 1 ]; then
 	[ -s "$T/k.ckpt" ] || die "no checkpoint after SIGTERM"
-	train --epochs 30 --resume "$T/k.ckpt" --checkpoint "$T/k.ckpt" -o "$T/k.bin" || die "resume"
+	cs-train -q -j 1 -v "$T/vocab.txt" --resume "$T/k.ckpt" --checkpoint "$T/k.ckpt" -o "$T/k.bin" "$T/train.cseq" || die "resume"
 	train --epochs 30 -o "$T/full.bin" || die "uninterrupted run"
 	cmp -s "$T/k.bin" "$T/full.bin" || die "resumed model differs from an uninterrupted run"
 	ok "SIGTERM writes a checkpoint; --resume reaches the same model"

@@ -8,7 +8,10 @@
  * key rank, each group stably sorted by time) that is either emitted
  * directly (everything fitted) or spilled to an unlinked temporary file.
  * Spilled runs are merged group by group; ties in time go to the earlier
- * run, so both paths give the same records byte for byte.
+ * run, so both paths give the same records byte for byte. The merge hands
+ * batches of merged groups to an emitter thread that builds the records
+ * and feeds the writer, so merging and writing share the cores. Spilled
+ * chunks go back to a pool with their buffers for the next ones.
  */
 #include <csv.h>
 #include <errno.h>
@@ -19,6 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 #include "ingest.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* ------------------------------------------------------------ buffers */
 
@@ -892,22 +898,41 @@ static long parse_quoted(chunk *c, const char *p, const char *end, long line,
 	return used;
 }
 
-/* Split the quote-free line [p, e) at sep. */
+/* Split the quote-free line [p, e) at sep: sixteen bytes at a time where
+ * SSE2 is there (every x86-64), one memchr per field elsewhere. */
 static int split_line(chunk *c, const char *p, const char *e, char sep, size_t *nf)
 {
 	size_t n = 0;
+	const char *s = p; /* start of the current field */
+#ifdef __SSE2__
+	const __m128i vs = _mm_set1_epi8(sep);
+	for (const char *q = p; e - q >= 16; q += 16) {
+		unsigned m = (unsigned)_mm_movemask_epi8(
+			_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)q), vs));
+		if (m && n + 16 >= c->capf && room_fields(c, n + 17) < 0)
+			return -1;
+		while (m) {
+			const char *x = q + __builtin_ctz(m);
+			m &= m - 1;
+			c->f[n].p = s;
+			c->f[n++].n = (size_t)(x - s);
+			s = x + 1;
+		}
+		p = q + 16;
+	}
+#endif
 	for (;;) {
 		if (n >= c->capf && room_fields(c, n + 1) < 0)
 			return -1;
-		const char *s = memchr(p, sep, (size_t)(e - p));
-		if (!s) {
-			c->f[n].p = p;
-			c->f[n++].n = (size_t)(e - p);
+		const char *x = memchr(p, sep, (size_t)(e - p));
+		if (!x) {
+			c->f[n].p = s;
+			c->f[n++].n = (size_t)(e - s);
 			break;
 		}
-		c->f[n].p = p;
-		c->f[n++].n = (size_t)(s - p);
-		p = s + 1;
+		c->f[n].p = s;
+		c->f[n++].n = (size_t)(x - s);
+		s = p = x + 1;
 	}
 	if (sep == ' ') { /* runs of spaces separate one field */
 		size_t k = 0;
@@ -930,6 +955,15 @@ static void chunk_parse(chunk *c)
 	if (buf_reserve(&c->arena, c->len + 256) < 0 ||
 	    grow((void **)&c->rows, &c->caprows, c->len / 64 + 16, sizeof *c->rows) < 0)
 		goto nomem;
+	/* and the key table for a key every 64 bytes, sparing the rehashes */
+	if (!c->ht) {
+		size_t cap = 1024;
+		while (cap < c->len / 32)
+			cap *= 2;
+		if (!(c->ht = calloc(cap, sizeof *c->ht)))
+			goto nomem;
+		c->htcap = cap;
+	}
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *e = nl ? nl : end;
@@ -1171,6 +1205,9 @@ out:
 
 /* ------------------------------------------------------------ the job */
 
+#define POOL_MAX 32
+
+
 typedef struct ing {
 	const cs_ingest_opts *o;
 	cs_ingest_stats *st;
@@ -1194,6 +1231,11 @@ typedef struct ing {
 	const cs_writer_opts *wo;
 	cmap cm1;
 	struct flusher *fl;
+	/* parsed chunks come back here after a spill, buffers and all, so
+	 * that the next ones need no fresh (page-faulting) memory */
+	pthread_mutex_t pool_mu;
+	struct chunk *pool[POOL_MAX];
+	size_t npool;
 } ing;
 
 /* Errors of the background flush go to its own record. */
@@ -1247,6 +1289,39 @@ static const uint8_t *skip_str(const uint8_t *q)
 	return q + n;
 }
 
+/* cs_col_push_* with the common case (room left) inline: emitting calls
+ * them for every value. */
+static inline int col_str(cs_column *c, const void *s, size_t len)
+{
+	if (c->n < c->cap && c->off) {
+		size_t at = c->off[c->n];
+		if (at + len <= c->strcap && at + len <= UINT32_MAX) {
+			memcpy(c->str + at, s, len);
+			c->off[++c->n] = (uint32_t)(at + len);
+			return 0;
+		}
+	}
+	return cs_col_push_str(c, s, len);
+}
+
+static inline int col_i64(cs_column *c, int64_t v)
+{
+	if (c->n < c->cap) {
+		c->v.i64[c->n++] = v;
+		return 0;
+	}
+	return cs_col_push_i64(c, v);
+}
+
+static inline int col_f32(cs_column *c, float v)
+{
+	if (c->n < c->cap) {
+		c->v.f32[c->n++] = v;
+		return 0;
+	}
+	return cs_col_push_f32(c, v);
+}
+
 /* Write the finished record if it is long enough. */
 static int put_record(ing *g, size_t ev)
 {
@@ -1258,7 +1333,7 @@ static int put_record(ing *g, size_t ev)
 		return 0;
 	}
 	g->rec.nevents = ev;
-	if (cs_writer_put(g->w, &g->rec, g->err) < 0)
+	if (cs_writer_put(g->w, &g->rec, thread_err ? thread_err : g->err) < 0)
 		return -1;
 	g->st->sequences++;
 	g->st->events += ev;
@@ -1301,14 +1376,14 @@ static int emit_group(ing *g, const char *key, size_t klen, const srow *rows, si
 		if (g->seq_user) {
 			uint64_t un;
 			q = get_varint(q, &un);
-			e |= cs_col_push_str(&rec->col[g->f_user], (const char *)q, un);
+			e |= col_str(&rec->col[g->f_user], (const char *)q, un);
 		} else if (g->f_user >= 0) {
-			e |= cs_col_push_str(&rec->col[g->f_user], key, klen);
+			e |= col_str(&rec->col[g->f_user], key, klen);
 		}
 		if (g->f_session >= 0)
-			e |= cs_col_push_str(&rec->col[g->f_session], key, klen);
+			e |= col_str(&rec->col[g->f_session], key, klen);
 		if (g->f_part >= 0)
-			e |= cs_col_push_i64(&rec->col[g->f_part], part);
+			e |= col_i64(&rec->col[g->f_part], part);
 		if (e)
 			return nomem(g);
 		size_t ev = 0, first = i;
@@ -1342,16 +1417,16 @@ static int emit_group(ing *g, const char *key, size_t klen, const srow *rows, si
 			}
 			last = ia;
 			lastn = (size_t)(q - ia);
-			e |= cs_col_push_str(&rec->col[g->f_item], (const char *)item, nitem);
+			e |= col_str(&rec->col[g->f_item], (const char *)item, nitem);
 			if (g->has_action)
-				e |= cs_col_push_str(&rec->col[g->f_action], (const char *)act, nact);
+				e |= col_str(&rec->col[g->f_action], (const char *)act, nact);
 			if (g->has_time) {
 				int64_t t = r->t >= 0 ? r->t / 1000 : -((-r->t + 999) / 1000);
-				e |= cs_col_push_i64(&rec->col[g->f_time], t);
+				e |= col_i64(&rec->col[g->f_time], t);
 			}
 			if (g->ev_session) {
 				const uint8_t *s = get_varint(q, &len);
-				e |= cs_col_push_str(&rec->col[g->f_evsession], (const char *)s, len);
+				e |= col_str(&rec->col[g->f_evsession], (const char *)s, len);
 				q = s + len;
 			}
 			for (size_t k = 0; k < g->m->nkeep; k++) {
@@ -1361,19 +1436,19 @@ static int emit_group(ing *g, const char *key, size_t klen, const srow *rows, si
 					float f;
 					memcpy(&f, q, 4);
 					q += 4;
-					e |= cs_col_push_f32(c, f);
+					e |= col_f32(c, f);
 					break;
 				}
 				case CS_INT64: {
 					int64_t v;
 					memcpy(&v, q, 8);
 					q += 8;
-					e |= cs_col_push_i64(c, v);
+					e |= col_i64(c, v);
 					break;
 				}
 				default: {
 					const uint8_t *s = get_varint(q, &len);
-					e |= cs_col_push_str(c, (const char *)s, len);
+					e |= col_str(c, (const char *)s, len);
 					q = s + len;
 				}
 				}
@@ -1494,13 +1569,13 @@ static int cursor_head(ing *g, cursor *c)
 {
 	uint32_t kl;
 	c->has = 0;
-	if (fread(&kl, 4, 1, c->fp) != 1)
+	if (fread_unlocked(&kl, 4, 1, c->fp) != 1)
 		return ferror(c->fp) ? io_err(g, "cannot read a temporary file") : 0;
 	c->key.n = 0;
 	if (buf_reserve(&c->key, kl + 1) < 0)
 		return nomem(g);
-	if (fread(c->key.p, 1, kl, c->fp) != kl || fread(&c->n, 8, 1, c->fp) != 1 ||
-	    fread(&c->bytes, 8, 1, c->fp) != 1)
+	if (fread_unlocked(c->key.p, 1, kl, c->fp) != kl || fread_unlocked(&c->n, 8, 1, c->fp) != 1 ||
+	    fread_unlocked(&c->bytes, 8, 1, c->fp) != 1)
 		return cs_err(g->err, CS_ERR_IO, g->tmpdir, 0, "temporary file cut short");
 	c->key.n = kl;
 	c->has = 1;
@@ -1528,6 +1603,108 @@ static int put_group(ing *g, FILE *to, const char *key, uint32_t kl, const srow 
 
 static FILE *tmp_run(ing *g);
 
+/* Merged groups on their way out: keys and payloads in pay, rows sorted
+ * by time within each group (p an offset into pay until handed over). */
+typedef struct mgroup {
+	size_t koff, klen, r0, n;
+} mgroup;
+
+typedef struct mbatch {
+	buf pay;
+	srow *rows;
+	size_t nrows, caprows;
+	mgroup *grp;
+	size_t ngrp, capgrp;
+} mbatch;
+
+static void mbatch_free(mbatch *b)
+{
+	free(b->pay.p);
+	free(b->rows);
+	free(b->grp);
+	memset(b, 0, sizeof *b);
+}
+
+/* Turns a batch into records in its own thread while the merge goes on. */
+typedef struct emitter {
+	ing *g;
+	mbatch *b;
+	pthread_t tid;
+	int active, rc;
+	cs_error err;
+} emitter;
+
+static int emit_batch(ing *g, const mbatch *b)
+{
+	for (size_t i = 0; i < b->ngrp; i++) {
+		const mgroup *m = &b->grp[i];
+		if (emit_group(g, (const char *)b->pay.p + m->koff, m->klen, b->rows + m->r0,
+			       m->n, b->nrows - m->r0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void *emit_thread(void *arg)
+{
+	emitter *e = arg;
+	thread_err = &e->err;
+	e->rc = emit_batch(e->g, e->b);
+	thread_err = NULL;
+	return NULL;
+}
+
+static int emit_wait(ing *g, emitter *e)
+{
+	if (!e->active)
+		return 0;
+	pthread_join(e->tid, NULL);
+	e->active = 0;
+	if (e->rc < 0) {
+		*g->err = e->err;
+		return -1;
+	}
+	return 0;
+}
+
+/* Write out the batch: into the run file to, or as records (in the
+ * background, swapping *b for the batch the emitter is done with). */
+static int batch_out(ing *g, FILE *to, emitter *e, mbatch **b, mbatch **spare)
+{
+	mbatch *x = *b;
+	for (size_t j = 0; j < x->nrows; j++)
+		x->rows[j].p = x->pay.p + (uintptr_t)x->rows[j].p;
+	if (to) {
+		for (size_t i = 0; i < x->ngrp; i++) {
+			const mgroup *m = &x->grp[i];
+			if (put_group(g, to, (const char *)x->pay.p + m->koff, (uint32_t)m->klen,
+				      x->rows + m->r0, m->n) < 0)
+				return -1;
+		}
+	} else {
+		if (emit_wait(g, e) < 0)
+			return -1;
+		e->g = g;
+		e->b = x;
+		e->rc = 0;
+		if (pthread_create(&e->tid, NULL, emit_thread, e) != 0) {
+			if (emit_batch(g, x) < 0)
+				return -1;
+		} else {
+			e->active = 1;
+			*b = *spare;
+			*spare = x;
+		}
+	}
+	x = *b;
+	x->pay.n = 0;
+	x->nrows = 0;
+	x->ngrp = 0;
+	return 0;
+}
+
+#define MBATCH_BYTES (2u << 20)
+
 /* Merge the spilled runs group by group into records, or (compact) into
  * one run that replaces them. */
 static int merge_runs(ing *g, int compact)
@@ -1537,12 +1714,17 @@ static int merge_runs(ing *g, int compact)
 	if (compact && !(to = tmp_run(g)))
 		return -1;
 	cursor *cs = calloc(k ? k : 1, sizeof *cs);
-	buf pay = { 0 };
-	srow *rows = NULL;
-	size_t caprows = 0;
+	mbatch bb[2];
+	mbatch *b = &bb[0], *spare = &bb[1];
+	emitter em;
 	int rc = -1;
-	if (!cs)
+	memset(bb, 0, sizeof bb);
+	memset(&em, 0, sizeof em);
+	if (!cs) {
+		if (to)
+			fclose(to);
 		return nomem(g);
+	}
 	for (size_t i = 0; i < k; i++) {
 		cs[i].fp = g->runs[i];
 		setvbuf(cs[i].fp, NULL, _IOFBF, 1 << 18);
@@ -1565,52 +1747,55 @@ static int merge_runs(ing *g, int compact)
 		if (!min)
 			break;
 		/* the key goes first into pay: min's buffer is reused when it advances */
-		size_t kl = min->key.n, nr = 0;
-		pay.n = 0;
-		if (buf_reserve(&pay, kl) < 0) {
+		size_t kl = min->key.n, koff = b->pay.n, r0 = b->nrows, nr = r0;
+		if (buf_reserve(&b->pay, kl) < 0 ||
+		    grow((void **)&b->grp, &b->capgrp, b->ngrp + 1, sizeof *b->grp) < 0) {
 			nomem(g);
 			goto out;
 		}
-		memcpy(pay.p, min->key.p, kl);
-		pay.n = kl;
+		memcpy(b->pay.p + koff, min->key.p, kl);
+		b->pay.n += kl;
 		for (size_t i = 0; i < k; i++) {
 			cursor *c = &cs[i];
-			if (!c->has || c->key.n != kl || memcmp(c->key.p, pay.p, kl))
+			if (!c->has || c->key.n != kl || memcmp(c->key.p, b->pay.p + koff, kl))
 				continue;
-			if (buf_reserve(&pay, c->bytes) < 0 ||
-			    grow((void **)&rows, &caprows, nr + c->n + 1, sizeof *rows) < 0) {
+			if (buf_reserve(&b->pay, c->bytes) < 0 ||
+			    grow((void **)&b->rows, &b->caprows, nr + c->n + 1, sizeof *b->rows) < 0) {
 				nomem(g);
 				goto out;
 			}
-			if (fread(pay.p + pay.n, 1, c->bytes, c->fp) != c->bytes) {
+			if (fread_unlocked(b->pay.p + b->pay.n, 1, c->bytes, c->fp) != c->bytes) {
 				cs_err(g->err, CS_ERR_IO, g->tmpdir, 0, "cannot read a temporary file");
 				goto out;
 			}
 			/* offsets for now: pay may move */
-			size_t at = pay.n;
+			size_t at = b->pay.n;
 			for (uint64_t j = 0; j < c->n; j++) {
 				uint32_t len;
-				memcpy(&rows[nr].t, pay.p + at, 8);
-				memcpy(&len, pay.p + at + 8, 4);
-				rows[nr].p = (const uint8_t *)(uintptr_t)(at + 12);
-				rows[nr].len = len;
+				memcpy(&b->rows[nr].t, b->pay.p + at, 8);
+				memcpy(&len, b->pay.p + at + 8, 4);
+				b->rows[nr].p = (const uint8_t *)(uintptr_t)(at + 12);
+				b->rows[nr].len = len;
 				at += 12 + (size_t)len;
 				nr++;
 			}
-			pay.n += c->bytes;
+			b->pay.n += c->bytes;
 			if (cursor_head(g, c) < 0)
 				goto out;
 		}
-		for (size_t j = 0; j < nr; j++)
-			rows[j].p = pay.p + (uintptr_t)rows[j].p;
-		if (sort_rows(rows, nr, &g->tmp, &g->tmpcap) < 0) {
+		if (sort_rows(b->rows + r0, nr - r0, &g->tmp, &g->tmpcap) < 0) {
 			nomem(g);
 			goto out;
 		}
-		if (to ? put_group(g, to, (const char *)pay.p, (uint32_t)kl, rows, nr) < 0 :
-			 emit_group(g, (const char *)pay.p, kl, rows, nr, nr) < 0)
+		b->nrows = nr;
+		b->grp[b->ngrp++] = (mgroup){ koff, kl, r0, nr - r0 };
+		if (b->pay.n >= MBATCH_BYTES && batch_out(g, to, &em, &b, &spare) < 0)
 			goto out;
 	}
+	if (b->ngrp && batch_out(g, to, &em, &b, &spare) < 0)
+		goto out;
+	if (emit_wait(g, &em) < 0)
+		goto out;
 	rc = 0;
 	if (to) {
 		if (fflush(to) != 0) {
@@ -1624,13 +1809,17 @@ static int merge_runs(ing *g, int compact)
 		}
 	}
 out:
+	if (em.active) {
+		pthread_join(em.tid, NULL);
+		em.active = 0;
+	}
 	if (to)
 		fclose(to);
 	for (size_t i = 0; i < k; i++)
 		free(cs[i].key.p);
 	free(cs);
-	free(pay.p);
-	free(rows);
+	mbatch_free(&bb[0]);
+	mbatch_free(&bb[1]);
 	return rc;
 }
 
@@ -1720,9 +1909,43 @@ static void *parse_thread(void *p)
 	return NULL;
 }
 
-static chunk *chunk_new(void)
+/* A fresh chunk, from the pool when it has one. */
+static chunk *chunk_new(ing *g)
 {
-	return calloc(1, sizeof(chunk));
+	chunk *c = NULL;
+	if (g) {
+		pthread_mutex_lock(&g->pool_mu);
+		if (g->npool)
+			c = g->pool[--g->npool];
+		pthread_mutex_unlock(&g->pool_mu);
+	}
+	if (!c)
+		return calloc(1, sizeof(chunk));
+	chunk k = *c; /* keep the buffers, reset the rest */
+	memset(c, 0, sizeof *c);
+	c->arena.p = k.arena.p;
+	c->arena.cap = k.arena.cap;
+	c->rows = k.rows;
+	c->caprows = k.caprows;
+	c->keys = k.keys;
+	c->capkeys = k.capkeys;
+	return c;
+}
+
+/* Give a chunk back to the pool (or free it). */
+static void chunk_put(ing *g, chunk *c)
+{
+	if (!c)
+		return;
+	if (g) {
+		pthread_mutex_lock(&g->pool_mu);
+		if (g->npool < POOL_MAX) {
+			g->pool[g->npool++] = c;
+			c = NULL;
+		}
+		pthread_mutex_unlock(&g->pool_mu);
+	}
+	chunk_free(c);
 }
 
 /* Drop what a parsed chunk no longer needs. */
@@ -1742,14 +1965,6 @@ static void chunk_trim(chunk *c)
 	if (c->csv_ready)
 		csv_free(&c->csv);
 	c->csv_ready = 0;
-	/* give back the slack (realloc to a smaller size stays in place) */
-	if (c->arena.n + 4096 < c->arena.cap) {
-		uint8_t *p = realloc(c->arena.p, c->arena.n + 1);
-		if (p) {
-			c->arena.p = p;
-			c->arena.cap = c->arena.n + 1;
-		}
-	}
 }
 
 typedef struct pending {
@@ -1758,10 +1973,10 @@ typedef struct pending {
 	size_t mem;
 } pending;
 
-static void pending_clear(pending *p)
+static void pending_clear(ing *g, pending *p)
 {
 	for (size_t i = 0; i < p->n; i++)
-		chunk_free(p->c[i]);
+		chunk_put(g, p->c[i]);
 	p->n = 0;
 	p->mem = 0;
 }
@@ -1776,7 +1991,7 @@ static int flush_pending(ing *g, pending *p)
 		return nomem(g);
 	int rc = spill(g, &r);
 	run_free(&r);
-	pending_clear(p);
+	pending_clear(g, p);
 	/* bound the open files: merge the runs so far into one */
 	if (rc == 0 && g->nruns >= MAX_RUNS)
 		rc = merge_runs(g, 1);
@@ -1789,6 +2004,7 @@ typedef struct flusher {
 	pending p;
 	pthread_t tid;
 	int active, rc;
+	int done; /* the thread has finished (atomic) */
 	cs_error err;
 } flusher;
 
@@ -1798,6 +2014,7 @@ static void *flush_thread(void *arg)
 	thread_err = &f->err;
 	f->rc = flush_pending(f->g, &f->p);
 	thread_err = NULL;
+	__atomic_store_n(&f->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -1827,6 +2044,7 @@ static int flush_async(ing *g, flusher *f, pending *p)
 	p->mem = 0;
 	f->g = g;
 	f->rc = 0;
+	f->done = 0;
 	if (pthread_create(&f->tid, NULL, flush_thread, f) != 0)
 		return flush_pending(g, &f->p);
 	f->active = 1;
@@ -1841,7 +2059,7 @@ static int read_header(const cs_ingest_map *m, const char *text, size_t len,
 	cmap cm;
 	memset(&cm, 0, sizeof cm);
 	cm.m = m;
-	chunk *c = chunk_new();
+	chunk *c = chunk_new(NULL);
 	if (!c)
 		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 	c->cm = &cm;
@@ -2038,7 +2256,7 @@ static int read_input(ing *g, const char *path, int secondary, pending *pend,
 					goto out;
 				}
 			}
-			chunk *c = chunk_new();
+			chunk *c = chunk_new(g);
 			if (!c) {
 				nomem(g);
 				goto out;
@@ -2098,7 +2316,12 @@ static int read_input(ing *g, const char *path, int secondary, pending *pend,
 			pend->mem += chunk_mem(c);
 		}
 		progress(g, 0);
-		if (pend->mem > limit && flush_async(g, g->fl, pend) < 0)
+		/* while the last flush runs, parsing goes on up to 1.5 times the limit
+		 * rather than wait for it */
+		if (pend->mem > limit &&
+		    (!g->fl->active || __atomic_load_n(&g->fl->done, __ATOMIC_ACQUIRE) ||
+		     pend->mem > limit + limit / 2) &&
+		    flush_async(g, g->fl, pend) < 0)
 			goto out;
 	}
 	if (first) { /* empty input: still needs a mapping and a schema */
@@ -2144,6 +2367,7 @@ int cs_ingest(const cs_ingest_opts *o, const char *const *paths, size_t npaths,
 	g.out = out;
 	g.wo = wo;
 	g.last_action = -1;
+	pthread_mutex_init(&g.pool_mu, NULL);
 	g.have_second = o->second != NULL;
 	const char *td = o->tmpdir ? o->tmpdir : getenv("TMPDIR");
 	snprintf(g.tmpdir, sizeof g.tmpdir, "%s", td && *td ? td : "/tmp");
@@ -2213,12 +2437,12 @@ out:
 		pthread_join(fl.tid, NULL);
 		fl.active = 0;
 	}
-	pending_clear(&fl.p);
+	pending_clear(NULL, &fl.p);
 	free(fl.p.c);
 	if (g.w)
 		cs_writer_abort(g.w);
 	run_free(&r);
-	pending_clear(&pend);
+	pending_clear(NULL, &pend);
 	free(pend.c);
 	for (int i = 0; bufs && i < nthreads; i++)
 		free(bufs[i].p);
@@ -2227,6 +2451,9 @@ out:
 	cs_record_free(&g.rec);
 	cs_schema_free(g.schema);
 	free(g.tmp);
+	while (g.npool)
+		chunk_free(g.pool[--g.npool]);
+	pthread_mutex_destroy(&g.pool_mu);
 	return rc;
 }
 

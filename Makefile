@@ -55,8 +55,9 @@ cs-%: cmd/cs-%.c cmd/common.c cmd/common.h libcs.a lib/*.h
 tests/check_%: tests/check_%.c libcs.a lib/*.h $(wildcard tests/*.h)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< libcs.a $(CHECK_LIBS) $(LIBS)
 
-cs.pc: Makefile
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: cs\nDescription: clickstream Transformer toolkit library\nVersion: %s\nLibs: -L$${libdir} -lcs\nLibs.private: %s\nCflags: -I$${includedir}\n' \
+# Rewritten every time, so that it names the PREFIX of this make.
+cs.pc: FORCE
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: cs\nDescription: clickstream Transformer toolkit library\nVersion: %s\nLibs: -L$${libdir} -lcs\nLibs.private: %s\nCflags: -I$${includedir}/cs\n' \
 		'$(PREFIX)' '$(VERSION)' '$(OMP) $(LIBS)' > $@
 
 check: deps
@@ -67,11 +68,11 @@ lint-man:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5)
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) \
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/cs \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)
 	install -m 644 libcs.a $(DESTDIR)$(LIBDIR)
-	install -m 644 lib/cs.h $(DESTDIR)$(INCDIR)
+	install -m 644 lib/*.h $(DESTDIR)$(INCDIR)/cs
 	install -m 644 cs.pc $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5
@@ -83,5 +84,7 @@ clean:
 	rm -f lib/*.o libcs.a cs.pc $(PROGS) $(TESTS)
 	rm -rf tests/tmp
 
-.PHONY: all deps check lint-man install bench-ingest clean
+FORCE:
+
+.PHONY: all deps check lint-man install bench-ingest clean FORCE
 .SECONDARY:

@@ -118,7 +118,7 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 		}
 	}
 	const char *s = cs_modelfile_get(mf, "seed");
-	cs_bert *m = cs_bert_new(&c, s ? strtoull(s, NULL, 10) : 0, err);
+	cs_bert *m = cs_bert_alloc(&c, s ? strtoull(s, NULL, 10) : 0, err);
 	if (!m)
 		return NULL;
 	float *p = m->params_memory;

@@ -112,6 +112,24 @@ static void param_views(cs_bert_params *p, float *mem,
 
 cs_bert *cs_bert_new(const cs_bert_config *cfg, uint64_t seed, cs_error *err)
 {
+	cs_bert *m = cs_bert_alloc(cfg, seed, err);
+	if (!m)
+		return NULL;
+	cs_nn_rng r;
+	cs_nn_rng_seed(&r, seed);
+	float *p = m->params_memory;
+	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+		for (size_t j = 0; j < m->param_sizes[i]; j++)
+			p[j] = ptab[i].kind == 'w'
+				? cs_nn_rng_truncnormal(&r, cfg->init_range)
+				: ptab[i].kind == '1' ? 1.0f : 0.0f;
+		p += m->param_sizes[i];
+	}
+	return m;
+}
+
+cs_bert *cs_bert_alloc(const cs_bert_config *cfg, uint64_t seed, cs_error *err)
+{
 	if (cs_bert_config_check(cfg, err) < 0)
 		return NULL;
 	cs_bert *m = calloc(1, sizeof *m);
@@ -129,17 +147,6 @@ cs_bert *cs_bert_new(const cs_bert_config *cfg, uint64_t seed, cs_error *err)
 	param_views(&m->params, m->params_memory, m->param_sizes);
 	param_views(&m->grads, m->grads_memory, m->param_sizes);
 	m->seed = seed;
-
-	cs_nn_rng r;
-	cs_nn_rng_seed(&r, seed);
-	float *p = m->params_memory;
-	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
-		for (size_t j = 0; j < m->param_sizes[i]; j++)
-			p[j] = ptab[i].kind == 'w'
-				? cs_nn_rng_truncnormal(&r, cfg->init_range)
-				: ptab[i].kind == '1' ? 1.0f : 0.0f;
-		p += m->param_sizes[i];
-	}
 	return m;
 nomem:
 	cs_bert_free(m);

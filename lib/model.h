@@ -176,6 +176,8 @@ typedef struct cs_bert {
 
 /* A model with fresh weights drawn from seed (which also seeds dropout). */
 cs_bert *cs_bert_new(const cs_bert_config *cfg, uint64_t seed, cs_error *err);
+/* The same with the parameters left uninitialised, to be loaded. */
+cs_bert *cs_bert_alloc(const cs_bert_config *cfg, uint64_t seed, cs_error *err);
 void cs_bert_free(cs_bert *m);
 
 /* 0, or -1 with err filled if b is inconsistent with the model. */

@@ -15,6 +15,14 @@
 #include "blas.h"
 
 static int use_ref;
+/*
+ * Threads OpenBLAS may use, and the size (M N K) below which a product
+ * runs on one thread: threading the small per-sequence attention products
+ * costs more in wake-ups than it saves (a third of the time went to the
+ * kernel at two threads).
+ */
+static int blas_threads = 1;
+#define SMALL_GEMM (64.0 * 64 * 64)
 
 void cs_blas_use_reference(int on)
 {
@@ -39,10 +47,15 @@ void cs_sgemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha,
 					: beta * C[i * ldc + j];
 		return;
 	}
+	int one = blas_threads > 1 && (double)M * N * K < SMALL_GEMM;
+	if (one)
+		openblas_set_num_threads(1);
 	cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
 		    tb ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N,
 		    (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta,
 		    C, (blasint)ldc);
+	if (one)
+		openblas_set_num_threads(blas_threads);
 }
 
 /* Naive triple loop, accumulating in double. */
@@ -118,23 +131,35 @@ int cs_blas_init(int threads, char **argv, const char **corename,
 		 cs_error *err)
 {
 	int rc = 0;
-
-	if (argv && argv[0] &&
-	    cs_blas_should_reexec(cs_blas_cpu_has_avx512(),
-				  cs_blas_corename(),
-				  getenv("OPENBLAS_CORETYPE"),
-				  getenv("CS_BLAS_REEXEC"))) {
-		if (setenv("OPENBLAS_CORETYPE", "SkylakeX", 1) == 0 &&
-		    setenv("CS_BLAS_REEXEC", "1", 1) == 0)
+	const char *reexec = getenv("CS_BLAS_REEXEC");
+	int kernel = argv && argv[0] &&
+		     cs_blas_should_reexec(cs_blas_cpu_has_avx512(), cs_blas_corename(),
+					   getenv("OPENBLAS_CORETYPE"), reexec);
+	/*
+	 * Idle threads: OpenBLAS's spin on sched_yield for ~0.1 s after each
+	 * product and libgomp's spin after each loop, fighting for the cores
+	 * the other needs (a third of training time went to the kernel).
+	 * Both read these only at load, so they too need a fresh start.
+	 */
+	int idle = argv && argv[0] && !reexec &&
+		   (!getenv("OMP_WAIT_POLICY") || !getenv("OPENBLAS_THREAD_TIMEOUT"));
+	if (kernel || idle) {
+		int ok = setenv("CS_BLAS_REEXEC", "1", 1) == 0 &&
+			 (!kernel || setenv("OPENBLAS_CORETYPE", "SkylakeX", 1) == 0) &&
+			 setenv("OMP_WAIT_POLICY", "PASSIVE", 0) == 0 &&
+			 setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0) == 0;
+		if (ok)
 			execv("/proc/self/exe", argv);
-		/* Still here: run on with the slow kernel. */
+		/* Still here: run on as we are. */
 		rc = cs_err(err, CS_ERR_IO, "/proc/self/exe", 0,
-			    "cannot re-execute with OPENBLAS_CORETYPE=SkylakeX"
-			    ": %s", strerror(errno));
-		unsetenv("OPENBLAS_CORETYPE");
+			    "cannot re-execute with tuned OpenBLAS settings: %s",
+			    strerror(errno));
+		if (kernel)
+			unsetenv("OPENBLAS_CORETYPE");
 	}
 	if (threads > 0)
 		openblas_set_num_threads(threads);
+	blas_threads = cs_blas_threads();
 #ifdef _OPENMP
 	/* The model's own loops use as many threads as OpenBLAS. */
 	omp_set_num_threads(threads > 0 ? threads : cs_blas_threads());

@@ -42,6 +42,12 @@ void cs_blas_use_reference(int on);
  * OPENBLAS_CORETYPE to anything (e.g. the core OpenBLAS picked) or
  * CS_BLAS_REEXEC=0.
  *
+ * Idle threads: when OMP_WAIT_POLICY or OPENBLAS_THREAD_TIMEOUT is unset
+ * (and CS_BLAS_REEXEC too), cs_blas_init also re-executes once with
+ * OMP_WAIT_POLICY=PASSIVE and OPENBLAS_THREAD_TIMEOUT=4 for the unset
+ * ones: both libraries read them only at load, and their default spinning
+ * idle threads take the cores the working ones need.
+ *
  * threads > 0 sets the OpenBLAS thread count; 0 keeps its default
  * (OPENBLAS_NUM_THREADS or the number of cores). *corename (if not NULL)
  * receives the kernel name OpenBLAS uses ("SkylakeX", "Haswell", "Zen",

@@ -10,6 +10,9 @@
 #include "vocab.h"
 
 #include "common.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 const char *progname = "cs-recommend";
 
@@ -67,8 +70,12 @@ typedef struct ctx {
 	size_t vf, k, batch;
 	int exclude;
 	size_t *off, *mpos;
-	uint32_t *tok, *pos, *excl, stamp, *ids;
-	float *vals;
+	uint32_t *tok, *pos, *ids;
+	uint32_t *excl;   /* (nthreads, V) seen-item stamps, one array a thread */
+	uint32_t stamp;
+	size_t nthreads;
+	size_t *nres;     /* (batch) items found per history */
+	float *vals;      /* ids, vals: (batch, k) */
 	uint64_t histories, truncated;
 } ctx;
 
@@ -107,19 +114,29 @@ static int flush(ctx *c, pending *pd, cs_error *err)
 		const float *scores;
 		if (cs_bert_score(c->m, &b, &scores, err) < 0)
 			return -1;
+		/* Top k of each row on all threads (each with its own stamps), then print. */
+		uint32_t base = c->stamp;
+		c->stamp += (uint32_t)B;
+		#pragma omp parallel for schedule(static)
 		for (size_t i = 0; i < B; i++) {
-			size_t h = first + i;
-			c->stamp++;
+			size_t h = first + i, t = 0;
+#ifdef _OPENMP
+			t = (size_t)omp_get_thread_num();
+#endif
+			uint32_t *excl = c->excl + t * V, stamp = base + (uint32_t)i + 1;
 			if (c->exclude)
 				for (size_t j = pd->d.off[h]; j < pd->d.off[h + 1]; j++)
-					c->excl[pd->d.item[j]] = c->stamp;
-			size_t n = cs_topk(scores + i * V, V, CS_ITEM_FIRST, c->k,
-					   c->exclude ? c->excl : NULL, c->stamp, c->ids, c->vals);
-			const char *key = pd->keys + pd->key_off[h];
-			for (size_t r = 0; r < n; r++) {
-				size_t len;
-				const char *tok = cs_vocab_token(c->voc, c->vf, c->ids[r], &len);
-				printf("%s\t%zu\t%.*s\t%.6g\n", key, r + 1, (int)len, tok, c->vals[r]);
+					excl[pd->d.item[j]] = stamp;
+			c->nres[i] = cs_topk(scores + i * V, V, CS_ITEM_FIRST, c->k,
+					     c->exclude ? excl : NULL, stamp, c->ids + i * c->k,
+					     c->vals + i * c->k);
+		}
+		for (size_t i = 0; i < B; i++) {
+			const char *key = pd->keys + pd->key_off[first + i];
+			for (size_t r = 0; r < c->nres[i]; r++) {
+				size_t len, at = i * c->k + r;
+				const char *tok = cs_vocab_token(c->voc, c->vf, c->ids[at], &len);
+				printf("%s\t%zu\t%.*s\t%.6g\n", key, r + 1, (int)len, tok, c->vals[at]);
 			}
 		}
 	}
@@ -322,10 +339,15 @@ int main(int argc, char **argv)
 	c.mpos = malloc(c.batch * sizeof *c.mpos);
 	c.tok = malloc(c.batch * P * sizeof *c.tok);
 	c.pos = malloc(c.batch * P * sizeof *c.pos);
-	c.excl = calloc(V, sizeof *c.excl);
-	c.ids = malloc(c.k * sizeof *c.ids);
-	c.vals = malloc(c.k * sizeof *c.vals);
-	if (!c.off || !c.mpos || !c.tok || !c.pos || !c.excl || !c.ids || !c.vals) {
+	c.nthreads = 1;
+#ifdef _OPENMP
+	c.nthreads = (size_t)omp_get_max_threads();
+#endif
+	c.excl = calloc(c.nthreads * V, sizeof *c.excl);
+	c.ids = malloc(c.batch * c.k * sizeof *c.ids);
+	c.vals = malloc(c.batch * c.k * sizeof *c.vals);
+	c.nres = malloc(c.batch * sizeof *c.nres);
+	if (!c.off || !c.mpos || !c.tok || !c.pos || !c.excl || !c.ids || !c.vals || !c.nres) {
 		cs_err(&err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 		goto fail;
 	}
@@ -354,6 +376,7 @@ out:
 	free(c.excl);
 	free(c.ids);
 	free(c.vals);
+	free(c.nres);
 	free(pd.d.off);
 	free(pd.d.item);
 	free(pd.keys);

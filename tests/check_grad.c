@@ -10,6 +10,7 @@
  * float, so eps and the tolerances are per op.
  */
 #include <check.h>
+#include "check_run.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -695,9 +696,5 @@ int main(void)
 	tcase_add_test(tc, test_model);
 	tcase_add_test(tc, test_adamw);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s);
 }

@@ -1,6 +1,7 @@
 /* check_ingest.c - unit tests of CSV ingest: times, CSV quirks, grouping,
  * ordering, sessions, repeats, minimum length and the external sort. */
 #include <check.h>
+#include "check_run.h"
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -514,10 +515,5 @@ int main(void)
 	tcase_add_test(tc, test_seqlines_and_files);
 	tcase_add_test(tc, test_external_sort_identical);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s);
 }

@@ -1,5 +1,6 @@
 /* check_mask.c - unit tests of splits, Cloze examples and ranking metrics. */
 #include <check.h>
+#include "check_run.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,9 +292,5 @@ int main(void)
 	tcase_add_test(tc, test_ranks);
 	tcase_add_test(tc, test_sampler);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s);
 }

@@ -1,5 +1,6 @@
 /* check_stream.c - unit tests of schemas, records and the sequence stream. */
 #include <check.h>
+#include "check_run.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -388,9 +389,5 @@ int main(void)
 	tcase_add_test(tc, test_schema_rules);
 	tcase_add_test(tc, test_parse_units);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s);
 }

@@ -1,5 +1,6 @@
 /* check_text.c - unit tests of the text form of streams. */
 #include <check.h>
+#include "check_run.h"
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -280,10 +281,5 @@ int main(void)
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_json_info);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

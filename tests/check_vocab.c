@@ -1,5 +1,6 @@
 /* check_vocab.c - unit tests of vocabularies: counting, k-core, files, coding. */
 #include <check.h>
+#include "check_run.h"
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -593,10 +594,5 @@ int main(void)
 	tcase_add_test(tc, test_bad_token);
 	tcase_add_test(tc, test_many_tokens);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

@@ -1626,12 +1626,31 @@ static void mbatch_free(mbatch *b)
 }
 
 /* Turns a batch into records in its own thread while the merge goes on. */
-typedef struct emitter {
-	ing *g;
-	mbatch *b;
+/* A background thread's handle and outcome (the emitter's, the flusher's). */
+typedef struct bgjob {
 	pthread_t tid;
 	int active, rc;
 	cs_error err;
+} bgjob;
+
+/* Wait for a background job; its error becomes the run's. */
+static int bgjob_wait(ing *g, bgjob *j)
+{
+	if (!j->active)
+		return 0;
+	pthread_join(j->tid, NULL);
+	j->active = 0;
+	if (j->rc < 0) {
+		*g->err = j->err;
+		return -1;
+	}
+	return 0;
+}
+
+typedef struct emitter {
+	ing *g;
+	mbatch *b;
+	bgjob job;
 } emitter;
 
 static int emit_batch(ing *g, const mbatch *b)
@@ -1648,24 +1667,12 @@ static int emit_batch(ing *g, const mbatch *b)
 static void *emit_thread(void *arg)
 {
 	emitter *e = arg;
-	thread_err = &e->err;
-	e->rc = emit_batch(e->g, e->b);
+	thread_err = &e->job.err;
+	e->job.rc = emit_batch(e->g, e->b);
 	thread_err = NULL;
 	return NULL;
 }
 
-static int emit_wait(ing *g, emitter *e)
-{
-	if (!e->active)
-		return 0;
-	pthread_join(e->tid, NULL);
-	e->active = 0;
-	if (e->rc < 0) {
-		*g->err = e->err;
-		return -1;
-	}
-	return 0;
-}
 
 /* Write out the batch: into the run file to, or as records (in the
  * background, swapping *b for the batch the emitter is done with). */
@@ -1682,16 +1689,16 @@ static int batch_out(ing *g, FILE *to, emitter *e, mbatch **b, mbatch **spare)
 				return -1;
 		}
 	} else {
-		if (emit_wait(g, e) < 0)
+		if (bgjob_wait(g, &e->job) < 0)
 			return -1;
 		e->g = g;
 		e->b = x;
-		e->rc = 0;
-		if (pthread_create(&e->tid, NULL, emit_thread, e) != 0) {
+		e->job.rc = 0;
+		if (pthread_create(&e->job.tid, NULL, emit_thread, e) != 0) {
 			if (emit_batch(g, x) < 0)
 				return -1;
 		} else {
-			e->active = 1;
+			e->job.active = 1;
 			*b = *spare;
 			*spare = x;
 		}
@@ -1794,7 +1801,7 @@ static int merge_runs(ing *g, int compact)
 	}
 	if (b->ngrp && batch_out(g, to, &em, &b, &spare) < 0)
 		goto out;
-	if (emit_wait(g, &em) < 0)
+	if (bgjob_wait(g, &em.job) < 0)
 		goto out;
 	rc = 0;
 	if (to) {
@@ -1809,9 +1816,9 @@ static int merge_runs(ing *g, int compact)
 		}
 	}
 out:
-	if (em.active) {
-		pthread_join(em.tid, NULL);
-		em.active = 0;
+	if (em.job.active) {
+		pthread_join(em.job.tid, NULL);
+		em.job.active = 0;
 	}
 	if (to)
 		fclose(to);
@@ -2002,40 +2009,24 @@ static int flush_pending(ing *g, pending *p)
 typedef struct flusher {
 	ing *g;
 	pending p;
-	pthread_t tid;
-	int active, rc;
+	bgjob job;
 	int done; /* the thread has finished (atomic) */
-	cs_error err;
 } flusher;
 
 static void *flush_thread(void *arg)
 {
 	flusher *f = arg;
-	thread_err = &f->err;
-	f->rc = flush_pending(f->g, &f->p);
+	thread_err = &f->job.err;
+	f->job.rc = flush_pending(f->g, &f->p);
 	thread_err = NULL;
 	__atomic_store_n(&f->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
-/* Wait for the background flush; its error becomes the job's. */
-static int flush_wait(ing *g, flusher *f)
-{
-	if (!f->active)
-		return 0;
-	pthread_join(f->tid, NULL);
-	f->active = 0;
-	if (f->rc < 0) {
-		*g->err = f->err;
-		return -1;
-	}
-	return 0;
-}
-
 /* Hand the pending chunks to the background flusher (or flush them here). */
 static int flush_async(ing *g, flusher *f, pending *p)
 {
-	if (flush_wait(g, f) < 0)
+	if (bgjob_wait(g, &f->job) < 0)
 		return -1;
 	pending t = f->p;
 	f->p = *p;
@@ -2043,11 +2034,11 @@ static int flush_async(ing *g, flusher *f, pending *p)
 	p->n = 0;
 	p->mem = 0;
 	f->g = g;
-	f->rc = 0;
+	f->job.rc = 0;
 	f->done = 0;
-	if (pthread_create(&f->tid, NULL, flush_thread, f) != 0)
+	if (pthread_create(&f->job.tid, NULL, flush_thread, f) != 0)
 		return flush_pending(g, &f->p);
-	f->active = 1;
+	f->job.active = 1;
 	return 0;
 }
 
@@ -2319,7 +2310,7 @@ static int read_input(ing *g, const char *path, int secondary, pending *pend,
 		/* while the last flush runs, parsing goes on up to 1.5 times the limit
 		 * rather than wait for it */
 		if (pend->mem > limit &&
-		    (!g->fl->active || __atomic_load_n(&g->fl->done, __ATOMIC_ACQUIRE) ||
+		    (!g->fl->job.active || __atomic_load_n(&g->fl->done, __ATOMIC_ACQUIRE) ||
 		     pend->mem > limit + limit / 2) &&
 		    flush_async(g, g->fl, pend) < 0)
 			goto out;
@@ -2414,7 +2405,7 @@ int cs_ingest(const cs_ingest_opts *o, const char *const *paths, size_t npaths,
 		free(bufs[i].p);
 		bufs[i].p = NULL;
 	}
-	if (flush_wait(&g, &fl) < 0)
+	if (bgjob_wait(&g, &fl.job) < 0)
 		goto out;
 	st->phase = 1;
 	progress(&g, 1);
@@ -2433,9 +2424,9 @@ int cs_ingest(const cs_ingest_opts *o, const char *const *paths, size_t npaths,
 	g.w = NULL;
 	progress(&g, 1);
 out:
-	if (fl.active) {
-		pthread_join(fl.tid, NULL);
-		fl.active = 0;
+	if (fl.job.active) {
+		pthread_join(fl.job.tid, NULL);
+		fl.job.active = 0;
 	}
 	pending_clear(NULL, &fl.p);
 	free(fl.p.c);

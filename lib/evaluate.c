@@ -78,19 +78,15 @@ int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
 			goto out;
 		}
 	if (o->negatives) {
-		const double *pw = NULL;
-		if (o->popular && o->weights) {
-			pw = o->weights;
-		} else if (o->popular) {
+		if (o->popular) { /* popularity: counts over histories and targets */
 			if (!(w = calloc(V, sizeof *w)))
 				goto nomem;
 			for (size_t i = 0; i < d->off[d->n]; i++)
 				w[d->item[i]] += 1;
 			for (size_t i = 0; i < d->n; i++)
 				w[d->target[i]] += 1;
-			pw = w;
 		}
-		if (!(smp = cs_sampler_new(V, CS_ITEM_FIRST, pw, err)))
+		if (!(smp = cs_sampler_new(V, CS_ITEM_FIRST, w, err)))
 			goto out;
 	}
 	cs_nn_rng rng;

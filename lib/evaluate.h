@@ -19,8 +19,7 @@ typedef struct cs_eval_opts {
 	size_t ks[CS_METRICS_MAXK]; /* cut-offs [1 5 10 20] */
 	int full;             /* rank against the whole catalogue [1] */
 	size_t negatives;     /* sampled ranking against N negatives, 0: off [100] */
-	int popular;          /* sample by popularity, else uniformly [1] */
-	const double *weights; /* (V) popularity; NULL: counts in the data */
+	int popular;          /* sample by popularity (counted in the data), else uniformly [1] */
 	int exclude_seen;     /* full ranking skips history items [0] */
 	size_t batch;         /* histories scored at once [256] */
 	uint64_t seed;        /* negative sampling [1] */

@@ -1,4 +1,5 @@
-/* cs-eval - ranking metrics of a BERT4Rec model on a held-out split. */
+/* cs-eval - ranking metrics of a BERT4Rec model on a held-out split, or
+ * classification metrics of a session or event head. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -14,7 +15,8 @@ const char *progname = "cs-eval";
 static void __attribute__((noreturn)) usage(void)
 {
 	printf("usage: cs-eval -m MODEL [options] [TEST]\n"
-	       "Rank the held-out item of each history in TEST (cs-mask split) or stdin.\n"
+	       "Rank the held-out item of each history in TEST (cs-mask split) or stdin;\n"
+	       "for a session or event model, score its labelled sequences or events.\n"
 	       "\n"
 	       "  -m, --model FILE     model from cs-train (required)\n"
 	       "  -k, --k LIST         cut-offs, comma-separated [1,5,10,20]\n"
@@ -24,6 +26,7 @@ static void __attribute__((noreturn)) usage(void)
 	       "      --exclude-seen   full ranking skips items of the history\n"
 	       "      --seed N         negative sampling seed [1]\n"
 	       "      --batch N        histories scored at once [256]\n"
+	       "      --threshold P    session and event heads: predict positive at P [0.5]\n"
 	       "      --json           JSON instead of a TSV table\n"
 	       "  -j, --threads N      threads [all cores]\n"
 	       "  -q, --quiet          no summary on stderr\n"
@@ -33,7 +36,7 @@ static void __attribute__((noreturn)) usage(void)
 	exit(0);
 }
 
-enum { O_SAMPLER = 256, O_NO_FULL, O_EXCL, O_SEED, O_BATCH, O_JSON };
+enum { O_SAMPLER = 256, O_NO_FULL, O_EXCL, O_SEED, O_BATCH, O_JSON, O_THRESHOLD };
 
 static const struct option longopts[] = {
 	{ "model", required_argument, 0, 'm' },
@@ -45,6 +48,7 @@ static const struct option longopts[] = {
 	{ "seed", required_argument, 0, O_SEED },
 	{ "batch", required_argument, 0, O_BATCH },
 	{ "json", no_argument, 0, O_JSON },
+	{ "threshold", required_argument, 0, O_THRESHOLD },
 	{ "threads", required_argument, 0, 'j' },
 	{ "quiet", no_argument, 0, 'q' },
 	{ "help", no_argument, 0, 'h' },
@@ -123,12 +127,29 @@ static void print_json(const cs_eval_opts *o, const cs_eval_result *r)
 	printf(",\"skipped\":%" PRIu64 "}\n", r->skipped);
 }
 
+static void print_binary(const cs_binmetrics *b, int json)
+{
+	if (json) {
+		printf("{\"AUC\":%.6f,\"PR-AUC\":%.6f,\"logloss\":%.6f,\"threshold\":%g,"
+		       "\"precision\":%.6f,\"recall\":%.6f,\"F1\":%.6f,\"examples\":%" PRIu64 ","
+		       "\"positives\":%" PRIu64 ",\"positive_rate\":%.6f}\n", b->auc, b->prauc,
+		       b->logloss, b->threshold, b->precision, b->recall, b->f1, b->n, b->npos,
+		       b->pos_rate);
+		return;
+	}
+	printf("metric\tvalue\nAUC\t%.4f\nPR-AUC\t%.4f\nlogloss\t%.4f\nthreshold\t%g\n"
+	       "precision\t%.4f\nrecall\t%.4f\nF1\t%.4f\nexamples\t%" PRIu64 "\n"
+	       "positives\t%" PRIu64 "\npositive_rate\t%.4f\n", b->auc, b->prauc, b->logloss,
+	       b->threshold, b->precision, b->recall, b->f1, b->n, b->npos, b->pos_rate);
+}
+
 int main(int argc, char **argv)
 {
 	cs_eval_opts o;
 	cs_eval_defaults(&o);
 	const char *model_path = NULL;
 	int c, threads = 0, json = 0, quiet = 0;
+	double threshold = 0.5;
 	while ((c = getopt_long(argc, argv, "m:k:n:j:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': model_path = optarg; break;
@@ -147,6 +168,7 @@ int main(int argc, char **argv)
 		case O_SEED: o.seed = (uint64_t)parse_long("--seed", optarg, 0, 0x7fffffffffffffffL); break;
 		case O_BATCH: o.batch = (size_t)parse_long("--batch", optarg, 1, 1 << 16); break;
 		case O_JSON: json = 1; break;
+		case O_THRESHOLD: threshold = parse_double("--threshold", optarg, 0, 1); break;
 		case 'j': threads = (int)parse_long("--threads", optarg, 1, 1024); break;
 		case 'q': quiet = 1; break;
 		case 'h': usage();
@@ -170,8 +192,27 @@ int main(int argc, char **argv)
 	cs_bert *m = cs_bert_load(model_path, &fp, NULL, &err);
 	if (!m)
 		goto fail;
-	if (!(d = cs_dataset_read(in, CS_DATA_EVAL, m->cfg.P - 1, fp, &err)))
+	if (!(d = cs_dataset_for_model(in, &m->cfg, fp, 0, NULL, &err)))
 		goto fail;
+	if (m->cfg.head != CS_HEAD_CLOZE) {
+		cs_binmetrics bm;
+		double t0 = cs_now();
+		if (cs_evaluate_binary(m, d, o.batch, threshold, &bm, &err) < 0) {
+			if (!err.path[0])
+				snprintf(err.path, sizeof err.path, "%s", in);
+			goto fail;
+		}
+		print_binary(&bm, json);
+		if (fflush(stdout) != 0) {
+			warnx_("write error");
+			goto out;
+		}
+		if (!quiet)
+			warnx_("%" PRIu64 " %s in %.2f s", bm.n, m->cfg.head == CS_HEAD_SESSION ?
+			       "sequences" : "events", cs_now() - t0);
+		rc = 0;
+		goto out;
+	}
 	if (cs_evaluate(m, d, &o, &res, &err) < 0) {
 		if (!err.path[0])
 			snprintf(err.path, sizeof err.path, "%s", in);

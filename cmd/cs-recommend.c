@@ -1,4 +1,5 @@
-/* cs-recommend - top-K next items for histories, from a BERT4Rec model. */
+/* cs-recommend - top-K next items for histories, from a BERT4Rec model;
+ * or the probabilities of a session or event head. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -34,7 +35,12 @@ static void __attribute__((noreturn)) usage(void)
 	       "  -q, --quiet          no summary on stderr\n"
 	       "  -h, --help           this help\n"
 	       "  -V, --version        version\n"
-	       "Histories longer than the model's maximum length keep their most recent items.\n");
+	       "Histories longer than the model's maximum length keep their most recent items.\n"
+	       "\n"
+	       "With a session model, print key<TAB>probability for each sequence of IN\n"
+	       "(from cs-mask session); with an event model, key<TAB>position<TAB>item<TAB>\n"
+	       "probability for each event labelled 0 or 1 (from cs-mask returns: each\n"
+	       "purchase). The labels themselves are not used.\n");
 	exit(0);
 }
 
@@ -69,8 +75,8 @@ typedef struct ctx {
 	const cs_vocab *voc;
 	size_t vf, k, batch;
 	int exclude;
-	size_t *off, *mpos;
-	uint32_t *tok, *pos, *ids;
+	cs_batcher bt;
+	uint32_t *ids;
 	uint32_t *excl;   /* (nthreads, V) seen-item stamps, one array a thread */
 	uint32_t stamp;
 	size_t nthreads;
@@ -109,10 +115,9 @@ static int flush(ctx *c, pending *pd, cs_error *err)
 	size_t V = c->m->cfg.V;
 	for (size_t first = 0; first < pd->d.n; first += c->batch) {
 		size_t B = pd->d.n - first < c->batch ? pd->d.n - first : c->batch;
-		cs_batch b;
-		cs_eval_batch(&b, &pd->d, first, B, c->m->cfg.P, c->off, c->tok, c->pos, c->mpos);
+		const cs_batch *b = cs_batcher_fill(&c->bt, &pd->d, NULL, first, B);
 		const float *scores;
-		if (cs_bert_score(c->m, &b, &scores, err) < 0)
+		if (cs_bert_score(c->m, b, &scores, err) < 0)
 			return -1;
 		/* Top k of each row on all threads (each with its own stamps), then print. */
 		uint32_t base = c->stamp;
@@ -290,6 +295,43 @@ out:
 	return rc;
 }
 
+/* Probabilities of a session or event head for the labelled data in in. */
+static int predict(ctx *c, const char *in, const char *keyfield, uint64_t fp, cs_error *err)
+{
+	cs_dataset *d = cs_dataset_for_model(in, &c->m->cfg, fp, 0, keyfield ? keyfield : "", err);
+	float *p = d ? malloc(d->nlabels * sizeof *p + 1) : NULL;
+	int rc = -1;
+	if (d && !p)
+		cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	if (!p || cs_predict(c->m, d, c->batch, p, NULL, err) < 0)
+		goto out;
+	size_t k = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		const char *key = d->keys + d->key_off[i];
+		if (c->m->cfg.head == CS_HEAD_SESSION) {
+			printf("%s\t%.6g\n", key, p[k++]);
+			continue;
+		}
+		for (size_t j = d->off[i]; j < d->off[i + 1]; j++) {
+			if (d->label[j] == CS_NO_LABEL)
+				continue;
+			size_t len;
+			const char *tok = cs_vocab_token(c->voc, c->vf, d->item[j], &len);
+			printf("%s\t%zu\t%.*s\t%.6g\n", key, d->start[i] + (j - d->off[i]) + 1,
+			       (int)len, tok ? tok : "?", p[k++]);
+		}
+	}
+	c->histories = d->n;
+	if (ferror(stdout))
+		cs_err(err, CS_ERR_IO, "<stdout>", 0, "write error: %s", strerror(errno));
+	else
+		rc = 0;
+out:
+	free(p);
+	cs_dataset_free(d);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *model_path = NULL, *vocab_path = NULL, *keyfield = NULL;
@@ -335,10 +377,22 @@ int main(int argc, char **argv)
 	c.voc = voc;
 	c.vf = (size_t)vf;
 	size_t V = c.m->cfg.V, P = c.m->cfg.P;
-	c.off = malloc((c.batch + 1) * sizeof *c.off);
-	c.mpos = malloc(c.batch * sizeof *c.mpos);
-	c.tok = malloc(c.batch * P * sizeof *c.tok);
-	c.pos = malloc(c.batch * P * sizeof *c.pos);
+	if (c.m->cfg.head != CS_HEAD_CLOZE) {
+		if (text)
+			usage_error("a %s model reads streams from cs-mask, not --text",
+				    cs_bert_head_name(c.m->cfg.head));
+		if (predict(&c, in, keyfield, fp, &err) < 0)
+			goto fail;
+		goto done;
+	}
+	if (c.m->cfg.NF) {
+		cs_err(&err, CS_ERR_USAGE, model_path, 0,
+		       "the model reads extra event inputs (%s, ...): cs-recommend takes item "
+		       "histories only; rank with cs-eval", c.m->cfg.fname[0]);
+		goto fail;
+	}
+	if (cs_batcher_init(&c.bt, &c.m->cfg, CS_DATA_EVAL, c.batch, &err) < 0)
+		goto fail;
 	c.nthreads = 1;
 #ifdef _OPENMP
 	c.nthreads = (size_t)omp_get_max_threads();
@@ -347,12 +401,13 @@ int main(int argc, char **argv)
 	c.ids = malloc(c.batch * c.k * sizeof *c.ids);
 	c.vals = malloc(c.batch * c.k * sizeof *c.vals);
 	c.nres = malloc(c.batch * sizeof *c.nres);
-	if (!c.off || !c.mpos || !c.tok || !c.pos || !c.excl || !c.ids || !c.vals || !c.nres) {
+	if (!c.excl || !c.ids || !c.vals || !c.nres) {
 		cs_err(&err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 		goto fail;
 	}
 	if ((text ? from_text(&c, &pd, in, &err) : from_stream(&c, &pd, in, keyfield, fp, &err)) < 0)
 		goto fail;
+done:
 	if (fflush(stdout) != 0) {
 		warnx_("write error: %s", strerror(errno));
 		goto out;
@@ -369,10 +424,7 @@ int main(int argc, char **argv)
 fail:
 	report(&err);
 out:
-	free(c.off);
-	free(c.mpos);
-	free(c.tok);
-	free(c.pos);
+	cs_batcher_free(&c.bt);
 	free(c.excl);
 	free(c.ids);
 	free(c.vals);

@@ -1,4 +1,5 @@
-/* cs-train - train a BERT4Rec model on Cloze examples. */
+/* cs-train - train a BERT4Rec model on Cloze examples, or a session or
+ * event head on labelled examples, from scratch or on a pretrained encoder. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "blas.h"
+#include "batch.h"
 #include "bertfile.h"
 #include "train.h"
 #include "vocab.h"
@@ -24,12 +26,23 @@ static void __attribute__((noreturn)) usage(void)
 	cs_train_defaults(&t);
 	cs_bert_config_default(&c, 10);
 	printf("usage: cs-train -v VOCAB -o MODEL [options] [TRAIN]\n"
-	       "Train BERT4Rec on Cloze examples (cs-mask cloze) read from TRAIN or stdin.\n"
+	       "Train BERT4Rec on Cloze examples (cs-mask cloze) read from TRAIN or stdin,\n"
+	       "or a session or event head on labelled examples (cs-mask session, returns).\n"
 	       "\n"
 	       "  -v, --vocab FILE     the vocabulary the streams were encoded with (required)\n"
 	       "  -o, --output FILE    the model: the best on --valid, else the last\n"
 	       "      --valid FILE     validation split (cs-mask split) for early stopping\n"
-	       "                       on NDCG@10, full ranking\n"
+	       "                       on NDCG@10, full ranking (cloze) or AUC (other heads)\n"
+	       "      --head NAME      cloze, session or event [cloze]\n"
+	       "      --pool NAME      session head: cls (a [MASK] token appended) or mean [cls]\n"
+	       "      --inputs LIST    extra event inputs, id fields such as action,category [none]\n"
+	       "      --combine NAME   join them to the item embedding by sum or concat [sum]\n"
+	       "      --pos-weight W   binary heads: weight of positives, or 'auto' for\n"
+	       "                       negatives/positives [1]\n"
+	       "      --init MODEL     start from the encoder of a trained model (its sizes\n"
+	       "                       and inputs); a new head is trained on it\n"
+	       "      --freeze N       keep the encoder fixed for the first N epochs, 'all': the\n"
+	       "                       whole run [0]\n"
 	       "      --epochs N       [%zu]\n"
 	       "      --batch N        examples per step [%zu]\n"
 	       "      --lr F           peak learning rate [%g]\n"
@@ -65,7 +78,8 @@ static void __attribute__((noreturn)) usage(void)
 
 enum { O_VALID = 256, O_EPOCHS, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP, O_EVAL_EVERY,
        O_PATIENCE, O_HIDDEN, O_LAYERS, O_HEADS, O_MAXLEN, O_DROPOUT, O_ATTN_DROPOUT,
-       O_INIT, O_SEED, O_CKPT, O_CKPT_EVERY, O_RESUME, O_LOG, O_LOG_JSON, O_VERBOSE };
+       O_INIT, O_SEED, O_CKPT, O_CKPT_EVERY, O_RESUME, O_LOG, O_LOG_JSON, O_VERBOSE,
+       O_HEAD, O_POOL, O_INPUTS, O_COMBINE, O_POS_WEIGHT, O_INIT_MODEL, O_FREEZE };
 
 static const struct option longopts[] = {
 	{ "vocab", required_argument, 0, 'v' },
@@ -87,6 +101,13 @@ static const struct option longopts[] = {
 	{ "attn-dropout", required_argument, 0, O_ATTN_DROPOUT },
 	{ "init-range", required_argument, 0, O_INIT },
 	{ "seed", required_argument, 0, O_SEED },
+	{ "head", required_argument, 0, O_HEAD },
+	{ "pool", required_argument, 0, O_POOL },
+	{ "inputs", required_argument, 0, O_INPUTS },
+	{ "combine", required_argument, 0, O_COMBINE },
+	{ "pos-weight", required_argument, 0, O_POS_WEIGHT },
+	{ "init", required_argument, 0, O_INIT_MODEL },
+	{ "freeze", required_argument, 0, O_FREEZE },
 	{ "checkpoint", required_argument, 0, O_CKPT },
 	{ "checkpoint-every", required_argument, 0, O_CKPT_EVERY },
 	{ "resume", required_argument, 0, O_RESUME },
@@ -106,6 +127,45 @@ typedef struct run {
 	int json, quiet;
 } run;
 
+/* The extra inputs of a comma-separated list, sized from the vocabulary. */
+static int set_inputs(cs_bert_config *cfg, char *list, const cs_vocab *voc, const char *vpath,
+		      cs_error *err)
+{
+	char *save = NULL;
+	cfg->NF = 0;
+	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int f = cs_vocab_find(voc, t);
+		if (cfg->NF == CS_BERT_MAXF)
+			return cs_err(err, CS_ERR_USAGE, NULL, 0, "at most %d --inputs", CS_BERT_MAXF);
+		if (!strcmp(t, "item"))
+			return cs_err(err, CS_ERR_USAGE, NULL, 0, "the item is always an input");
+		if (f < 0)
+			return cs_err(err, CS_ERR_USAGE, vpath, 0,
+				      "vocabulary has no field '%s' (build it with cs-vocab build -F "
+				      "item,%s)", t, t);
+		if (strlen(t) >= sizeof cfg->fname[0])
+			return cs_err(err, CS_ERR_USAGE, NULL, 0, "input name '%s' too long", t);
+		for (size_t i = 0; i < cfg->NF; i++)
+			if (!strcmp(cfg->fname[i], t))
+				return cs_err(err, CS_ERR_USAGE, NULL, 0, "input '%s' given twice", t);
+		strcpy(cfg->fname[cfg->NF], t);
+		cfg->VF[cfg->NF] = cs_vocab_size(voc, (size_t)f);
+		cfg->fvocab[cfg->NF] = cs_vocab_fingerprint(voc, (size_t)f);
+		cfg->NF++;
+	}
+	return 0;
+}
+
+static int same_inputs(const cs_bert_config *a, const cs_bert_config *b)
+{
+	if (a->NF != b->NF)
+		return 0;
+	for (size_t i = 0; i < a->NF; i++)
+		if (strcmp(a->fname[i], b->fname[i]) || a->fvocab[i] != b->fvocab[i])
+			return 0;
+	return 1;
+}
+
 static void on_stop(int sig)
 {
 	(void)sig;
@@ -122,8 +182,29 @@ static int on_event(void *ctx, const cs_train_event *ev)
 				ev->ex_per_s, ev->eta);
 		break;
 	case CS_TRAIN_EVAL: {
-		const cs_metrics *f = &ev->eval->full;
 		progress_done(&r->pr);
+		if (ev->bin) {
+			const cs_binmetrics *b = ev->bin;
+			if (!r->quiet)
+				fprintf(stderr, "%s: epoch %zu  loss %.4f  %.0f ex/s  valid AUC %.4f  "
+					"PR-AUC %.4f  log loss %.4f%s\n", progname, ev->epoch, ev->loss,
+					ev->ex_per_s, b->auc, b->prauc, b->logloss,
+					ev->improved ? "  (best, saved)" : "");
+			if (r->log && r->json)
+				fprintf(r->log, "{\"epoch\":%zu,\"step\":%ld,\"loss\":%.6f,"
+					"\"examples_per_s\":%.1f,\"elapsed_s\":%.2f,\"valid_auc\":%.6f,"
+					"\"valid_prauc\":%.6f,\"valid_logloss\":%.6f,\"best\":%s}\n",
+					ev->epoch, ev->step, ev->loss, ev->ex_per_s, ev->elapsed,
+					b->auc, b->prauc, b->logloss, ev->improved ? "true" : "false");
+			else if (r->log)
+				fprintf(r->log, "%zu\t%ld\t%.6f\t%.1f\t%.2f\t%.6f\t%.6f\t%.6f\t%d\n",
+					ev->epoch, ev->step, ev->loss, ev->ex_per_s, ev->elapsed,
+					b->auc, b->prauc, b->logloss, ev->improved);
+			if (r->log)
+				fflush(r->log);
+			break;
+		}
+		const cs_metrics *f = &ev->eval->full;
 		if (!r->quiet)
 			fprintf(stderr, "%s: epoch %zu  loss %.4f  %.0f ex/s  valid NDCG@10 %.4f  HR@10 %.4f%s\n",
 				progname, ev->epoch, ev->loss, ev->ex_per_s, cs_metrics_ndcg(f, 2),
@@ -163,7 +244,8 @@ int main(int argc, char **argv)
 	cs_bert_config cfg;
 	cs_bert_config_default(&cfg, 10);
 	const char *vocab_path = NULL, *valid_path = NULL, *resume = NULL, *log_path = NULL;
-	char *ckpt = NULL;
+	const char *init_path = NULL;
+	char *ckpt = NULL, *inputs = NULL;
 	int c, threads = 0, verbose = 0;
 	run r = { .quiet = 0 };
 	while ((c = getopt_long(argc, argv, "v:o:j:qhV", longopts, NULL)) != -1) {
@@ -190,6 +272,28 @@ int main(int argc, char **argv)
 		case O_CKPT: free(ckpt); ckpt = strdup(optarg); break;
 		case O_CKPT_EVERY: to.ckpt_every = parse_long("--checkpoint-every", optarg, 0, 1L << 40); break;
 		case O_RESUME: resume = optarg; break;
+		case O_HEAD:
+			if ((cfg.head = cs_bert_head_parse(optarg)) < 0)
+				usage_error("--head is cloze, session or event, not '%s'", optarg);
+			break;
+		case O_POOL:
+			if ((cfg.pool = cs_bert_pool_parse(optarg)) < 0)
+				usage_error("--pool is cls or mean, not '%s'", optarg);
+			break;
+		case O_COMBINE:
+			if ((cfg.combine = cs_bert_combine_parse(optarg)) < 0)
+				usage_error("--combine is sum or concat, not '%s'", optarg);
+			break;
+		case O_INPUTS: free(inputs); inputs = strdup(optarg); break;
+		case O_POS_WEIGHT:
+			to.pos_weight = !strcmp(optarg, "auto") ? 0.0f :
+					(float)parse_double("--pos-weight", optarg, 1e-6, 1e6);
+			break;
+		case O_INIT_MODEL: init_path = optarg; break;
+		case O_FREEZE:
+			to.freeze = !strcmp(optarg, "all") ? SIZE_MAX :
+				    (size_t)parse_long("--freeze", optarg, 0, 1000000);
+			break;
 		case O_LOG: log_path = optarg; break;
 		case O_LOG_JSON: r.json = 1; break;
 		case 'j': threads = (int)parse_long("--threads", optarg, 1, 1024); break;
@@ -236,7 +340,50 @@ int main(int argc, char **argv)
 	}
 	to.item_vocab = cs_vocab_fingerprint(voc, (size_t)f);
 	cfg.V = cs_vocab_size(voc, (size_t)f);
-	if (resume) {
+	if (inputs && set_inputs(&cfg, inputs, voc, vocab_path, &err) < 0)
+		goto fail;
+	if (init_path && !resume) {
+		uint64_t fp;
+		cs_bert *src = cs_bert_load(init_path, &fp, NULL, &err);
+		if (!src)
+			goto fail;
+		if (fp != to.item_vocab || src->cfg.V != cfg.V) {
+			cs_err(&err, CS_ERR_FORMAT, init_path, 0,
+			       "model was trained with another item vocabulary than '%s'", vocab_path);
+			cs_bert_free(src);
+			goto fail;
+		}
+		if (inputs && !same_inputs(&cfg, &src->cfg)) {
+			cs_err(&err, CS_ERR_USAGE, init_path, 0,
+			       "model's extra inputs differ from --inputs %s", inputs);
+			cs_bert_free(src);
+			goto fail;
+		}
+		/* the encoder's shape and inputs come from the model */
+		int head = cfg.head, pool = cfg.pool;
+		float hd = cfg.hidden_dropout, ad = cfg.attn_dropout;
+		cfg = src->cfg;
+		cfg.head = head;
+		cfg.pool = pool;
+		cfg.hidden_dropout = hd;
+		cfg.attn_dropout = ad;
+		for (size_t i = 0; i < cfg.NF; i++) {
+			int fi = cs_vocab_find(voc, cfg.fname[i]);
+			if (fi < 0 || cs_vocab_fingerprint(voc, (size_t)fi) != cfg.fvocab[i]) {
+				cs_err(&err, CS_ERR_FORMAT, init_path, 0,
+				       "model's input '%s' was trained with another vocabulary than '%s'",
+				       cfg.fname[i], vocab_path);
+				cs_bert_free(src);
+				goto fail;
+			}
+		}
+		m = cs_bert_new(&cfg, to.seed, &err);
+		if (!m || cs_bert_copy_encoder(m, src, &err) < 0) {
+			cs_bert_free(src);
+			goto fail;
+		}
+		cs_bert_free(src);
+	} else if (resume) {
 		uint64_t fp;
 		if (!(m = cs_train_resume(resume, &st, &to, &fp, &err)))
 			goto fail;
@@ -249,25 +396,31 @@ int main(int argc, char **argv)
 	} else if (!(m = cs_bert_new(&cfg, to.seed, &err))) {
 		goto fail;
 	}
-	if (!(train = cs_dataset_read(train_path, CS_DATA_CLOZE, cfg.P, to.item_vocab, &err)))
+	int kind = cfg.head == CS_HEAD_CLOZE ? CS_DATA_CLOZE : CS_DATA_SESSION;
+	size_t keep = cfg.head == CS_HEAD_SESSION && cfg.pool == CS_POOL_CLS ? cfg.P - 1 : cfg.P;
+	if (!(train = cs_dataset_for_model(train_path, &cfg, to.item_vocab, 1, NULL, &err)))
 		goto fail;
-	if (valid_path &&
-	    !(valid = cs_dataset_read(valid_path, CS_DATA_EVAL, cfg.P - 1, to.item_vocab, &err)))
+	if (valid_path && !(valid = cs_dataset_for_model(valid_path, &cfg, to.item_vocab, 0, NULL, &err)))
 		goto fail;
 	if (verbose)
 		fprintf(stderr, "%s: OpenBLAS kernel %s, %d threads; V=%zu C=%zu L=%zu heads=%zu "
-			"max-len=%zu, %zu parameters\n", progname, core ? core : "?",
-			cs_blas_threads(), cfg.V, cfg.C, cfg.L, cfg.NH, cfg.P, m->nparams);
+			"max-len=%zu inputs=%zu head=%s, %zu parameters\n", progname, core ? core : "?",
+			cs_blas_threads(), cfg.V, cfg.C, cfg.L, cfg.NH, cfg.P, cfg.NF,
+			cs_bert_head_name(cfg.head), m->nparams);
 	if (!r.quiet) {
 		fprintf(stderr, "%s: %zu examples, %" PRIu64 " events", progname, train->n,
 			train->events);
+		if (kind != CS_DATA_CLOZE)
+			fprintf(stderr, ", %" PRIu64 " labels (%" PRIu64 " positive)", train->nlabels,
+				train->npos);
 		if (train->truncated)
-			fprintf(stderr, ", %zu cut to their last %zu events", train->truncated, cfg.P);
+			fprintf(stderr, cfg.head == CS_HEAD_EVENT ? ", %zu cut into windows of %zu events"
+				: ", %zu cut to their last %zu events", train->truncated, keep);
 		if (train->skipped)
-			fprintf(stderr, ", %zu left out with no masked item in their last %zu events",
-				train->skipped, cfg.P);
+			fprintf(stderr, ", %zu left out with nothing to predict", train->skipped);
 		if (valid)
-			fprintf(stderr, "; %zu validation histories", valid->n);
+			fprintf(stderr, "; %zu validation %s", valid->n,
+				kind == CS_DATA_CLOZE ? "histories" : "sequences");
 		fputc('\n', stderr);
 	}
 	if (log_path) {
@@ -276,8 +429,11 @@ int main(int argc, char **argv)
 			goto fail;
 		}
 		if (!r.json && !resume)
-			fprintf(r.log, "epoch\tstep\tloss\texamples_per_s\telapsed_s\tvalid_ndcg10\t"
-				"valid_hr10\tvalid_mrr\tbest\n");
+			fprintf(r.log, kind == CS_DATA_CLOZE ?
+				"epoch\tstep\tloss\texamples_per_s\telapsed_s\tvalid_ndcg10\t"
+				"valid_hr10\tvalid_mrr\tbest\n" :
+				"epoch\tstep\tloss\texamples_per_s\telapsed_s\tvalid_auc\t"
+				"valid_prauc\tvalid_logloss\tbest\n");
 	}
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -294,7 +450,8 @@ int main(int argc, char **argv)
 	}
 	if (!r.quiet) {
 		if (valid)
-			warnx_("best validation NDCG@10 %.4f at epoch %zu%s; model '%s'", st.best,
+			warnx_("best validation %s %.4f at epoch %zu%s; model '%s'",
+			       kind == CS_DATA_CLOZE ? "NDCG@10" : "AUC", st.best,
 			       st.best_epoch, st.stopped_early ? " (stopped early)" : "", to.output);
 		else
 			warnx_("model '%s'", to.output);
@@ -314,5 +471,6 @@ out:
 	cs_dataset_free(valid);
 	cs_vocab_free(voc);
 	free(ckpt);
+	free(inputs);
 	return rc;
 }

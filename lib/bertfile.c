@@ -26,12 +26,26 @@ cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_op
 	bad |= cs_modelfile_set(mf, "attn_dropout", "%.9g", c->attn_dropout);
 	bad |= cs_modelfile_set(mf, "init_range", "%.9g", c->init_range);
 	bad |= cs_modelfile_set(mf, "item_vocab", "%016" PRIx64, item_vocab);
+	bad |= cs_modelfile_set(mf, "head", "%s", cs_bert_head_name(c->head));
+	bad |= cs_modelfile_set(mf, "pool", "%s", cs_bert_pool_name(c->pool));
+	bad |= cs_modelfile_set(mf, "combine", "%s", cs_bert_combine_name(c->combine));
+	bad |= cs_modelfile_set(mf, "NF", "%zu", c->NF);
+	for (size_t f = 0; f < c->NF && !bad; f++) {
+		char key[32];
+		snprintf(key, sizeof key, "input%zu", f);
+		bad |= cs_modelfile_set(mf, key, "%s", c->fname[f]);
+		snprintf(key, sizeof key, "input%zu.ids", f);
+		bad |= cs_modelfile_set(mf, key, "%zu", c->VF[f]);
+		snprintf(key, sizeof key, "input%zu.vocab", f);
+		bad |= cs_modelfile_set(mf, key, "%016" PRIx64, c->fvocab[f]);
+	}
 	bad |= cs_modelfile_set(mf, "step", "%ld", m->step);
 	bad |= cs_modelfile_set(mf, "seed", "%" PRIu64, m->seed);
 	bad |= cs_modelfile_set(mf, "nforward", "%" PRIu64, m->nforward);
 	float *p = m->params_memory;
 	for (int i = 0; i < CS_BERT_NPARAMS && !bad; i++) {
-		bad |= cs_modelfile_add(mf, cs_bert_param_name(i), p, m->param_sizes[i], NULL);
+		if (m->param_sizes[i])
+			bad |= cs_modelfile_add(mf, cs_bert_param_name(i), p, m->param_sizes[i], NULL);
 		p += m->param_sizes[i];
 	}
 	if (with_optim && !bad) {
@@ -80,7 +94,7 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 		       arch ? arch : "");
 		return NULL;
 	}
-	cs_bert_config c;
+	cs_bert_config c = { 0 };
 	size_t step = 0, nf = 0;
 	if (meta_size(mf, "V", &c.V) || meta_size(mf, "C", &c.C) || meta_size(mf, "L", &c.L) ||
 	    meta_size(mf, "NH", &c.NH) || meta_size(mf, "P", &c.P) || meta_size(mf, "FF", &c.FF) ||
@@ -91,6 +105,38 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 		return NULL;
 	}
 	meta_size(mf, "nforward", &nf);
+	/* the task-head keys are absent from plain BERT4Rec files */
+	const char *h = cs_modelfile_get(mf, "head"), *pl = cs_modelfile_get(mf, "pool"),
+		   *cb = cs_modelfile_get(mf, "combine");
+	c.head = h ? cs_bert_head_parse(h) : CS_HEAD_CLOZE;
+	c.pool = pl ? cs_bert_pool_parse(pl) : CS_POOL_CLS;
+	c.combine = cb ? cs_bert_combine_parse(cb) : CS_COMBINE_SUM;
+	c.NF = 0;
+	if (cs_modelfile_get(mf, "NF") && (meta_size(mf, "NF", &c.NF) || c.NF > CS_BERT_MAXF)) {
+		cs_err(err, CS_ERR_FORMAT, path, 0, "bad 'NF' in model file");
+		return NULL;
+	}
+	for (size_t f = 0; f < c.NF; f++) {
+		char key[32];
+		snprintf(key, sizeof key, "input%zu", f);
+		const char *name = cs_modelfile_get(mf, key);
+		snprintf(key, sizeof key, "input%zu.vocab", f);
+		const char *fv = cs_modelfile_get(mf, key);
+		char *e = NULL;
+		if (fv)
+			c.fvocab[f] = strtoull(fv, &e, 16);
+		snprintf(key, sizeof key, "input%zu.ids", f);
+		if (!name || strlen(name) >= sizeof c.fname[f] || !fv || !*fv || *e ||
+		    meta_size(mf, key, &c.VF[f])) {
+			cs_err(err, CS_ERR_FORMAT, path, 0, "bad extra input %zu in model file", f);
+			return NULL;
+		}
+		strcpy(c.fname[f], name);
+	}
+	if (c.head < 0 || c.pool < 0 || c.combine < 0) {
+		cs_err(err, CS_ERR_FORMAT, path, 0, "unknown head, pooling or combination in model file");
+		return NULL;
+	}
 	const char *fp = cs_modelfile_get(mf, "item_vocab");
 	char *end;
 	if (!fp || !*fp) {
@@ -111,6 +157,8 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 	cs_bert_param_sizes(&c, sizes);
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
 		const cs_tensor *t = cs_modelfile_find(mf, cs_bert_param_name(i));
+		if (!t && sizes[i] == 0)
+			continue;
 		if (!t || t->n != sizes[i]) {
 			cs_err(err, CS_ERR_FORMAT, path, 0, "tensor '%s' %s", cs_bert_param_name(i),
 			       t ? "has the wrong size" : "is missing");
@@ -123,8 +171,9 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 		return NULL;
 	float *p = m->params_memory;
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
-		memcpy(p, cs_modelfile_find(mf, cs_bert_param_name(i))->data,
-		       sizes[i] * sizeof(float));
+		if (sizes[i])
+			memcpy(p, cs_modelfile_find(mf, cs_bert_param_name(i))->data,
+			       sizes[i] * sizeof(float));
 		p += sizes[i];
 	}
 	const cs_tensor *am = cs_modelfile_find(mf, "adam.m"), *av = cs_modelfile_find(mf, "adam.v");

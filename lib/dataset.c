@@ -4,32 +4,142 @@
 #include <string.h>
 #include "dataset.h"
 
-/* Index of an id field at level, or -1 with a message. */
-static int id_field(const cs_schema *s, const char *path, const char *name, int level,
-		    cs_error *err)
+/* Index of a field of level and type, or -1 with a message. */
+static int find_field(const cs_schema *s, const char *path, const char *name, int level,
+		      int type, cs_error *err)
 {
 	int i = cs_schema_find(s, name);
 	if (i < 0)
 		return cs_err(err, CS_ERR_FORMAT, path, 0, "stream has no %s field '%s'%s",
 			      cs_level_name(level), name,
-			      strcmp(name, "target") ? "" :
-			      level == CS_EVENT ? " (make training examples with cs-mask cloze)" :
-			      " (make evaluation splits with cs-mask split)");
-	if (s->f[i].level != level || s->f[i].type != CS_ID)
+			      !strcmp(name, "target") ? (level == CS_EVENT ?
+				" (make training examples with cs-mask cloze)" :
+				" (make evaluation splits with cs-mask split)") :
+			      !strcmp(name, "label") ? (level == CS_EVENT ?
+				" (make return examples with cs-mask returns)" :
+				" (make session examples with cs-mask session)") : "");
+	if (s->f[i].level != level || s->f[i].type != type)
 		return cs_err(err, CS_ERR_FORMAT, path, 0,
-			      "field '%s' is a %s %s field, expected %s id%s", name,
+			      "field '%s' is a %s %s field, expected %s %s%s", name,
 			      cs_level_name(s->f[i].level), cs_type_name(s->f[i].type),
-			      cs_level_name(level),
-			      s->f[i].type == CS_STRING ? ": encode the stream with cs-vocab first" : "");
+			      cs_level_name(level), cs_type_name(type),
+			      s->f[i].type == CS_STRING && type == CS_ID ?
+			      ": encode the stream with cs-vocab first" : "");
 	return i;
 }
 
+typedef struct reader_ctx {
+	cs_dataset *d;
+	size_t cap_off, cap_tok, cap_ftok, cap_tgt, cap_t, cap_lab, ntok;
+	size_t cap_keys, cap_koff, cap_start, keys_len;
+	int item, tgt, lab, key, fcol[64];
+	char kbuf[32];
+	const char *kstr; /* the current record's key */
+	size_t klen;
+} reader_ctx;
+
+/* Append events [from, from + n) of rec as one sequence. */
+static int push(reader_ctx *x, const cs_record *rec, size_t from, size_t n, int kind)
+{
+	cs_dataset *d = x->d;
+	size_t nt = x->ntok, nf = d->nf;
+	if (cs_grow((void **)&d->off, &x->cap_off, d->n + 2, sizeof *d->off) < 0 ||
+	    cs_grow((void **)&d->item, &x->cap_tok, nt + n + 1, sizeof *d->item) < 0 ||
+	    (nf && cs_grow((void **)&d->ftok, &x->cap_ftok, (nt + n + 1) * nf,
+			   sizeof *d->ftok) < 0))
+		return -1;
+	memcpy(d->item + nt, rec->col[x->item].v.u32 + from, n * sizeof *d->item);
+	for (size_t f = 0; f < nf; f++) {
+		const uint32_t *v = rec->col[x->fcol[f]].v.u32 + from;
+		for (size_t j = 0; j < n; j++)
+			d->ftok[(nt + j) * nf + f] = v[j];
+	}
+	switch (kind) {
+	case CS_DATA_CLOZE:
+		if (cs_grow((void **)&d->mtgt, &x->cap_tgt, nt + n, sizeof *d->mtgt) < 0)
+			return -1;
+		memcpy(d->mtgt + nt, rec->col[x->tgt].v.u32 + from, n * sizeof *d->mtgt);
+		break;
+	case CS_DATA_EVAL:
+		if (cs_grow((void **)&d->target, &x->cap_t, d->n + 1, sizeof *d->target) < 0)
+			return -1;
+		d->target[d->n] = rec->col[x->tgt].v.u32[0];
+		break;
+	case CS_DATA_SESSION:
+		if (cs_grow((void **)&d->label, &x->cap_lab, d->n + 1, sizeof *d->label) < 0)
+			return -1;
+		d->label[d->n] = (uint8_t)rec->col[x->lab].v.i64[0];
+		d->nlabels++;
+		d->npos += d->label[d->n];
+		break;
+	case CS_DATA_EVENT:
+		if (cs_grow((void **)&d->label, &x->cap_lab, nt + n, sizeof *d->label) < 0)
+			return -1;
+		for (size_t j = 0; j < n; j++) {
+			int64_t y = rec->col[x->lab].v.i64[from + j];
+			d->label[nt + j] = y < 0 ? CS_NO_LABEL : (uint8_t)y;
+			d->nlabels += y >= 0;
+			d->npos += y == 1;
+		}
+		break;
+	}
+	if (x->kstr) {
+		if (cs_grow((void **)&d->keys, &x->cap_keys, x->keys_len + x->klen + 1, 1) < 0 ||
+		    cs_grow((void **)&d->key_off, &x->cap_koff, d->n + 1, sizeof *d->key_off) < 0 ||
+		    cs_grow((void **)&d->start, &x->cap_start, d->n + 1, sizeof *d->start) < 0)
+			return -1;
+		d->key_off[d->n] = x->keys_len;
+		memcpy(d->keys + x->keys_len, x->kstr, x->klen);
+		x->keys_len += x->klen;
+		d->keys[x->keys_len++] = 0;
+		d->start[d->n] = from;
+	}
+	d->off[d->n] = nt;
+	x->ntok = nt + n;
+	d->off[++d->n] = x->ntok;
+	return 0;
+}
+
+/* The key of rec as text into x->kstr. */
+static void set_key(reader_ctx *x, const cs_schema *s, const cs_record *rec, uint64_t recno)
+{
+	const cs_column *c = x->key >= 0 ? &rec->col[x->key] : NULL;
+	x->kstr = x->kbuf;
+	if (!c)
+		x->klen = (size_t)snprintf(x->kbuf, sizeof x->kbuf, "%" PRIu64, recno);
+	else if (s->f[x->key].type == CS_STRING)
+		x->kstr = cs_col_str(c, 0, &x->klen);
+	else if (s->f[x->key].type == CS_INT64)
+		x->klen = (size_t)snprintf(x->kbuf, sizeof x->kbuf, "%" PRId64, c->v.i64[0]);
+	else if (s->f[x->key].type == CS_ID)
+		x->klen = (size_t)snprintf(x->kbuf, sizeof x->kbuf, "%" PRIu32, c->v.u32[0]);
+	else
+		x->klen = (size_t)snprintf(x->kbuf, sizeof x->kbuf, "%.9g", c->v.f32[0]);
+}
+
+/* Labels must be 0 or 1 (events: or -1). */
+static int check_labels(const reader_ctx *x, const cs_record *rec, int kind, const char *name,
+			uint64_t recno, cs_error *err)
+{
+	const int64_t *y = rec->col[x->lab].v.i64;
+	size_t n = kind == CS_DATA_SESSION ? 1 : rec->nevents;
+	for (size_t j = 0; j < n; j++)
+		if (y[j] > 1 || y[j] < (kind == CS_DATA_SESSION ? 0 : -1)) {
+			cs_err(err, CS_ERR_FORMAT, name, 0, "label %" PRId64 " is not %s", y[j],
+			       kind == CS_DATA_SESSION ? "0 or 1" : "1, 0 or -1");
+			err->record = (long long)recno;
+			return -1;
+		}
+	return 0;
+}
+
 cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
-			    uint64_t vocab, cs_error *err)
+			    uint64_t vocab, const cs_dataset_inputs *in,
+			    cs_error *err)
 {
 	cs_record rec = { 0 };
 	cs_dataset *d = calloc(1, sizeof *d);
-	size_t cap_off = 0, cap_tok = 0, cap_tgt = 0, cap_t = 0, ntok = 0;
+	reader_ctx x = { .d = d, .tgt = -1, .lab = -1, .key = -1 };
 	int got;
 	cs_reader *r = cs_reader_open(path, err);
 	if (!d || !r) {
@@ -39,12 +149,52 @@ cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
 	}
 	const cs_schema *s = cs_reader_schema(r);
 	const char *name = cs_reader_path(r);
-	int item = id_field(s, name, "item", CS_EVENT, err);
-	int tgt = item < 0 ? -1 : id_field(s, name, "target",
-					   kind == CS_DATA_CLOZE ? CS_EVENT : CS_SEQ, err);
-	if (item < 0 || tgt < 0)
+	d->kind = kind;
+	if ((x.item = find_field(s, name, "item", CS_EVENT, CS_ID, err)) < 0)
 		goto fail;
-	d->vocab = s->f[item].vocab;
+	if (kind == CS_DATA_CLOZE || kind == CS_DATA_EVAL) {
+		x.tgt = find_field(s, name, "target", kind == CS_DATA_CLOZE ? CS_EVENT : CS_SEQ,
+				   CS_ID, err);
+		if (x.tgt < 0)
+			goto fail;
+	} else {
+		x.lab = find_field(s, name, "label", kind == CS_DATA_SESSION ? CS_SEQ : CS_EVENT,
+				   CS_INT64, err);
+		if (x.lab < 0)
+			goto fail;
+	}
+	d->nf = in ? in->n : 0;
+	if (d->nf > sizeof x.fcol / sizeof x.fcol[0]) {
+		cs_err(err, CS_ERR_LIMIT, name, 0, "too many extra inputs");
+		goto fail;
+	}
+	for (size_t f = 0; f < d->nf; f++) {
+		if ((x.fcol[f] = find_field(s, name, in->name[f], CS_EVENT, CS_ID, err)) < 0)
+			goto fail;
+		uint64_t fv = s->f[x.fcol[f]].vocab;
+		if (in->vocab && in->vocab[f] && fv != in->vocab[f]) {
+			cs_err(err, CS_ERR_FORMAT, name, 0,
+			       "field '%s' was encoded with another vocabulary than the model's "
+			       "(fingerprint %016" PRIx64 ", expected %016" PRIx64 "): re-run "
+			       "cs-vocab encode with the model's vocabulary", in->name[f], fv,
+			       in->vocab[f]);
+			goto fail;
+		}
+	}
+	if (in && in->key && !*in->key) { /* the default: user, else session */
+		x.key = cs_schema_find(s, "user");
+		if (x.key < 0 || s->f[x.key].level != CS_SEQ)
+			x.key = cs_schema_find(s, "session");
+		if (x.key >= 0 && s->f[x.key].level != CS_SEQ)
+			x.key = -1;
+	} else if (in && in->key && strcmp(in->key, "#") != 0) {
+		x.key = cs_schema_find(s, in->key);
+		if (x.key < 0 || s->f[x.key].level != CS_SEQ) {
+			cs_err(err, CS_ERR_FORMAT, name, 0, "stream has no sequence field '%s'", in->key);
+			goto fail;
+		}
+	}
+	d->vocab = s->f[x.item].vocab;
 	if (vocab && d->vocab != vocab) {
 		cs_err(err, CS_ERR_FORMAT, name, 0,
 		       "stream was encoded with another item vocabulary than the model's "
@@ -55,19 +205,39 @@ cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
 	while ((got = cs_reader_next(r, &rec, err)) == 1) {
 		size_t n = rec.nevents, from = 0;
 		d->events += n;
-		/* Cloze examples are cut to the model; histories are kept whole
-		 * (exclusion and popularity see all of them; the model reads the
-		 * last keep). */
-		if (n > keep) {
-			if (kind == CS_DATA_CLOZE) {
-				from = n - keep;
-				n = keep;
-			}
+		if (in && in->key)
+			set_key(&x, s, &rec, cs_reader_records(r));
+		if (x.lab >= 0 && check_labels(&x, &rec, kind, name, cs_reader_records(r), err) < 0)
+			goto fail;
+		if (n > keep)
 			d->truncated++;
+		if (kind == CS_DATA_EVENT) {
+			/* windows of keep events, each with at least one label */
+			for (from = 0; from < n; from += keep) {
+				size_t len = n - from < keep ? n - from : keep, k = 0;
+				const int64_t *y = rec.col[x.lab].v.i64 + from;
+				while (k < len && y[k] < 0)
+					k++;
+				if (k == len)
+					d->skipped++;
+				else if (push(&x, &rec, from, len, kind) < 0)
+					goto nomem;
+			}
+			continue;
 		}
-		const uint32_t *it = rec.col[item].v.u32 + from;
+		/* Cloze and session examples are cut to the model; histories are
+		 * kept whole (exclusion and popularity see all of them; the model
+		 * reads the last keep). */
+		if (n > keep && kind != CS_DATA_EVAL) {
+			from = n - keep;
+			n = keep;
+		}
+		if (n == 0) {
+			d->skipped++;
+			continue;
+		}
 		if (kind == CS_DATA_CLOZE) {
-			const uint32_t *mt = rec.col[tgt].v.u32 + from;
+			const uint32_t *mt = rec.col[x.tgt].v.u32 + from;
 			size_t m = 0;
 			for (size_t j = 0; j < n; j++)
 				m += mt[j] != 0;
@@ -75,21 +245,9 @@ cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
 				d->skipped++;
 				continue;
 			}
-			if (cs_grow((void **)&d->mtgt, &cap_tgt, ntok + n, sizeof *d->mtgt) < 0)
-				goto nomem;
-			memcpy(d->mtgt + ntok, mt, n * sizeof *mt);
-		} else {
-			if (cs_grow((void **)&d->target, &cap_t, d->n + 1, sizeof *d->target) < 0)
-				goto nomem;
-			d->target[d->n] = rec.col[tgt].v.u32[0];
 		}
-		if (cs_grow((void **)&d->off, &cap_off, d->n + 2, sizeof *d->off) < 0 ||
-		    cs_grow((void **)&d->item, &cap_tok, ntok + n + 1, sizeof *d->item) < 0)
+		if (push(&x, &rec, from, n, kind) < 0)
 			goto nomem;
-		memcpy(d->item + ntok, it, n * sizeof *it);
-		d->off[d->n] = ntok;
-		ntok += n;
-		d->off[++d->n] = ntok;
 	}
 	if (got < 0)
 		goto fail;
@@ -116,7 +274,12 @@ void cs_dataset_free(cs_dataset *d)
 		return;
 	free(d->off);
 	free(d->item);
+	free(d->ftok);
 	free(d->mtgt);
 	free(d->target);
+	free(d->label);
+	free(d->keys);
+	free(d->key_off);
+	free(d->start);
 	free(d);
 }

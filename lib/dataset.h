@@ -1,37 +1,64 @@
 /*
  * dataset.h - encoded sequences held in memory for training and
- * evaluation: item ids packed back to back, with the Cloze targets of a
- * training stream (event field "target") or the held-out item of an
- * evaluation stream (sequence field "target").
+ * evaluation: item ids packed back to back, the ids of any extra event
+ * inputs (action, category, ...), and what is predicted: the Cloze targets
+ * of a training stream (event field "target"), the held-out item of an
+ * evaluation stream (sequence field "target"), a sequence label (sequence
+ * field "label", 0 or 1) or event labels (event field "label": 1, 0, or -1
+ * for events not scored).
  */
 #ifndef CS_DATASET_H
 #define CS_DATASET_H
 
 #include "cs.h"
 
+#define CS_NO_LABEL 255 /* an event that is not scored */
+
+enum { CS_DATA_CLOZE = 1, CS_DATA_EVAL = 2, CS_DATA_SESSION = 3, CS_DATA_EVENT = 4 };
+
 typedef struct cs_dataset {
+	int kind;         /* CS_DATA_* */
 	size_t n;         /* sequences */
 	size_t *off;      /* (n+1) token offsets */
 	uint32_t *item;   /* (off[n]) item ids */
+	size_t nf;        /* extra inputs per event */
+	uint32_t *ftok;   /* (off[n], nf) their ids; or NULL */
 	uint32_t *mtgt;   /* (off[n]) Cloze targets, 0 = not masked; or NULL */
 	uint32_t *target; /* (n) held-out items; or NULL */
+	uint8_t *label;   /* (n) sequence labels or (off[n]) event labels; or NULL */
+	uint64_t nlabels, npos; /* labels, positive ones */
 	uint64_t vocab;   /* fingerprint of the item ids */
 	size_t truncated; /* sequences longer than keep */
-	size_t skipped;   /* Cloze examples left with no masked position */
+	size_t skipped;   /* examples left with nothing to predict */
 	uint64_t events;  /* events read */
+	char *keys;       /* with a key field: each sequence's key, NUL-terminated, */
+	size_t *key_off;  /* (n) at keys + key_off[i] */
+	size_t *start;    /* (n) index of its first event in its record */
 } cs_dataset;
 
-enum { CS_DATA_CLOZE = 1, CS_DATA_EVAL = 2 };
+/* Extra event inputs to read: id fields name[0..n), each encoded with the
+ * vocabulary of fingerprint vocab[i] (0: any). */
+typedef struct cs_dataset_inputs {
+	size_t n;
+	const char *const *name;
+	const uint64_t *vocab;
+	const char *key;   /* sequence field kept as text, "#": the record number,
+			      "": user, else session, else the record number; NULL: none */
+} cs_dataset_inputs;
 
 /*
- * Read a whole stream of kind CS_DATA_CLOZE (needs event id fields item and
- * target) or CS_DATA_EVAL (event id item, seq id target). Cloze examples
- * longer than keep events keep their last keep; longer histories are kept
- * whole and counted in truncated (the model reads their last keep). vocab
- * (if not 0) must match the item field's fingerprint.
+ * Read a whole stream of kind CS_DATA_CLOZE (needs event id fields item
+ * and target), CS_DATA_EVAL (event id item, seq id target),
+ * CS_DATA_SESSION (event id item, seq int64 label) or CS_DATA_EVENT (event
+ * id item, event int64 label). Cloze and session examples longer than
+ * keep events keep their last keep; event examples are cut into windows of
+ * keep; longer histories are kept whole (the model reads their last
+ * keep). All are counted in truncated. vocab (if not 0) must match the
+ * item field's fingerprint. in (may be NULL) names extra inputs.
  */
 cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
-			    uint64_t vocab, cs_error *err);
+			    uint64_t vocab, const cs_dataset_inputs *in,
+			    cs_error *err);
 void cs_dataset_free(cs_dataset *d);
 /* Length of sequence i. */
 static inline size_t cs_dataset_len(const cs_dataset *d, size_t i)

@@ -16,41 +16,10 @@ void cs_eval_defaults(cs_eval_opts *o)
 	o->seed = 1;
 }
 
-void cs_eval_batch(cs_batch *b, const cs_dataset *d, size_t first, size_t B,
-		   size_t P, size_t *off, uint32_t *tok, uint32_t *pos, size_t *mpos)
-{
-	size_t n = 0;
-	off[0] = 0;
-	for (size_t i = 0; i < B; i++) {
-		size_t len = cs_dataset_len(d, first + i), from = 0;
-		if (len > P - 1) {
-			from = len - (P - 1);
-			len = P - 1;
-		}
-		const uint32_t *it = d->item + d->off[first + i] + from;
-		for (size_t j = 0; j < len; j++) {
-			tok[n + j] = it[j];
-			pos[n + j] = (uint32_t)j;
-		}
-		tok[n + len] = CS_ITEM_MASK;
-		pos[n + len] = (uint32_t)len;
-		mpos[i] = n + len;
-		n += len + 1;
-		off[i + 1] = n;
-	}
-	memset(b, 0, sizeof *b);
-	b->B = B;
-	b->off = off;
-	b->tok = tok;
-	b->pos = pos;
-	b->M = B;
-	b->mpos = mpos;
-}
-
 int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
 		cs_eval_result *res, cs_error *err)
 {
-	size_t V = m->cfg.V, P = m->cfg.P, BS = o->batch ? o->batch : 256;
+	size_t V = m->cfg.V, BS = o->batch ? o->batch : 256;
 	double t0 = cs_now();
 	memset(res, 0, sizeof *res);
 	cs_metrics_init(&res->full, o->ks, o->nk);
@@ -58,25 +27,16 @@ int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
 	int rc = -1;
 	double *w = NULL;
 	cs_sampler *smp = NULL;
-	size_t *off = malloc((BS + 1) * sizeof *off), *mpos = malloc(BS * sizeof *mpos);
-	uint32_t *tok = malloc(BS * P * sizeof *tok), *pos = malloc(BS * P * sizeof *pos);
+	if (!d->target)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0, "no held-out items to rank");
+	cs_batcher bt = { 0 };
 	uint32_t *excl = calloc(V, sizeof *excl);
 	uint32_t *cand = malloc((o->negatives + 1) * sizeof *cand);
-	if (!off || !mpos || !tok || !pos || !excl || !cand)
+	if (!excl || !cand)
 		goto nomem;
-	for (size_t i = 0; i < d->n; i++)
-		if (d->target[i] >= V) {
-			cs_err(err, CS_ERR_FORMAT, NULL, 0,
-			       "target item id %u of sequence %zu is beyond the model's %zu items",
-			       d->target[i], i + 1, V);
-			goto out;
-		}
-	for (size_t i = 0; i < d->off[d->n]; i++)
-		if (d->item[i] >= V) {
-			cs_err(err, CS_ERR_FORMAT, NULL, 0,
-			       "item id %u is beyond the model's %zu items", d->item[i], V);
-			goto out;
-		}
+	if (cs_dataset_check(d, &m->cfg, err) < 0 ||
+	    cs_batcher_init(&bt, &m->cfg, CS_DATA_EVAL, BS, err) < 0)
+		goto out;
 	if (o->negatives) {
 		if (o->popular) { /* popularity: counts over histories and targets */
 			if (!(w = calloc(V, sizeof *w)))
@@ -94,10 +54,9 @@ int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
 	uint32_t stamp = 0;
 	for (size_t first = 0; first < d->n; first += BS) {
 		size_t B = d->n - first < BS ? d->n - first : BS;
-		cs_batch b;
-		cs_eval_batch(&b, d, first, B, P, off, tok, pos, mpos);
+		const cs_batch *b = cs_batcher_fill(&bt, d, NULL, first, B);
 		const float *scores;
-		if (cs_bert_score(m, &b, &scores, err) < 0)
+		if (cs_bert_score(m, b, &scores, err) < 0)
 			goto out;
 		for (size_t i = 0; i < B; i++) {
 			uint32_t t = d->target[first + i];
@@ -134,14 +93,66 @@ int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
 nomem:
 	cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 out:
-	free(off);
-	free(mpos);
-	free(tok);
-	free(pos);
+	cs_batcher_free(&bt);
 	free(excl);
 	free(cand);
 	free(w);
 	cs_sampler_free(smp);
+	return rc;
+}
+
+int cs_predict(cs_bert *m, const cs_dataset *d, size_t batch, float *prob,
+	       uint8_t *label, cs_error *err)
+{
+	int kind = m->cfg.head == CS_HEAD_SESSION ? CS_DATA_SESSION : CS_DATA_EVENT;
+	size_t BS = batch ? batch : 256, k = 0;
+	cs_batcher bt;
+	if (m->cfg.head == CS_HEAD_CLOZE)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0, "a cloze model gives no probabilities");
+	if (d->kind != kind)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0, "a %s model needs %s labels",
+			      cs_bert_head_name(m->cfg.head),
+			      kind == CS_DATA_SESSION ? "sequence" : "event");
+	if (cs_dataset_check(d, &m->cfg, err) < 0 ||
+	    cs_batcher_init(&bt, &m->cfg, kind, BS, err) < 0)
+		return -1;
+	for (size_t first = 0; first < d->n; first += BS) {
+		size_t B = d->n - first < BS ? d->n - first : BS;
+		const cs_batch *b = cs_batcher_fill(&bt, d, NULL, first, B);
+		const float *p;
+		if (b->M == 0)
+			continue;
+		if (k + b->M > d->nlabels || cs_bert_prob(m, b, &p, err) < 0) {
+			if (k + b->M > d->nlabels)
+				cs_err(err, CS_ERR_USAGE, NULL, 0, "labels do not match the model's head");
+			cs_batcher_free(&bt);
+			return -1;
+		}
+		memcpy(prob + k, p, b->M * sizeof *prob);
+		for (size_t i = 0; label && i < b->M; i++)
+			label[k + i] = (uint8_t)b->mtgt[i];
+		k += b->M;
+	}
+	cs_batcher_free(&bt);
+	if (k != d->nlabels)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "%zu of %llu labels scored: longer windows than the model reads?",
+			      k, (unsigned long long)d->nlabels);
+	return 0;
+}
+
+int cs_evaluate_binary(cs_bert *m, const cs_dataset *d, size_t batch,
+		       double threshold, cs_binmetrics *res, cs_error *err)
+{
+	float *p = malloc(d->nlabels * sizeof *p + 1);
+	uint8_t *y = malloc(d->nlabels + 1);
+	int rc = -1;
+	if (!p || !y)
+		cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	else if (cs_predict(m, d, batch, p, y, err) == 0)
+		rc = cs_binmetrics_compute(p, y, d->nlabels, threshold, res, err);
+	free(p);
+	free(y);
 	return rc;
 }
 

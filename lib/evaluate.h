@@ -10,6 +10,7 @@
 #ifndef CS_EVALUATE_H
 #define CS_EVALUATE_H
 
+#include "batch.h"
 #include "dataset.h"
 #include "metrics.h"
 #include "model.h"
@@ -37,12 +38,16 @@ int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
 		cs_eval_result *res, cs_error *err);
 
 /*
- * Build a scoring batch of histories d[first .. first+B): each keeps its
- * last P-1 items and gets [MASK] appended. Buffers must hold B+1 offsets,
- * B*P tokens and positions, and B mask indices.
+ * Binary heads: the probability of each label of d, in order (session:
+ * one per sequence; event: one per labelled event) into prob, and the
+ * label into label (may be NULL); both hold d->nlabels. batch: sequences
+ * at once (0: 256).
  */
-void cs_eval_batch(cs_batch *b, const cs_dataset *d, size_t first, size_t B,
-		   size_t P, size_t *off, uint32_t *tok, uint32_t *pos, size_t *mpos);
+int cs_predict(cs_bert *m, const cs_dataset *d, size_t batch, float *prob,
+	       uint8_t *label, cs_error *err);
+/* cs_predict, then the metrics at threshold. */
+int cs_evaluate_binary(cs_bert *m, const cs_dataset *d, size_t batch,
+		       double threshold, cs_binmetrics *res, cs_error *err);
 
 /*
  * The k best items of score (V) from first on, best first, skipping those

@@ -1,4 +1,4 @@
-/* metrics.c - HR, NDCG and MRR at cut-offs; ranks; negative sampling. */
+/* metrics.c - HR, NDCG and MRR at cut-offs; ranks; negative sampling; binary classification. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,4 +153,83 @@ size_t cs_sampler_draw(const cs_sampler *s, cs_nn_rng *rng, size_t n,
 		}
 	}
 	return got;
+}
+
+/* ------------------------------------------------------------ binary classification */
+
+typedef struct scored {
+	float p;
+	uint8_t y;
+} scored;
+
+/* Descending by score; within a tie any order will do (ties are walked as one group). */
+static int by_score_desc(const void *a, const void *b)
+{
+	float x = ((const scored *)a)->p, y = ((const scored *)b)->p;
+	return (x < y) - (x > y);
+}
+
+int cs_binmetrics_compute(const float *prob, const uint8_t *label, size_t n, double threshold,
+			  cs_binmetrics *out, cs_error *err)
+{
+	if (n == 0)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0, "no examples");
+	uint64_t npos = 0, tp = 0, fp = 0;
+	double loss = 0;
+	/* Check the input; log loss and the confusion counts on the way. */
+	for (size_t i = 0; i < n; i++) {
+		if (label[i] > 1)
+			return cs_err(err, CS_ERR_FORMAT, NULL, 0,
+				      "example %zu: label %u is not 0 or 1", i, label[i]);
+		if (!(prob[i] >= 0 && prob[i] <= 1)) /* NaN fails both */
+			return cs_err(err, CS_ERR_FORMAT, NULL, 0,
+				      "example %zu: probability %g is not in [0, 1]", i, prob[i]);
+		double q = fmin(fmax(prob[i], 1e-7), 1 - 1e-7);
+		loss -= label[i] ? log(q) : log1p(-q);
+		npos += label[i];
+		if (prob[i] >= threshold) {
+			tp += label[i];
+			fp += !label[i];
+		}
+	}
+	scored *s = malloc(n * sizeof *s);
+	if (!s)
+		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		s[i] = (scored){ prob[i], label[i] };
+	qsort(s, n, sizeof *s, by_score_desc);
+
+	/*
+	 * Walk groups of equal score from the top. A positive beats every
+	 * negative below its group and half of those beside it: the
+	 * Mann-Whitney U with average ranks for ties. Average precision adds
+	 * each group's recall gain times the precision after the group.
+	 */
+	uint64_t nneg = n - npos, seen = 0, seenpos = 0;
+	double u = 0, ap = 0;
+	for (size_t i = 0, j; i < n; i = j) {
+		uint64_t gp = 0;
+		for (j = i; j < n && s[j].p == s[i].p; j++)
+			gp += s[j].y;
+		uint64_t gn = (j - i) - gp;
+		seen += j - i;
+		seenpos += gp;
+		u += (double)gp * ((double)(nneg - (seen - seenpos)) + 0.5 * (double)gn);
+		ap += (double)gp * (double)seenpos / (double)seen;
+	}
+	free(s);
+
+	double prec = tp + fp ? (double)tp / (double)(tp + fp) : 0;
+	double rec = npos ? (double)tp / (double)npos : 0;
+	*out = (cs_binmetrics){
+		.n = n, .npos = npos,
+		.auc = npos && nneg ? u / ((double)npos * (double)nneg) : NAN,
+		.prauc = npos ? ap / (double)npos : NAN,
+		.logloss = loss / (double)n,
+		.threshold = threshold,
+		.precision = prec, .recall = rec,
+		.f1 = prec + rec > 0 ? 2 * prec * rec / (prec + rec) : 0,
+		.pos_rate = (double)npos / (double)n,
+	};
+	return 0;
 }

@@ -9,6 +9,10 @@
  * count ahead of it, and so does every other item with an equal score, so
  * ties never flatter the model (a model scoring everything alike ranks
  * every target last).
+ *
+ * Binary classification metrics (purchase intention, return prediction)
+ * score the session and event heads: ROC AUC, average precision, log
+ * loss, and precision, recall and F1 at a threshold.
  */
 #ifndef CS_METRICS_H
 #define CS_METRICS_H
@@ -63,5 +67,19 @@ void cs_sampler_free(cs_sampler *s);
  */
 size_t cs_sampler_draw(const cs_sampler *s, cs_nn_rng *rng, size_t n,
 		       uint32_t *excl, uint32_t stamp, uint32_t *out);
+
+/* Binary classification: predicted probabilities of the positive class against 0/1 labels. */
+typedef struct cs_binmetrics {
+	uint64_t n, npos;      /* examples, positives */
+	double auc;            /* area under the ROC curve; ties count one half; NAN if one class is absent */
+	double prauc;          /* area under the precision-recall curve as average precision (ties grouped: all examples with equal score enter together); NAN without positives */
+	double logloss;        /* mean -log p of the true class, p clipped to [1e-7, 1-1e-7] */
+	double threshold;      /* the cut-off used below */
+	double precision, recall, f1; /* predicting positive when p >= threshold (0 when undefined, e.g. no predicted positives) */
+	double pos_rate;       /* npos / n */
+} cs_binmetrics;
+
+/* Compute all of the above for n examples. Sorts a copy (O(n log n)); label[i] is 0 or 1. Returns 0, or -1 with err filled (n == 0, out of memory, a label not 0/1, a probability not finite or outside [0,1]). */
+int cs_binmetrics_compute(const float *prob, const uint8_t *label, size_t n, double threshold, cs_binmetrics *out, cs_error *err);
 
 #endif

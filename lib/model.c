@@ -22,7 +22,30 @@ void cs_bert_config_default(cs_bert_config *cfg, size_t V)
 	cfg->hidden_dropout = 0.5f;
 	cfg->attn_dropout = 0.2f;
 	cfg->init_range = 0.02f;
+	cfg->NF = 0;
+	cfg->combine = CS_COMBINE_SUM;
+	cfg->head = CS_HEAD_CLOZE;
+	cfg->pool = CS_POOL_CLS;
 }
+
+static const char *const head_names[] = { "cloze", "session", "event" };
+static const char *const pool_names[] = { "cls", "mean" };
+static const char *const combine_names[] = { "sum", "concat" };
+
+static int name_parse(const char *const *names, int n, const char *s)
+{
+	for (int i = 0; s && i < n; i++)
+		if (!strcmp(names[i], s))
+			return i;
+	return -1;
+}
+
+const char *cs_bert_head_name(int h) { return h >= 0 && h < 3 ? head_names[h] : "?"; }
+int cs_bert_head_parse(const char *s) { return name_parse(head_names, 3, s); }
+const char *cs_bert_pool_name(int p) { return p >= 0 && p < 2 ? pool_names[p] : "?"; }
+int cs_bert_pool_parse(const char *s) { return name_parse(pool_names, 2, s); }
+const char *cs_bert_combine_name(int c) { return c >= 0 && c < 2 ? combine_names[c] : "?"; }
+int cs_bert_combine_parse(const char *s) { return name_parse(combine_names, 2, s); }
 
 int cs_bert_config_check(const cs_bert_config *cfg, cs_error *err)
 {
@@ -48,6 +71,26 @@ int cs_bert_config_check(const cs_bert_config *cfg, cs_error *err)
 	if (!(cfg->init_range > 0.0f))
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "init range must be positive");
+	if (cfg->head < 0 || cfg->head > CS_HEAD_EVENT || cfg->pool < 0 ||
+	    cfg->pool > CS_POOL_MEAN || cfg->combine < 0 ||
+	    cfg->combine > CS_COMBINE_CONCAT)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "unknown head, pooling or combination");
+	if (cfg->NF > CS_BERT_MAXF)
+		return cs_err(err, CS_ERR_LIMIT, NULL, 0,
+			      "%zu extra inputs, at most %d", cfg->NF,
+			      CS_BERT_MAXF);
+	size_t sf = 0;
+	for (size_t f = 0; f < cfg->NF; f++) {
+		if (cfg->VF[f] < CS_ITEM_FIRST || cfg->VF[f] > (1u << 31))
+			return cs_err(err, CS_ERR_USAGE, NULL, 0,
+				      "input '%s' has %zu ids, out of range",
+				      cfg->fname[f], cfg->VF[f]);
+		sf += cfg->VF[f];
+	}
+	if (sf > (1u << 31))
+		return cs_err(err, CS_ERR_LIMIT, NULL, 0,
+			      "extra inputs have %zu ids in all", sf);
 	return 0;
 }
 
@@ -63,8 +106,16 @@ static const struct {
 	{"ln1_w", '1'}, {"ln1_b", '0'}, {"fc_w", 'w'}, {"fc_b", '0'},
 	{"fc2_w", 'w'}, {"fc2_b", '0'}, {"ln2_w", '1'}, {"ln2_b", '0'},
 	{"head_w", 'w'}, {"head_b", '0'}, {"headln_w", '1'},
-	{"headln_b", '0'}, {"out_b", '0'},
+	{"headln_b", '0'}, {"out_b", '0'}, {"fte", 'w'}, {"in_w", 'w'},
+	{"in_b", '0'}, {"pool_w", 'w'}, {"pool_b", '0'}, {"cls_w", 'w'},
+	{"cls_b", '0'},
 };
+
+/* Tensors 0 .. 15 (embeddings, blocks) and the extra inputs' fte, in_w, in_b. */
+int cs_bert_param_encoder(int i)
+{
+	return (i >= 0 && i < 16) || (i >= 21 && i <= 23);
+}
 
 const char *cs_bert_param_name(int i)
 {
@@ -80,12 +131,18 @@ size_t cs_bert_param_sizes(const cs_bert_config *cfg,
 			   size_t s[CS_BERT_NPARAMS])
 {
 	size_t V = cfg->V, C = cfg->C, L = cfg->L, P = cfg->P, FF = cfg->FF;
+	size_t cl = cfg->head == CS_HEAD_CLOZE, bin = !cl, sf = 0;
+	size_t cat = cfg->combine == CS_COMBINE_CONCAT && cfg->NF > 0;
+	for (size_t f = 0; f < cfg->NF; f++)
+		sf += cfg->VF[f];
 	size_t t[CS_BERT_NPARAMS] = {
 		V * C, P * C, C, C,
 		L * 3 * C * C, L * 3 * C, L * C * C, L * C,
 		L * C, L * C, L * FF * C, L * FF,
 		L * C * FF, L * C, L * C, L * C,
-		C * C, C, C, C, V,
+		cl * C * C, cl * C, cl * C, cl * C, cl * V,
+		sf * C, cat * C * (1 + cfg->NF) * C, cat * C,
+		bin * C * C, bin * C, bin * C, bin,
 	};
 	size_t n = 0;
 	for (int i = 0; i < CS_BERT_NPARAMS; i++)
@@ -102,7 +159,8 @@ static void param_views(cs_bert_params *p, float *mem,
 		&p->ln1_w, &p->ln1_b, &p->fc_w, &p->fc_b,
 		&p->fc2_w, &p->fc2_b, &p->ln2_w, &p->ln2_b,
 		&p->head_w, &p->head_b, &p->headln_w, &p->headln_b,
-		&p->out_b,
+		&p->out_b, &p->fte, &p->in_w, &p->in_b, &p->pool_w,
+		&p->pool_b, &p->cls_w, &p->cls_b,
 	};
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
 		*ptr[i] = mem;
@@ -147,6 +205,7 @@ cs_bert *cs_bert_alloc(const cs_bert_config *cfg, uint64_t seed, cs_error *err)
 	param_views(&m->params, m->params_memory, m->param_sizes);
 	param_views(&m->grads, m->grads_memory, m->param_sizes);
 	m->seed = seed;
+	m->pos_weight = 1.0f;
 	return m;
 nomem:
 	cs_bert_free(m);
@@ -172,7 +231,9 @@ void cs_bert_free(cs_bert *m)
 static size_t act_sizes(const cs_bert_config *cfg, size_t N, size_t A,
 			size_t M, size_t s[CS_BERT_NACTS])
 {
-	size_t C = cfg->C, L = cfg->L, FF = cfg->FF, V = cfg->V;
+	size_t C = cfg->C, L = cfg->L, FF = cfg->FF;
+	size_t V = cfg->head == CS_HEAD_CLOZE ? cfg->V : 1;
+	size_t cat = cfg->combine == CS_COMBINE_CONCAT && cfg->NF > 0;
 	size_t t[CS_BERT_NACTS] = {
 		N * C, N * C, N, N, N * C, N * C,              /* emb .. x0 */
 		L * N * 3 * C, L * A, L * A, L * A,            /* qkv .. attd */
@@ -181,6 +242,7 @@ static size_t act_sizes(const cs_bert_config *cfg, size_t N, size_t A,
 		L * N * FF, L * N * FF, L * N * C, L * N * C,  /* fch .. fc2m */
 		L * N * C, L * N * C, L * N, L * N,            /* res2, ln2 */
 		M * C, M * C, M * C, M * C, M, M, M,           /* hm .. lse */
+		cat * N * (1 + cfg->NF) * C,                   /* ecat */
 		M * V,                                         /* logits */
 	};
 	size_t n = 0;
@@ -199,7 +261,7 @@ static void act_views(cs_bert_acts *a, float *mem,
 		&a->ln1_rstd, &a->fch, &a->fch_gelu, &a->fc2, &a->fc2m,
 		&a->res2, &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->hm, &a->hh,
 		&a->hh_gelu, &a->hln, &a->hln_mean, &a->hln_rstd, &a->lse,
-		&a->logits,
+		&a->ecat, &a->logits,
 	};
 	for (int i = 0; i < CS_BERT_NACTS; i++) {
 		*ptr[i] = mem;
@@ -258,6 +320,33 @@ int cs_bert_batch_check(const cs_bert *m, const cs_batch *b, cs_error *err)
 				      "position %u beyond the maximum "
 				      "length %zu", (unsigned)b->pos[i], c->P);
 	}
+	if (c->NF && !b->ftok)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "batch lacks the model's %zu extra inputs", c->NF);
+	for (size_t i = 0; i < N * c->NF; i++)
+		if (b->ftok[i] >= c->VF[i % c->NF])
+			return cs_err(err, CS_ERR_USAGE, NULL, 0,
+				      "id %u of '%s' beyond its %zu ids",
+				      (unsigned)b->ftok[i], c->fname[i % c->NF],
+				      c->VF[i % c->NF]);
+	if (c->head != CS_HEAD_CLOZE) {
+		int mean = c->head == CS_HEAD_SESSION && c->pool == CS_POOL_MEAN;
+		if (mean && b->M != b->B)
+			return cs_err(err, CS_ERR_USAGE, NULL, 0,
+				      "mean pooling scores each sequence: "
+				      "%zu of %zu", b->M, b->B);
+		for (size_t i = 0; i < b->M; i++) {
+			if (!mean && b->mpos[i] >= N)
+				return cs_err(err, CS_ERR_USAGE, NULL, 0,
+					      "scored position %zu beyond the "
+					      "%zu tokens", b->mpos[i], N);
+			if (b->mtgt && b->mtgt[i] > 1)
+				return cs_err(err, CS_ERR_USAGE, NULL, 0,
+					      "label %u is not 0 or 1",
+					      (unsigned)b->mtgt[i]);
+		}
+		return 0;
+	}
 	for (size_t i = 0; i < b->M; i++) {
 		if (b->mpos[i] >= N)
 			return cs_err(err, CS_ERR_USAGE, NULL, 0,
@@ -270,6 +359,182 @@ int cs_bert_batch_check(const cs_bert *m, const cs_batch *b, cs_error *err)
 				      (unsigned)b->mtgt[i]);
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------ embedding */
+
+/* First row of each extra input's table in fte. */
+static void field_bases(const cs_bert_config *c, size_t base[CS_BERT_MAXF])
+{
+	size_t r = 0;
+	for (size_t f = 0; f < c->NF; f++) {
+		base[f] = r;
+		r += c->VF[f];
+	}
+}
+
+static void add_row(float *o, const float *x, size_t C)
+{
+	for (size_t k = 0; k < C; k++)
+		o[k] += x[k];
+}
+
+/* a->emb (N, C): the item, its extra inputs and its position. */
+static void embed_forward(cs_bert *m, const cs_batch *b, size_t N)
+{
+	const cs_bert_config *c = &m->cfg;
+	size_t C = c->C, NF = c->NF, W = (1 + NF) * C, base[CS_BERT_MAXF];
+	const cs_bert_params *p = &m->params;
+	cs_bert_acts *a = &m->acts;
+
+	if (NF == 0 || c->combine == CS_COMBINE_SUM) {
+		cs_embed_forward(a->emb, b->tok, b->pos, p->wte, p->wpe, N, C);
+		field_bases(c, base);
+		for (size_t i = 0; i < N; i++)
+			for (size_t f = 0; f < NF; f++)
+				add_row(a->emb + i * C, p->fte + (base[f] +
+					b->ftok[i * NF + f]) * C, C);
+		return;
+	}
+	field_bases(c, base);
+	for (size_t i = 0; i < N; i++) {
+		float *o = a->ecat + i * W;
+		memcpy(o, p->wte + (size_t)b->tok[i] * C, C * sizeof *o);
+		for (size_t f = 0; f < NF; f++)
+			memcpy(o + (1 + f) * C, p->fte + (base[f] +
+			       b->ftok[i * NF + f]) * C, C * sizeof *o);
+	}
+	cs_linear_forward(a->emb, a->ecat, p->in_w, p->in_b, N, W, C);
+	for (size_t i = 0; i < N; i++)
+		add_row(a->emb + i * C, p->wpe + (size_t)b->pos[i] * C, C);
+}
+
+static void embed_backward(cs_bert *m, const cs_batch *b, size_t N)
+{
+	const cs_bert_config *c = &m->cfg;
+	size_t C = c->C, NF = c->NF, W = (1 + NF) * C, base[CS_BERT_MAXF];
+	cs_bert_params *g = &m->grads;
+	const cs_bert_acts *a = &m->acts, *d = &m->dacts;
+
+	field_bases(c, base);
+	if (NF == 0 || c->combine == CS_COMBINE_SUM) {
+		cs_embed_backward(g->wte, g->wpe, d->emb, b->tok, b->pos, N, C);
+		for (size_t i = 0; i < N; i++)
+			for (size_t f = 0; f < NF; f++)
+				add_row(g->fte + (base[f] + b->ftok[i * NF + f]) * C,
+					d->emb + i * C, C);
+		return;
+	}
+	for (size_t i = 0; i < N; i++)
+		add_row(g->wpe + (size_t)b->pos[i] * C, d->emb + i * C, C);
+	cs_linear_backward(d->ecat, g->in_w, g->in_b, d->emb, a->ecat,
+			   m->params.in_w, N, W, C);
+	for (size_t i = 0; i < N; i++) {
+		const float *e = d->ecat + i * W;
+		add_row(g->wte + (size_t)b->tok[i] * C, e, C);
+		for (size_t f = 0; f < NF; f++)
+			add_row(g->fte + (base[f] + b->ftok[i * NF + f]) * C,
+				e + (1 + f) * C, C);
+	}
+}
+
+/* ------------------------------------------------------------ binary heads */
+
+static int mean_pool(const cs_bert_config *c)
+{
+	return c->head == CS_HEAD_SESSION && c->pool == CS_POOL_MEAN;
+}
+
+/* Weight of example i: positives count pos_weight times. */
+static float bin_weight(const cs_bert *m, uint32_t y)
+{
+	return y ? m->pos_weight : 1.0f;
+}
+
+/* hm (M, C) from the final hidden states x (N, C): gathered or averaged. */
+static void pool_forward(cs_bert *m, const cs_batch *b, const float *x)
+{
+	size_t C = m->cfg.C;
+	float *hm = m->acts.hm;
+	if (!mean_pool(&m->cfg)) {
+		cs_gather_forward(hm, x, b->mpos, m->M, C);
+		return;
+	}
+	for (size_t s = 0; s < b->B; s++) {
+		size_t T = b->off[s + 1] - b->off[s];
+		float *o = hm + s * C;
+		memset(o, 0, C * sizeof *o);
+		for (size_t t = b->off[s]; t < b->off[s + 1]; t++)
+			add_row(o, x + t * C, C);
+		for (size_t k = 0; k < C; k++)
+			o[k] /= (float)T;
+	}
+}
+
+static void pool_backward(cs_bert *m, const cs_batch *b, float *dx)
+{
+	size_t C = m->cfg.C;
+	const float *dhm = m->dacts.hm;
+	if (!mean_pool(&m->cfg)) {
+		cs_gather_backward(dx, dhm, b->mpos, m->M, C);
+		return;
+	}
+	for (size_t s = 0; s < b->B; s++) {
+		float inv = 1.0f / (float)(b->off[s + 1] - b->off[s]);
+		for (size_t t = b->off[s]; t < b->off[s + 1]; t++)
+			for (size_t k = 0; k < C; k++)
+				dx[t * C + k] += dhm[s * C + k] * inv;
+	}
+}
+
+/* logits (M) = cls_w . tanh(pool_w hm + pool_b) + cls_b; the weighted loss. */
+static void bin_forward(cs_bert *m, const cs_batch *b, const float *x)
+{
+	size_t C = m->cfg.C, M = m->M;
+	const cs_bert_params *p = &m->params;
+	cs_bert_acts *a = &m->acts;
+
+	pool_forward(m, b, x);
+	cs_linear_forward(a->hh, a->hm, p->pool_w, p->pool_b, M, C, C);
+	for (size_t i = 0; i < M * C; i++)
+		a->hh_gelu[i] = tanhf(a->hh[i]);
+	cs_linear_forward(a->logits, a->hh_gelu, p->cls_w, p->cls_b, M, C, 1);
+	if (!b->mtgt)
+		return;
+	double sum = 0, wsum = 0;
+	for (size_t i = 0; i < M; i++) {
+		double z = a->logits[i], w = bin_weight(m, b->mtgt[i]);
+		/* -log sigmoid(+-z), stably */
+		double sp = (z > 0 ? z : 0) + log1p(exp(-fabs(z)));
+		sum += w * (sp - (b->mtgt[i] ? z : 0));
+		wsum += w;
+	}
+	m->loss = wsum > 0 ? sum / wsum : 0;
+}
+
+static void bin_backward(cs_bert *m, const cs_batch *b, float *dx)
+{
+	size_t C = m->cfg.C, M = m->M;
+	const cs_bert_params *p = &m->params;
+	cs_bert_params *g = &m->grads;
+	const cs_bert_acts *a = &m->acts;
+	cs_bert_acts *d = &m->dacts;
+
+	double wsum = 0;
+	for (size_t i = 0; i < M; i++)
+		wsum += bin_weight(m, b->mtgt[i]);
+	for (size_t i = 0; i < M; i++) {
+		double z = a->logits[i], sg = 1.0 / (1.0 + exp(-z));
+		d->logits[i] = (float)(bin_weight(m, b->mtgt[i]) *
+				       (sg - b->mtgt[i]) / wsum);
+	}
+	cs_linear_backward(d->hh_gelu, g->cls_w, g->cls_b, d->logits,
+			   a->hh_gelu, p->cls_w, M, C, 1);
+	for (size_t i = 0; i < M * C; i++)
+		d->hh[i] = d->hh_gelu[i] * (1.0f - a->hh_gelu[i] * a->hh_gelu[i]);
+	cs_linear_backward(d->hm, g->pool_w, g->pool_b, d->hh, a->hm,
+			   p->pool_w, M, C, C);
+	pool_backward(m, b, dx);
 }
 
 /* ------------------------------------------------------------ forward */
@@ -303,7 +568,7 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 	cs_bert_params *p = &m->params;
 	cs_bert_acts *a = &m->acts;
 
-	cs_embed_forward(a->emb, b->tok, b->pos, p->wte, p->wpe, N, C);
+	embed_forward(m, b, N);
 	cs_layernorm_forward(a->embln, a->embln_mean, a->embln_rstd, a->emb,
 			     p->embln_w, p->embln_b, N, C);
 	cs_dropout_forward(a->x0, a->embm, a->embln, N * C, hp, r);
@@ -342,6 +607,10 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 	}
 	if (M == 0)
 		return 0;
+	if (c->head != CS_HEAD_CLOZE) {
+		bin_forward(m, b, a->ln2 + (L - 1) * N * C);
+		return 0;
+	}
 
 	/* output layer at the M positions: transform, tied logits */
 	cs_gather_forward(a->hm, a->ln2 + (L - 1) * N * C, b->mpos, M, C);
@@ -380,9 +649,27 @@ int cs_bert_encode(cs_bert *m, const cs_batch *b, const float **hidden,
 	return 0;
 }
 
+int cs_bert_prob(cs_bert *m, const cs_batch *b, const float **prob, cs_error *err)
+{
+	if (m->cfg.head == CS_HEAD_CLOZE)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "a cloze model ranks items, it gives no probabilities");
+	if (forward(m, b, 0, 1, err) < 0)
+		return -1;
+	float *z = m->acts.logits;
+	for (size_t i = 0; i < m->M; i++)
+		z[i] = 1.0f / (1.0f + expf(-z[i]));
+	*prob = z;
+	return 0;
+}
+
 int cs_bert_score(cs_bert *m, const cs_batch *b, const float **scores,
 		  cs_error *err)
 {
+	if (m->cfg.head != CS_HEAD_CLOZE)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "a %s model gives probabilities, it does not rank items",
+			      cs_bert_head_name(m->cfg.head));
 	if (forward(m, b, 0, 1, err) < 0)
 		return -1;
 	size_t V = m->cfg.V;
@@ -424,12 +711,17 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 	}
 	act_views(&m->dacts, m->dacts_memory, m->act_sizes);
 	/* everything but the logits, which the loss overwrites */
-	memset(m->dacts_memory, 0, (m->nacts - M * V) * sizeof(float));
+	memset(m->dacts_memory, 0, (m->nacts - m->act_sizes[CS_BERT_NACTS - 1]) *
+	       sizeof(float));
 
 	cs_bert_params *p = &m->params, *g = &m->grads;
 	cs_bert_acts *a = &m->acts, *d = &m->dacts;
 	size_t NC = N * C;
 
+	if (c->head != CS_HEAD_CLOZE) {
+		bin_backward(m, b, d->ln2 + (L - 1) * NC);
+		goto blocks;
+	}
 	cs_crossentropy_backward(d->logits, a->logits, a->lse, b->mtgt, M, V,
 				 CS_BERT_V0, 1.0f);
 	cs_linear_backward(d->hln, g->wte, g->out_b, d->logits, a->hln, p->wte,
@@ -441,7 +733,7 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 	cs_linear_backward(d->hm, g->head_w, g->head_b, d->hh, a->hm,
 			   p->head_w, M, C, C);
 	cs_gather_backward(d->ln2 + (L - 1) * NC, d->hm, b->mpos, M, C);
-
+blocks:
 	for (size_t l = L; l-- > 0;) {
 		const float *x = l ? a->ln2 + (l - 1) * NC : a->x0;
 		float *dx = l ? d->ln2 + (l - 1) * NC : d->x0;
@@ -488,14 +780,49 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 	cs_dropout_backward(d->embln, d->x0, a->embm, NC);
 	cs_layernorm_backward(d->emb, g->embln_w, g->embln_b, d->embln, a->emb,
 			      p->embln_w, a->embln_mean, a->embln_rstd, N, C);
-	cs_embed_backward(g->wte, g->wpe, d->emb, b->tok, b->pos, N, C);
+	embed_backward(m, b, N);
 	return 0;
 }
 
 /* ------------------------------------------------------------ update */
 
+int cs_bert_copy_encoder(cs_bert *m, const cs_bert *src, cs_error *err)
+{
+	size_t off = 0, soff = 0;
+	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+		size_t n = m->param_sizes[i], sn = src->param_sizes[i];
+		if (cs_bert_param_encoder(i) && n != sn)
+			return cs_err(err, CS_ERR_USAGE, NULL, 0,
+				      "encoder tensor '%s' has %zu values, this "
+				      "model needs %zu (items, hidden size, "
+				      "blocks, length and extra inputs must "
+				      "match)", ptab[i].name, sn, n);
+		off += n;
+		soff += sn;
+	}
+	off = soff = 0;
+	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+		if (cs_bert_param_encoder(i))
+			memcpy(m->params_memory + off, src->params_memory + soff,
+			       m->param_sizes[i] * sizeof(float));
+		off += m->param_sizes[i];
+		soff += src->param_sizes[i];
+	}
+	return 0;
+}
+
 void cs_bert_update(cs_bert *m, const cs_adamw *o, float *gnorm)
 {
+	if (m->frozen) {
+		/* the norm and the clipping see the head alone */
+		size_t off = 0;
+		for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+			if (cs_bert_param_encoder(i))
+				memset(m->grads_memory + off, 0,
+				       m->param_sizes[i] * sizeof(float));
+			off += m->param_sizes[i];
+		}
+	}
 	double norm = cs_grad_norm(m->grads_memory, m->nparams);
 	float gs = cs_clip_scale(o, norm);
 	float lr = cs_adamw_lr(o, m->step);
@@ -504,6 +831,10 @@ void cs_bert_update(cs_bert *m, const cs_adamw *o, float *gnorm)
 	m->step++;
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
 		float wd = cs_bert_param_decays(i) ? o->weight_decay : 0.0f;
+		if (m->frozen && cs_bert_param_encoder(i)) {
+			off += m->param_sizes[i];
+			continue;
+		}
 		cs_adamw_update(o, m->params_memory + off,
 				m->grads_memory + off, m->m_memory + off,
 				m->v_memory + off, m->param_sizes[i], lr, wd,

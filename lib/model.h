@@ -11,6 +11,21 @@
  *   at the M masked positions: h = LayerNorm(GELU(Dense(x)))
  *   logits (M, V) = h @ wte^T + out_bias  (tied item embedding)
  *   loss = mean cross-entropy over the M positions.
+ * Extra event inputs (action, category, brand, ...): each of NF fields has
+ * its own embedding table; by default their rows are added to
+ * wte[item] + wpe[position] (sum); with concat, [wte[item], fte_1[..],
+ * ...] (width (1+NF) C) goes through a dense layer back to C, then wpe
+ * is added.
+ *
+ * Heads on the final hidden states x:
+ *   cloze    the output layer above (BERT4Rec);
+ *   session  one probability per sequence: pooled h (the hidden state of
+ *            a [MASK] token appended as [CLS], or the mean over the
+ *            sequence), p = sigmoid(cls_w . tanh(pool_w h + pool_b) + cls_b);
+ *   event    the same at chosen events (e.g. every purchase).
+ * Binary heads minimise weighted cross-entropy: positives count
+ * pos_weight times, the loss is divided by the total weight.
+ *
  * GELU is BERT's tanh approximation. LayerNorm eps 1e-12. Attention-prob
  * dropout on the softmax weights, hidden dropout after the embedding
  * LayerNorm and after each residual branch, as BERT.
@@ -47,6 +62,15 @@
 #define CS_ITEM_UNKNOWN 2
 #define CS_ITEM_FIRST 3  /* first catalogue item */
 #define CS_BERT_V0 2     /* first id the model may predict */
+#define CS_BERT_MAXF 8   /* extra categorical event inputs */
+
+/* What the model predicts (see the heads above). */
+enum { CS_HEAD_CLOZE = 0, CS_HEAD_SESSION = 1, CS_HEAD_EVENT = 2 };
+/* How the session head pools a sequence: the hidden state of a [MASK]
+ * token appended to it (a [CLS] token), or the mean of its tokens. */
+enum { CS_POOL_CLS = 0, CS_POOL_MEAN = 1 };
+/* How the extra event inputs join the item embedding. */
+enum { CS_COMBINE_SUM = 0, CS_COMBINE_CONCAT = 1 };
 
 typedef struct cs_bert_config {
 	size_t V;          /* items, including the reserved ids 0..2 */
@@ -58,6 +82,14 @@ typedef struct cs_bert_config {
 	float hidden_dropout; /* [0.5] */
 	float attn_dropout;   /* [0.2] */
 	float init_range;     /* truncated-normal std [0.02] */
+	/* extra categorical event inputs (action, category, ...) [none] */
+	size_t NF;
+	size_t VF[CS_BERT_MAXF];        /* their id counts, reserved ids included */
+	char fname[CS_BERT_MAXF][64];   /* their stream field names */
+	uint64_t fvocab[CS_BERT_MAXF];  /* their vocabulary fingerprints */
+	int combine;          /* CS_COMBINE_* [sum] */
+	int head;             /* CS_HEAD_* [cloze] */
+	int pool;             /* CS_POOL_*, session head [cls] */
 } cs_bert_config;
 
 /* The paper's Beauty setup for V items (BERT4Rec's
@@ -67,8 +99,8 @@ void cs_bert_config_default(cs_bert_config *cfg, size_t V);
 /* 0, or -1 with err filled if cfg is unusable. */
 int cs_bert_config_check(const cs_bert_config *cfg, cs_error *err);
 
-/* Parameter tensors, in buffer order. */
-#define CS_BERT_NPARAMS 21
+/* Parameter tensors, in buffer order; those a config does not use have size 0. */
+#define CS_BERT_NPARAMS 28
 typedef struct cs_bert_params {
 	float *wte;      /* (V, C) item embedding, tied with the output */
 	float *wpe;      /* (P, C) position embedding */
@@ -86,11 +118,18 @@ typedef struct cs_bert_params {
 	float *fc2_b;    /* (L, C) */
 	float *ln2_w;    /* (L, C) */
 	float *ln2_b;    /* (L, C) */
-	float *head_w;   /* (C, C) output transform */
+	float *head_w;   /* (C, C) output transform, cloze head */
 	float *head_b;   /* (C) */
 	float *headln_w; /* (C) */
 	float *headln_b; /* (C) */
 	float *out_b;    /* (V) output bias */
+	float *fte;      /* (sum VF, C) embeddings of the extra inputs, stacked */
+	float *in_w;     /* (C, (1+NF) C) concat: projection of the joined embeddings */
+	float *in_b;     /* (C) */
+	float *pool_w;   /* (C, C) session and event heads: tanh(pool_w h + pool_b) */
+	float *pool_b;   /* (C) */
+	float *cls_w;    /* (C) logit = cls_w . tanh(...) + cls_b */
+	float *cls_b;    /* (1) */
 } cs_bert_params;
 
 /* Sizes (floats) of the tensors into sizes; returns the total. */
@@ -100,6 +139,15 @@ size_t cs_bert_param_sizes(const cs_bert_config *cfg,
 const char *cs_bert_param_name(int i);
 /* Non-zero if tensor i gets weight decay (matrices and embeddings). */
 int cs_bert_param_decays(int i);
+/* Non-zero if tensor i belongs to the encoder (embeddings and blocks),
+ * the part --init transfers and --freeze holds. */
+int cs_bert_param_encoder(int i);
+const char *cs_bert_head_name(int head);  /* "cloze", "session", "event" */
+int cs_bert_head_parse(const char *s);    /* inverse, -1 if unknown */
+const char *cs_bert_pool_name(int pool);  /* "cls", "mean" */
+int cs_bert_pool_parse(const char *s);
+const char *cs_bert_combine_name(int c);  /* "sum", "concat" */
+int cs_bert_combine_parse(const char *s);
 
 /* Activations of one batch, each (N, ...), (M, ...) or (L, ...) as said. */
 typedef struct cs_bert_acts {
@@ -131,20 +179,26 @@ typedef struct cs_bert_acts {
 	float *hln;      /* (M, C) */
 	float *hln_mean, *hln_rstd; /* (M) */
 	float *lse;      /* (M) log-sum-exp of each logits row */
-	float *logits;   /* (M, V) raw, last so it can be skipped when zeroing */
+	float *ecat;     /* (N, (1+NF) C) concat: the joined embeddings */
+	float *logits;   /* (M, V) raw, or (M) for the binary heads; last so it
+			    can be skipped when zeroing */
 } cs_bert_acts;
-#define CS_BERT_NACTS 33
+#define CS_BERT_NACTS 34
 
 /*
  * A packed batch: B sequences, sequence b is tokens off[b] .. off[b+1]-1
- * of tok and pos (N = off[B]). mpos (M) are token indices to predict (or
- * score) and mtgt (M) their target items (NULL when only scoring).
+ * of tok and pos (N = off[B]); ftok holds the NF extra inputs of each
+ * token, (N, NF) (NULL when NF is 0). mpos (M) are token indices to
+ * predict (or score) and mtgt (M) their targets (NULL when only scoring):
+ * items for the cloze head, 0/1 labels for the binary heads. The session
+ * head with mean pooling scores whole sequences: M = B, mpos unused.
  */
 typedef struct cs_batch {
 	size_t B;
 	const size_t *off;   /* (B+1), off[0] = 0 */
 	const uint32_t *tok; /* (N) item ids, masked positions hold 1 */
 	const uint32_t *pos; /* (N) position ids, < P */
+	const uint32_t *ftok; /* (N, NF) or NULL */
 	size_t M;
 	const size_t *mpos;  /* (M) */
 	const uint32_t *mtgt; /* (M) or NULL */
@@ -162,6 +216,8 @@ typedef struct cs_bert {
 	long step;            /* AdamW steps taken */
 	uint64_t seed;        /* dropout stream: seed, forward count */
 	uint64_t nforward;    /* training forwards run */
+	float pos_weight;     /* binary heads: weight of positive examples [1] */
+	int frozen;           /* the update leaves the encoder alone */
 
 	/* activations of the last forward */
 	size_t N, A, M, B;
@@ -190,6 +246,13 @@ int cs_bert_batch_check(const cs_bert *m, const cs_batch *b, cs_error *err);
  */
 int cs_bert_forward(cs_bert *m, const cs_batch *b, int train, float *loss,
 		    cs_error *err);
+/*
+ * Copy the encoder of src into m (both built; the same items, hidden size,
+ * blocks, length and extra inputs). Returns 0, or -1 with err naming the
+ * tensor that does not fit.
+ */
+int cs_bert_copy_encoder(cs_bert *m, const cs_bert *src, cs_error *err);
+
 /* Add the loss gradient of the last forward (with targets) to m->grads. */
 int cs_bert_backward(cs_bert *m, cs_error *err);
 void cs_bert_zero_grad(cs_bert *m);
@@ -213,5 +276,11 @@ int cs_bert_encode(cs_bert *m, const cs_batch *b, const float **hidden,
  */
 int cs_bert_score(cs_bert *m, const cs_batch *b, const float **scores,
 		  cs_error *err);
+/*
+ * Binary heads: probabilities (M) of the positive class at b->mpos (the
+ * event head, the session head with a [CLS] token) or of each sequence
+ * (mean pooling), eval mode. Points into the activations like scores.
+ */
+int cs_bert_prob(cs_bert *m, const cs_batch *b, const float **prob, cs_error *err);
 
 #endif

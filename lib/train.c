@@ -15,6 +15,7 @@ void cs_train_defaults(cs_train_opts *o)
 	o->eval_every = 1;
 	o->patience = 3;
 	o->seed = 1;
+	o->pos_weight = 1.0f;
 }
 
 /* The order of the examples in epoch e: a seeded Fisher-Yates shuffle. */
@@ -56,6 +57,8 @@ int cs_train_checkpoint(const cs_bert *m, const cs_train_opts *o,
 	bad |= cs_modelfile_set(mf, "train.eval_every", "%zu", o->eval_every);
 	bad |= cs_modelfile_set(mf, "train.patience", "%zu", o->patience);
 	bad |= cs_modelfile_set(mf, "train.seed", "%llu", (unsigned long long)o->seed);
+	bad |= cs_modelfile_set(mf, "train.pos_weight", "%.9g", o->pos_weight);
+	bad |= cs_modelfile_set(mf, "train.freeze", "%zu", o->freeze);
 	int rc = bad ? cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory")
 		     : cs_modelfile_write(mf, path, err);
 	cs_modelfile_free(mf);
@@ -109,6 +112,10 @@ cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 	o->patience = (size_t)meta_num(mf, "train.patience", &miss);
 	o->seed = strtoull(cs_modelfile_get(mf, "train.seed") ? cs_modelfile_get(mf, "train.seed") : "", NULL, 10);
 	meta_num(mf, "train.seed", &miss);
+	const char *pw = cs_modelfile_get(mf, "train.pos_weight");
+	o->pos_weight = pw ? strtof(pw, NULL) : 1.0f;
+	const char *fz = cs_modelfile_get(mf, "train.freeze");
+	o->freeze = fz ? (size_t)strtoull(fz, NULL, 10) : 0;
 	cs_modelfile_free(mf);
 	if (miss || o->batch == 0 || o->epochs == 0 || o->eval_every == 0) {
 		cs_err(err, CS_ERR_FORMAT, path, 0, "checkpoint lacks its training options");
@@ -138,57 +145,53 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	     const cs_train_opts *o, cs_train_state *st, cs_train_cb cb, void *ctx,
 	     cs_error *err)
 {
-	size_t P = m->cfg.P, BS = o->batch, n = train->n;
+	size_t BS = o->batch, n = train->n;
 	size_t per_epoch = (n + BS - 1) / BS;
+	int head = m->cfg.head;
+	int kind = head == CS_HEAD_CLOZE ? CS_DATA_CLOZE :
+		   head == CS_HEAD_SESSION ? CS_DATA_SESSION : CS_DATA_EVENT;
 	cs_adamw aw = o->adamw;
 	aw.total = (long)(per_epoch * o->epochs);
 	int rc = -1;
+	cs_batcher bt = { 0 };
 	size_t *perm = malloc(n * sizeof *perm);
-	size_t *off = malloc((BS + 1) * sizeof *off), *mpos = malloc(BS * P * sizeof *mpos);
-	uint32_t *tok = malloc(BS * P * sizeof *tok), *pos = malloc(BS * P * sizeof *pos);
-	uint32_t *mtgt = malloc(BS * P * sizeof *mtgt);
 	cs_eval_opts eo;
 	cs_eval_defaults(&eo);
 	eo.negatives = 0; /* validation: full ranking */
-	if (!perm || !off || !mpos || !tok || !pos || !mtgt) {
+	if (!perm) {
 		cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < train->off[n]; i++)
-		if (train->item[i] >= m->cfg.V || train->mtgt[i] >= m->cfg.V) {
-			cs_err(err, CS_ERR_FORMAT, NULL, 0,
-			       "item id %u is beyond the model's %zu items",
-			       train->item[i] > train->mtgt[i] ? train->item[i] : train->mtgt[i],
-			       m->cfg.V);
-			goto out;
-		}
+	if (train->kind != kind || (valid && valid->kind != (head == CS_HEAD_CLOZE ? CS_DATA_EVAL : kind))) {
+		cs_err(err, CS_ERR_USAGE, NULL, 0, "the data does not suit a %s head",
+		       cs_bert_head_name(head));
+		goto out;
+	}
+	if (cs_dataset_check(train, &m->cfg, err) < 0 ||
+	    (valid && cs_dataset_check(valid, &m->cfg, err) < 0) ||
+	    cs_batcher_init(&bt, &m->cfg, kind, BS, err) < 0)
+		goto out;
+	if (head != CS_HEAD_CLOZE) {
+		uint64_t np = train->npos, nn = train->nlabels - train->npos;
+		m->pos_weight = o->pos_weight > 0 ? o->pos_weight :
+				np && nn ? (float)((double)nn / (double)np) : 1.0f;
+	}
 	double t_start = cs_now();
 	for (; st->epoch < o->epochs; st->epoch++, st->batch_pos = 0) {
 		epoch_order(perm, n, o->seed, st->epoch);
 		double t0 = cs_now(), loss_sum = 0;
 		size_t seen = 0, nb = 0;
 		float gnorm = 0;
+		m->frozen = st->epoch < o->freeze;
 		for (size_t bi = st->batch_pos; bi < per_epoch; bi++) {
-			size_t first = bi * BS, B = n - first < BS ? n - first : BS, N = 0, M = 0;
-			off[0] = 0;
-			for (size_t k = 0; k < B; k++) {
-				size_t e = perm[first + k], len = cs_dataset_len(train, e);
-				const uint32_t *it = train->item + train->off[e];
-				const uint32_t *mt = train->mtgt + train->off[e];
-				for (size_t j = 0; j < len; j++) {
-					tok[N + j] = it[j];
-					pos[N + j] = (uint32_t)j;
-					if (mt[j]) {
-						mpos[M] = N + j;
-						mtgt[M++] = mt[j];
-					}
-				}
-				N += len;
-				off[k + 1] = N;
-			}
-			cs_batch b = { B, off, tok, pos, M, mpos, mtgt };
+			size_t first = bi * BS, B = n - first < BS ? n - first : BS;
+			const cs_batch *b = cs_batcher_fill(&bt, train, perm + first, 0, B);
 			float loss;
-			if (cs_bert_forward(m, &b, 1, &loss, err) < 0)
+			if (b->M == 0) { /* nothing labelled in this batch */
+				st->batch_pos = bi + 1;
+				continue;
+			}
+			if (cs_bert_forward(m, b, 1, &loss, err) < 0)
 				goto out;
 			if (!isfinite(loss)) {
 				cs_err(err, CS_ERR_FORMAT, NULL, 0,
@@ -215,7 +218,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 			long left = aw.total - m->step;
 			cs_train_event ev = { CS_TRAIN_STEP, st->epoch, o->epochs, m->step, aw.total,
 					      loss_sum / nb, rate, now - t_start,
-					      left * (double)BS / (rate + 1e-9), lr, gnorm, NULL, 0, NULL };
+					      left * (double)BS / (rate + 1e-9), lr, gnorm, NULL, NULL, 0, NULL };
 			int stop = cb && cb(ctx, &ev);
 			if (o->ckpt && (stop || (o->ckpt_every && m->step % o->ckpt_every == 0))) {
 				if (cs_train_checkpoint(m, o, st, o->ckpt, err) < 0)
@@ -234,18 +237,27 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 		double now = cs_now();
 		cs_train_event ev = { 0, st->epoch + 1, o->epochs, m->step, aw.total,
 				      nb ? loss_sum / nb : 0, seen / (now - t0 + 1e-9),
-				      now - t_start, 0, 0, gnorm, NULL, 0, NULL };
+				      now - t_start, 0, 0, gnorm, NULL, NULL, 0, NULL };
 		int last = st->epoch + 1 == o->epochs;
 		if (valid && ((st->epoch + 1) % o->eval_every == 0 || last)) {
 			cs_eval_result res;
-			if (cs_evaluate(m, valid, &eo, &res, err) < 0)
-				goto out;
-			double ndcg = cs_metrics_ndcg(&res.full, 2); /* K = 10 */
+			cs_binmetrics bm;
+			double score;
+			if (head == CS_HEAD_CLOZE) {
+				if (cs_evaluate(m, valid, &eo, &res, err) < 0)
+					goto out;
+				score = cs_metrics_ndcg(&res.full, 2); /* K = 10 */
+				ev.eval = &res;
+			} else {
+				if (cs_evaluate_binary(m, valid, 0, 0.5, &bm, err) < 0)
+					goto out;
+				score = isnan(bm.auc) ? 0 : bm.auc;
+				ev.bin = &bm;
+			}
 			ev.kind = CS_TRAIN_EVAL;
-			ev.eval = &res;
-			ev.improved = ndcg > st->best;
+			ev.improved = score > st->best;
 			if (ev.improved) {
-				st->best = ndcg;
+				st->best = score;
 				st->best_epoch = st->epoch + 1;
 				st->bad_evals = 0;
 				if (save_model(m, o, err) < 0)
@@ -280,10 +292,6 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	rc = 0;
 out:
 	free(perm);
-	free(off);
-	free(mpos);
-	free(tok);
-	free(pos);
-	free(mtgt);
+	cs_batcher_free(&bt);
 	return rc;
 }

@@ -22,6 +22,8 @@ typedef struct cs_train_opts {
 	const char *ckpt;    /* checkpoint file, NULL: none */
 	uint64_t item_vocab; /* fingerprint stored in the files */
 	uint64_t seed;       /* data order */
+	float pos_weight;    /* binary heads: weight of positives, 0: negatives/positives [1] */
+	size_t freeze;       /* epochs the encoder stays frozen, SIZE_MAX: all [0] */
 } cs_train_opts;
 
 void cs_train_defaults(cs_train_opts *o);
@@ -30,7 +32,7 @@ void cs_train_defaults(cs_train_opts *o);
 typedef struct cs_train_state {
 	size_t epoch;       /* epochs finished */
 	size_t batch_pos;   /* batches done in the current epoch */
-	double best;        /* best validation NDCG@10, -1: none yet */
+	double best;        /* best validation NDCG@10 (cloze) or AUC, -1: none yet */
 	size_t best_epoch;
 	size_t bad_evals;   /* validations since the best */
 	int stopped_early;
@@ -46,7 +48,8 @@ typedef struct cs_train_event {
 	double ex_per_s;      /* examples per second this epoch */
 	double elapsed, eta;  /* seconds */
 	double lr, gnorm;
-	const cs_eval_result *eval; /* CS_TRAIN_EVAL */
+	const cs_eval_result *eval; /* CS_TRAIN_EVAL, cloze head */
+	const cs_binmetrics *bin;   /* CS_TRAIN_EVAL, binary heads */
 	int improved;
 	const char *path;     /* CS_TRAIN_CKPT, CS_TRAIN_SAVE */
 } cs_train_event;
@@ -55,8 +58,10 @@ typedef struct cs_train_event {
 typedef int (*cs_train_cb)(void *ctx, const cs_train_event *ev);
 
 /*
- * Train m on train (Cloze examples), validating on valid (may be NULL:
- * then the model is saved after every epoch). st starts zeroed with
+ * Train m on train (Cloze examples for the cloze head, labelled sequences
+ * or events for the others), validating on valid (may be NULL: then the
+ * model is saved after every epoch): NDCG@10 of full ranking for the
+ * cloze head, AUC for the binary heads. st starts zeroed with
  * best = -1, or as restored by cs_train_resume. Returns 0 when done,
  * 1 when the callback stopped it (a checkpoint was written), -1 on error.
  */

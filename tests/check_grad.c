@@ -621,12 +621,86 @@ static void model_case(int train, size_t L, int *bad)
 	cs_bert_free(m);
 }
 
+/* Extra inputs and the binary heads: every tensor of the model. */
+static void task_case(int head, int pool, size_t NF, int combine, int train, int *bad)
+{
+	cs_bert_config cfg;
+	cs_bert_config_default(&cfg, 23);
+	cfg.C = 8;
+	cfg.L = 1;
+	cfg.NH = 2;
+	cfg.P = 6;
+	cfg.FF = 12;
+	cfg.init_range = 0.5f;
+	cfg.head = head;
+	cfg.pool = pool;
+	cfg.combine = combine;
+	cfg.NF = NF;
+	for (size_t f = 0; f < NF; f++) {
+		cfg.VF[f] = 5 + 2 * f;
+		snprintf(cfg.fname[f], sizeof cfg.fname[f], "in%zu", f);
+	}
+	cs_bert *m = cs_bert_new(&cfg, 13, NULL);
+	ck_assert_ptr_nonnull(m);
+	m->pos_weight = 2.5f;
+	cs_nn_rng_seed(&rng, 14);
+	for (size_t i = 0; i < m->nparams; i++)
+		m->params_memory[i] += (2.0f * cs_nn_rng_uniform(&rng) - 1.0f) * 0.3f;
+	size_t off[] = {0, 5, 7, 13};
+	uint32_t tok[] = {3, 1, 7, 9, 1, 22, 1, 4, 5, 1, 2, 6, 1};
+	uint32_t pos[] = {0, 1, 2, 3, 4, 0, 1, 0, 1, 2, 3, 4, 5};
+	uint32_t ftok[13 * 2];
+	for (size_t i = 0; i < 13 * NF; i++)
+		ftok[i] = (uint32_t)((i * 7 + 3) % cfg.VF[i % NF]);
+	/* session: the last token of each sequence ([CLS]); event: some events */
+	size_t mpos_s[] = {4, 6, 12}, mpos_e[] = {0, 2, 3, 7, 8, 11};
+	uint32_t y_s[] = {1, 0, 1}, y_e[] = {0, 1, 1, 0, 0, 1};
+	size_t mpos_c[] = {1, 4, 6, 9, 12};
+	uint32_t y_c[] = {8, 3, 22, 2, 11};
+	int ev = head == CS_HEAD_EVENT, cl = head == CS_HEAD_CLOZE;
+	cs_batch b = {.B = 3, .off = off, .tok = tok, .pos = pos, .ftok = NF ? ftok : NULL,
+		      .M = cl ? 5 : ev ? 6 : 3, .mpos = cl ? mpos_c : ev ? mpos_e : mpos_s,
+		      .mtgt = cl ? y_c : ev ? y_e : y_s};
+	struct model_ctx c = {m, &b, train};
+
+	model_obj(&c);
+	cs_bert_zero_grad(m);
+	ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
+	float *g = m->grads_memory, *p = m->params_memory;
+	char what[96];
+	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+		snprintf(what, sizeof what, "%s head%s%s NF=%zu %s d%s", cs_bert_head_name(head),
+			 head == CS_HEAD_SESSION ? " pool " : "",
+			 head == CS_HEAD_SESSION ? cs_bert_pool_name(pool) : "", NF,
+			 cs_bert_combine_name(combine), cs_bert_param_name(i));
+		*bad += fd_check(what, model_obj, &c, p, g, m->param_sizes[i],
+				 3e-3f, 3e-2, 2e-4, 400);
+		p += m->param_sizes[i];
+		g += m->param_sizes[i];
+	}
+	cs_bert_free(m);
+}
+
 START_TEST(test_model)
 {
 	int bad = 0;
 	model_case(0, 2, &bad);
 	model_case(0, 1, &bad);
 	model_case(1, 2, &bad);
+	ck_assert_int_eq(bad, 0);
+	free_all();
+}
+END_TEST
+
+START_TEST(test_model_tasks)
+{
+	int bad = 0;
+	task_case(CS_HEAD_CLOZE, 0, 2, CS_COMBINE_SUM, 0, &bad);
+	task_case(CS_HEAD_CLOZE, 0, 2, CS_COMBINE_CONCAT, 0, &bad);
+	task_case(CS_HEAD_SESSION, CS_POOL_CLS, 0, CS_COMBINE_SUM, 0, &bad);
+	task_case(CS_HEAD_SESSION, CS_POOL_MEAN, 1, CS_COMBINE_SUM, 1, &bad);
+	task_case(CS_HEAD_SESSION, CS_POOL_CLS, 2, CS_COMBINE_CONCAT, 0, &bad);
+	task_case(CS_HEAD_EVENT, 0, 2, CS_COMBINE_SUM, 0, &bad);
 	ck_assert_int_eq(bad, 0);
 	free_all();
 }
@@ -694,6 +768,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_crossentropy, 0, 2);
 	tcase_add_test(tc, test_output_layer);
 	tcase_add_test(tc, test_model);
+	tcase_add_test(tc, test_model_tasks);
 	tcase_add_test(tc, test_adamw);
 	suite_add_tcase(s, tc);
 	return check_run(s);

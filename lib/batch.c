@@ -1,0 +1,142 @@
+/* batch.c - packed batches from datasets. */
+#include <stdlib.h>
+#include <string.h>
+#include "batch.h"
+
+int cs_batcher_init(cs_batcher *bt, const cs_bert_config *c, int kind, size_t cap,
+		    cs_error *err)
+{
+	memset(bt, 0, sizeof *bt);
+	bt->cap = cap;
+	bt->P = c->P;
+	bt->NF = c->NF;
+	bt->kind = kind;
+	bt->mean = kind == CS_DATA_SESSION && c->pool == CS_POOL_MEAN;
+	size_t T = cap * c->P;
+	bt->off = malloc((cap + 1) * sizeof *bt->off);
+	bt->mpos = malloc(T * sizeof *bt->mpos);
+	bt->tok = malloc(T * sizeof *bt->tok);
+	bt->pos = malloc(T * sizeof *bt->pos);
+	bt->mtgt = malloc(T * sizeof *bt->mtgt);
+	bt->ftok = c->NF ? malloc(T * c->NF * sizeof *bt->ftok) : NULL;
+	if (!bt->off || !bt->mpos || !bt->tok || !bt->pos || !bt->mtgt ||
+	    (c->NF && !bt->ftok)) {
+		cs_batcher_free(bt);
+		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory for batches");
+	}
+	return 0;
+}
+
+void cs_batcher_free(cs_batcher *bt)
+{
+	free(bt->off);
+	free(bt->mpos);
+	free(bt->tok);
+	free(bt->pos);
+	free(bt->mtgt);
+	free(bt->ftok);
+	memset(bt, 0, sizeof *bt);
+}
+
+const cs_batch *cs_batcher_fill(cs_batcher *bt, const cs_dataset *d, const size_t *seq,
+				size_t first, size_t B)
+{
+	size_t P = bt->P, NF = bt->NF, N = 0, M = 0;
+	int append = bt->kind == CS_DATA_EVAL || (bt->kind == CS_DATA_SESSION && !bt->mean);
+	size_t room = append ? P - 1 : P;
+	bt->off[0] = 0;
+	for (size_t i = 0; i < B; i++) {
+		size_t s = seq ? seq[i] : first + i, len = cs_dataset_len(d, s), from = 0;
+		if (len > room) {
+			from = len - room;
+			len = room;
+		}
+		size_t t0 = d->off[s] + from;
+		memcpy(bt->tok + N, d->item + t0, len * sizeof *bt->tok);
+		if (NF)
+			memcpy(bt->ftok + N * NF, d->ftok + t0 * NF, len * NF * sizeof *bt->ftok);
+		for (size_t j = 0; j < len; j++)
+			bt->pos[N + j] = (uint32_t)j;
+		if (bt->kind == CS_DATA_CLOZE) {
+			for (size_t j = 0; j < len; j++)
+				if (d->mtgt[t0 + j]) {
+					bt->mpos[M] = N + j;
+					bt->mtgt[M++] = d->mtgt[t0 + j];
+				}
+		} else if (bt->kind == CS_DATA_EVENT) {
+			for (size_t j = 0; j < len; j++)
+				if (d->label[t0 + j] != CS_NO_LABEL) {
+					bt->mpos[M] = N + j;
+					bt->mtgt[M++] = d->label[t0 + j];
+				}
+		}
+		if (append) {
+			bt->tok[N + len] = CS_ITEM_MASK;
+			bt->pos[N + len] = (uint32_t)len;
+			for (size_t f = 0; f < NF; f++)
+				bt->ftok[(N + len) * NF + f] = CS_ITEM_MASK;
+			len++;
+		}
+		if (bt->kind == CS_DATA_EVAL || bt->kind == CS_DATA_SESSION) {
+			bt->mpos[M] = N + len - 1;
+			bt->mtgt[M++] = bt->kind == CS_DATA_SESSION ? d->label[s] :
+					d->target ? d->target[s] : 0;
+		}
+		N += len;
+		bt->off[i + 1] = N;
+	}
+	cs_batch *b = &bt->b;
+	memset(b, 0, sizeof *b);
+	b->B = B;
+	b->off = bt->off;
+	b->tok = bt->tok;
+	b->pos = bt->pos;
+	b->ftok = NF ? bt->ftok : NULL;
+	b->M = M;
+	b->mpos = bt->mpos;
+	/* evaluation targets are checked by the caller, not the model */
+	b->mtgt = bt->kind == CS_DATA_EVAL ? NULL : bt->mtgt;
+	return b;
+}
+
+int cs_dataset_check(const cs_dataset *d, const cs_bert_config *c, cs_error *err)
+{
+	size_t nt = d->off[d->n];
+	if (d->nf != c->NF)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0, "data has %zu extra inputs, the model %zu",
+			      d->nf, c->NF);
+	for (size_t i = 0; i < nt; i++) {
+		uint32_t t = d->mtgt && d->mtgt[i] > d->item[i] ? d->mtgt[i] : d->item[i];
+		if (t >= c->V)
+			return cs_err(err, CS_ERR_FORMAT, NULL, 0,
+				      "item id %u is beyond the model's %zu items", t, c->V);
+	}
+	if (d->target)
+		for (size_t i = 0; i < d->n; i++)
+			if (d->target[i] >= c->V)
+				return cs_err(err, CS_ERR_FORMAT, NULL, 0,
+					      "target item id %u of sequence %zu is beyond the "
+					      "model's %zu items", d->target[i], i + 1, c->V);
+	for (size_t i = 0; i < nt * c->NF; i++)
+		if (d->ftok[i] >= c->VF[i % c->NF])
+			return cs_err(err, CS_ERR_FORMAT, NULL, 0,
+				      "'%s' id %u is beyond the model's %zu", c->fname[i % c->NF],
+				      d->ftok[i], c->VF[i % c->NF]);
+	return 0;
+}
+
+cs_dataset *cs_dataset_for_model(const char *path, const cs_bert_config *c,
+				 uint64_t item_vocab, int training, const char *key,
+				 cs_error *err)
+{
+	const char *names[CS_BERT_MAXF];
+	for (size_t i = 0; i < c->NF; i++)
+		names[i] = c->fname[i];
+	cs_dataset_inputs in = { c->NF, names, c->fvocab, key };
+	int kind = c->head == CS_HEAD_SESSION ? CS_DATA_SESSION :
+		   c->head == CS_HEAD_EVENT ? CS_DATA_EVENT :
+		   training ? CS_DATA_CLOZE : CS_DATA_EVAL;
+	size_t keep = kind == CS_DATA_EVAL ||
+		      (kind == CS_DATA_SESSION && c->pool == CS_POOL_CLS) ? c->P - 1 : c->P;
+	return cs_dataset_read(path, kind, keep, item_vocab, &in, err);
+}

@@ -1,5 +1,6 @@
 /* cs-eval - ranking metrics of a BERT4Rec model on a held-out split, or
  * classification metrics of a session or event head. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@ const char *progname = "cs-eval";
 static void __attribute__((noreturn)) usage(void)
 {
 	printf("usage: cs-eval -m MODEL [options] [TEST]\n"
+	       "       cs-eval --scores [--threshold P] [--json] [FILE]\n"
 	       "Rank the held-out item of each history in TEST (cs-mask split) or stdin;\n"
 	       "for a session or event model, score its labelled sequences or events.\n"
 	       "\n"
@@ -27,6 +29,8 @@ static void __attribute__((noreturn)) usage(void)
 	       "      --seed N         negative sampling seed [1]\n"
 	       "      --batch N        histories scored at once [256]\n"
 	       "      --threshold P    session and event heads: predict positive at P [0.5]\n"
+	       "      --scores         no model: read lines 'probability<TAB>label' (0 or 1),\n"
+	       "                       e.g. a baseline's, and print the same metrics\n"
 	       "      --json           JSON instead of a TSV table\n"
 	       "  -j, --threads N      threads [all cores]\n"
 	       "  -q, --quiet          no summary on stderr\n"
@@ -36,7 +40,7 @@ static void __attribute__((noreturn)) usage(void)
 	exit(0);
 }
 
-enum { O_SAMPLER = 256, O_NO_FULL, O_EXCL, O_SEED, O_BATCH, O_JSON, O_THRESHOLD };
+enum { O_SAMPLER = 256, O_NO_FULL, O_EXCL, O_SEED, O_BATCH, O_JSON, O_THRESHOLD, O_SCORES };
 
 static const struct option longopts[] = {
 	{ "model", required_argument, 0, 'm' },
@@ -49,6 +53,7 @@ static const struct option longopts[] = {
 	{ "batch", required_argument, 0, O_BATCH },
 	{ "json", no_argument, 0, O_JSON },
 	{ "threshold", required_argument, 0, O_THRESHOLD },
+	{ "scores", no_argument, 0, O_SCORES },
 	{ "threads", required_argument, 0, 'j' },
 	{ "quiet", no_argument, 0, 'q' },
 	{ "help", no_argument, 0, 'h' },
@@ -143,6 +148,73 @@ static void print_binary(const cs_binmetrics *b, int json)
 	       b->threshold, b->precision, b->recall, b->f1, b->n, b->npos, b->pos_rate);
 }
 
+/* Metrics of 'probability<TAB>label' lines. */
+static int eval_scores(const char *in, double threshold, int json)
+{
+	int std = !strcmp(in, "-");
+	const char *name = std ? "<stdin>" : in;
+	FILE *fp = std ? stdin : fopen(in, "r");
+	cs_error err;
+	float *p = NULL;
+	uint8_t *y = NULL;
+	size_t n = 0, cap_p = 0, cap_y = 0, cap = 0;
+	char *line = NULL;
+	long lineno = 0;
+	int rc = EXIT_DATA;
+	cs_binmetrics bm;
+	if (!fp) {
+		cs_err(&err, CS_ERR_IO, in, 0, "cannot open: %s", strerror(errno));
+		goto fail;
+	}
+	while (getline(&line, &cap, fp) >= 0) {
+		char *e, *t;
+		lineno++;
+		double v = strtod(line, &e);
+		if (e == line || *e != '\t') {
+			cs_err(&err, CS_ERR_FORMAT, name, lineno, "expected 'probability<TAB>label'");
+			goto fail;
+		}
+		long l = strtol(e + 1, &t, 10);
+		if (t == e + 1 || (*t && *t != '\n' && *t != '\r') || (l != 0 && l != 1)) {
+			cs_err(&err, CS_ERR_FORMAT, name, lineno, "label is not 0 or 1");
+			goto fail;
+		}
+		if (!(v >= 0 && v <= 1)) {
+			cs_err(&err, CS_ERR_FORMAT, name, lineno, "probability %g not in [0, 1]", v);
+			goto fail;
+		}
+		if (cs_grow((void **)&p, &cap_p, n + 1, sizeof *p) < 0 ||
+		    cs_grow((void **)&y, &cap_y, n + 1, sizeof *y) < 0) {
+			cs_err(&err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+			goto fail;
+		}
+		p[n] = (float)v;
+		y[n++] = (uint8_t)l;
+	}
+	if (ferror(fp)) {
+		cs_err(&err, CS_ERR_IO, name, 0, "read error: %s", strerror(errno));
+		goto fail;
+	}
+	if (cs_binmetrics_compute(p, y, n, threshold, &bm, &err) < 0) {
+		snprintf(err.path, sizeof err.path, "%s", name);
+		goto fail;
+	}
+	print_binary(&bm, json);
+	rc = fflush(stdout) == 0 ? 0 : EXIT_DATA;
+	if (rc)
+		warnx_("write error");
+	goto out;
+fail:
+	report(&err);
+out:
+	if (fp && !std)
+		fclose(fp);
+	free(line);
+	free(p);
+	free(y);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	cs_eval_opts o;
@@ -150,6 +222,7 @@ int main(int argc, char **argv)
 	const char *model_path = NULL;
 	int c, threads = 0, json = 0, quiet = 0;
 	double threshold = 0.5;
+	int scores = 0;
 	while ((c = getopt_long(argc, argv, "m:k:n:j:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': model_path = optarg; break;
@@ -168,6 +241,7 @@ int main(int argc, char **argv)
 		case O_SEED: o.seed = (uint64_t)parse_long("--seed", optarg, 0, 0x7fffffffffffffffL); break;
 		case O_BATCH: o.batch = (size_t)parse_long("--batch", optarg, 1, 1 << 16); break;
 		case O_JSON: json = 1; break;
+		case O_SCORES: scores = 1; break;
 		case O_THRESHOLD: threshold = parse_double("--threshold", optarg, 0, 1); break;
 		case 'j': threads = (int)parse_long("--threads", optarg, 1, 1024); break;
 		case 'q': quiet = 1; break;
@@ -175,6 +249,11 @@ int main(int argc, char **argv)
 		case 'V': print_version();
 		default: usage_error("bad option");
 		}
+	}
+	if (scores) {
+		if (model_path || optind + 1 < argc)
+			usage_error("--scores takes no model and one input");
+		return eval_scores(optind < argc ? argv[optind] : "-", threshold, json);
 	}
 	if (!model_path)
 		usage_error("missing -m MODEL");

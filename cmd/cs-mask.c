@@ -1,4 +1,7 @@
-/* cs-mask - split sequence streams and make BERT4Rec's Cloze examples. */
+/*
+ * cs-mask - split sequence streams, make BERT4Rec's Cloze examples and the
+ * labelled examples of purchase intention and returns.
+ */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,15 +14,23 @@ const char *progname = "cs-mask";
 static void __attribute__((noreturn)) usage(void)
 {
 	cs_cloze_opts d;
+	cs_label_opts l;
 	cs_cloze_defaults(&d);
+	cs_label_defaults(&l);
 	printf("usage: cs-mask split [options] -o PREFIX [IN]\n"
 	       "       cs-mask cloze [options] [-o OUT] [IN]\n"
+	       "       cs-mask session [options] [-o OUT] [IN]\n"
+	       "       cs-mask returns [options] [-o OUT] [IN]\n"
 	       "\n"
 	       "split: write PREFIX.train.cseq, PREFIX.valid.cseq and PREFIX.test.cseq\n"
 	       "  --loo               leave-one-out: last event to test, second last to\n"
 	       "                      validation, the rest to training [default]\n"
 	       "  --time-cut TIME     sequences starting at or after TIME go to test\n"
 	       "  --valid-cut TIME    those starting in [TIME, time cut) go to validation\n"
+	       "  --whole             time cut: whole sequences in valid and test [off]\n"
+	       "  --random VALID,TEST whole sequences at random, these shares to\n"
+	       "                      validation and test (e.g. 0.1,0.1) [off]\n"
+	       "  --seed N            seed of --random [%llu]\n"
 	       "  --min-len N         drop shorter sequences [1]\n"
 	       "  --train FILE, --valid FILE, --test FILE   name one output\n"
 	       "\n"
@@ -30,21 +41,35 @@ static void __attribute__((noreturn)) usage(void)
 	       "  --slide F           window step as a share of --max-len [%g]\n"
 	       "  --dupe N            differently masked copies of each window [%zu]\n"
 	       "  --no-mask-last      no extra example masking only the last item\n"
+	       "  --mask-field LIST   event id fields masked with the item, e.g. action\n"
+	       "                      [none: only the item]\n"
 	       "  --seed N            random seed [%llu]\n"
 	       "\n"
-	       "  -o FILE             output (cloze: '-' is stdout [-])\n"
+	       "session: purchase intention, label 1 if a session has a purchase; keeps\n"
+	       "the events before the first purchase\n"
+	       "  --first K           keep at most the first K of them [all]\n"
+	       "returns: label 1 on purchases returned later, 0 on the others, -1 on\n"
+	       "other events; return events are left out\n"
+	       "  --return TOKEN      the return event type [%s]\n"
+	       "session and returns:\n"
+	       "  --action FIELD      the event-type field [%s]\n"
+	       "  --purchase TOKEN    the purchase event type [%s]\n"
+	       "  --vocab FILE        vocabulary of an id (encoded) action field [none]\n"
+	       "\n"
+	       "  -o FILE             output (not split: '-' is stdout [-])\n"
 	       "  -f, --force         write a binary stream to a terminal\n"
 	       "  -q, --quiet         no summary or progress\n"
 	       "  -h, --help          this help\n"
 	       "  -V, --version       version\n"
 	       "TIME is seconds since the epoch or YYYY-MM-DD[ HH:MM:SS] (UTC).\n",
-	       d.mask_prob, d.max_pred, d.max_len, d.slide, d.dupe,
-	       (unsigned long long)d.seed);
+	       (unsigned long long)d.seed, d.mask_prob, d.max_pred, d.max_len, d.slide,
+	       d.dupe, (unsigned long long)d.seed, l.ret, l.action, l.purchase);
 	exit(0);
 }
 
 enum { O_LOO = 256, O_TIME_CUT, O_VALID_CUT, O_MIN_LEN, O_TRAIN, O_VALID, O_TEST,
-       O_MASK_PROB, O_MAX_PRED, O_MAX_LEN, O_SLIDE, O_DUPE, O_NO_LAST, O_SEED };
+       O_MASK_PROB, O_MAX_PRED, O_MAX_LEN, O_SLIDE, O_DUPE, O_NO_LAST, O_SEED,
+       O_WHOLE, O_RANDOM, O_MASK_FIELD, O_ACTION, O_PURCHASE, O_RETURN, O_FIRST, O_VOCAB };
 
 static const struct option longopts[] = {
 	{ "loo", no_argument, 0, O_LOO },
@@ -61,6 +86,14 @@ static const struct option longopts[] = {
 	{ "dupe", required_argument, 0, O_DUPE },
 	{ "no-mask-last", no_argument, 0, O_NO_LAST },
 	{ "seed", required_argument, 0, O_SEED },
+	{ "whole", no_argument, 0, O_WHOLE },
+	{ "random", required_argument, 0, O_RANDOM },
+	{ "mask-field", required_argument, 0, O_MASK_FIELD },
+	{ "action", required_argument, 0, O_ACTION },
+	{ "purchase", required_argument, 0, O_PURCHASE },
+	{ "return", required_argument, 0, O_RETURN },
+	{ "first", required_argument, 0, O_FIRST },
+	{ "vocab", required_argument, 0, O_VOCAB },
 	{ "output", required_argument, 0, 'o' },
 	{ "force", no_argument, 0, 'f' },
 	{ "quiet", no_argument, 0, 'q' },
@@ -194,29 +227,164 @@ out:
 	return rc;
 }
 
+static int run_label(int returns, const char *in, const char *out, const char *vocab,
+		     cs_label_opts *o, int quiet)
+{
+	cs_error err;
+	cs_record rec = { 0 }, ex = { 0 };
+	cs_writer *w = NULL;
+	cs_vocab *v = NULL;
+	cs_session_labeler *sl = NULL;
+	cs_return_labeler *rl = NULL;
+	const cs_label_stats *st = NULL;
+	const cs_schema *schema;
+	int rc = EXIT_DATA, got, k;
+	progress pr;
+	progress_init(&pr, quiet);
+	cs_reader *r = cs_reader_open(in, &err);
+	if (!r)
+		goto fail;
+	if (vocab && !(o->vocab = v = cs_vocab_read(vocab, &err)))
+		goto fail;
+	if (returns) {
+		if (!(rl = cs_return_labeler_new(cs_reader_schema(r), cs_reader_path(r), o, &err)))
+			goto fail;
+		schema = cs_return_labeler_schema(rl);
+		st = cs_return_labeler_stats(rl);
+	} else {
+		if (!(sl = cs_session_labeler_new(cs_reader_schema(r), cs_reader_path(r), o, &err)))
+			goto fail;
+		schema = cs_session_labeler_schema(sl);
+		st = cs_session_labeler_stats(sl);
+	}
+	if (!(w = cs_writer_open(out, schema, NULL, &err)))
+		goto fail;
+	while ((got = cs_reader_next(r, &rec, &err)) == 1) {
+		k = rl ? cs_return_labeler_run(rl, &rec, &ex, &err) :
+			 cs_session_labeler_run(sl, &rec, &ex, &err);
+		if (k < 0 || (k > 0 && cs_writer_put(w, &ex, &err) < 0))
+			goto fail;
+		progress_update(&pr, "%llu sequences, %llu examples",
+				(unsigned long long)st->sequences,
+				(unsigned long long)st->examples);
+	}
+	if (got < 0)
+		goto fail;
+	progress_done(&pr);
+	k = cs_writer_close(w, &err);
+	w = NULL;
+	if (k < 0)
+		goto fail;
+	if (!quiet && returns)
+		warnx_("%llu sequences -> %llu examples, %llu dropped: %llu purchases, "
+		       "%llu returned; %llu returns without a purchase in the data",
+		       (unsigned long long)st->sequences, (unsigned long long)st->examples,
+		       (unsigned long long)st->dropped, (unsigned long long)st->purchases,
+		       (unsigned long long)st->returned, (unsigned long long)st->unmatched);
+	else if (!quiet)
+		warnx_("%llu sequences -> %llu examples, %llu positive; %llu dropped "
+		       "(no events before the first purchase)",
+		       (unsigned long long)st->sequences, (unsigned long long)st->examples,
+		       (unsigned long long)st->positives, (unsigned long long)st->dropped);
+	rc = 0;
+	goto out;
+fail:
+	progress_done(&pr);
+	report(&err);
+out:
+	cs_writer_abort(w);
+	cs_session_labeler_free(sl);
+	cs_return_labeler_free(rl);
+	cs_vocab_free(v);
+	cs_record_free(&ex);
+	cs_record_free(&rec);
+	cs_reader_close(r);
+	return rc;
+}
+
+/* "0.1,0.1" into the validation and test shares of a random split. */
+static void parse_random(const char *s, cs_split_opts *so)
+{
+	const char *comma = strchr(s, ',');
+	char *a = comma ? strndup(s, (size_t)(comma - s)) : NULL;
+	if (!comma)
+		usage_error("--random needs two shares, VALID,TEST (e.g. 0.1,0.1)");
+	if (!a) {
+		warnx_("out of memory");
+		exit(EXIT_DATA);
+	}
+	so->valid_frac = parse_double("--random", a, 0, 1);
+	so->test_frac = parse_double("--random", comma + 1, 0, 1);
+	free(a);
+	if (so->valid_frac + so->test_frac >= 1)
+		usage_error("invalid value '%s' for --random (shares in [0, 1) that sum to less than 1)",
+			    s);
+	so->mode = CS_SPLIT_RANDOM;
+}
+
+/* Free what parse_fields made. */
+static void free_fields(const char **names)
+{
+	if (names) {
+		free((char *)names[0]);
+		free(names);
+	}
+}
+
+/* "action,brand" into *names, replacing it: pointers into one copy of s. */
+static size_t parse_fields(const char *s, const char ***names)
+{
+	char *copy = strdup(s);
+	size_t n = 1;
+	for (const char *p = s; *p; p++)
+		n += *p == ',';
+	const char **v = calloc(n, sizeof *v);
+	if (!copy || !v) {
+		warnx_("out of memory");
+		exit(EXIT_DATA);
+	}
+	n = 0;
+	for (char *tok, *rest = copy; (tok = strsep(&rest, ",")) != NULL;) {
+		if (!*tok)
+			usage_error("empty field name in --mask-field '%s'", s);
+		v[n++] = tok;
+	}
+	free_fields(*names);
+	*names = v;
+	return n;
+}
+
 int main(int argc, char **argv)
 {
-	cs_split_opts so = { 0, 0, 0, 1 };
+	enum { SPLIT, CLOZE, SESSION, RETURNS };
+	static const char *cmds[] = { "split", "cloze", "session", "returns" };
+	cs_split_opts so = { 0 };
 	cs_cloze_opts co;
+	cs_label_opts lo;
 	cs_cloze_defaults(&co);
-	const char *out = NULL, *named[CS_NSPLIT] = { 0 };
-	int c, force = 0, quiet = 0, time_set = 0;
+	cs_label_defaults(&lo);
+	so.min_len = 1;
+	so.seed = 1;
+	const char *out = NULL, *named[CS_NSPLIT] = { 0 }, *vocab = NULL, **mfield = NULL;
+	int c, cmd, force = 0, quiet = 0, time_set = 0, random_set = 0;
 	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
 		usage();
 	if (argc > 1 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")))
 		print_version();
 	if (argc < 2)
-		usage_error("missing command: split or cloze");
-	const char *cmd = argv[1];
-	int split = !strcmp(cmd, "split");
-	if (!split && strcmp(cmd, "cloze") != 0)
-		usage_error("unknown command '%s' (split or cloze)", cmd);
+		usage_error("missing command: split, cloze, session or returns");
+	for (cmd = 0; cmd < 4 && strcmp(argv[1], cmds[cmd]) != 0; cmd++)
+		;
+	if (cmd == 4)
+		usage_error("unknown command '%s' (split, cloze, session or returns)", argv[1]);
 	argc--, argv++;
 	while ((c = getopt_long(argc, argv, "o:fqhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case O_LOO: so.by_time = 0; break;
-		case O_TIME_CUT: so.by_time = 1; time_set = 1;
+		case O_LOO: so.mode = CS_SPLIT_LOO; break;
+		case O_TIME_CUT: so.mode = CS_SPLIT_TIME; time_set = 1;
 			so.time_cut = parse_time("--time-cut", optarg); break;
+		case O_WHOLE: so.whole = 1; break;
+		case O_RANDOM: parse_random(optarg, &so); random_set = 1; break;
 		case O_VALID_CUT: so.valid_cut = parse_time("--valid-cut", optarg); break;
 		case O_MIN_LEN: so.min_len = (size_t)parse_long("--min-len", optarg, 1, 1L << 30); break;
 		case O_TRAIN: named[CS_SPLIT_TRAIN] = optarg; break;
@@ -228,7 +396,14 @@ int main(int argc, char **argv)
 		case O_SLIDE: co.slide = parse_double("--slide", optarg, 0, 1); break;
 		case O_DUPE: co.dupe = (size_t)parse_long("--dupe", optarg, 0, 1000); break;
 		case O_NO_LAST: co.mask_last = 0; break;
-		case O_SEED: co.seed = (uint64_t)parse_long("--seed", optarg, 0, 0x7fffffffffffffffL); break;
+		case O_SEED: so.seed = co.seed =
+			(uint64_t)parse_long("--seed", optarg, 0, 0x7fffffffffffffffL); break;
+		case O_MASK_FIELD: co.nmask_field = parse_fields(optarg, &mfield); break;
+		case O_ACTION: lo.action = optarg; break;
+		case O_PURCHASE: lo.purchase = optarg; break;
+		case O_RETURN: lo.ret = optarg; break;
+		case O_FIRST: lo.first = (size_t)parse_long("--first", optarg, 1, 1L << 30); break;
+		case O_VOCAB: vocab = optarg; break;
 		case 'o': out = optarg; break;
 		case 'f': force = 1; break;
 		case 'q': quiet = 1; break;
@@ -240,15 +415,31 @@ int main(int argc, char **argv)
 	if (optind + 1 < argc)
 		usage_error("too many inputs");
 	const char *in = optind < argc ? argv[optind] : "-";
-	if (!split) {
+	if (cmd == SESSION || cmd == RETURNS) {
+		if (!*lo.action || !*lo.purchase || !*lo.ret)
+			usage_error("empty --action, --purchase or --return");
+		if (cmd == RETURNS && !strcmp(lo.purchase, lo.ret))
+			usage_error("--purchase and --return are both '%s'", lo.ret);
+		if (check_binary_out(out, force) < 0)
+			return EXIT_DATA;
+		return run_label(cmd == RETURNS, in, out, vocab, &lo, quiet);
+	}
+	if (cmd == CLOZE) {
 		if (co.dupe == 0 && !co.mask_last)
 			usage_error("--dupe 0 with --no-mask-last makes no examples");
 		if (check_binary_out(out, force) < 0)
 			return EXIT_DATA;
-		return run_cloze(in, out, &co, quiet);
+		co.mask_field = mfield;
+		int rc = run_cloze(in, out, &co, quiet);
+		free_fields(mfield);
+		return rc;
 	}
+	if (random_set && time_set)
+		usage_error("--random and --time-cut are two different splits: give one");
 	if (so.valid_cut && (!time_set || so.valid_cut >= so.time_cut))
 		usage_error("--valid-cut needs a later --time-cut");
+	if (so.whole && so.mode == CS_SPLIT_LOO)
+		usage_error("--whole needs --time-cut (or --random, whose parts are always whole)");
 	static const char *suffix[CS_NSPLIT] = { "train", "valid", "test" };
 	char *names[CS_NSPLIT] = { 0 };
 	for (int p = 0; p < CS_NSPLIT; p++) {

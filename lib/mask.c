@@ -1,4 +1,4 @@
-/* mask.c - leave-one-out and time splits; BERT4Rec's Cloze examples. */
+/* mask.c - splits; BERT4Rec's Cloze examples; labels of purchase intention and returns. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,16 +9,22 @@
 
 struct cs_splitter {
 	cs_split_opts o;
-	cs_schema *eval; /* input fields + target + target_pos */
-	const cs_schema *in;
-	cs_schema *train;
+	cs_schema *part[CS_NSPLIT]; /* train: the input's; valid, test: + target, target_pos */
 	int item, time;  /* field indices in the input */
 	size_t nin;      /* input fields */
+	uint64_t index;  /* records seen, for the random split */
 };
+
+/* Whether the evaluation parts hold whole sequences (the input's schema). */
+static int whole(const cs_split_opts *o)
+{
+	return o->mode == CS_SPLIT_RANDOM || (o->mode == CS_SPLIT_TIME && o->whole);
+}
 
 cs_splitter *cs_splitter_new(const cs_schema *in, const char *stream,
 			     const cs_split_opts *o, cs_error *err)
 {
+	static const char *names[CS_NSPLIT] = { "train", "valid", "test" };
 	cs_splitter *sp = calloc(1, sizeof *sp);
 	if (!sp) {
 		cs_err(err, CS_ERR_NOMEM, stream, 0, "out of memory");
@@ -28,32 +34,40 @@ cs_splitter *cs_splitter_new(const cs_schema *in, const char *stream,
 	sp->nin = in->nfields;
 	sp->item = cs_schema_find(in, "item");
 	sp->time = cs_schema_find(in, "time");
-	if (sp->item < 0 || in->f[sp->item].level != CS_EVENT) {
+	if (o->mode == CS_SPLIT_RANDOM &&
+	    (!(o->valid_frac >= 0 && o->test_frac >= 0) || o->valid_frac + o->test_frac >= 1)) {
+		cs_err(err, CS_ERR_USAGE, stream, 0,
+		       "shares of validation and test must be at least 0 and sum to less than 1");
+		goto fail;
+	}
+	if (!whole(o) && (sp->item < 0 || in->f[sp->item].level != CS_EVENT)) {
 		cs_err(err, CS_ERR_FORMAT, stream, 0, "stream has no event field 'item'");
 		goto fail;
 	}
-	if (o->by_time && (sp->time < 0 || in->f[sp->time].type != CS_INT64 ||
-			   in->f[sp->time].level != CS_EVENT)) {
+	if (o->mode == CS_SPLIT_TIME && (sp->time < 0 || in->f[sp->time].type != CS_INT64 ||
+					 in->f[sp->time].level != CS_EVENT)) {
 		cs_err(err, CS_ERR_FORMAT, stream, 0,
 		       "a time split needs an int64 event field 'time', which the stream lacks");
 		goto fail;
 	}
-	if (cs_schema_find(in, "target") >= 0 || cs_schema_find(in, "target_pos") >= 0) {
+	if (!whole(o) &&
+	    (cs_schema_find(in, "target") >= 0 || cs_schema_find(in, "target_pos") >= 0)) {
 		cs_err(err, CS_ERR_FORMAT, stream, 0,
 		       "stream already has a field 'target': is it already split or masked?");
 		goto fail;
 	}
-	if (!(sp->train = cs_schema_dup(in)) || !(sp->eval = cs_schema_dup(in))) {
-		cs_err(err, CS_ERR_NOMEM, stream, 0, "out of memory");
-		goto fail;
-	}
-	int t = cs_schema_add(sp->eval, "target", CS_SEQ, in->f[sp->item].type, err);
-	if (t < 0 || cs_schema_add(sp->eval, "target_pos", CS_SEQ, CS_INT64, err) < 0)
-		goto fail;
-	sp->eval->f[t].vocab = in->f[sp->item].vocab;
-	const char *names[] = { "train", "valid", "test" };
 	for (int p = 0; p < CS_NSPLIT; p++) {
-		cs_schema *s = p == CS_SPLIT_TRAIN ? sp->train : sp->eval;
+		cs_schema *s = sp->part[p] = cs_schema_dup(in);
+		if (!s) {
+			cs_err(err, CS_ERR_NOMEM, stream, 0, "out of memory");
+			goto fail;
+		}
+		if (p != CS_SPLIT_TRAIN && !whole(o)) {
+			int t = cs_schema_add(s, "target", CS_SEQ, in->f[sp->item].type, err);
+			if (t < 0 || cs_schema_add(s, "target_pos", CS_SEQ, CS_INT64, err) < 0)
+				goto fail;
+			s->f[t].vocab = in->f[sp->item].vocab;
+		}
 		if (cs_schema_set_meta(s, "split", names[p], err) < 0)
 			goto fail;
 	}
@@ -67,66 +81,94 @@ void cs_splitter_free(cs_splitter *sp)
 {
 	if (!sp)
 		return;
-	cs_schema_free(sp->eval);
-	cs_schema_free(sp->train);
+	for (int p = 0; p < CS_NSPLIT; p++)
+		cs_schema_free(sp->part[p]);
 	free(sp);
 }
 
 const cs_schema *cs_splitter_schema(const cs_splitter *sp, int part)
 {
-	return part == CS_SPLIT_TRAIN ? sp->train : sp->eval;
+	return sp->part[part];
 }
 
 /* out = the first n events of in as history, event n as the target. */
-static int held_out(cs_splitter *sp, cs_record *out, const cs_record *in,
-		    size_t n, cs_error *err)
+static int held_out(cs_splitter *sp, cs_record *out, const cs_schema *s,
+		    const cs_record *in, size_t n, cs_error *err)
 {
-	if (cs_record_init(out, sp->eval, err) < 0)
+	if (cs_record_init(out, s, err) < 0)
 		return -1;
-	if (cs_record_slice(out, sp->eval, in, 0, n) < 0 ||
+	if (cs_record_slice(out, s, in, 0, n) < 0 ||
 	    cs_col_push_from(&out->col[sp->nin], &in->col[sp->item], n) < 0 ||
 	    cs_col_push_i64(&out->col[sp->nin + 1], (int64_t)n) < 0)
 		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 	return 0;
 }
 
+/* out = the first n events of in, every field as it is. */
+static int prefix(cs_record *out, const cs_schema *s, const cs_record *in, size_t n,
+		  cs_error *err)
+{
+	if (cs_record_init(out, s, err) < 0)
+		return -1;
+	if (cs_record_slice(out, s, in, 0, n) < 0)
+		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	return 0;
+}
+
+/* SplitMix64's finaliser: a well-mixed 64-bit hash of x. */
+static uint64_t mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
 int cs_splitter_run(cs_splitter *sp, const cs_record *in, cs_record out[CS_NSPLIT],
 		    int has[CS_NSPLIT], cs_error *err)
 {
 	size_t n = in->nevents;
+	uint64_t index = sp->index++;
+	int part;
 	has[0] = has[1] = has[2] = 0;
 	if (n == 0 || n < sp->o.min_len)
 		return 0;
-	if (!sp->o.by_time) {
+	switch (sp->o.mode) {
+	case CS_SPLIT_LOO:
 		/* Leave-one-out: train on n-2, validate on event n-2, test on n-1. */
 		if (n < 3) {
 			has[CS_SPLIT_TRAIN] = 1;
-			if (cs_record_init(&out[0], sp->train, err) < 0)
-				return -1;
-			return cs_record_slice(&out[0], sp->train, in, 0, n) < 0 ?
-			       cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory") : 0;
+			return prefix(&out[0], sp->part[0], in, n, err);
 		}
-		if (cs_record_init(&out[0], sp->train, err) < 0 ||
-		    cs_record_slice(&out[0], sp->train, in, 0, n - 2) < 0)
-			return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-		if (held_out(sp, &out[1], in, n - 2, err) < 0 ||
-		    held_out(sp, &out[2], in, n - 1, err) < 0)
+		if (prefix(&out[0], sp->part[0], in, n - 2, err) < 0 ||
+		    held_out(sp, &out[1], sp->part[1], in, n - 2, err) < 0 ||
+		    held_out(sp, &out[2], sp->part[2], in, n - 1, err) < 0)
 			return -1;
 		has[0] = has[1] = has[2] = 1;
 		return 0;
+	case CS_SPLIT_RANDOM: {
+		/* A uniform draw in [0, 1) from the seed and the record's index. */
+		double u = (double)(mix64(sp->o.seed ^ mix64(index)) >> 11) * 0x1p-53;
+		part = u < sp->o.test_frac ? CS_SPLIT_TEST :
+		       u < sp->o.test_frac + sp->o.valid_frac ? CS_SPLIT_VALID : CS_SPLIT_TRAIN;
+		break;
 	}
-	/* Time cut: by the time of the first event; held out: the last event. */
-	int64_t t0 = in->col[sp->time].v.i64[0];
-	int part = t0 >= sp->o.time_cut ? CS_SPLIT_TEST :
-		   sp->o.valid_cut && t0 >= sp->o.valid_cut ? CS_SPLIT_VALID : CS_SPLIT_TRAIN;
-	if (part == CS_SPLIT_TRAIN) {
-		if (cs_record_init(&out[0], sp->train, err) < 0 ||
-		    cs_record_slice(&out[0], sp->train, in, 0, n) < 0)
-			return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	default: {
+		/* Time cut: by the time of the first event. */
+		int64_t t0 = in->col[sp->time].v.i64[0];
+		part = t0 >= sp->o.time_cut ? CS_SPLIT_TEST :
+		       sp->o.valid_cut && t0 >= sp->o.valid_cut ? CS_SPLIT_VALID : CS_SPLIT_TRAIN;
+		break;
+	}
+	}
+	if (part == CS_SPLIT_TRAIN || whole(&sp->o)) {
+		if (prefix(&out[part], sp->part[part], in, n, err) < 0)
+			return -1;
 	} else {
+		/* An evaluation record holds out the last event. */
 		if (n < 2)
 			return 0;
-		if (held_out(sp, &out[part], in, n - 1, err) < 0)
+		if (held_out(sp, &out[part], sp->part[part], in, n - 1, err) < 0)
 			return -1;
 	}
 	has[part] = 1;
@@ -140,6 +182,8 @@ struct cs_cloze {
 	cs_schema *schema; /* input + event id field target */
 	size_t nin;
 	int item;
+	int *mfield;       /* other event id fields masked with the item */
+	size_t nmfield;
 	cs_nn_rng rng;
 	cs_record ex;
 	size_t *perm;
@@ -155,6 +199,8 @@ void cs_cloze_defaults(cs_cloze_opts *o)
 	o->dupe = 10;
 	o->mask_last = 1;
 	o->seed = 1;
+	o->mask_field = NULL;
+	o->nmask_field = 0;
 }
 
 cs_cloze *cs_cloze_new(const cs_schema *in, const char *stream,
@@ -183,6 +229,31 @@ cs_cloze *cs_cloze_new(const cs_schema *in, const char *stream,
 		       "stream already has a field 'target': mask the training split, not an evaluation split");
 		goto fail;
 	}
+	if (o->nmask_field && !(cz->mfield = calloc(o->nmask_field, sizeof *cz->mfield))) {
+		cs_err(err, CS_ERR_NOMEM, stream, 0, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < o->nmask_field; i++) {
+		const char *name = o->mask_field[i];
+		int f = cs_schema_find(in, name);
+		if (f < 0 || in->f[f].level != CS_EVENT) {
+			cs_err(err, CS_ERR_FORMAT, stream, 0, "no event field '%s' to mask", name);
+			goto fail;
+		}
+		if (in->f[f].type != CS_ID) {
+			cs_err(err, CS_ERR_FORMAT, stream, 0,
+			       "field '%s' holds %s values, not ids: only id fields can be masked",
+			       name, cs_type_name(in->f[f].type));
+			goto fail;
+		}
+		size_t j = 0;
+		while (j < cz->nmfield && cz->mfield[j] != f)
+			j++;
+		if (f != cz->item && j == cz->nmfield)
+			cz->mfield[cz->nmfield++] = f;
+	}
+	cz->o.mask_field = NULL; /* the caller's; resolved above */
+	cz->o.nmask_field = 0;
 	if (!(cz->schema = cs_schema_dup(in))) {
 		cs_err(err, CS_ERR_NOMEM, stream, 0, "out of memory");
 		goto fail;
@@ -206,6 +277,7 @@ void cs_cloze_free(cs_cloze *cz)
 		return;
 	cs_schema_free(cz->schema);
 	cs_record_free(&cz->ex);
+	free(cz->mfield);
 	free(cz->perm);
 	free(cz);
 }
@@ -221,6 +293,15 @@ static size_t below(cs_nn_rng *r, size_t n)
 	return (size_t)(cs_nn_rng_next(r) % n);
 }
 
+/* Mask position i of ex: the item (kept in target) and the other masked fields. */
+static void mask_at(cs_cloze *cz, cs_record *ex, size_t i)
+{
+	ex->col[cz->nin].v.u32[i] = ex->col[cz->item].v.u32[i];
+	ex->col[cz->item].v.u32[i] = CS_VOCAB_MASK;
+	for (size_t f = 0; f < cz->nmfield; f++)
+		ex->col[cz->mfield[f]].v.u32[i] = CS_VOCAB_MASK;
+}
+
 /*
  * Emit window [from, from + w) of in with k positions masked: the k
  * first of a partial shuffle, or only the last position if last is set.
@@ -233,14 +314,13 @@ static int emit_window(cs_cloze *cz, const cs_record *in, size_t from, size_t w,
 	cs_record *ex = &cz->ex;
 	if (cs_record_slice(ex, cz->schema, in, from, w) < 0)
 		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-	cs_column *item = &ex->col[cz->item], *tgt = &ex->col[cz->nin];
+	cs_column *tgt = &ex->col[cz->nin];
 	if (cs_col_reserve(tgt, w) < 0)
 		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 	memset(tgt->v.u32, 0, w * sizeof(uint32_t));
 	tgt->n = w;
 	if (last) {
-		tgt->v.u32[w - 1] = item->v.u32[w - 1];
-		item->v.u32[w - 1] = CS_VOCAB_MASK;
+		mask_at(cz, ex, w - 1);
 	} else {
 		size_t *p = cz->perm;
 		for (size_t i = 0; i < w; i++)
@@ -250,8 +330,7 @@ static int emit_window(cs_cloze *cz, const cs_record *in, size_t from, size_t w,
 			size_t t = p[i];
 			p[i] = p[j];
 			p[j] = t;
-			tgt->v.u32[p[i]] = item->v.u32[p[i]];
-			item->v.u32[p[i]] = CS_VOCAB_MASK;
+			mask_at(cz, ex, p[i]);
 		}
 	}
 	return emit(ctx, ex, err);
@@ -299,4 +378,316 @@ long cs_cloze_run(cs_cloze *cz, const cs_record *in,
 		}
 	}
 	return made;
+}
+
+/* ------------------------------------------------------------ labels */
+
+void cs_label_defaults(cs_label_opts *o)
+{
+	o->action = "action";
+	o->purchase = "purchase";
+	o->ret = "return";
+	o->first = 0;
+	o->vocab = NULL;
+}
+
+/* One event type: a token of a string action field, or its id. */
+typedef struct token {
+	const char *s;
+	size_t len;
+	uint32_t id;
+} token;
+
+/*
+ * Find the action field of schema in and the tokens tok[0..n) in it.
+ * Returns the field's index, or -1.
+ */
+static int bind_action(const cs_schema *in, const char *stream, const cs_label_opts *o,
+		       const char *const *tok, token *t, size_t n, cs_error *err)
+{
+	int a = cs_schema_find(in, o->action);
+	if (a < 0 || in->f[a].level != CS_EVENT)
+		return cs_err(err, CS_ERR_FORMAT, stream, 0, "stream has no event field '%s'",
+			      o->action);
+	int type = in->f[a].type, sec = -1;
+	if (type != CS_STRING && type != CS_ID)
+		return cs_err(err, CS_ERR_FORMAT, stream, 0,
+			      "field '%s' holds %s values, not event types (strings or ids)",
+			      o->action, cs_type_name(type));
+	if (type == CS_ID) {
+		if (!o->vocab)
+			return cs_err(err, CS_ERR_USAGE, stream, 0,
+				      "field '%s' holds ids: pass its vocabulary with --vocab to find '%s'",
+				      o->action, tok[0]);
+		if ((sec = cs_vocab_check_field(o->vocab, in, stream, o->action, err)) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		t[i].s = tok[i];
+		t[i].len = strlen(tok[i]);
+		if (i > 0 && !strcmp(tok[i], tok[0]))
+			return cs_err(err, CS_ERR_USAGE, stream, 0,
+				      "the purchase and return tokens are both '%s'", tok[i]);
+		if (type != CS_ID)
+			continue;
+		t[i].id = cs_vocab_lookup(o->vocab, (size_t)sec, t[i].s, t[i].len);
+		if (t[i].id == CS_VOCAB_UNK)
+			return cs_err(err, CS_ERR_FORMAT, cs_vocab_path(o->vocab), 0,
+				      "no token '%s' in the vocabulary of '%s'", tok[i], o->action);
+	}
+	return a;
+}
+
+/* Whether event i of column c is of type t. */
+static int is_token(const cs_column *c, size_t i, const token *t)
+{
+	if (c->type == CS_ID)
+		return c->v.u32[i] == t->id;
+	size_t len;
+	const char *s = cs_col_str(c, i, &len);
+	return len == t->len && !memcmp(s, t->s, len);
+}
+
+/* The input's schema plus an int64 field "label" at level; metadata task. */
+static cs_schema *label_schema(const cs_schema *in, const char *stream, int level,
+			       const char *task, cs_error *err)
+{
+	if (cs_schema_find(in, "label") >= 0) {
+		cs_err(err, CS_ERR_FORMAT, stream, 0,
+		       "stream already has a field 'label': is it already labelled?");
+		return NULL;
+	}
+	cs_schema *s = cs_schema_dup(in);
+	if (!s) {
+		cs_err(err, CS_ERR_NOMEM, stream, 0, "out of memory");
+		return NULL;
+	}
+	if (cs_schema_add(s, "label", level, CS_INT64, err) < 0 ||
+	    cs_schema_set_meta(s, "task", task, err) < 0) {
+		cs_schema_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+struct cs_session_labeler {
+	cs_label_opts o;
+	cs_schema *schema;
+	size_t nin;
+	int action;
+	token purchase;
+	cs_label_stats st;
+};
+
+cs_session_labeler *cs_session_labeler_new(const cs_schema *in, const char *stream,
+					   const cs_label_opts *o, cs_error *err)
+{
+	cs_session_labeler *sl = calloc(1, sizeof *sl);
+	if (!sl) {
+		cs_err(err, CS_ERR_NOMEM, stream, 0, "out of memory");
+		return NULL;
+	}
+	sl->o = *o;
+	sl->nin = in->nfields;
+	if ((sl->action = bind_action(in, stream, o, &o->purchase, &sl->purchase, 1, err)) < 0 ||
+	    !(sl->schema = label_schema(in, stream, CS_SEQ, "session", err))) {
+		cs_session_labeler_free(sl);
+		return NULL;
+	}
+	return sl;
+}
+
+void cs_session_labeler_free(cs_session_labeler *sl)
+{
+	if (!sl)
+		return;
+	cs_schema_free(sl->schema);
+	free(sl);
+}
+
+const cs_schema *cs_session_labeler_schema(const cs_session_labeler *sl)
+{
+	return sl->schema;
+}
+
+const cs_label_stats *cs_session_labeler_stats(const cs_session_labeler *sl)
+{
+	return &sl->st;
+}
+
+int cs_session_labeler_run(cs_session_labeler *sl, const cs_record *in, cs_record *out,
+			   cs_error *err)
+{
+	const cs_column *a = &in->col[sl->action];
+	size_t n = in->nevents, keep = 0;
+	sl->st.sequences++;
+	while (keep < n && !is_token(a, keep, &sl->purchase))
+		keep++;
+	int64_t label = keep < n;
+	if (sl->o.first && keep > sl->o.first)
+		keep = sl->o.first;
+	if (keep == 0) {
+		sl->st.dropped++;
+		return 0;
+	}
+	if (cs_record_init(out, sl->schema, err) < 0)
+		return -1;
+	if (cs_record_slice(out, sl->schema, in, 0, keep) < 0 ||
+	    cs_col_push_i64(&out->col[sl->nin], label) < 0)
+		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	sl->st.examples++;
+	sl->st.positives += (uint64_t)label;
+	return 1;
+}
+
+/* Event kinds of the return labeler. */
+enum { EV_OTHER = 0, EV_PURCHASE = 1, EV_RETURN = 2 };
+
+struct cs_return_labeler {
+	cs_label_opts o;
+	cs_schema *schema;
+	size_t nin;
+	int action, item;
+	token tok[2];     /* purchase, return */
+	unsigned char *kind;
+	int64_t *label;
+	size_t cap;
+	cs_label_stats st;
+};
+
+cs_return_labeler *cs_return_labeler_new(const cs_schema *in, const char *stream,
+					 const cs_label_opts *o, cs_error *err)
+{
+	const char *tok[2] = { o->purchase, o->ret };
+	cs_return_labeler *rl = calloc(1, sizeof *rl);
+	if (!rl) {
+		cs_err(err, CS_ERR_NOMEM, stream, 0, "out of memory");
+		return NULL;
+	}
+	rl->o = *o;
+	rl->nin = in->nfields;
+	rl->item = cs_schema_find(in, "item");
+	if (rl->item < 0 || in->f[rl->item].level != CS_EVENT) {
+		cs_err(err, CS_ERR_FORMAT, stream, 0, "stream has no event field 'item'");
+		goto fail;
+	}
+	if ((rl->action = bind_action(in, stream, o, tok, rl->tok, 2, err)) < 0 ||
+	    !(rl->schema = label_schema(in, stream, CS_EVENT, "returns", err)))
+		goto fail;
+	return rl;
+fail:
+	cs_return_labeler_free(rl);
+	return NULL;
+}
+
+void cs_return_labeler_free(cs_return_labeler *rl)
+{
+	if (!rl)
+		return;
+	cs_schema_free(rl->schema);
+	free(rl->kind);
+	free(rl->label);
+	free(rl);
+}
+
+const cs_schema *cs_return_labeler_schema(const cs_return_labeler *rl)
+{
+	return rl->schema;
+}
+
+const cs_label_stats *cs_return_labeler_stats(const cs_return_labeler *rl)
+{
+	return &rl->st;
+}
+
+/* Whether values i and j of column c are equal (strings byte for byte). */
+static int same_value(const cs_column *c, size_t i, size_t j)
+{
+	switch (c->type) {
+	case CS_STRING: {
+		size_t m, n;
+		const char *a = cs_col_str(c, i, &m), *b = cs_col_str(c, j, &n);
+		return m == n && !memcmp(a, b, m);
+	}
+	case CS_INT64:
+		return c->v.i64[i] == c->v.i64[j];
+	case CS_FLOAT32:
+		return c->v.f32[i] == c->v.f32[j];
+	default:
+		return c->v.u32[i] == c->v.u32[j];
+	}
+}
+
+int cs_return_labeler_run(cs_return_labeler *rl, const cs_record *in, cs_record *out,
+			  cs_error *err)
+{
+	const cs_column *a = &in->col[rl->action], *item = &in->col[rl->item];
+	size_t n = in->nevents, kept = 0;
+	rl->st.sequences++;
+	if (n > rl->cap) {
+		size_t cap = rl->cap;
+		if (cs_grow((void **)&rl->kind, &cap, n, sizeof *rl->kind) < 0 ||
+		    cs_grow((void **)&rl->label, &rl->cap, n, sizeof *rl->label) < 0)
+			return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	}
+	unsigned char *kind = rl->kind;
+	int64_t *label = rl->label;
+	for (size_t j = 0; j < n; j++) {
+		kind[j] = is_token(a, j, &rl->tok[0]) ? EV_PURCHASE :
+			  is_token(a, j, &rl->tok[1]) ? EV_RETURN : EV_OTHER;
+		label[j] = kind[j] == EV_PURCHASE ? 0 : -1;
+		if (kind[j] != EV_RETURN) {
+			kept++;
+			continue;
+		}
+		/* The latest earlier purchase of the item not yet matched. */
+		size_t i = j;
+		while (i-- > 0)
+			if (kind[i] == EV_PURCHASE && label[i] == 0 && same_value(item, i, j))
+				break;
+		if (i < j) {
+			label[i] = 1;
+			rl->st.returned++;
+		} else {
+			rl->st.unmatched++;
+		}
+	}
+	if (kept == 0) {
+		rl->st.dropped++;
+		return 0;
+	}
+	if (cs_record_init(out, rl->schema, err) < 0)
+		return -1;
+	cs_column *lab = &out->col[rl->nin];
+	for (size_t c = 0; c < rl->nin; c++) {
+		const cs_column *src = &in->col[c];
+		cs_column *dst = &out->col[c];
+		if (rl->schema->f[c].level == CS_SEQ) {
+			if (cs_col_append(dst, src, 0, 1) < 0)
+				goto nomem;
+			continue;
+		}
+		/* Runs of events between returns. */
+		for (size_t j = 0; j < n;) {
+			size_t e = j;
+			while (e < n && kind[e] != EV_RETURN)
+				e++;
+			if (e > j && cs_col_append(dst, src, j, e - j) < 0)
+				goto nomem;
+			j = e + 1;
+		}
+	}
+	if (cs_col_reserve(lab, kept) < 0)
+		goto nomem;
+	for (size_t j = 0; j < n; j++) {
+		if (kind[j] == EV_RETURN)
+			continue;
+		lab->v.i64[lab->n++] = label[j];
+		rl->st.purchases += kind[j] == EV_PURCHASE;
+	}
+	out->nevents = kept;
+	rl->st.examples++;
+	return 1;
+nomem:
+	return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 }

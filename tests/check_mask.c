@@ -1,4 +1,7 @@
-/* check_mask.c - unit tests of splits, Cloze examples and ranking metrics. */
+/*
+ * check_mask.c - unit tests of splits, Cloze examples, classification
+ * labels and ranking metrics.
+ */
 #include <check.h>
 #include "check_run.h"
 #include <math.h>
@@ -34,7 +37,7 @@ static void seq(cs_record *r, const cs_schema *s, size_t n, int64_t t0)
 START_TEST(test_leave_one_out)
 {
 	cs_schema *s = schema();
-	cs_split_opts o = { 0, 0, 0, 1 };
+	cs_split_opts o = { .mode = CS_SPLIT_LOO, .min_len = 1 };
 	cs_error err;
 	cs_splitter *sp = cs_splitter_new(s, "x", &o, &err);
 	ck_assert_ptr_nonnull(sp);
@@ -70,7 +73,8 @@ END_TEST
 START_TEST(test_time_cut)
 {
 	cs_schema *s = schema();
-	cs_split_opts o = { 1, 1000, 500, 1 };
+	cs_split_opts o = { .mode = CS_SPLIT_TIME, .time_cut = 1000, .valid_cut = 500,
+			    .min_len = 1 };
 	cs_error err;
 	cs_splitter *sp = cs_splitter_new(s, "x", &o, &err);
 	cs_record in = { 0 }, out[3] = { { 0 } };
@@ -204,6 +208,447 @@ START_TEST(test_cloze_seeded)
 }
 END_TEST
 
+/* Time cut with whole sequences: every part has the input's schema. */
+START_TEST(test_time_whole)
+{
+	cs_schema *s = schema();
+	cs_split_opts o = { .mode = CS_SPLIT_TIME, .time_cut = 1000, .valid_cut = 500,
+			    .min_len = 1, .whole = 1 };
+	cs_error err;
+	cs_splitter *sp = cs_splitter_new(s, "x", &o, &err);
+	ck_assert_ptr_nonnull(sp);
+	const char *names[] = { "train", "valid", "test" };
+	for (int p = 0; p < 3; p++) {
+		const cs_schema *ps = cs_splitter_schema(sp, p);
+		ck_assert_uint_eq(ps->nfields, s->nfields);
+		ck_assert_str_eq(cs_schema_get_meta(ps, "split"), names[p]);
+	}
+	cs_record in = { 0 }, out[3] = { { 0 } };
+	int has[3];
+	int64_t starts[] = { 100, 600, 2000 };
+	for (int i = 0; i < 3; i++) {
+		seq(&in, s, 1, starts[i]); /* one event is enough for a whole sequence */
+		ck_assert_int_eq(cs_splitter_run(sp, &in, out, has, &err), 0);
+		ck_assert(has[i]);
+		ck_assert_uint_eq(out[i].nevents, 1);
+		ck_assert_int_eq(out[i].col[2].v.i64[0], starts[i]);
+	}
+	for (int i = 0; i < 3; i++)
+		cs_record_free(&out[i]);
+	cs_record_free(&in);
+	cs_splitter_free(sp);
+	/* Held-out records name their part (valid used to say "test"). */
+	o.whole = 0;
+	sp = cs_splitter_new(s, "x", &o, &err);
+	const cs_schema *vs = cs_splitter_schema(sp, CS_SPLIT_VALID);
+	ck_assert_str_eq(cs_schema_get_meta(vs, "split"), "valid");
+	ck_assert_int_ge(cs_schema_find(vs, "target"), 0);
+	cs_splitter_free(sp);
+	cs_schema_free(s);
+}
+END_TEST
+
+/* Assign n records of a random split; counts per part into count. */
+static void random_parts(const cs_schema *s, const cs_split_opts *o, int *part, size_t n,
+			 size_t count[3])
+{
+	cs_error err;
+	cs_splitter *sp = cs_splitter_new(s, "x", o, &err);
+	ck_assert_msg(sp != NULL, "%s", err.msg);
+	cs_record in = { 0 }, out[3] = { { 0 } };
+	int has[3];
+	count[0] = count[1] = count[2] = 0;
+	for (size_t i = 0; i < n; i++) {
+		seq(&in, s, 1 + i % 4, (int64_t)i);
+		ck_assert_int_eq(cs_splitter_run(sp, &in, out, has, &err), 0);
+		ck_assert_int_eq(has[0] + has[1] + has[2], 1);
+		part[i] = has[0] ? 0 : has[1] ? 1 : 2;
+		/* whole: the same events, every field */
+		ck_assert_uint_eq(out[part[i]].nevents, in.nevents);
+		ck_assert_uint_eq(out[part[i]].ncols, s->nfields);
+		ck_assert_int_eq(out[part[i]].col[2].v.i64[0], (int64_t)i);
+		count[part[i]]++;
+	}
+	for (int i = 0; i < 3; i++)
+		cs_record_free(&out[i]);
+	cs_record_free(&in);
+	cs_splitter_free(sp);
+}
+
+START_TEST(test_random_split)
+{
+	enum { N = 10000 };
+	cs_schema *s = schema();
+	cs_split_opts o = { .mode = CS_SPLIT_RANDOM, .min_len = 1, .valid_frac = 0.1,
+			    .test_frac = 0.2, .seed = 1 };
+	static int a[N], b[N], c[N];
+	size_t na[3], nb[3], nc[3];
+	cs_error err;
+	cs_splitter *sp = cs_splitter_new(s, "x", &o, &err);
+	for (int p = 0; p < 3; p++) {
+		const cs_schema *ps = cs_splitter_schema(sp, p);
+		ck_assert_uint_eq(ps->nfields, s->nfields);
+		ck_assert_int_lt(cs_schema_find(ps, "target"), 0);
+	}
+	cs_splitter_free(sp);
+	random_parts(s, &o, a, N, na);
+	random_parts(s, &o, b, N, nb);
+	ck_assert(memcmp(a, b, sizeof a) == 0); /* the same seed, the same parts */
+	/* 1000 and 2000 expected; the standard deviations are 30 and 40 */
+	ck_assert_uint_gt(na[1], 880);
+	ck_assert_uint_lt(na[1], 1120);
+	ck_assert_uint_gt(na[2], 1840);
+	ck_assert_uint_lt(na[2], 2160);
+	o.seed = 2;
+	random_parts(s, &o, c, N, nc);
+	size_t moved = 0;
+	for (size_t i = 0; i < N; i++)
+		moved += a[i] != c[i];
+	ck_assert_uint_gt(moved, N / 5); /* another seed, other parts */
+	/* No item needed; shares that leave no training part are refused. */
+	cs_schema *bare = cs_schema_new();
+	cs_schema_add(bare, "user", CS_SEQ, CS_STRING, NULL);
+	sp = cs_splitter_new(bare, "x", &o, &err);
+	ck_assert_ptr_nonnull(sp);
+	cs_splitter_free(sp);
+	o.valid_frac = 0.5;
+	o.test_frac = 0.5;
+	ck_assert_ptr_null(cs_splitter_new(s, "x", &o, &err));
+	ck_assert_int_eq(err.code, CS_ERR_USAGE);
+	cs_schema_free(bare);
+	cs_schema_free(s);
+}
+END_TEST
+
+/* Schema: seq user (string), event item (id), action (id), time (int64). */
+static cs_schema *schema_action(void)
+{
+	cs_schema *s = schema();
+	cs_schema_add(s, "action", CS_EVENT, CS_ID, NULL);
+	s->f[3].vocab = 7;
+	return s;
+}
+
+typedef struct masks {
+	size_t examples, masked, action_masked, action_changed;
+} masks;
+
+static int count_masks(void *ctx, const cs_record *ex, cs_error *err)
+{
+	masks *m = ctx;
+	m->examples++;
+	for (size_t i = 0; i < ex->nevents; i++) {
+		int masked = ex->col[4].v.u32[i] != 0;
+		uint32_t act = ex->col[3].v.u32[i];
+		m->masked += masked;
+		m->action_masked += masked && act == CS_VOCAB_MASK;
+		m->action_changed += !masked && act != 3 + i % 2;
+	}
+	return 0;
+}
+
+START_TEST(test_cloze_mask_field)
+{
+	cs_schema *s = schema_action();
+	cs_cloze_opts o;
+	cs_cloze_defaults(&o);
+	o.dupe = 3;
+	cs_error err;
+	cs_record in = { 0 };
+	ck_assert_int_eq(cs_record_init(&in, s, NULL), 0);
+	cs_col_push_str(&in.col[0], "u", 1);
+	for (uint32_t i = 0; i < 20; i++) {
+		cs_col_push_u32(&in.col[1], 10 + i);
+		cs_col_push_i64(&in.col[2], i);
+		cs_col_push_u32(&in.col[3], 3 + i % 2);
+	}
+	in.nevents = 20;
+	/* Default: the action keeps its value. */
+	masks m = { 0 };
+	cs_cloze *cz = cs_cloze_new(s, "x", &o, &err);
+	ck_assert_int_eq(cs_cloze_run(cz, &in, count_masks, &m, &err), 4);
+	ck_assert_uint_eq(m.masked, 3 * 12 + 1);
+	ck_assert_uint_eq(m.action_masked, 0);
+	cs_cloze_free(cz);
+	/* --mask-field action: masked with the item, and nowhere else. */
+	const char *const fields[] = { "action", "item" };
+	o.mask_field = fields;
+	o.nmask_field = 2;
+	memset(&m, 0, sizeof m);
+	cz = cs_cloze_new(s, "x", &o, &err);
+	ck_assert_ptr_nonnull(cz);
+	ck_assert_int_eq(cs_cloze_run(cz, &in, count_masks, &m, &err), 4);
+	ck_assert_uint_eq(m.masked, 3 * 12 + 1);
+	ck_assert_uint_eq(m.action_masked, m.masked);
+	ck_assert_uint_eq(m.action_changed, 0);
+	cs_cloze_free(cz);
+	/* Only event-level id fields can be masked. */
+	const char *const bad[][1] = { { "time" }, { "user" }, { "nope" } };
+	const char *want[] = { "holds int64 values", "no event field 'user'", "'nope'" };
+	for (int i = 0; i < 3; i++) {
+		o.mask_field = bad[i];
+		o.nmask_field = 1;
+		ck_assert_ptr_null(cs_cloze_new(s, "x", &o, &err));
+		ck_assert_msg(strstr(err.msg, want[i]) != NULL, "%s", err.msg);
+	}
+	cs_record_free(&in);
+	cs_schema_free(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------ labels */
+
+/* Schema: seq user (string), event item (string), action (string). */
+static cs_schema *schema_events(int action_type)
+{
+	cs_schema *s = cs_schema_new();
+	cs_schema_add(s, "user", CS_SEQ, CS_STRING, NULL);
+	cs_schema_add(s, "item", CS_EVENT, CS_STRING, NULL);
+	cs_schema_add(s, "action", CS_EVENT, action_type, NULL);
+	return s;
+}
+
+/*
+ * A sequence from "v:a c:b p:a r:a": event type (view, cart, purchase,
+ * return) and item. An id action field gets ids 3 to 6 in that order.
+ */
+static void events(cs_record *r, const cs_schema *s, const char *spec)
+{
+	static const char *type[] = { "view", "cart", "purchase", "return" };
+	ck_assert_int_eq(cs_record_init(r, s, NULL), 0);
+	cs_col_push_str(&r->col[0], "u", 1);
+	for (const char *p = spec; *p; p += p[3] ? 4 : 3) {
+		int t = (int)(strchr("vcpr", p[0]) - "vcpr");
+		cs_col_push_str(&r->col[1], p + 2, 1);
+		if (s->f[2].type == CS_ID)
+			cs_col_push_u32(&r->col[2], 3 + (uint32_t)t);
+		else
+			cs_col_push_str(&r->col[2], type[t], strlen(type[t]));
+		r->nevents++;
+	}
+}
+
+/* The items of out, as a string. */
+static const char *items(const cs_record *out)
+{
+	static char buf[64];
+	size_t n = 0, len;
+	for (size_t i = 0; i < out->nevents && n < sizeof buf - 1; i++)
+		buf[n++] = *cs_col_str(&out->col[1], i, &len);
+	buf[n] = 0;
+	return buf;
+}
+
+START_TEST(test_session_labels)
+{
+	cs_schema *s = schema_events(CS_STRING);
+	cs_label_opts o;
+	cs_label_defaults(&o);
+	cs_error err;
+	cs_session_labeler *sl = cs_session_labeler_new(s, "x", &o, &err);
+	ck_assert_ptr_nonnull(sl);
+	const cs_schema *ls = cs_session_labeler_schema(sl);
+	ck_assert_int_eq(cs_schema_find(ls, "label"), 3);
+	ck_assert(ls->f[3].level == CS_SEQ && ls->f[3].type == CS_INT64);
+	cs_record in = { 0 }, out = { 0 };
+	/* A purchase in the middle: the events before it, label 1. */
+	events(&in, s, "v:a c:b p:b v:c p:d");
+	ck_assert_int_eq(cs_session_labeler_run(sl, &in, &out, &err), 1);
+	ck_assert_str_eq(items(&out), "ab");
+	ck_assert_int_eq(out.col[3].v.i64[0], 1);
+	ck_assert_uint_eq(out.col[0].n, 1);
+	/* None: every event, label 0. */
+	events(&in, s, "v:a v:b c:c");
+	ck_assert_int_eq(cs_session_labeler_run(sl, &in, &out, &err), 1);
+	ck_assert_str_eq(items(&out), "abc");
+	ck_assert_int_eq(out.col[3].v.i64[0], 0);
+	/* A purchase first: nothing left, dropped. */
+	events(&in, s, "p:a v:b");
+	ck_assert_int_eq(cs_session_labeler_run(sl, &in, &out, &err), 0);
+	const cs_label_stats *st = cs_session_labeler_stats(sl);
+	ck_assert_uint_eq(st->sequences, 3);
+	ck_assert_uint_eq(st->examples, 2);
+	ck_assert_uint_eq(st->positives, 1);
+	ck_assert_uint_eq(st->dropped, 1);
+	cs_session_labeler_free(sl);
+
+	/* --first 2 and another purchase token. */
+	o.first = 2;
+	o.purchase = "cart";
+	sl = cs_session_labeler_new(s, "x", &o, &err);
+	events(&in, s, "v:a v:b v:c c:d");
+	ck_assert_int_eq(cs_session_labeler_run(sl, &in, &out, &err), 1);
+	ck_assert_str_eq(items(&out), "ab");
+	ck_assert_int_eq(out.col[3].v.i64[0], 1);
+	events(&in, s, "v:a c:b");
+	ck_assert_int_eq(cs_session_labeler_run(sl, &in, &out, &err), 1);
+	ck_assert_str_eq(items(&out), "a");
+	events(&in, s, "v:a v:b v:c");
+	ck_assert_int_eq(cs_session_labeler_run(sl, &in, &out, &err), 1);
+	ck_assert_str_eq(items(&out), "ab");
+	ck_assert_int_eq(out.col[3].v.i64[0], 0);
+	cs_session_labeler_free(sl);
+	cs_record_free(&in);
+	cs_record_free(&out);
+
+	/* Errors: no action field, a float one, a label already there. */
+	cs_label_defaults(&o);
+	o.action = "event_type";
+	ck_assert_ptr_null(cs_session_labeler_new(s, "in.cseq", &o, &err));
+	ck_assert_str_eq(err.msg, "stream has no event field 'event_type'");
+	ck_assert_str_eq(err.path, "in.cseq");
+	o.action = "action";
+	cs_schema_add(s, "price", CS_EVENT, CS_FLOAT32, NULL);
+	cs_schema_add(s, "label", CS_SEQ, CS_INT64, NULL);
+	ck_assert_ptr_null(cs_session_labeler_new(s, "in.cseq", &o, &err));
+	ck_assert_ptr_nonnull(strstr(err.msg, "already has a field 'label'"));
+	o.action = "price";
+	ck_assert_ptr_null(cs_session_labeler_new(s, "in.cseq", &o, &err));
+	ck_assert_ptr_nonnull(strstr(err.msg, "float32"));
+	cs_schema_free(s);
+}
+END_TEST
+
+/* An id action field: the tokens are found through the vocabulary. */
+START_TEST(test_labels_vocab)
+{
+	const char *tok[] = { "[PAD]", "[MASK]", "[UNK]", "view", "cart", "purchase", "return" };
+	size_t len[7];
+	for (int i = 0; i < 7; i++)
+		len[i] = strlen(tok[i]);
+	uint64_t fp = cs_vocab_hash("action", tok, len, 7);
+	char fps[17], text[512];
+	int n = snprintf(text, sizeof text, "# cs-vocab 1\nfield\taction\t7\t%s\n",
+			 cs_vocab_fpstr(fp, fps));
+	for (int i = 0; i < 7; i++)
+		n += snprintf(text + n, sizeof text - (size_t)n, "%d\t%s\t%d\n", i, tok[i],
+			      i < 3 ? 0 : 1);
+	FILE *f = fmemopen(text, (size_t)n, "r");
+	cs_error err;
+	cs_vocab *v = cs_vocab_read_file(f, "v.txt", &err);
+	fclose(f);
+	ck_assert_msg(v != NULL, "%s", err.msg);
+
+	cs_schema *s = schema_events(CS_ID);
+	s->f[2].vocab = fp;
+	cs_label_opts o;
+	cs_label_defaults(&o);
+	ck_assert_ptr_null(cs_session_labeler_new(s, "enc.cseq", &o, &err));
+	ck_assert_ptr_nonnull(strstr(err.msg, "--vocab"));
+	ck_assert_ptr_null(cs_return_labeler_new(s, "enc.cseq", &o, &err));
+	ck_assert_ptr_nonnull(strstr(err.msg, "--vocab"));
+	o.vocab = v;
+	cs_session_labeler *sl = cs_session_labeler_new(s, "enc.cseq", &o, &err);
+	ck_assert_msg(sl != NULL, "%s", err.msg);
+	cs_record in = { 0 }, out = { 0 };
+	events(&in, s, "v:a c:b p:c v:d");
+	ck_assert_int_eq(cs_session_labeler_run(sl, &in, &out, &err), 1);
+	ck_assert_str_eq(items(&out), "ab");
+	ck_assert_int_eq(out.col[3].v.i64[0], 1);
+	cs_session_labeler_free(sl);
+	cs_return_labeler *rl = cs_return_labeler_new(s, "enc.cseq", &o, &err);
+	ck_assert_msg(rl != NULL, "%s", err.msg);
+	events(&in, s, "p:a p:b r:a");
+	ck_assert_int_eq(cs_return_labeler_run(rl, &in, &out, &err), 1);
+	ck_assert_str_eq(items(&out), "ab");
+	ck_assert_int_eq(out.col[3].v.i64[0], 1);
+	ck_assert_int_eq(out.col[3].v.i64[1], 0);
+	cs_return_labeler_free(rl);
+	/* A token the vocabulary lacks; another vocabulary. */
+	o.purchase = "buy";
+	ck_assert_ptr_null(cs_session_labeler_new(s, "enc.cseq", &o, &err));
+	ck_assert_str_eq(err.msg, "no token 'buy' in the vocabulary of 'action'");
+	o.purchase = "purchase";
+	s->f[2].vocab = fp + 1;
+	ck_assert_ptr_null(cs_session_labeler_new(s, "enc.cseq", &o, &err));
+	ck_assert_ptr_nonnull(strstr(err.msg, "another vocabulary"));
+	cs_record_free(&in);
+	cs_record_free(&out);
+	cs_schema_free(s);
+	cs_vocab_free(v);
+}
+END_TEST
+
+START_TEST(test_return_labels)
+{
+	cs_schema *s = schema_events(CS_STRING);
+	cs_label_opts o;
+	cs_label_defaults(&o);
+	cs_error err;
+	cs_return_labeler *rl = cs_return_labeler_new(s, "x", &o, &err);
+	ck_assert_ptr_nonnull(rl);
+	const cs_schema *ls = cs_return_labeler_schema(rl);
+	ck_assert_int_eq(cs_schema_find(ls, "label"), 3);
+	ck_assert(ls->f[3].level == CS_EVENT && ls->f[3].type == CS_INT64);
+	cs_record in = { 0 }, out = { 0 };
+	/*
+	 * Two returns of a: the first to the latest purchase of a (event 2),
+	 * the second to the one before (event 0); a third has none left. The
+	 * purchase of a after them is not returned.
+	 */
+	events(&in, s, "p:a p:b p:a v:c r:a r:a r:a p:a");
+	ck_assert_int_eq(cs_return_labeler_run(rl, &in, &out, &err), 1);
+	ck_assert_str_eq(items(&out), "abaca");
+	int64_t want[] = { 1, 0, 1, -1, 0 };
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(out.col[3].v.i64[i], want[i]);
+	ck_assert_uint_eq(out.col[3].n, 5);
+	ck_assert_uint_eq(out.col[2].n, 5);
+	/* Two purchases, one return: the later purchase is the returned one. */
+	events(&in, s, "p:x v:y p:x r:x");
+	ck_assert_int_eq(cs_return_labeler_run(rl, &in, &out, &err), 1);
+	ck_assert_str_eq(items(&out), "xyx");
+	ck_assert_int_eq(out.col[3].v.i64[0], 0);
+	ck_assert_int_eq(out.col[3].v.i64[1], -1);
+	ck_assert_int_eq(out.col[3].v.i64[2], 1);
+	/* A return before any purchase of its item, and a return of another item. */
+	events(&in, s, "r:z p:z v:y p:w r:q");
+	ck_assert_int_eq(cs_return_labeler_run(rl, &in, &out, &err), 1);
+	ck_assert_str_eq(items(&out), "zyw");
+	ck_assert_int_eq(out.col[3].v.i64[0], 0);
+	ck_assert_int_eq(out.col[3].v.i64[2], 0);
+	/* Only returns: nothing left. */
+	events(&in, s, "r:a r:b");
+	ck_assert_int_eq(cs_return_labeler_run(rl, &in, &out, &err), 0);
+	const cs_label_stats *st = cs_return_labeler_stats(rl);
+	ck_assert_uint_eq(st->sequences, 4);
+	ck_assert_uint_eq(st->examples, 3);
+	ck_assert_uint_eq(st->dropped, 1);
+	ck_assert_uint_eq(st->purchases, 4 + 2 + 2);
+	ck_assert_uint_eq(st->returned, 3);
+	ck_assert_uint_eq(st->unmatched, 1 + 2 + 2);
+	cs_return_labeler_free(rl);
+	/* Items compared as ids too; no item field is an error. */
+	cs_schema *si = schema_events(CS_STRING);
+	si->f[1].type = CS_ID;
+	rl = cs_return_labeler_new(si, "x", &o, &err);
+	ck_assert_int_eq(cs_record_init(&in, si, NULL), 0);
+	cs_col_push_str(&in.col[0], "u", 1);
+	const char *act[] = { "purchase", "purchase", "return" };
+	uint32_t item[] = { 5, 6, 5 };
+	for (int i = 0; i < 3; i++) {
+		cs_col_push_u32(&in.col[1], item[i]);
+		cs_col_push_str(&in.col[2], act[i], strlen(act[i]));
+	}
+	in.nevents = 3;
+	ck_assert_int_eq(cs_return_labeler_run(rl, &in, &out, &err), 1);
+	ck_assert_uint_eq(out.nevents, 2);
+	ck_assert_int_eq(out.col[3].v.i64[0], 1);
+	ck_assert_int_eq(out.col[3].v.i64[1], 0);
+	cs_return_labeler_free(rl);
+	cs_schema_remove(si, 1);
+	ck_assert_ptr_null(cs_return_labeler_new(si, "x", &o, &err));
+	ck_assert_ptr_nonnull(strstr(err.msg, "'item'"));
+	o.ret = "purchase";
+	ck_assert_ptr_null(cs_return_labeler_new(s, "x", &o, &err));
+	ck_assert_ptr_nonnull(strstr(err.msg, "both 'purchase'"));
+	cs_record_free(&in);
+	cs_record_free(&out);
+	cs_schema_free(si);
+	cs_schema_free(s);
+}
+END_TEST
+
 START_TEST(test_metrics)
 {
 	size_t ks[] = { 1, 5, 10 };
@@ -288,6 +733,12 @@ int main(void)
 	tcase_add_test(tc, test_time_cut);
 	tcase_add_test(tc, test_cloze_windows);
 	tcase_add_test(tc, test_cloze_seeded);
+	tcase_add_test(tc, test_time_whole);
+	tcase_add_test(tc, test_random_split);
+	tcase_add_test(tc, test_cloze_mask_field);
+	tcase_add_test(tc, test_session_labels);
+	tcase_add_test(tc, test_labels_vocab);
+	tcase_add_test(tc, test_return_labels);
 	tcase_add_test(tc, test_metrics);
 	tcase_add_test(tc, test_ranks);
 	tcase_add_test(tc, test_sampler);

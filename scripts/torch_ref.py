@@ -9,7 +9,9 @@ everything to tests/fixtures/bert4rec_tiny.bin. The C model runs the same
 batch packed, without padding, and must agree tensor by tensor.
 
 Run from the repository top: scripts/torch_ref.py [OUT]. Needs Debian's
-python3-torch (1.13); the C tests only need the fixture.
+python3-torch (1.13); the C tests only need the fixture. Importing it
+writes nothing: scripts/torch_ref_tasks.py reuses its encoder, AdamW
+steps and writer for the task heads.
 
 Fixture layout, all little endian:
     magic "CSTF", u32 version (1), u32 count of tensors, then count times:
@@ -31,7 +33,6 @@ import sys
 import torch
 import torch.nn.functional as F
 
-torch.manual_seed(1234)
 DT = torch.float64
 
 V, C, L, NH, P = 23, 16, 2, 2, 8
@@ -55,11 +56,13 @@ SHAPES = {
 DECAY = {"wte", "wpe", "qkv_w", "proj_w", "fc_w", "fc2_w", "head_w"}
 
 
-def init_params():
+def init_params(names=NAMES, shapes=SHAPES, decay=DECAY):
+    """Draw names in order: decayed tensors truncated normal, other *_w
+    1 + noise, the rest noise; every value rounded to float32."""
     p = {}
-    for n in NAMES:
-        s = SHAPES[n]
-        if n in DECAY:
+    for n in names:
+        s = shapes[n]
+        if n in decay:
             t = torch.nn.init.trunc_normal_(torch.empty(s, dtype=DT),
                                             std=INIT, a=-2 * INIT, b=2 * INIT)
         elif n.endswith("_w"):  # LayerNorm weights: 1, perturbed
@@ -79,11 +82,11 @@ def ln(x, w, b):
     return F.layer_norm(x, (C,), w, b, eps=1e-12)
 
 
-def forward(p, tok, lengths, mb, mt):
-    """tok (B, Tmax) padded with 0; mb, mt: batch and time of masked."""
-    B, T = tok.shape
+def encode(p, x, lengths):
+    """Embedding LayerNorm and the L blocks over x (B, T, C), the summed
+    input embeddings of a batch padded to T; the final hidden states."""
+    B, T, _ = x.shape
     pos = torch.arange(T)
-    x = p["wte"][tok] + p["wpe"][pos][None]
     x = ln(x, p["embln_w"], p["embln_b"])
     valid = pos[None, :] < lengths[:, None]                 # (B, T)
     amask = (1.0 - valid.to(DT))[:, None, None, :] * -10000.0
@@ -100,6 +103,14 @@ def forward(p, tok, lengths, mb, mt):
         h = gelu(x @ p["fc_w"][l].T + p["fc_b"][l])
         h = h @ p["fc2_w"][l].T + p["fc2_b"][l]
         x = ln(x + h, p["ln2_w"][l], p["ln2_b"][l])
+    return x
+
+
+def forward(p, tok, lengths, mb, mt, targets):
+    """tok (B, Tmax) padded with 0; mb, mt: batch and time of masked."""
+    T = tok.shape[1]
+    pos = torch.arange(T)
+    x = encode(p, p["wte"][tok] + p["wpe"][pos][None], lengths)
     hm = x[mb, mt]                                            # (M, C)
     h = gelu(hm @ p["head_w"].T + p["head_b"])
     h = ln(h, p["headln_w"], p["headln_b"])
@@ -107,35 +118,13 @@ def forward(p, tok, lengths, mb, mt):
     # pad (0) and mask (1) are never predicted: out of the softmax
     masked = logits.clone()
     masked[:, :2] = -math.inf
-    loss = F.cross_entropy(masked, mt_targets)
+    loss = F.cross_entropy(masked, targets)
     return x, logits, loss
 
 
-# the batch: three sequences, lengths 5, 8, 3; masked positions hold 1
-lengths = torch.tensor([5, 8, 3])
-B, T = len(lengths), int(lengths.max())
-tok = torch.zeros(B, T, dtype=torch.long)
-for b in range(B):
-    tok[b, :lengths[b]] = torch.randint(3, V, (int(lengths[b]),))
-tok[1, 5] = 2                       # an unknown item in a history
-masked_at = [(0, 1), (0, 4), (1, 0), (1, 3), (1, 7), (2, 2)]
-mb = torch.tensor([b for b, _ in masked_at])
-mt = torch.tensor([t for _, t in masked_at])
-mt_targets = tok[mb, mt].clone()
-mt_targets[3] = 2                   # the unknown id is an ordinary class
-tok[mb, mt] = 1
-
-params = init_params()
-init = {n: params[n].detach().clone() for n in NAMES}
-hidden, logits, loss = forward(params, tok, lengths, mb, mt)
-loss.backward()
-grads = {n: params[n].grad.detach().clone() for n in NAMES}
-gnorm = math.sqrt(sum(float((g * g).sum()) for g in grads.values()))
-
-# three AdamW steps: warmup 2, decay to 0 at step 4, clipping active
+# AdamW for the fixtures: warmup 2, decay to 0 at step 4, clipping active
 LR, BETAS, EPS, WD = 1e-2, (0.9, 0.999), 1e-6, 0.1
 WARMUP, TOTAL, STEPS = 2, 4, 3
-CLIP = 0.5 * gnorm
 
 
 def schedule(t):
@@ -144,60 +133,112 @@ def schedule(t):
     return max(0.0, (TOTAL - t) / (TOTAL - WARMUP))
 
 
-opt = torch.optim.AdamW(
-    [{"params": [params[n] for n in NAMES if n in DECAY],
-      "weight_decay": WD},
-     {"params": [params[n] for n in NAMES if n not in DECAY],
-      "weight_decay": 0.0}],
-    lr=LR, betas=BETAS, eps=EPS)
-sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-losses = []
-for step in range(STEPS):
-    opt.zero_grad()
-    _, _, l_ = forward(params, tok, lengths, mb, mt)
-    l_.backward()
-    losses.append(float(l_))
-    torch.nn.utils.clip_grad_norm_([params[n] for n in NAMES], CLIP)
-    opt.step()
-    sched.step()
+def adamw_steps(params, names, decay, loss_fn, clip):
+    """STEPS AdamW steps on loss_fn() with the schedule and clipping at
+    clip; the loss before each step."""
+    opt = torch.optim.AdamW(
+        [{"params": [params[n] for n in names if n in decay],
+          "weight_decay": WD},
+         {"params": [params[n] for n in names if n not in decay],
+          "weight_decay": 0.0}],
+        lr=LR, betas=BETAS, eps=EPS)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    losses = []
+    for step in range(STEPS):
+        opt.zero_grad()
+        l_ = loss_fn()
+        l_.backward()
+        losses.append(float(l_))
+        torch.nn.utils.clip_grad_norm_([params[n] for n in names], clip)
+        opt.step()
+        sched.step()
+    return losses
 
-# packed views of the batch
-packed = torch.cat([tok[b, :lengths[b]] for b in range(B)])
-positions = torch.cat([torch.arange(int(n)) for n in lengths])
-starts = torch.cumsum(lengths, 0) - lengths
-mpos = starts[mb] + mt
-hidden_packed = torch.cat([hidden[b, :lengths[b]] for b in range(B)])
 
-tensors = [
-    ("config", torch.tensor([V, C, L, NH, P, FF])),
-    ("adamw", torch.tensor([LR, BETAS[0], BETAS[1], EPS, WD, CLIP, WARMUP,
-                            TOTAL, STEPS])),
-    ("lengths", lengths), ("tokens", packed), ("positions", positions),
-    ("mpos", mpos), ("mtgt", mt_targets),
-]
-tensors += [("init." + n, init[n]) for n in NAMES]
-tensors += [("logits", logits.detach()), ("loss", loss.detach().view(1)),
-            ("hidden", hidden_packed.detach())]
-tensors += [("grad." + n, grads[n]) for n in NAMES]
-tensors += [("losses", torch.tensor(losses))]
-tensors += [("step3." + n, params[n].detach()) for n in NAMES]
+def adamw_tensor(clip):
+    return torch.tensor([LR, BETAS[0], BETAS[1], EPS, WD, clip, WARMUP,
+                         TOTAL, STEPS])
 
-out = bytearray(b"CSTF")
-out += struct.pack("<II", 1, len(tensors))
-for name, t in tensors:
-    t = t.detach().to(torch.float32).contiguous()
-    nb = name.encode("ascii")
-    out += struct.pack("<I", len(nb)) + nb
-    out += struct.pack("<I", t.dim())
-    out += struct.pack("<%dI" % t.dim(), *t.shape)
-    out += struct.pack("<%df" % t.numel(), *t.flatten().tolist())
-h = 0xcbf29ce484222325
-for byte in out:
-    h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
-out += struct.pack("<Q", h)
-path = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/bert4rec_tiny.bin"
-with open(path, "wb") as f:
-    f.write(out)
-print("%s: %d tensors, %d bytes, loss %.6f, grad norm %.6f, losses %s"
-      % (path, len(tensors), len(out), float(loss), gnorm,
-         " ".join("%.6f" % x for x in losses)), file=sys.stderr)
+
+def pack(t, lengths):
+    """Rows of the padded (B, T, ...) t that hold tokens, back to back."""
+    return torch.cat([t[b, :lengths[b]] for b in range(len(lengths))])
+
+
+def write_fixture(path, tensors):
+    """Write the (name, tensor) pairs in the layout above; its size."""
+    out = bytearray(b"CSTF")
+    out += struct.pack("<II", 1, len(tensors))
+    for name, t in tensors:
+        t = t.detach().to(torch.float32).contiguous()
+        nb = name.encode("ascii")
+        out += struct.pack("<I", len(nb)) + nb
+        out += struct.pack("<I", t.dim())
+        out += struct.pack("<%dI" % t.dim(), *t.shape)
+        out += struct.pack("<%df" % t.numel(), *t.flatten().tolist())
+    h = 0xcbf29ce484222325
+    for byte in out:
+        h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    out += struct.pack("<Q", h)
+    with open(path, "wb") as f:
+        f.write(out)
+    return len(out)
+
+
+def main():
+    torch.manual_seed(1234)
+    # the batch: three sequences, lengths 5, 8, 3; masked positions hold 1
+    lengths = torch.tensor([5, 8, 3])
+    B, T = len(lengths), int(lengths.max())
+    tok = torch.zeros(B, T, dtype=torch.long)
+    for b in range(B):
+        tok[b, :lengths[b]] = torch.randint(3, V, (int(lengths[b]),))
+    tok[1, 5] = 2                       # an unknown item in a history
+    masked_at = [(0, 1), (0, 4), (1, 0), (1, 3), (1, 7), (2, 2)]
+    mb = torch.tensor([b for b, _ in masked_at])
+    mt = torch.tensor([t for _, t in masked_at])
+    mt_targets = tok[mb, mt].clone()
+    mt_targets[3] = 2                   # the unknown id is an ordinary class
+    tok[mb, mt] = 1
+
+    params = init_params()
+    init = {n: params[n].detach().clone() for n in NAMES}
+    hidden, logits, loss = forward(params, tok, lengths, mb, mt, mt_targets)
+    loss.backward()
+    grads = {n: params[n].grad.detach().clone() for n in NAMES}
+    gnorm = math.sqrt(sum(float((g * g).sum()) for g in grads.values()))
+
+    clip = 0.5 * gnorm
+    losses = adamw_steps(
+        params, NAMES, DECAY,
+        lambda: forward(params, tok, lengths, mb, mt, mt_targets)[2], clip)
+
+    # packed views of the batch
+    packed = pack(tok, lengths)
+    positions = torch.cat([torch.arange(int(n)) for n in lengths])
+    starts = torch.cumsum(lengths, 0) - lengths
+    mpos = starts[mb] + mt
+    hidden_packed = pack(hidden, lengths)
+
+    tensors = [
+        ("config", torch.tensor([V, C, L, NH, P, FF])),
+        ("adamw", adamw_tensor(clip)),
+        ("lengths", lengths), ("tokens", packed), ("positions", positions),
+        ("mpos", mpos), ("mtgt", mt_targets),
+    ]
+    tensors += [("init." + n, init[n]) for n in NAMES]
+    tensors += [("logits", logits.detach()), ("loss", loss.detach().view(1)),
+                ("hidden", hidden_packed.detach())]
+    tensors += [("grad." + n, grads[n]) for n in NAMES]
+    tensors += [("losses", torch.tensor(losses))]
+    tensors += [("step3." + n, params[n].detach()) for n in NAMES]
+
+    path = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/bert4rec_tiny.bin"
+    size = write_fixture(path, tensors)
+    print("%s: %d tensors, %d bytes, loss %.6f, grad norm %.6f, losses %s"
+          % (path, len(tensors), size, float(loss), gnorm,
+             " ".join("%.6f" % x for x in losses)), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

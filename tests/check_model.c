@@ -6,8 +6,12 @@
  * batch of three sequences (stored packed), and PyTorch's logits, loss,
  * final hidden states, every gradient and the weights after three AdamW
  * steps. The C model runs the batch packed and must agree tensor by
- * tensor. Then: scoring, packing independence, seeded dropout, batch
- * validation, and a small training run whose loss must fall.
+ * tensor. scripts/torch_ref_tasks.py writes the same for the task heads
+ * with extra event inputs: session_tiny.bin ([CLS] pooling, inputs
+ * summed), concat_tiny.bin (event head, inputs joined and projected) and
+ * mean_tiny.bin (mean pooling). Then: scoring, packing independence,
+ * seeded dropout, batch validation, and a small training run whose loss
+ * must fall.
  */
 #include <check.h>
 #include "check_run.h"
@@ -21,6 +25,15 @@
 
 #ifndef FIXTURE
 #define FIXTURE "tests/fixtures/bert4rec_tiny.bin"
+#endif
+#ifndef FIXTURE_SESSION
+#define FIXTURE_SESSION "tests/fixtures/session_tiny.bin"
+#endif
+#ifndef FIXTURE_CONCAT
+#define FIXTURE_CONCAT "tests/fixtures/concat_tiny.bin"
+#endif
+#ifndef FIXTURE_MEAN
+#define FIXTURE_MEAN "tests/fixtures/mean_tiny.bin"
 #endif
 
 /* ------------------------------------------------------------ fixture */
@@ -41,11 +54,11 @@ static uint32_t le32(const unsigned char *p)
 }
 
 /* Load the fixture; any problem fails the test that asked. */
-static void load_fixture(void)
+static void load_fixture(const char *path)
 {
-	FILE *fp = fopen(FIXTURE, "rb");
+	FILE *fp = fopen(path, "rb");
 	ck_assert_msg(fp != NULL, "cannot open '%s' (run from the top)",
-		      FIXTURE);
+		      path);
 	static unsigned char buf[1 << 20];
 	size_t len = fread(buf, 1, sizeof buf, fp);
 	fclose(fp);
@@ -136,15 +149,22 @@ struct fix {
 	cs_bert *m;
 	cs_batch b;
 	size_t off[8], mpos[16];
-	uint32_t tok[64], pos[64], mtgt[16];
+	uint32_t tok[64], pos[64], mtgt[16], ftok[64 * CS_BERT_MAXF];
 };
 
-static void fix_setup(struct fix *f)
+/*
+ * Load the fixture at path, build its model and batch. config holds
+ * [V C L NH P FF], then for the task heads [NF head pool combine
+ * pos_weight VF_1 .. VF_NF].
+ */
+static void fix_load(struct fix *f, const char *path)
 {
 	free_fixture();
-	load_fixture();
-	const float *cf = get("config")->data;
+	load_fixture(path);
+	const tensor *ct = get("config");
+	const float *cf = ct->data;
 	cs_bert_config cfg;
+	ck_assert(ct->n >= 6);
 	cs_bert_config_default(&cfg, (size_t)cf[0]);
 	cfg.C = (size_t)cf[1];
 	cfg.L = (size_t)cf[2];
@@ -152,16 +172,37 @@ static void fix_setup(struct fix *f)
 	cfg.P = (size_t)cf[4];
 	cfg.FF = (size_t)cf[5];
 	cfg.hidden_dropout = cfg.attn_dropout = 0.0f;
+	float pos_weight = 1.0f;
+	if (ct->n > 6) {
+		ck_assert(ct->n >= 11);
+		cfg.NF = (size_t)cf[6];
+		ck_assert(cfg.NF <= CS_BERT_MAXF && ct->n == 11 + cfg.NF);
+		cfg.head = (int)cf[7];
+		cfg.pool = (int)cf[8];
+		cfg.combine = (int)cf[9];
+		pos_weight = cf[10];
+		for (size_t k = 0; k < cfg.NF; k++) {
+			cfg.VF[k] = (size_t)cf[11 + k];
+			snprintf(cfg.fname[k], sizeof cfg.fname[k], "f%zu", k);
+		}
+	}
 	f->m = cs_bert_new(&cfg, 1, NULL);
 	ck_assert_ptr_nonnull(f->m);
+	f->m->pos_weight = pos_weight;
 	char name[80];
+	size_t used = 0, inits = 0;
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
 		if (!f->m->param_sizes[i])
 			continue;
 		snprintf(name, sizeof name, "init.%s", cs_bert_param_name(i));
 		const tensor *t = get(name);
 		ck_assert_uint_eq(t->n, f->m->param_sizes[i]);
+		used++;
 	}
+	/* and no tensor the model lacks (a cloze layer on a binary head) */
+	for (size_t k = 0; k < ntens; k++)
+		inits += strncmp(tens[k].name, "init.", 5) == 0;
+	ck_assert_uint_eq(inits, used);
 	float *p = f->m->params_memory;
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
 		if (!f->m->param_sizes[i])
@@ -187,6 +228,14 @@ static void fix_setup(struct fix *f)
 		f->mpos[i] = (size_t)mp->data[i];
 		f->mtgt[i] = (uint32_t)mt->data[i];
 	}
+	f->b.ftok = NULL;
+	if (cfg.NF) {
+		const tensor *ft = get("ftokens");
+		ck_assert_uint_eq(ft->n, tok->n * cfg.NF);
+		for (size_t i = 0; i < ft->n; i++)
+			f->ftok[i] = (uint32_t)ft->data[i];
+		f->b.ftok = f->ftok;
+	}
 	f->b.off = f->off;
 	f->b.tok = f->tok;
 	f->b.pos = f->pos;
@@ -195,18 +244,25 @@ static void fix_setup(struct fix *f)
 	f->b.mtgt = f->mtgt;
 }
 
+static void fix_setup(struct fix *f)
+{
+	fix_load(f, FIXTURE);
+}
+
 /*
- * Forward, backward and three AdamW steps against PyTorch; with
- * reference set, on the naive sgemm and the SSE2 kernels.
+ * Forward, backward and three AdamW steps against PyTorch on the fixture
+ * at path; with reference set, on the naive sgemm and the SSE2 kernels.
+ * The binary heads have one logit per scored position.
  */
-static void against_torch(int reference)
+static void against_torch(const char *path, int reference)
 {
 	struct fix f;
-	fix_setup(&f);
+	fix_load(&f, path);
 	cs_blas_use_reference(reference);
 	cs_nn_simd(!reference);
 	cs_bert *m = f.m;
-	size_t N = f.off[f.b.B], C = m->cfg.C, V = m->cfg.V, M = f.b.M;
+	size_t N = f.off[f.b.B], C = m->cfg.C, M = f.b.M;
+	size_t V = m->cfg.head == CS_HEAD_CLOZE ? m->cfg.V : 1;
 	int bad = 0;
 	float loss;
 	cs_error err;
@@ -257,18 +313,28 @@ static void against_torch(int reference)
 	free_fixture();
 	cs_blas_use_reference(0);
 	cs_nn_simd(1);
-	ck_assert_msg(bad == 0, "%d tensors differ from PyTorch", bad);
+	ck_assert_msg(bad == 0, "%s: %d tensors differ from PyTorch", path, bad);
 }
 
 START_TEST(test_torch)
 {
-	against_torch(0);
+	against_torch(FIXTURE, 0);
 }
 END_TEST
 
 START_TEST(test_torch_reference)
 {
-	against_torch(1);
+	against_torch(FIXTURE, 1);
+}
+END_TEST
+
+/* The task heads: each fixture on the fast and the reference kernels. */
+START_TEST(test_torch_tasks)
+{
+	static const char *const paths[] = {
+		FIXTURE_SESSION, FIXTURE_CONCAT, FIXTURE_MEAN,
+	};
+	against_torch(paths[_i / 2], _i % 2);
 }
 END_TEST
 
@@ -486,6 +552,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_torch);
 	tcase_add_test(tc, test_torch_reference);
+	tcase_add_loop_test(tc, test_torch_tasks, 0, 6);
 	tcase_add_test(tc, test_score);
 	tcase_add_test(tc, test_packing);
 	tcase_add_test(tc, test_dropout_seed);

@@ -1,0 +1,45 @@
+# The experiment Makefile re-runs only what a changed knob touches; the
+# nightly retrain script locks, logs, publishes atomically, keeps the
+# previous model and leaves it alone on failure.
+. tests/lib.sh
+need_data amazon-beauty/beauty_bert4rec.txt
+need_data kaggle-ecommerce-multicategory/2019-Oct_head17k.csv
+
+mk() { make -f scripts/experiment.mk W="$T/exp" EPOCHS=1 "$@" 2>&1 | grep -v '^cs-ingest: .*columns'; }
+mk > "$T/mk1.txt" || die "experiment"
+grep -q '^AUC' "$T/exp/metrics.tsv" && grep -q '^AUC' "$T/exp/baseline.tsv" || die "experiment results"
+expect_eq "$(mk | grep -c '^cs-')" 0 "commands of a second make"
+mk EPOCHS=2 > "$T/mk2.txt"
+expect_eq "$(grep -o '^cs-[a-z]*' "$T/mk2.txt" | tr '\n' ' ')" "cs-train cs-eval " "after EPOCHS=2"
+mk EPOCHS=2 SEED=3 > "$T/mk3.txt"
+# a new seed re-splits and re-trains, but ingests and encodes nothing
+ran() { awk '/^cs-/ { print $1 ($1 == "cs-mask" ? " " $2 : "") }' "$1" | sort | uniq -c |
+	awk '{ $1 = $1; print }' | paste -sd, -; }
+expect_eq "$(ran "$T/mk3.txt")" "1 cs-eval,3 cs-mask session,1 cs-mask split,1 cs-train" "after SEED=3"
+ok "experiment.mk re-runs only what depends on a changed knob"
+
+head -3000 "$DATA/amazon-beauty/beauty_bert4rec.txt" > "$T/b.txt"
+n=scripts/nightly-retrain.sh
+sh $n -p pairs -e 1 "$T/nr" "$T/b.txt" 2> "$T/n1.err" || { cat "$T/n1.err"; die "first run"; }
+first=$(readlink "$T/nr/current")
+[ -s "$T/nr/current/model.bin" ] && [ -s "$T/nr/current/vocab.txt" ] || die "published files"
+sleep 1
+sh $n -p pairs -e 1 "$T/nr" "$T/b.txt" 2> /dev/null || die "second run"
+expect_eq "$(readlink "$T/nr/previous")" "$first" "previous model kept"
+second=$(readlink "$T/nr/current")
+[ "$second" != "$first" ] || die "current not replaced"
+# another run holds the lock: exit 75, nothing changes
+flock "$T/nr/.lock" sleep 2 &
+sleep 0.5
+sh $n -p pairs -e 1 "$T/nr" "$T/b.txt" 2> "$T/stderr"
+expect_eq $? 75 "exit status under the lock"
+stderr_has "another run holds"
+wait
+# a failing run: exit 1, current unchanged, the log says why
+sh $n -p pairs -e 1 "$T/nr" "$T/missing.txt" 2> "$T/stderr"
+expect_eq $? 1 "exit status of a failed run"
+stderr_has "FAILED"
+expect_eq "$(readlink "$T/nr/current")" "$second" "current after a failure"
+grep -q "cannot open" "$T/nr/logs/"*.log || die "log lacks the error"
+ls "$T/nr/runs" | grep -q '^\.work' && die "work directory left behind"
+ok "nightly-retrain.sh: publish, keep previous, lock, failure"

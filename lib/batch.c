@@ -18,9 +18,10 @@ int cs_batcher_init(cs_batcher *bt, const cs_bert_config *c, int kind, size_t ca
 	bt->tok = malloc(T * sizeof *bt->tok);
 	bt->pos = malloc(T * sizeof *bt->pos);
 	bt->mtgt = malloc(T * sizeof *bt->mtgt);
+	bt->ftgt = c->pred ? malloc(T * sizeof *bt->ftgt) : NULL;
 	bt->ftok = c->NF ? malloc(T * c->NF * sizeof *bt->ftok) : NULL;
 	if (!bt->off || !bt->mpos || !bt->tok || !bt->pos || !bt->mtgt ||
-	    (c->NF && !bt->ftok)) {
+	    (c->NF && !bt->ftok) || (c->pred && !bt->ftgt)) {
 		cs_batcher_free(bt);
 		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory for batches");
 	}
@@ -35,6 +36,7 @@ void cs_batcher_free(cs_batcher *bt)
 	free(bt->pos);
 	free(bt->mtgt);
 	free(bt->ftok);
+	free(bt->ftgt);
 	memset(bt, 0, sizeof *bt);
 }
 
@@ -60,6 +62,8 @@ const cs_batch *cs_batcher_fill(cs_batcher *bt, const cs_dataset *d, const size_
 		if (bt->kind == CS_DATA_CLOZE) {
 			for (size_t j = 0; j < len; j++)
 				if (d->mtgt[t0 + j]) {
+					if (d->fmtgt && bt->ftgt)
+						bt->ftgt[M] = d->fmtgt[t0 + j];
 					bt->mpos[M] = N + j;
 					bt->mtgt[M++] = d->mtgt[t0 + j];
 				}
@@ -96,6 +100,7 @@ const cs_batch *cs_batcher_fill(cs_batcher *bt, const cs_dataset *d, const size_
 	b->mpos = bt->mpos;
 	/* evaluation targets are checked by the caller, not the model */
 	b->mtgt = bt->kind == CS_DATA_EVAL ? NULL : bt->mtgt;
+	b->ftgt = bt->kind == CS_DATA_CLOZE && d->fmtgt ? bt->ftgt : NULL;
 	return b;
 }
 
@@ -132,7 +137,7 @@ cs_dataset *cs_dataset_for_model(const char *path, const cs_bert_config *c,
 	const char *names[CS_BERT_MAXF];
 	for (size_t i = 0; i < c->NF; i++)
 		names[i] = c->fname[i];
-	cs_dataset_inputs in = { c->NF, names, c->fvocab, key };
+	cs_dataset_inputs in = { c->NF, names, c->fvocab, (size_t)c->pred, key };
 	int kind = c->head == CS_HEAD_SESSION ? CS_DATA_SESSION :
 		   c->head == CS_HEAD_EVENT ? CS_DATA_EVENT :
 		   training ? CS_DATA_CLOZE : CS_DATA_EVAL;

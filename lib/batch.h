@@ -19,7 +19,7 @@ typedef struct cs_batcher {
 	int kind;           /* CS_DATA_* */
 	int mean;           /* session head with mean pooling */
 	size_t *off, *mpos;
-	uint32_t *tok, *pos, *ftok, *mtgt;
+	uint32_t *tok, *pos, *ftok, *mtgt, *ftgt;
 	cs_batch b;
 } cs_batcher;
 

@@ -32,7 +32,8 @@ typedef struct reader_ctx {
 	cs_dataset *d;
 	size_t cap_off, cap_tok, cap_ftok, cap_tgt, cap_t, cap_lab, ntok;
 	size_t cap_keys, cap_koff, cap_start, keys_len;
-	int item, tgt, lab, key, fcol[64];
+	int item, tgt, lab, key, ftgt, fcol[64];
+	size_t cap_ftgt;
 	char kbuf[32];
 	const char *kstr; /* the current record's key */
 	size_t klen;
@@ -59,6 +60,11 @@ static int push(reader_ctx *x, const cs_record *rec, size_t from, size_t n, int 
 		if (cs_grow((void **)&d->mtgt, &x->cap_tgt, nt + n, sizeof *d->mtgt) < 0)
 			return -1;
 		memcpy(d->mtgt + nt, rec->col[x->tgt].v.u32 + from, n * sizeof *d->mtgt);
+		if (x->ftgt >= 0) {
+			if (cs_grow((void **)&d->fmtgt, &x->cap_ftgt, nt + n, sizeof *d->fmtgt) < 0)
+				return -1;
+			memcpy(d->fmtgt + nt, rec->col[x->ftgt].v.u32 + from, n * sizeof *d->fmtgt);
+		}
 		break;
 	case CS_DATA_EVAL:
 		if (cs_grow((void **)&d->target, &x->cap_t, d->n + 1, sizeof *d->target) < 0)
@@ -139,7 +145,7 @@ cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
 {
 	cs_record rec = { 0 };
 	cs_dataset *d = calloc(1, sizeof *d);
-	reader_ctx x = { .d = d, .tgt = -1, .lab = -1, .key = -1 };
+	reader_ctx x = { .d = d, .tgt = -1, .lab = -1, .key = -1, .ftgt = -1 };
 	int got;
 	cs_reader *r = cs_reader_open(path, err);
 	if (!d || !r) {
@@ -178,6 +184,16 @@ cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
 			       "(fingerprint %016" PRIx64 ", expected %016" PRIx64 "): re-run "
 			       "cs-vocab encode with the model's vocabulary", in->name[f], fv,
 			       in->vocab[f]);
+			goto fail;
+		}
+	}
+	if (kind == CS_DATA_CLOZE && in && in->pred && in->pred <= d->nf) {
+		char tn[CS_MAX_NAME + 8];
+		snprintf(tn, sizeof tn, "target_%s", in->name[in->pred - 1]);
+		if ((x.ftgt = find_field(s, name, tn, CS_EVENT, CS_ID, err)) < 0) {
+			snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg),
+				 " (make the examples with cs-mask cloze --mask-field %s)",
+				 in->name[in->pred - 1]);
 			goto fail;
 		}
 	}
@@ -245,6 +261,16 @@ cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
 				d->skipped++;
 				continue;
 			}
+			const uint32_t *ft = x.ftgt >= 0 ? rec.col[x.ftgt].v.u32 + from : NULL;
+			for (size_t j = 0; ft && j < n; j++)
+				if (mt[j] && !ft[j]) {
+					cs_err(err, CS_ERR_FORMAT, name, 0,
+					       "masked item without a masked '%s' (make the examples "
+					       "with cs-mask cloze --mask-field %s)",
+					       in->name[in->pred - 1], in->name[in->pred - 1]);
+					err->record = (long long)cs_reader_records(r);
+					goto fail;
+				}
 		}
 		if (push(&x, &rec, from, n, kind) < 0)
 			goto nomem;
@@ -276,6 +302,7 @@ void cs_dataset_free(cs_dataset *d)
 	free(d->item);
 	free(d->ftok);
 	free(d->mtgt);
+	free(d->fmtgt);
 	free(d->target);
 	free(d->label);
 	free(d->keys);

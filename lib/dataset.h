@@ -24,6 +24,7 @@ typedef struct cs_dataset {
 	size_t nf;        /* extra inputs per event */
 	uint32_t *ftok;   /* (off[n], nf) their ids; or NULL */
 	uint32_t *mtgt;   /* (off[n]) Cloze targets, 0 = not masked; or NULL */
+	uint32_t *fmtgt;  /* (off[n]) Cloze targets of the predicted input; or NULL */
 	uint32_t *target; /* (n) held-out items; or NULL */
 	uint8_t *label;   /* (n) sequence labels or (off[n]) event labels; or NULL */
 	uint64_t nlabels, npos; /* labels, positive ones */
@@ -42,6 +43,7 @@ typedef struct cs_dataset_inputs {
 	size_t n;
 	const char *const *name;
 	const uint64_t *vocab;
+	size_t pred;       /* Cloze: also read target_<name[pred-1]>; 0: no */
 	const char *key;   /* sequence field kept as text, "#": the record number,
 			      "": user, else session, else the record number; NULL: none */
 } cs_dataset_inputs;

@@ -262,6 +262,14 @@ cs_cloze *cs_cloze_new(const cs_schema *in, const char *stream,
 	if (t < 0 || cs_schema_set_meta(cz->schema, "split", "cloze", err) < 0)
 		goto fail;
 	cz->schema->f[t].vocab = in->f[cz->item].vocab;
+	/* target_<field>: the original value of each other masked field */
+	for (size_t f = 0; f < cz->nmfield; f++) {
+		char name[CS_MAX_NAME + 8];
+		snprintf(name, sizeof name, "target_%s", in->f[cz->mfield[f]].name);
+		if ((t = cs_schema_add(cz->schema, name, CS_EVENT, CS_ID, err)) < 0)
+			goto fail;
+		cz->schema->f[t].vocab = in->f[cz->mfield[f]].vocab;
+	}
 	if (cs_record_init(&cz->ex, cz->schema, err) < 0)
 		goto fail;
 	cs_nn_rng_seed(&cz->rng, o->seed);
@@ -293,13 +301,16 @@ static size_t below(cs_nn_rng *r, size_t n)
 	return (size_t)(cs_nn_rng_next(r) % n);
 }
 
-/* Mask position i of ex: the item (kept in target) and the other masked fields. */
+/* Mask position i of ex: the item (kept in target) and the other masked
+ * fields (kept in their target_ fields). */
 static void mask_at(cs_cloze *cz, cs_record *ex, size_t i)
 {
 	ex->col[cz->nin].v.u32[i] = ex->col[cz->item].v.u32[i];
 	ex->col[cz->item].v.u32[i] = CS_VOCAB_MASK;
-	for (size_t f = 0; f < cz->nmfield; f++)
+	for (size_t f = 0; f < cz->nmfield; f++) {
+		ex->col[cz->nin + 1 + f].v.u32[i] = ex->col[cz->mfield[f]].v.u32[i];
 		ex->col[cz->mfield[f]].v.u32[i] = CS_VOCAB_MASK;
+	}
 }
 
 /*
@@ -314,11 +325,13 @@ static int emit_window(cs_cloze *cz, const cs_record *in, size_t from, size_t w,
 	cs_record *ex = &cz->ex;
 	if (cs_record_slice(ex, cz->schema, in, from, w) < 0)
 		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-	cs_column *tgt = &ex->col[cz->nin];
-	if (cs_col_reserve(tgt, w) < 0)
-		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-	memset(tgt->v.u32, 0, w * sizeof(uint32_t));
-	tgt->n = w;
+	for (size_t c = 0; c <= cz->nmfield; c++) {
+		cs_column *tgt = &ex->col[cz->nin + c];
+		if (cs_col_reserve(tgt, w) < 0)
+			return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+		memset(tgt->v.u32, 0, w * sizeof(uint32_t));
+		tgt->n = w;
+	}
 	if (last) {
 		mask_at(cz, ex, w - 1);
 	} else {

@@ -12,7 +12,8 @@
  *
  * A Cloze example is a window of at most max_len events whose item is
  * replaced by the [MASK] id at some positions; the event-level id field
- * "target" holds the original item there and 0 elsewhere.
+ * "target" holds the original item there and 0 elsewhere. Other id fields
+ * masked with the item (mask_field) keep theirs in "target_<field>".
  *
  * Classification examples add an int64 field "label": sequence-level for
  * purchase intention (does the session go on to a purchase?), event-level

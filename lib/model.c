@@ -26,6 +26,7 @@ void cs_bert_config_default(cs_bert_config *cfg, size_t V)
 	cfg->combine = CS_COMBINE_SUM;
 	cfg->head = CS_HEAD_CLOZE;
 	cfg->pool = CS_POOL_CLS;
+	cfg->pred = 0;
 }
 
 static const char *const head_names[] = { "cloze", "session", "event" };
@@ -76,6 +77,10 @@ int cs_bert_config_check(const cs_bert_config *cfg, cs_error *err)
 	    cfg->combine > CS_COMBINE_CONCAT)
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "unknown head, pooling or combination");
+	if (cfg->pred < 0 || (size_t)cfg->pred > cfg->NF ||
+	    (cfg->pred && cfg->head != CS_HEAD_CLOZE))
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "only the cloze head predicts an extra input, one of its inputs");
 	if (cfg->NF > CS_BERT_MAXF)
 		return cs_err(err, CS_ERR_LIMIT, NULL, 0,
 			      "%zu extra inputs, at most %d", cfg->NF,
@@ -108,7 +113,7 @@ static const struct {
 	{"head_w", 'w'}, {"head_b", '0'}, {"headln_w", '1'},
 	{"headln_b", '0'}, {"out_b", '0'}, {"fte", 'w'}, {"in_w", 'w'},
 	{"in_b", '0'}, {"pool_w", 'w'}, {"pool_b", '0'}, {"cls_w", 'w'},
-	{"cls_b", '0'},
+	{"cls_b", '0'}, {"fout_b", '0'},
 };
 
 /* Tensors 0 .. 15 (embeddings, blocks) and the extra inputs' fte, in_w, in_b. */
@@ -143,6 +148,7 @@ size_t cs_bert_param_sizes(const cs_bert_config *cfg,
 		cl * C * C, cl * C, cl * C, cl * C, cl * V,
 		sf * C, cat * C * (1 + cfg->NF) * C, cat * C,
 		bin * C * C, bin * C, bin * C, bin,
+		cfg->pred ? cfg->VF[cfg->pred - 1] : 0,
 	};
 	size_t n = 0;
 	for (int i = 0; i < CS_BERT_NPARAMS; i++)
@@ -160,7 +166,7 @@ static void param_views(cs_bert_params *p, float *mem,
 		&p->fc2_w, &p->fc2_b, &p->ln2_w, &p->ln2_b,
 		&p->head_w, &p->head_b, &p->headln_w, &p->headln_b,
 		&p->out_b, &p->fte, &p->in_w, &p->in_b, &p->pool_w,
-		&p->pool_b, &p->cls_w, &p->cls_b,
+		&p->pool_b, &p->cls_w, &p->cls_b, &p->fout_b,
 	};
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
 		*ptr[i] = mem;
@@ -234,6 +240,7 @@ static size_t act_sizes(const cs_bert_config *cfg, size_t N, size_t A,
 	size_t C = cfg->C, L = cfg->L, FF = cfg->FF;
 	size_t V = cfg->head == CS_HEAD_CLOZE ? cfg->V : 1;
 	size_t cat = cfg->combine == CS_COMBINE_CONCAT && cfg->NF > 0;
+	size_t VP = cfg->pred ? cfg->VF[cfg->pred - 1] : 0;
 	size_t t[CS_BERT_NACTS] = {
 		N * C, N * C, N, N, N * C, N * C,              /* emb .. x0 */
 		L * N * 3 * C, L * A, L * A, L * A,            /* qkv .. attd */
@@ -243,6 +250,7 @@ static size_t act_sizes(const cs_bert_config *cfg, size_t N, size_t A,
 		L * N * C, L * N * C, L * N, L * N,            /* res2, ln2 */
 		M * C, M * C, M * C, M * C, M, M, M,           /* hm .. lse */
 		cat * N * (1 + cfg->NF) * C,                   /* ecat */
+		VP ? M : 0, M * VP,                            /* flse, flogits */
 		M * V,                                         /* logits */
 	};
 	size_t n = 0;
@@ -261,7 +269,7 @@ static void act_views(cs_bert_acts *a, float *mem,
 		&a->ln1_rstd, &a->fch, &a->fch_gelu, &a->fc2, &a->fc2m,
 		&a->res2, &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->hm, &a->hh,
 		&a->hh_gelu, &a->hln, &a->hln_mean, &a->hln_rstd, &a->lse,
-		&a->ecat, &a->logits,
+		&a->ecat, &a->flse, &a->flogits, &a->logits,
 	};
 	for (int i = 0; i < CS_BERT_NACTS; i++) {
 		*ptr[i] = mem;
@@ -357,6 +365,11 @@ int cs_bert_batch_check(const cs_bert *m, const cs_batch *b, cs_error *err)
 			return cs_err(err, CS_ERR_USAGE, NULL, 0,
 				      "target item %u cannot be predicted",
 				      (unsigned)b->mtgt[i]);
+		if (c->pred && b->mtgt && (!b->ftgt || b->ftgt[i] < CS_BERT_V0 ||
+					   b->ftgt[i] >= c->VF[c->pred - 1]))
+			return cs_err(err, CS_ERR_USAGE, NULL, 0,
+				      "no '%s' target at a masked position",
+				      c->fname[c->pred - 1]);
 	}
 	return 0;
 }
@@ -436,6 +449,14 @@ static void embed_backward(cs_bert *m, const cs_batch *b, size_t N)
 			add_row(g->fte + (base[f] + b->ftok[i * NF + f]) * C,
 				e + (1 + f) * C, C);
 	}
+}
+
+/* The embedding table of the predicted input within fte (of p). */
+static float *pred_table(const cs_bert *m, const cs_bert_params *p)
+{
+	size_t base[CS_BERT_MAXF] = { 0 };
+	field_bases(&m->cfg, base);
+	return p->fte + base[m->cfg.pred - 1] * m->cfg.C;
 }
 
 /* ------------------------------------------------------------ binary heads */
@@ -622,6 +643,13 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 	if (b->mtgt)
 		m->loss = cs_crossentropy_forward(a->lse, a->logits, b->mtgt,
 						  M, V, CS_BERT_V0);
+	if (c->pred && b->mtgt) {
+		size_t VP = c->VF[c->pred - 1];
+		cs_linear_forward(a->flogits, a->hln, pred_table(m, &m->params),
+				  p->fout_b, M, C, VP);
+		m->loss += cs_crossentropy_forward(a->flse, a->flogits, b->ftgt,
+						   M, VP, CS_BERT_V0);
+	}
 	return 0;
 }
 
@@ -726,6 +754,14 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 				 CS_BERT_V0, 1.0f);
 	cs_linear_backward(d->hln, g->wte, g->out_b, d->logits, a->hln, p->wte,
 			   M, C, V);
+	if (c->pred) {
+		size_t VP = c->VF[c->pred - 1];
+		cs_crossentropy_backward(d->flogits, a->flogits, a->flse, b->ftgt,
+					 M, VP, CS_BERT_V0, 1.0f);
+		cs_linear_backward(d->hln, pred_table(m, g), g->fout_b,
+				   d->flogits, a->hln, pred_table(m, p), M, C,
+				   VP);
+	}
 	cs_layernorm_backward(d->hh_gelu, g->headln_w, g->headln_b, d->hln,
 			      a->hh_gelu, p->headln_w, a->hln_mean,
 			      a->hln_rstd, M, C);

@@ -23,6 +23,10 @@
  *            a [MASK] token appended as [CLS], or the mean over the
  *            sequence), p = sigmoid(cls_w . tanh(pool_w h + pool_b) + cls_b);
  *   event    the same at chosen events (e.g. every purchase).
+ * The cloze head can also predict one extra input at the masked positions
+ * (the action of a masked (action, item) event): its logits are
+ * h @ fte_f^T + fout_b over that input's ids, tied to its embedding like
+ * the items, and its mean cross-entropy is added to the loss.
  * Binary heads minimise weighted cross-entropy: positives count
  * pos_weight times, the loss is divided by the total weight.
  *
@@ -90,6 +94,8 @@ typedef struct cs_bert_config {
 	int combine;          /* CS_COMBINE_* [sum] */
 	int head;             /* CS_HEAD_* [cloze] */
 	int pool;             /* CS_POOL_*, session head [cls] */
+	int pred;             /* cloze head: also predict extra input pred-1 at the
+				 masked positions; 0: none [0] */
 } cs_bert_config;
 
 /* The paper's Beauty setup for V items (BERT4Rec's
@@ -100,7 +106,7 @@ void cs_bert_config_default(cs_bert_config *cfg, size_t V);
 int cs_bert_config_check(const cs_bert_config *cfg, cs_error *err);
 
 /* Parameter tensors, in buffer order; those a config does not use have size 0. */
-#define CS_BERT_NPARAMS 28
+#define CS_BERT_NPARAMS 29
 typedef struct cs_bert_params {
 	float *wte;      /* (V, C) item embedding, tied with the output */
 	float *wpe;      /* (P, C) position embedding */
@@ -130,6 +136,7 @@ typedef struct cs_bert_params {
 	float *pool_b;   /* (C) */
 	float *cls_w;    /* (C) logit = cls_w . tanh(...) + cls_b */
 	float *cls_b;    /* (1) */
+	float *fout_b;   /* (VF[pred-1]) output bias of the predicted input */
 } cs_bert_params;
 
 /* Sizes (floats) of the tensors into sizes; returns the total. */
@@ -180,10 +187,12 @@ typedef struct cs_bert_acts {
 	float *hln_mean, *hln_rstd; /* (M) */
 	float *lse;      /* (M) log-sum-exp of each logits row */
 	float *ecat;     /* (N, (1+NF) C) concat: the joined embeddings */
+	float *flse;     /* (M) pred: log-sum-exp of each row of flogits */
+	float *flogits;  /* (M, VF[pred-1]) pred: logits of the masked input */
 	float *logits;   /* (M, V) raw, or (M) for the binary heads; last so it
 			    can be skipped when zeroing */
 } cs_bert_acts;
-#define CS_BERT_NACTS 34
+#define CS_BERT_NACTS 36
 
 /*
  * A packed batch: B sequences, sequence b is tokens off[b] .. off[b+1]-1
@@ -202,6 +211,7 @@ typedef struct cs_batch {
 	size_t M;
 	const size_t *mpos;  /* (M) */
 	const uint32_t *mtgt; /* (M) or NULL */
+	const uint32_t *ftgt; /* (M) pred: targets of the predicted input, or NULL */
 } cs_batch;
 
 typedef struct cs_bert {

@@ -622,7 +622,8 @@ static void model_case(int train, size_t L, int *bad)
 }
 
 /* Extra inputs and the binary heads: every tensor of the model. */
-static void task_case(int head, int pool, size_t NF, int combine, int train, int *bad)
+static void task_case_pred(int head, int pool, size_t NF, int combine, int train, int pred,
+			   int *bad)
 {
 	cs_bert_config cfg;
 	cs_bert_config_default(&cfg, 23);
@@ -636,6 +637,7 @@ static void task_case(int head, int pool, size_t NF, int combine, int train, int
 	cfg.pool = pool;
 	cfg.combine = combine;
 	cfg.NF = NF;
+	cfg.pred = pred;
 	for (size_t f = 0; f < NF; f++) {
 		cfg.VF[f] = 5 + 2 * f;
 		snprintf(cfg.fname[f], sizeof cfg.fname[f], "in%zu", f);
@@ -661,6 +663,9 @@ static void task_case(int head, int pool, size_t NF, int combine, int train, int
 	cs_batch b = {.B = 3, .off = off, .tok = tok, .pos = pos, .ftok = NF ? ftok : NULL,
 		      .M = cl ? 5 : ev ? 6 : 3, .mpos = cl ? mpos_c : ev ? mpos_e : mpos_s,
 		      .mtgt = cl ? y_c : ev ? y_e : y_s};
+	uint32_t ft[] = {2, 4, 3, 4, 2}; /* targets of the predicted input (VF 5 or 7) */
+	if (pred)
+		b.ftgt = ft;
 	struct model_ctx c = {m, &b, train};
 
 	model_obj(&c);
@@ -669,9 +674,9 @@ static void task_case(int head, int pool, size_t NF, int combine, int train, int
 	float *g = m->grads_memory, *p = m->params_memory;
 	char what[96];
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
-		snprintf(what, sizeof what, "%s head%s%s NF=%zu %s d%s", cs_bert_head_name(head),
+		snprintf(what, sizeof what, "%s head%s%s NF=%zu pred=%d %s d%s", cs_bert_head_name(head),
 			 head == CS_HEAD_SESSION ? " pool " : "",
-			 head == CS_HEAD_SESSION ? cs_bert_pool_name(pool) : "", NF,
+			 head == CS_HEAD_SESSION ? cs_bert_pool_name(pool) : "", NF, pred,
 			 cs_bert_combine_name(combine), cs_bert_param_name(i));
 		*bad += fd_check(what, model_obj, &c, p, g, m->param_sizes[i],
 				 3e-3f, 3e-2, 2e-4, 400);
@@ -692,6 +697,11 @@ START_TEST(test_model)
 }
 END_TEST
 
+static void task_case(int head, int pool, size_t NF, int combine, int train, int *bad)
+{
+	task_case_pred(head, pool, NF, combine, train, 0, bad);
+}
+
 START_TEST(test_model_tasks)
 {
 	int bad = 0;
@@ -701,6 +711,8 @@ START_TEST(test_model_tasks)
 	task_case(CS_HEAD_SESSION, CS_POOL_MEAN, 1, CS_COMBINE_SUM, 1, &bad);
 	task_case(CS_HEAD_SESSION, CS_POOL_CLS, 2, CS_COMBINE_CONCAT, 0, &bad);
 	task_case(CS_HEAD_EVENT, 0, 2, CS_COMBINE_SUM, 0, &bad);
+	task_case_pred(CS_HEAD_CLOZE, 0, 2, CS_COMBINE_SUM, 0, 2, &bad);
+	task_case_pred(CS_HEAD_CLOZE, 0, 2, CS_COMBINE_CONCAT, 1, 1, &bad);
 	ck_assert_int_eq(bad, 0);
 	free_all();
 }

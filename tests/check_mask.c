@@ -331,6 +331,7 @@ static cs_schema *schema_action(void)
 
 typedef struct masks {
 	size_t examples, masked, action_masked, action_changed;
+	size_t target_ok, events;
 } masks;
 
 static int count_masks(void *ctx, const cs_record *ex, cs_error *err)
@@ -343,6 +344,10 @@ static int count_masks(void *ctx, const cs_record *ex, cs_error *err)
 		m->masked += masked;
 		m->action_masked += masked && act == CS_VOCAB_MASK;
 		m->action_changed += !masked && act != 3 + i % 2;
+		/* target_action keeps the masked action, 0 elsewhere */
+		if (ex->ncols > 5)
+			m->target_ok += ex->col[5].v.u32[i] == (masked ? 3 + i % 2 : 0);
+		m->events++;
 	}
 	return 0;
 }
@@ -381,6 +386,8 @@ START_TEST(test_cloze_mask_field)
 	ck_assert_uint_eq(m.masked, 3 * 12 + 1);
 	ck_assert_uint_eq(m.action_masked, m.masked);
 	ck_assert_uint_eq(m.action_changed, 0);
+	ck_assert_uint_eq(m.target_ok, m.events);
+	ck_assert_int_eq(cs_schema_find(cs_cloze_schema(cz), "target_action"), 5);
 	cs_cloze_free(cz);
 	/* Only event-level id fields can be masked. */
 	const char *const bad[][1] = { { "time" }, { "user" }, { "nope" } };

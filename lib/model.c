@@ -770,6 +770,8 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 			   p->head_w, M, C, C);
 	cs_gather_backward(d->ln2 + (L - 1) * NC, d->hm, b->mpos, M, C);
 blocks:
+	if (m->frozen)
+		return 0; /* the update leaves the encoder alone: no need for its gradients */
 	for (size_t l = L; l-- > 0;) {
 		const float *x = l ? a->ln2 + (l - 1) * NC : a->x0;
 		float *dx = l ? d->ln2 + (l - 1) * NC : d->x0;

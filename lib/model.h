@@ -227,7 +227,7 @@ typedef struct cs_bert {
 	uint64_t seed;        /* dropout stream: seed, forward count */
 	uint64_t nforward;    /* training forwards run */
 	float pos_weight;     /* binary heads: weight of positive examples [1] */
-	int frozen;           /* the update leaves the encoder alone */
+	int frozen;           /* the update leaves the encoder alone (backward skips it) */
 
 	/* activations of the last forward */
 	size_t N, A, M, B;

@@ -484,6 +484,67 @@ END_TEST
  * left neighbour's successor. The loss must fall from about log(37) to
  * under half of it in 400 steps of 32 sequences (about 1 s).
  */
+/* A frozen encoder: the update changes the head only; unfrozen, both.
+ * cs_bert_copy_encoder copies exactly the encoder. */
+START_TEST(test_freeze)
+{
+	cs_bert_config cfg;
+	cs_bert_config_default(&cfg, 30);
+	cfg.C = 8;
+	cfg.P = 8;
+	cfg.FF = 16;
+	cfg.head = CS_HEAD_SESSION;
+	cfg.hidden_dropout = cfg.attn_dropout = 0.0f;
+	cs_bert *m = cs_bert_new(&cfg, 3, NULL);
+	ck_assert_ptr_nonnull(m);
+	size_t off[] = {0, 3, 7};
+	uint32_t tok[] = {4, 5, 1, 9, 8, 7, 1}, pos[] = {0, 1, 2, 0, 1, 2, 3};
+	size_t mpos[] = {2, 6};
+	uint32_t y[] = {1, 0};
+	cs_batch b = {.B = 2, .off = off, .tok = tok, .pos = pos, .M = 2, .mpos = mpos, .mtgt = y};
+	cs_adamw o;
+	cs_adamw_default(&o);
+	o.lr = 0.01f;
+	o.warmup = 0;
+	o.total = 100;
+	float *before = malloc(m->nparams * sizeof *before);
+	for (int frozen = 1; frozen >= 0; frozen--) {
+		memcpy(before, m->params_memory, m->nparams * sizeof *before);
+		m->frozen = frozen;
+		ck_assert_int_eq(cs_bert_forward(m, &b, 1, NULL, NULL), 0);
+		cs_bert_zero_grad(m);
+		ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
+		cs_bert_update(m, &o, NULL);
+		size_t p = 0;
+		for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+			size_t n = m->param_sizes[i];
+			int same = !memcmp(before + p, m->params_memory + p, n * sizeof *before);
+			if (n && (i == 0 || i == 4 || i == 24)) /* wte, qkv_w, pool_w */
+				ck_assert_msg(same == (frozen && cs_bert_param_encoder(i)),
+					      "%s %s with frozen=%d", cs_bert_param_name(i),
+					      same ? "unchanged" : "changed", frozen);
+			p += n;
+		}
+	}
+	/* the encoder of m into a fresh model with a different head */
+	cs_bert_config c2 = cfg;
+	c2.head = CS_HEAD_CLOZE;
+	cs_bert *m2 = cs_bert_new(&c2, 4, NULL);
+	ck_assert_int_eq(cs_bert_copy_encoder(m2, m, NULL), 0);
+	ck_assert(!memcmp(m2->params.qkv_w, m->params.qkv_w, m->param_sizes[4] * sizeof(float)));
+	ck_assert(!memcmp(m2->params.wte, m->params.wte, m->param_sizes[0] * sizeof(float)));
+	c2.P = 9;
+	cs_bert *m3 = cs_bert_new(&c2, 4, NULL);
+	cs_error err;
+	ck_assert_int_eq(cs_bert_copy_encoder(m3, m, &err), -1);
+	ck_assert_msg(strstr(err.msg, "'wpe'") != NULL, "%s", err.msg);
+	free(before);
+	cs_bert_free(m);
+	cs_bert_free(m2);
+	cs_bert_free(m3);
+}
+END_TEST
+
 START_TEST(test_training)
 {
 	cs_bert_config cfg;
@@ -558,6 +619,7 @@ int main(void)
 	tcase_add_test(tc, test_dropout_seed);
 	tcase_add_test(tc, test_batch_errors);
 	tcase_add_test(tc, test_training);
+	tcase_add_test(tc, test_freeze);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

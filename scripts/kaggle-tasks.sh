@@ -7,7 +7,8 @@
 #   sh scripts/kaggle-tasks.sh EXPORT.csv [workdir]
 #
 # Environment: EPOCHS (20), SEED (1), THREADS (all cores), MIN_LEN (2:
-# shorter sessions are dropped). Prints two TSV tables on stdout.
+# shorter sessions are dropped), PARTS ("recommend intent": which parts to
+# run). Prints a TSV table per part on stdout.
 usage="usage: sh scripts/kaggle-tasks.sh EXPORT.csv [workdir]"
 [ $# -ge 1 ] && [ -f "$1" ] || { echo "$usage" >&2; exit 2; }
 csv=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -21,6 +22,7 @@ cs-ingest -q -p kaggle --by session --min-len "${MIN_LEN:-2}" -o raw.cseq "$csv"
 cs-vocab build -q -F item,action -o vocab.txt raw.cseq
 cs-vocab encode -q -v vocab.txt -o enc.cseq raw.cseq
 
+case " ${PARTS:-recommend intent} " in *" recommend "*)
 log "recommendation: leave-one-out, Cloze with and without the action"
 cs-mask split -q -o loo enc.cseq
 cs-mask cloze -q --seed "$SEED" -o cloze.cseq loo.train.cseq
@@ -41,6 +43,8 @@ for m in item action; do
 		"rec-$m.tsv"
 done
 echo
+;; esac
+case " ${PARTS:-recommend intent} " in *" intent "*)
 
 log "purchase intention: random split of sessions, events before the first purchase"
 cs-mask split -q --random 0.1,0.1 --seed "$SEED" -o r enc.cseq
@@ -64,3 +68,4 @@ cs-train -q -v vocab.txt --head session --init pre.bin --freeze 1 --epochs "$EPO
 	--seed "$SEED" $threads --valid s.valid.cseq -o intent-pre.bin s.train.cseq
 cs-eval -q -m intent-pre.bin s.test.cseq > intent-pre.tsv
 row purchase "session head, Cloze-pretrained" intent-pre.tsv
+;; esac

@@ -117,6 +117,12 @@ static void on_signal(int sig)
 
 __attribute__((constructor)) static void install_cleanup(void)
 {
+	/*
+	 * Past a file size limit (ulimit -f) write() fails with EFBIG instead
+	 * of the process dying of SIGXFSZ, so the error path names the file
+	 * and removes the temporary one, as on a full disk.
+	 */
+	signal(SIGXFSZ, SIG_IGN);
 	int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
 	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
 		struct sigaction sa;

@@ -1,17 +1,30 @@
-/* ofile.c - output files written atomically: a temporary name, then rename. */
+/*
+ * ofile.c - output files written atomically: a temporary file, then rename.
+ *
+ * Where Linux allows it (O_TMPFILE and /proc mounted), the data goes to a
+ * file without a name in the target's directory; cs_ofile_commit names it
+ * PATH.tmp.XXXXXX and at once renames that over PATH, so a process killed
+ * at any moment (SIGKILL included) leaves no half-written file, under the
+ * final name or any other. Elsewhere the temporary file has the name
+ * PATH.tmp.XXXXXX from the start: signals that can be caught remove it,
+ * SIGKILL cannot.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "cs.h"
 
+#define SUFFIX ".tmp.XXXXXX"
+
 /*
- * Temporary names still open, so that a signal handler can unlink them.
- * Slots are claimed and released by the owning thread; the handler only
- * reads them.
+ * Temporary names that exist on disk, so that a signal handler can unlink
+ * them. Slots are claimed and released by the owning thread; the handler
+ * only reads them.
  */
 #define MAX_TEMPS 64
 static char *volatile temps[MAX_TEMPS];
@@ -41,6 +54,61 @@ void cs_ofile_remove_temps(void)
 	}
 }
 
+/* A file without a name in path's directory, or -1 where there is none. */
+static int open_anonymous(const char *path)
+{
+#ifdef O_TMPFILE
+	/* commit links it through /proc: without /proc it could not be named */
+	if (access("/proc/self/fd", X_OK) != 0)
+		return -1;
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	if (!dir)
+		return -1;
+	int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+	free(dir);
+	return fd;
+#else
+	(void)path;
+	return -1;
+#endif
+}
+
+/* Whether fd is a file without a name (O_TMPFILE, not linked yet). */
+static int anonymous(FILE *fp)
+{
+	struct stat st;
+	return fp && fp != stdout && fstat(fileno(fp), &st) == 0 && st.st_nlink == 0;
+}
+
+/* Give the anonymous file fd the name tmp (its X's replaced); 0 or -1. */
+static int link_anonymous(int fd, char *tmp)
+{
+	static const char az[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	static unsigned counter;
+	char proc[64];
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t h = CS_HASH64_INIT;
+	pid_t pid = getpid();
+	h = cs_hash64(&pid, sizeof pid, h);
+	h = cs_hash64(&ts, sizeof ts, h);
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	char *x = tmp + strlen(tmp) - 6;
+	for (int tries = 0; tries < 100; tries++) {
+		unsigned c = counter++;
+		h = cs_hash64(&c, sizeof c, h);
+		uint64_t r = h;
+		for (int i = 0; i < 6; i++, r /= 62)
+			x[i] = az[r % 62];
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+	}
+	return -1;
+}
+
 int cs_ofile_open(cs_ofile *of, const char *path, cs_error *err)
 {
 	memset(of, 0, sizeof *of);
@@ -60,26 +128,29 @@ int cs_ofile_open(cs_ofile *of, const char *path, cs_error *err)
 	}
 	size_t n = strlen(path);
 	of->path = strdup(path);
-	of->tmp = malloc(n + 16);
+	of->tmp = malloc(n + sizeof SUFFIX);
 	if (!of->path || !of->tmp) {
 		free(of->path);
 		free(of->tmp);
+		of->path = of->tmp = NULL;
 		return cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory");
 	}
 	memcpy(of->tmp, path, n);
-	memcpy(of->tmp + n, ".tmp.XXXXXX", 12);
-	int fd = mkstemp(of->tmp);
+	memcpy(of->tmp + n, SUFFIX, sizeof SUFFIX);
+	int fd = open_anonymous(path);
 	if (fd < 0) {
-		int e = errno;
-		free(of->path);
-		free(of->tmp);
-		of->path = of->tmp = NULL;
-		return cs_err(err, CS_ERR_IO, path, 0, "cannot create: %s", strerror(e));
+		if ((fd = mkstemp(of->tmp)) < 0) {
+			int e = errno;
+			free(of->path);
+			free(of->tmp);
+			of->path = of->tmp = NULL;
+			return cs_err(err, CS_ERR_IO, path, 0, "cannot create: %s", strerror(e));
+		}
+		temp_register(of->tmp);
+		mode_t mask = umask(0);
+		umask(mask);
+		fchmod(fd, 0666 & ~mask);
 	}
-	temp_register(of->tmp);
-	mode_t mask = umask(0);
-	umask(mask);
-	fchmod(fd, 0666 & ~mask);
 	if (!(of->fp = fdopen(fd, "wb"))) {
 		int e = errno;
 		close(fd);
@@ -109,16 +180,30 @@ int cs_ofile_commit(cs_ofile *of, cs_error *err)
 		return rc ? cs_err(err, CS_ERR_IO, "<stdout>", 0, "write error: %s",
 				   strerror(e ? e : EIO)) : 0;
 	}
+	int anon = anonymous(of->fp), named = !anon;
 	if (!rc && fsync(fileno(of->fp)) != 0 && errno != EINVAL)
 		rc = -1, e = errno;
-	if (fclose(of->fp) != 0 && !rc)
-		rc = -1, e = errno;
+	if (anon) {
+		/* named and renamed at once: only this instant leaves a file behind a kill */
+		if (!rc && link_anonymous(fileno(of->fp), of->tmp) < 0)
+			rc = -1, e = errno;
+		else if (!rc)
+			named = 1, temp_register(of->tmp);
+		if (!rc && rename(of->tmp, of->path) != 0)
+			rc = -1, e = errno;
+		if (fclose(of->fp) != 0 && !rc)
+			rc = -1, e = errno;
+	} else {
+		if (fclose(of->fp) != 0 && !rc)
+			rc = -1, e = errno;
+		if (!rc && rename(of->tmp, of->path) != 0)
+			rc = -1, e = errno;
+	}
 	of->fp = NULL;
-	if (!rc && rename(of->tmp, of->path) != 0)
-		rc = -1, e = errno;
 	if (rc) {
 		cs_err(err, CS_ERR_IO, of->path, 0, "cannot write: %s", strerror(e ? e : EIO));
-		unlink(of->tmp);
+		if (named)
+			unlink(of->tmp);
 	}
 	temp_forget(of->tmp);
 	free(of->tmp);
@@ -131,13 +216,15 @@ void cs_ofile_abort(cs_ofile *of)
 {
 	if (!of)
 		return;
+	int anon = anonymous(of->fp);
 	if (of->fp && of->fp != stdout)
-		fclose(of->fp);
+		fclose(of->fp); /* an anonymous file goes with its last descriptor */
 	else if (of->fp)
 		fflush(of->fp);
 	of->fp = NULL;
 	if (of->tmp) {
-		unlink(of->tmp);
+		if (!anon)
+			unlink(of->tmp);
 		temp_forget(of->tmp);
 	}
 	free(of->tmp);

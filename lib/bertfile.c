@@ -1,6 +1,7 @@
 /* bertfile.c - BERT4Rec models and checkpoints in model files. */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bertfile.h"
@@ -162,6 +163,18 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 		if (!t || t->n != sizes[i]) {
 			cs_err(err, CS_ERR_FORMAT, path, 0, "tensor '%s' %s", cs_bert_param_name(i),
 			       t ? "has the wrong size" : "is missing");
+			return NULL;
+		}
+	}
+	/* a model that diverged would score NaN: such a file is refused */
+	for (size_t i = 0; i < mf->ntensors; i++) {
+		const cs_tensor *t = &mf->t[i];
+		size_t j = 0;
+		while (j < t->n && isfinite(t->data[j]))
+			j++;
+		if (j < t->n) {
+			cs_err(err, CS_ERR_FORMAT, path, 0, "tensor '%s' holds %s at index %zu", t->name,
+			       isnan(t->data[j]) ? "a NaN" : "an infinity", j);
 			return NULL;
 		}
 	}

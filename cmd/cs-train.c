@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "blas.h"
 #include "batch.h"
@@ -164,6 +165,49 @@ static int same_inputs(const cs_bert_config *a, const cs_bert_config *b)
 		if (strcmp(a->fname[i], b->fname[i]) || a->fvocab[i] != b->fvocab[i])
 			return 0;
 	return 1;
+}
+
+/*
+ * On --resume, keep the log lines of the epochs the checkpoint has done
+ * under a fresh header (TSV): lines a run killed after its checkpoint
+ * wrote are written again by this one, and a kill may have cut the last
+ * line short or lost the header.
+ */
+static int trim_log(const char *path, size_t epochs_done, const char *header, cs_error *err)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return 0;
+	FILE *in = fopen(path, "r");
+	if (!in && errno != ENOENT)
+		return cs_err(err, CS_ERR_IO, path, 0, "cannot open: %s", strerror(errno));
+	cs_ofile of;
+	if (cs_ofile_open(&of, path, err) < 0) {
+		if (in)
+			fclose(in);
+		return -1;
+	}
+	if (header)
+		fputs(header, of.fp);
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	while (in && (n = getline(&line, &cap, in)) > 0 && line[n - 1] == '\n') {
+		const char *s = line + (strncmp(line, "{\"epoch\":", 9) ? 0 : 9);
+		char *end;
+		unsigned long long e = strtoull(s, &end, 10);
+		if (end != s && e <= epochs_done)
+			fwrite(line, 1, (size_t)n, of.fp);
+	}
+	free(line);
+	int bad = in && ferror(in);
+	if (in)
+		fclose(in);
+	if (bad) {
+		cs_ofile_abort(&of);
+		return cs_err(err, CS_ERR_IO, path, 0, "read error: %s", strerror(errno));
+	}
+	return cs_ofile_commit(&of, err);
 }
 
 static void on_stop(int sig)
@@ -424,16 +468,21 @@ int main(int argc, char **argv)
 		fputc('\n', stderr);
 	}
 	if (log_path) {
+		const char *header = r.json ? NULL : kind == CS_DATA_CLOZE ?
+			"epoch\tstep\tloss\texamples_per_s\telapsed_s\tvalid_ndcg10\t"
+			"valid_hr10\tvalid_mrr\tbest\n" :
+			"epoch\tstep\tloss\texamples_per_s\telapsed_s\tvalid_auc\t"
+			"valid_prauc\tvalid_logloss\tbest\n";
+		if (resume && trim_log(log_path, st.epoch, header, &err) < 0)
+			goto fail;
 		if (!(r.log = fopen(log_path, resume ? "a" : "w"))) {
 			cs_err(&err, CS_ERR_IO, log_path, 0, "cannot open: %s", strerror(errno));
 			goto fail;
 		}
-		if (!r.json && !resume)
-			fprintf(r.log, kind == CS_DATA_CLOZE ?
-				"epoch\tstep\tloss\texamples_per_s\telapsed_s\tvalid_ndcg10\t"
-				"valid_hr10\tvalid_mrr\tbest\n" :
-				"epoch\tstep\tloss\texamples_per_s\telapsed_s\tvalid_auc\t"
-				"valid_prauc\tvalid_logloss\tbest\n");
+		if (header && !resume) {
+			fputs(header, r.log);
+			fflush(r.log);
+		}
 	}
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);

@@ -33,8 +33,40 @@ static void epoch_order(size_t *perm, size_t n, uint64_t seed, size_t e)
 	}
 }
 
-int cs_train_checkpoint(const cs_bert *m, const cs_train_opts *o,
-			const cs_train_state *st, const char *path, cs_error *err)
+/* "NaN", "inf" or "-inf". */
+static const char *nonfinite_name(double v)
+{
+	return isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf";
+}
+
+/*
+ * Whether every weight of m (and with_optim, every AdamW moment) is
+ * finite; if not, what is not into what ("a weight of 'wte' is NaN").
+ */
+static int all_finite(const cs_bert *m, int with_optim, char *what, size_t n)
+{
+	const float *buf[3] = { m->params_memory, m->m_memory, m->v_memory };
+	static const char *name[3] = { "a weight", "an AdamW first moment", "an AdamW second moment" };
+	for (int k = 0; k < (with_optim ? 3 : 1); k++) {
+		const float *p = buf[k];
+		size_t i = 0;
+		while (i < m->nparams && isfinite(p[i]))
+			i++;
+		if (i == m->nparams)
+			continue;
+		size_t off = 0;
+		int t = 0;
+		while (t < CS_BERT_NPARAMS - 1 && i >= off + m->param_sizes[t])
+			off += m->param_sizes[t++];
+		snprintf(what, n, "%s of '%s' is %s", name[k], cs_bert_param_name(t),
+			 nonfinite_name(p[i]));
+		return 0;
+	}
+	return 1;
+}
+
+static int write_checkpoint(const cs_bert *m, const cs_train_opts *o,
+			    const cs_train_state *st, const char *path, cs_error *err)
 {
 	cs_modelfile *mf = cs_bert_to_file(m, o->item_vocab, 1, err);
 	if (!mf)
@@ -45,6 +77,10 @@ int cs_train_checkpoint(const cs_bert *m, const cs_train_opts *o,
 	bad |= cs_modelfile_set(mf, "train.best", "%.17g", st->best);
 	bad |= cs_modelfile_set(mf, "train.best_epoch", "%zu", st->best_epoch);
 	bad |= cs_modelfile_set(mf, "train.bad_evals", "%zu", st->bad_evals);
+	bad |= cs_modelfile_set(mf, "train.loss_sum", "%.17g", st->loss_sum);
+	bad |= cs_modelfile_set(mf, "train.loss_n", "%zu", st->loss_n);
+	bad |= cs_modelfile_set(mf, "train.examples", "%zu", st->examples);
+	bad |= cs_modelfile_set(mf, "train.validated", "%d", st->validated);
 	bad |= cs_modelfile_set(mf, "train.epochs", "%zu", o->epochs);
 	bad |= cs_modelfile_set(mf, "train.batch", "%zu", o->batch);
 	bad |= cs_modelfile_set(mf, "train.lr", "%.9g", o->adamw.lr);
@@ -63,6 +99,15 @@ int cs_train_checkpoint(const cs_bert *m, const cs_train_opts *o,
 		     : cs_modelfile_write(mf, path, err);
 	cs_modelfile_free(mf);
 	return rc;
+}
+
+int cs_train_checkpoint(const cs_bert *m, const cs_train_opts *o,
+			const cs_train_state *st, const char *path, cs_error *err)
+{
+	char what[200];
+	if (!all_finite(m, 1, what, sizeof what))
+		return cs_err(err, CS_ERR_FORMAT, path, 0, "checkpoint not written: %s", what);
+	return write_checkpoint(m, o, st, path, err);
 }
 
 /* A number from the checkpoint's metadata; sets *bad if it is missing. */
@@ -98,6 +143,13 @@ cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 	st->best = strtod(b, NULL);
 	st->best_epoch = strtoull(be, NULL, 10);
 	st->bad_evals = strtoull(bad, NULL, 10);
+	/* absent from checkpoints written before they were kept */
+	const char *ls = cs_modelfile_get(mf, "train.loss_sum"), *ln = cs_modelfile_get(mf, "train.loss_n");
+	st->loss_sum = ls ? strtod(ls, NULL) : 0;
+	st->loss_n = ln ? strtoull(ln, NULL, 10) : 0;
+	const char *ex = cs_modelfile_get(mf, "train.examples"), *va = cs_modelfile_get(mf, "train.validated");
+	st->examples = ex ? strtoull(ex, NULL, 10) : 0;
+	st->validated = va ? atoi(va) : 0;
 	int miss = 0;
 	o->epochs = (size_t)meta_num(mf, "train.epochs", &miss);
 	o->batch = (size_t)meta_num(mf, "train.batch", &miss);
@@ -131,14 +183,57 @@ cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 	return m;
 }
 
-static int save_model(const cs_bert *m, const cs_train_opts *o, cs_error *err)
+/* What a run has written so far, for the message when it diverges. */
+typedef struct kept {
+	long ckpt_step;     /* step of the last checkpoint written, -1: none */
+	size_t model_epoch; /* epoch of the last model written, 0: none */
+} kept;
+
+/*
+ * Stop a diverging run: what went wrong (what, at step) and which of the
+ * files written before are kept as they were.
+ */
+static int diverged(cs_error *err, const cs_train_opts *o, const kept *k, const char *what,
+		    long step)
 {
+	char ck[600] = "", mo[600] = "";
+	if (k->ckpt_step >= 0)
+		snprintf(ck, sizeof ck, "checkpoint '%s' (step %ld)", o->ckpt, k->ckpt_step);
+	if (k->model_epoch)
+		snprintf(mo, sizeof mo, "model '%s' (epoch %zu)", o->output, k->model_epoch);
+	return cs_err(err, CS_ERR_FORMAT, NULL, 0,
+		      "training diverged: %s at step %ld (try a lower --lr); %s%s%s%s", what, step,
+		      mo, *ck && *mo ? " and " : "", ck,
+		      *ck && *mo ? " are kept" : *ck || *mo ? " is kept" :
+		      "this run wrote no model or checkpoint");
+}
+
+static int save_model(const cs_bert *m, const cs_train_opts *o, kept *k, size_t epoch,
+		      cs_error *err)
+{
+	char what[200];
+	if (!all_finite(m, 0, what, sizeof what))
+		return diverged(err, o, k, what, m->step);
 	cs_modelfile *mf = cs_bert_to_file(m, o->item_vocab, 0, err);
 	if (!mf)
 		return -1;
 	int rc = cs_modelfile_write(mf, o->output, err);
 	cs_modelfile_free(mf);
+	if (rc == 0)
+		k->model_epoch = epoch;
 	return rc;
+}
+
+static int save_checkpoint(const cs_bert *m, const cs_train_opts *o, const cs_train_state *st,
+			   kept *k, cs_error *err)
+{
+	char what[200];
+	if (!all_finite(m, 1, what, sizeof what))
+		return diverged(err, o, k, what, m->step);
+	if (write_checkpoint(m, o, st, o->ckpt, err) < 0)
+		return -1;
+	k->ckpt_step = m->step;
+	return 0;
 }
 
 int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
@@ -154,6 +249,8 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	aw.total = (long)(per_epoch * o->epochs);
 	int rc = -1;
 	cs_batcher bt = { 0 };
+	kept k = { -1, 0 };
+	char what[200];
 	size_t *perm = malloc(n * sizeof *perm);
 	cs_eval_opts eo;
 	cs_eval_defaults(&eo);
@@ -167,6 +264,19 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 		       cs_bert_head_name(head));
 		goto out;
 	}
+	/* a resumed run goes on exactly only on the same data */
+	if (st->examples && st->examples != n) {
+		cs_err(err, CS_ERR_USAGE, NULL, 0, "the checkpoint was trained on %zu examples, "
+		       "not %zu: resume with the same training data", st->examples, n);
+		goto out;
+	}
+	if (st->validated && !valid) {
+		cs_err(err, CS_ERR_USAGE, NULL, 0, "the checkpoint's run was validated: resume "
+		       "with the same --valid split");
+		goto out;
+	}
+	st->examples = n;
+	st->validated = valid != NULL;
 	if (cs_dataset_check(train, &m->cfg, err) < 0 ||
 	    (valid && cs_dataset_check(valid, &m->cfg, err) < 0) ||
 	    cs_batcher_init(&bt, &m->cfg, kind, BS, err) < 0)
@@ -179,9 +289,11 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	double t_start = cs_now();
 	for (; st->epoch < o->epochs; st->epoch++, st->batch_pos = 0) {
 		epoch_order(perm, n, o->seed, st->epoch);
-		double t0 = cs_now(), loss_sum = 0;
-		size_t seen = 0, nb = 0;
+		double t0 = cs_now();
+		size_t seen = 0;
 		float gnorm = 0;
+		if (st->batch_pos == 0)
+			st->loss_sum = 0, st->loss_n = 0;
 		m->frozen = st->epoch < o->freeze;
 		for (size_t bi = st->batch_pos; bi < per_epoch; bi++) {
 			size_t first = bi * BS, B = n - first < BS ? n - first : BS;
@@ -194,34 +306,33 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 			if (cs_bert_forward(m, b, 1, &loss, err) < 0)
 				goto out;
 			if (!isfinite(loss)) {
-				cs_err(err, CS_ERR_FORMAT, NULL, 0,
-				       "the loss became %f at step %ld: lower --lr; the last checkpoint is kept",
-				       loss, m->step + 1);
+				snprintf(what, sizeof what, "the loss is %s", nonfinite_name(loss));
+				diverged(err, o, &k, what, m->step + 1);
 				goto out;
 			}
 			cs_bert_zero_grad(m);
 			if (cs_bert_backward(m, err) < 0)
 				goto out;
 			float lr = cs_adamw_lr(&aw, m->step);
+			/* a gradient that is not finite spoils the weights: nothing is saved after it */
 			cs_bert_update(m, &aw, &gnorm);
 			if (!isfinite(gnorm)) {
-				cs_err(err, CS_ERR_FORMAT, NULL, 0,
-				       "the gradient norm became %f at step %ld: lower --lr; the last checkpoint is kept",
-				       gnorm, m->step);
+				snprintf(what, sizeof what, "the gradient norm is %s", nonfinite_name(gnorm));
+				diverged(err, o, &k, what, m->step);
 				goto out;
 			}
-			loss_sum += loss;
-			nb++;
+			st->loss_sum += loss;
+			st->loss_n++;
 			seen += B;
 			st->batch_pos = bi + 1;
 			double now = cs_now(), rate = seen / (now - t0 + 1e-9);
 			long left = aw.total - m->step;
 			cs_train_event ev = { CS_TRAIN_STEP, st->epoch, o->epochs, m->step, aw.total,
-					      loss_sum / nb, rate, now - t_start,
+					      st->loss_sum / st->loss_n, rate, now - t_start,
 					      left * (double)BS / (rate + 1e-9), lr, gnorm, NULL, NULL, 0, NULL };
 			int stop = cb && cb(ctx, &ev);
 			if (o->ckpt && (stop || (o->ckpt_every && m->step % o->ckpt_every == 0))) {
-				if (cs_train_checkpoint(m, o, st, o->ckpt, err) < 0)
+				if (save_checkpoint(m, o, st, &k, err) < 0)
 					goto out;
 				ev.kind = CS_TRAIN_CKPT;
 				ev.path = o->ckpt;
@@ -236,8 +347,9 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 		/* End of an epoch: validate, keep the best, maybe stop. */
 		double now = cs_now();
 		cs_train_event ev = { 0, st->epoch + 1, o->epochs, m->step, aw.total,
-				      nb ? loss_sum / nb : 0, seen / (now - t0 + 1e-9),
-				      now - t_start, 0, 0, gnorm, NULL, NULL, 0, NULL };
+				      st->loss_n ? st->loss_sum / st->loss_n : 0,
+				      seen / (now - t0 + 1e-9), now - t_start, 0, 0, gnorm, NULL, NULL, 0,
+				      NULL };
 		int last = st->epoch + 1 == o->epochs;
 		if (valid && ((st->epoch + 1) % o->eval_every == 0 || last)) {
 			cs_eval_result res;
@@ -260,7 +372,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 				st->best = score;
 				st->best_epoch = st->epoch + 1;
 				st->bad_evals = 0;
-				if (save_model(m, o, err) < 0)
+				if (save_model(m, o, &k, st->epoch + 1, err) < 0)
 					goto out;
 			} else {
 				st->bad_evals++;
@@ -274,7 +386,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 				break;
 			}
 		} else if (!valid) {
-			if (save_model(m, o, err) < 0)
+			if (save_model(m, o, &k, st->epoch + 1, err) < 0)
 				goto out;
 			ev.kind = CS_TRAIN_SAVE;
 			ev.path = o->output;
@@ -285,7 +397,9 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 			cs_train_state next = *st;
 			next.epoch++;
 			next.batch_pos = 0;
-			if (cs_train_checkpoint(m, o, &next, o->ckpt, err) < 0)
+			next.loss_sum = 0;
+			next.loss_n = 0;
+			if (save_checkpoint(m, o, &next, &k, err) < 0)
 				goto out;
 		}
 	}

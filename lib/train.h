@@ -35,6 +35,10 @@ typedef struct cs_train_state {
 	double best;        /* best validation NDCG@10 (cloze) or AUC, -1: none yet */
 	size_t best_epoch;
 	size_t bad_evals;   /* validations since the best */
+	double loss_sum;    /* losses of the batches done in the current epoch */
+	size_t loss_n;      /* and their number: the epoch's mean goes on after a resume */
+	size_t examples;    /* training examples, 0: not known yet */
+	int validated;      /* on a validation split; a resume must give one too */
 	int stopped_early;
 } cs_train_state;
 
@@ -64,6 +68,10 @@ typedef int (*cs_train_cb)(void *ctx, const cs_train_event *ev);
  * cloze head, AUC for the binary heads. st starts zeroed with
  * best = -1, or as restored by cs_train_resume. Returns 0 when done,
  * 1 when the callback stopped it (a checkpoint was written), -1 on error.
+ * A loss or gradient norm that is not finite stops it with an error
+ * before anything more is written, and no model or checkpoint with a
+ * weight or moment that is not finite is ever written: the files on disk
+ * stay the last good ones.
  */
 int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	     const cs_train_opts *o, cs_train_state *st, cs_train_cb cb, void *ctx,

@@ -106,7 +106,9 @@ void progress_done(progress *p)
 
 /*
  * Every program removes its half-written temporary outputs when it is
- * interrupted, then dies of the same signal. Installed before main().
+ * interrupted, then dies of the same signal. Installed before main(),
+ * except for signals ignored at the start (nohup, a background job of a
+ * script): those stay ignored.
  */
 static void on_signal(int sig)
 {
@@ -126,6 +128,8 @@ __attribute__((constructor)) static void install_cleanup(void)
 	int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
 	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
 		struct sigaction sa;
+		if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+			continue;
 		memset(&sa, 0, sizeof sa);
 		sa.sa_handler = on_signal;
 		sigemptyset(&sa.sa_mask);

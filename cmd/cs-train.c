@@ -484,11 +484,16 @@ int main(int argc, char **argv)
 			fflush(r.log);
 		}
 	}
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_stop;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	/* stop at the next step with a checkpoint, unless ignored from the start */
+	int stops[] = { SIGINT, SIGTERM };
+	for (size_t i = 0; i < 2; i++) {
+		struct sigaction sa;
+		if (sigaction(stops[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+			continue;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_stop;
+		sigaction(stops[i], &sa, NULL);
+	}
 	int got = cs_train(m, train, valid, &to, &st, on_event, &r, &err);
 	progress_done(&r.pr);
 	if (got < 0)

@@ -38,6 +38,8 @@ static void __attribute__((noreturn)) usage(void)
 	       "      --pool NAME      session head: cls (a [MASK] token appended) or mean [cls]\n"
 	       "      --inputs LIST    extra event inputs, id fields such as action,category [none]\n"
 	       "      --combine NAME   join them to the item embedding by sum or concat [sum]\n"
+	       "      --predict-input NAME  cloze head: also predict this input at masked\n"
+	       "                       events (examples from cs-mask cloze --mask-field NAME)\n"
 	       "      --pos-weight W   binary heads: weight of positives, or 'auto' for\n"
 	       "                       negatives/positives [1]\n"
 	       "      --init MODEL     start from the encoder of a trained model (its sizes\n"
@@ -80,7 +82,7 @@ static void __attribute__((noreturn)) usage(void)
 enum { O_VALID = 256, O_EPOCHS, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP, O_EVAL_EVERY,
        O_PATIENCE, O_HIDDEN, O_LAYERS, O_HEADS, O_MAXLEN, O_DROPOUT, O_ATTN_DROPOUT,
        O_INIT, O_SEED, O_CKPT, O_CKPT_EVERY, O_RESUME, O_LOG, O_LOG_JSON, O_VERBOSE,
-       O_HEAD, O_POOL, O_INPUTS, O_COMBINE, O_POS_WEIGHT, O_INIT_MODEL, O_FREEZE };
+       O_HEAD, O_POOL, O_INPUTS, O_COMBINE, O_POS_WEIGHT, O_INIT_MODEL, O_FREEZE, O_PREDICT };
 
 static const struct option longopts[] = {
 	{ "vocab", required_argument, 0, 'v' },
@@ -109,6 +111,7 @@ static const struct option longopts[] = {
 	{ "pos-weight", required_argument, 0, O_POS_WEIGHT },
 	{ "init", required_argument, 0, O_INIT_MODEL },
 	{ "freeze", required_argument, 0, O_FREEZE },
+	{ "predict-input", required_argument, 0, O_PREDICT },
 	{ "checkpoint", required_argument, 0, O_CKPT },
 	{ "checkpoint-every", required_argument, 0, O_CKPT_EVERY },
 	{ "resume", required_argument, 0, O_RESUME },
@@ -288,7 +291,7 @@ int main(int argc, char **argv)
 	cs_bert_config cfg;
 	cs_bert_config_default(&cfg, 10);
 	const char *vocab_path = NULL, *valid_path = NULL, *resume = NULL, *log_path = NULL;
-	const char *init_path = NULL;
+	const char *init_path = NULL, *predict = NULL;
 	char *ckpt = NULL, *inputs = NULL;
 	int c, threads = 0, verbose = 0;
 	run r = { .quiet = 0 };
@@ -334,6 +337,7 @@ int main(int argc, char **argv)
 					(float)parse_double("--pos-weight", optarg, 1e-6, 1e6);
 			break;
 		case O_INIT_MODEL: init_path = optarg; break;
+		case O_PREDICT: predict = optarg; break;
 		case O_FREEZE:
 			to.freeze = !strcmp(optarg, "all") ? SIZE_MAX :
 				    (size_t)parse_long("--freeze", optarg, 0, 1000000);
@@ -386,6 +390,14 @@ int main(int argc, char **argv)
 	cfg.V = cs_vocab_size(voc, (size_t)f);
 	if (inputs && set_inputs(&cfg, inputs, voc, vocab_path, &err) < 0)
 		goto fail;
+	for (size_t i = 0; predict && i < cfg.NF; i++)
+		if (!strcmp(cfg.fname[i], predict))
+			cfg.pred = (int)i + 1;
+	if (predict && (!cfg.pred || cfg.head != CS_HEAD_CLOZE)) {
+		cs_err(&err, CS_ERR_USAGE, NULL, 0, "--predict-input %s needs the cloze head and "
+		       "'%s' among the --inputs", predict, predict);
+		goto fail;
+	}
 	if (init_path && !resume) {
 		uint64_t fp;
 		cs_bert *src = cs_bert_load(init_path, &fp, NULL, &err);
@@ -409,6 +421,8 @@ int main(int argc, char **argv)
 		cfg = src->cfg;
 		cfg.head = head;
 		cfg.pool = pool;
+		if (head != CS_HEAD_CLOZE)
+			cfg.pred = 0;
 		cfg.hidden_dropout = hd;
 		cfg.attn_dropout = ad;
 		for (size_t i = 0; i < cfg.NF; i++) {

@@ -31,6 +31,8 @@ cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_op
 	bad |= cs_modelfile_set(mf, "pool", "%s", cs_bert_pool_name(c->pool));
 	bad |= cs_modelfile_set(mf, "combine", "%s", cs_bert_combine_name(c->combine));
 	bad |= cs_modelfile_set(mf, "NF", "%zu", c->NF);
+	if (c->pred)
+		bad |= cs_modelfile_set(mf, "predict", "%s", c->fname[c->pred - 1]);
 	for (size_t f = 0; f < c->NF && !bad; f++) {
 		char key[32];
 		snprintf(key, sizeof key, "input%zu", f);
@@ -133,6 +135,14 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 			return NULL;
 		}
 		strcpy(c.fname[f], name);
+	}
+	const char *pr = cs_modelfile_get(mf, "predict");
+	for (size_t f = 0; pr && f < c.NF; f++)
+		if (!strcmp(c.fname[f], pr))
+			c.pred = (int)f + 1;
+	if (pr && !c.pred) {
+		cs_err(err, CS_ERR_FORMAT, path, 0, "model predicts '%s', not one of its inputs", pr);
+		return NULL;
 	}
 	if (c.head < 0 || c.pool < 0 || c.combine < 0) {
 		cs_err(err, CS_ERR_FORMAT, path, 0, "unknown head, pooling or combination in model file");

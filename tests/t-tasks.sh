@@ -56,8 +56,14 @@ ok "errors: unlabelled data, unknown input, text to a session model"
 
 # Transfer: pretrain a Cloze model with the action input, then a session
 # head on its frozen encoder.
-cs-mask cloze -q --dupe 2 -o "$T/cloze.cseq" "$T/r.train.cseq" || die "cloze"
-cs-train -q -v "$T/vocab.txt" --inputs action --epochs 1 -o "$T/pre.bin" "$T/cloze.cseq" || die "pretrain"
+# (The whole event is masked, and the model predicts the action too.)
+cs-mask cloze -q --dupe 2 -o "$T/cloze0.cseq" "$T/r.train.cseq" || die "cloze"
+test_must_fail cs-train -v "$T/vocab.txt" --inputs action --predict-input action -o "$T/x.bin" \
+	"$T/cloze0.cseq"
+stderr_has "cs-mask cloze --mask-field action"
+cs-mask cloze -q --dupe 2 --mask-field action -o "$T/cloze.cseq" "$T/r.train.cseq" || die "cloze"
+cs-train -q -v "$T/vocab.txt" --inputs action --predict-input action --epochs 1 \
+	-o "$T/pre.bin" "$T/cloze.cseq" || die "pretrain"
 test_must_fail cs-recommend -m "$T/pre.bin" -v "$T/vocab.txt" "$T/r.test.cseq"
 stderr_has "extra event inputs"
 cs-train -q -v "$T/vocab.txt" --head session --init "$T/pre.bin" --freeze all --epochs 1 \

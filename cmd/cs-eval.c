@@ -202,7 +202,7 @@ static int eval_scores(const char *in, double threshold, int json)
 	print_binary(&bm, json);
 	rc = fflush(stdout) == 0 ? 0 : EXIT_DATA;
 	if (rc)
-		warnx_("write error");
+		warnx_("<stdout>: write error: %s", strerror(errno));
 	goto out;
 fail:
 	report(&err);
@@ -283,7 +283,7 @@ int main(int argc, char **argv)
 		}
 		print_binary(&bm, json);
 		if (fflush(stdout) != 0) {
-			warnx_("write error");
+			warnx_("<stdout>: write error: %s", strerror(errno));
 			goto out;
 		}
 		if (!quiet)
@@ -302,7 +302,7 @@ int main(int argc, char **argv)
 	else
 		print_tsv(&o, &res);
 	if (fflush(stdout) != 0) {
-		warnx_("write error");
+		warnx_("<stdout>: write error: %s", strerror(errno));
 		goto out;
 	}
 	if (!quiet) {

@@ -30,6 +30,7 @@ static void __attribute__((noreturn)) usage(void)
 	       "  -t, --text           read text lines instead of a stream\n"
 	       "      --key FIELD      stream field naming a history [user, else session]\n"
 	       "  -x, --exclude-seen   never recommend an item of the history\n"
+	       "  -o, --output FILE    write here, atomically ('-': stdout) [-]\n"
 	       "      --batch N        histories scored at once [256]\n"
 	       "  -j, --threads N      threads [all cores]\n"
 	       "  -q, --quiet          no summary on stderr\n"
@@ -54,6 +55,7 @@ static const struct option longopts[] = {
 	{ "key", required_argument, 0, O_KEY },
 	{ "exclude-seen", no_argument, 0, 'x' },
 	{ "batch", required_argument, 0, O_BATCH },
+	{ "output", required_argument, 0, 'o' },
 	{ "threads", required_argument, 0, 'j' },
 	{ "quiet", no_argument, 0, 'q' },
 	{ "help", no_argument, 0, 'h' },
@@ -83,6 +85,8 @@ typedef struct ctx {
 	size_t *nres;     /* (batch) items found per history */
 	float *vals;      /* ids, vals: (batch, k) */
 	uint64_t histories, truncated;
+	FILE *out;          /* stdout or the -o file */
+	const char *oname;
 } ctx;
 
 /* Add one history (items, already ids) under key. */
@@ -141,15 +145,16 @@ static int flush(ctx *c, pending *pd, cs_error *err)
 			for (size_t r = 0; r < c->nres[i]; r++) {
 				size_t len, at = i * c->k + r;
 				const char *tok = cs_vocab_token(c->voc, c->vf, c->ids[at], &len);
-				printf("%s\t%zu\t%.*s\t%.6g\n", key, r + 1, (int)len, tok, c->vals[at]);
+				fprintf(c->out, "%s\t%zu\t%.*s\t%.6g\n", key, r + 1, (int)len, tok,
+					c->vals[at]);
 			}
 		}
 	}
 	c->histories += pd->d.n;
 	pd->d.n = 0;
 	pd->keys_len = 0;
-	if (ferror(stdout))
-		return cs_err(err, CS_ERR_IO, "<stdout>", 0, "write error: %s", strerror(errno));
+	if (ferror(c->out))
+		return cs_err(err, CS_ERR_IO, c->oname, 0, "write error: %s", strerror(errno));
 	return 0;
 }
 
@@ -309,7 +314,7 @@ static int predict(ctx *c, const char *in, const char *keyfield, uint64_t fp, cs
 	for (size_t i = 0; i < d->n; i++) {
 		const char *key = d->keys + d->key_off[i];
 		if (c->m->cfg.head == CS_HEAD_SESSION) {
-			printf("%s\t%.6g\n", key, p[k++]);
+			fprintf(c->out, "%s\t%.6g\n", key, p[k++]);
 			continue;
 		}
 		for (size_t j = d->off[i]; j < d->off[i + 1]; j++) {
@@ -317,13 +322,13 @@ static int predict(ctx *c, const char *in, const char *keyfield, uint64_t fp, cs
 				continue;
 			size_t len;
 			const char *tok = cs_vocab_token(c->voc, c->vf, d->item[j], &len);
-			printf("%s\t%zu\t%.*s\t%.6g\n", key, d->start[i] + (j - d->off[i]) + 1,
+			fprintf(c->out, "%s\t%zu\t%.*s\t%.6g\n", key, d->start[i] + (j - d->off[i]) + 1,
 			       (int)len, tok ? tok : "?", p[k++]);
 		}
 	}
 	c->histories = d->n;
-	if (ferror(stdout))
-		cs_err(err, CS_ERR_IO, "<stdout>", 0, "write error: %s", strerror(errno));
+	if (ferror(c->out))
+		cs_err(err, CS_ERR_IO, c->oname, 0, "write error: %s", strerror(errno));
 	else
 		rc = 0;
 out:
@@ -336,8 +341,10 @@ int main(int argc, char **argv)
 {
 	const char *model_path = NULL, *vocab_path = NULL, *keyfield = NULL;
 	int opt, threads = 0, text = 0, quiet = 0;
-	ctx c = { .k = 10, .batch = 256 };
-	while ((opt = getopt_long(argc, argv, "m:v:k:txj:qhV", longopts, NULL)) != -1) {
+	ctx c = { .k = 10, .batch = 256, .out = stdout, .oname = "<stdout>" };
+	const char *out_path = NULL;
+	cs_ofile of = { 0 };
+	while ((opt = getopt_long(argc, argv, "m:v:k:txo:j:qhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'm': model_path = optarg; break;
 		case 'v': vocab_path = optarg; break;
@@ -345,6 +352,7 @@ int main(int argc, char **argv)
 		case 't': text = 1; break;
 		case O_KEY: keyfield = optarg; break;
 		case 'x': c.exclude = 1; break;
+		case 'o': out_path = optarg; break;
 		case O_BATCH: c.batch = (size_t)parse_long("--batch", optarg, 1, 1 << 16); break;
 		case 'j': threads = (int)parse_long("--threads", optarg, 1, 1024); break;
 		case 'q': quiet = 1; break;
@@ -365,6 +373,12 @@ int main(int argc, char **argv)
 	cs_vocab *voc = NULL;
 	pending pd = { 0 };
 	double t0 = cs_now();
+	if (out_path && strcmp(out_path, "-") != 0) {
+		if (cs_ofile_open(&of, out_path, &err) < 0)
+			goto fail;
+		c.out = of.fp;
+		c.oname = out_path;
+	}
 	if (!(c.m = cs_bert_load(model_path, &fp, NULL, &err)) ||
 	    !(voc = cs_vocab_read(vocab_path, &err)))
 		goto fail;
@@ -408,9 +422,15 @@ int main(int argc, char **argv)
 	if ((text ? from_text(&c, &pd, in, &err) : from_stream(&c, &pd, in, keyfield, fp, &err)) < 0)
 		goto fail;
 done:
-	if (fflush(stdout) != 0) {
-		warnx_("write error: %s", strerror(errno));
-		goto out;
+	if (fflush(c.out) != 0 || ferror(c.out)) {
+		cs_err(&err, CS_ERR_IO, c.oname, 0, "write error: %s", strerror(errno));
+		goto fail;
+	}
+	if (of.fp) {
+		int bad = cs_ofile_commit(&of, &err) < 0;
+		of.fp = NULL;
+		if (bad)
+			goto fail;
 	}
 	if (!quiet) {
 		double t = cs_now() - t0;
@@ -424,6 +444,8 @@ done:
 fail:
 	report(&err);
 out:
+	if (of.fp)
+		cs_ofile_abort(&of);
 	cs_batcher_free(&c.bt);
 	free(c.excl);
 	free(c.ids);

@@ -23,7 +23,7 @@ cs-eval -q --json -m "$T/sess.bin" "$T/s.test.cseq" > "$T/sess.json" || die "eva
 auc=$(sed 's/.*"AUC":\([0-9.]*\).*/\1/' "$T/sess.json")
 awk -v a="$auc" 'BEGIN { exit !(a >= 0.9) }' || die "session AUC $auc < 0.9"
 # The same metrics from the probabilities of cs-recommend and cs-eval --scores.
-cs-recommend -q -m "$T/sess.bin" -v "$T/vocab.txt" "$T/s.test.cseq" > "$T/prob.txt" || die "recommend"
+cs-recommend -q -m "$T/sess.bin" -v "$T/vocab.txt" -o "$T/prob.txt" "$T/s.test.cseq" || die "recommend"
 n=$(cs-cat --info "$T/s.test.cseq" | awk -F'\t' '$1 == "records" { print $2 }')
 expect_eq "$(wc -l < "$T/prob.txt" | tr -d ' ')" "$n" "one probability per session"
 cs-cat -j "$T/s.test.cseq" | sed 's/.*"label":\([01]\).*/\1/' > "$T/labels.txt"

@@ -852,7 +852,9 @@ static long parse_quoted(chunk *c, const char *p, const char *end, long line,
 	c->row_done = 0;
 	c->nfq = 0;
 	c->fb.n = 0;
-	if (grow((void **)&c->foff, &c->capfoff, 2, sizeof *c->foff) < 0) {
+	/* fb.p must exist even when every field is empty: fields point into it */
+	if (buf_reserve(&c->fb, 1) < 0 ||
+	    grow((void **)&c->foff, &c->capfoff, 2, sizeof *c->foff) < 0) {
 		c->nomem = 1;
 		return -1;
 	}

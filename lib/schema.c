@@ -192,11 +192,8 @@ int cs_record_init(cs_record *rec, const cs_schema *s, cs_error *err)
 			memset(c, 0, sizeof *c);
 			c->type = s->f[i].type;
 		}
-		if (c->type == CS_STRING && !c->off) {
-			if (!(c->off = malloc(sizeof *c->off)))
-				return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-			c->off[0] = 0;
-		}
+		if (c->type == CS_STRING && cs_col_reserve(c, 0) < 0)
+			return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 	}
 	cs_record_clear(rec);
 	return 0;
@@ -224,14 +221,21 @@ void cs_record_clear(cs_record *rec)
 		rec->col[i].n = 0;
 }
 
+/* A string column always has off and str, even empty, so that
+ * c->str + c->off[i] is a valid pointer. */
 int cs_col_reserve(cs_column *c, size_t n)
 {
-	if (n <= c->cap && (c->type != CS_STRING || c->off))
+	if (n <= c->cap && (c->type != CS_STRING || (c->off && c->str)))
 		return 0;
 	size_t cap = c->cap ? c->cap : 16;
 	while (cap < n)
 		cap *= 2;
 	if (c->type == CS_STRING) {
+		if (!c->str) {
+			if (!(c->str = malloc(256)))
+				return -1;
+			c->strcap = 256;
+		}
 		uint32_t *off = realloc(c->off, (cap + 1) * sizeof *off);
 		if (!off)
 			return -1;

@@ -598,7 +598,8 @@ static int decode(cs_reader *r, cs_cursor *c, cs_record *rec)
 			size_t sz = col->type == CS_INT64 ? 8 : 4;
 			if (k > avail / sz || cs_col_reserve(col, k) < 0)
 				return -1;
-			memcpy(col->v.p, c->p, k * sz);
+			if (k)
+				memcpy(col->v.p, c->p, k * sz);
 			c->p += k * sz;
 			col->n = k;
 		}

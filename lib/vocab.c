@@ -116,7 +116,7 @@ static long dict_push(dict *d, const char *s, size_t len, uint64_t h, int index)
 		if (d->ntok == 0)
 			d->off[0] = 0;
 	}
-	if (d->blen + len > d->bcap) {
+	if (!d->buf || d->blen + len > d->bcap) { /* buf even for "": tokens point into it */
 		size_t cap = d->bcap ? d->bcap : 1024;
 		while (cap < d->blen + len)
 			cap *= 2;

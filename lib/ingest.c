@@ -275,7 +275,11 @@ int cs_ingest_parse_time(const char *s, size_t n, int fmt, const char *pattern,
 			end++;
 		if (*end)
 			return -1;
-		*ms = (int64_t)timegm(&tm) * 1000;
+		/* %s or a huge %Y would overflow the milliseconds */
+		int64_t sec = (int64_t)timegm(&tm);
+		if (sec > INT64_MAX / 1000 || sec < INT64_MIN / 1000)
+			return -1;
+		*ms = sec * 1000;
 		return 0;
 	}
 	case CS_TIME_NONE:

@@ -3,6 +3,10 @@
 #include <string.h>
 #include "cs.h"
 
+/* Metadata keys of one schema: a lookup is linear, so reading a file of
+ * millions of keys would take hours. */
+#define MAX_META 4096
+
 static const char *type_names[] = { "string", "id", "int64", "float32" };
 static const char *level_names[] = { "seq", "event" };
 
@@ -142,6 +146,11 @@ int cs_schema_set_meta(cs_schema *s, const char *key, const char *val,
 			s->val[i] = v;
 			return 0;
 		}
+	if (s->nmeta >= MAX_META) {
+		free(v);
+		return cs_err(err, CS_ERR_LIMIT, NULL, 0, "too many metadata keys (limit %d)",
+			      MAX_META);
+	}
 	char **k = realloc(s->key, (s->nmeta + 1) * sizeof *k);
 	if (k)
 		s->key = k;

@@ -336,7 +336,8 @@ struct cs_reader {
 	uint64_t records, events, bytes_in;
 };
 
-/* Decompress more into buf; returns bytes added, 0 at the clean end, -1 error. */
+/* Decompress more into buf; returns 1 when bytes were added, 0 at the clean
+ * end, -1 on error. */
 static int rfill(cs_reader *r, cs_error *err)
 {
 	if (r->len == r->cap) {
@@ -384,32 +385,18 @@ static int rfill(cs_reader *r, cs_error *err)
 		}
 		r->zlast = z;
 		if (out.pos > r->len) {
-			int added = (int)(out.pos - r->len);
 			r->len = out.pos;
-			return added;
+			return 1;
 		}
 	}
 }
 
-/* Make n bytes available at buf + pos. */
+/* Make n bytes available at buf + pos. The buffer grows with the data
+ * that arrives (rfill doubles it when full), never with the n a file
+ * claims, so a corrupt length costs no memory. */
 static int need(cs_reader *r, size_t n, const char *what, cs_error *err)
 {
 	while (r->len - r->pos < n) {
-		if (r->cap - r->pos < n) { /* grow so that n fits after compaction */
-			memmove(r->buf, r->buf + r->pos, r->len - r->pos);
-			r->len -= r->pos;
-			r->pos = 0;
-			if (r->cap < n) {
-				size_t cap = r->cap;
-				while (cap < n)
-					cap *= 2;
-				unsigned char *b = realloc(r->buf, cap);
-				if (!b)
-					return cs_err(err, CS_ERR_NOMEM, r->name, 0, "out of memory");
-				r->buf = b;
-				r->cap = cap;
-			}
-		}
 		int got = rfill(r, err);
 		if (got < 0)
 			return -1;

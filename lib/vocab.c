@@ -935,6 +935,12 @@ cs_vocab *cs_vocab_builder_finish(cs_vocab_builder *b, cs_vocab_build_stats *stp
 		for (size_t k = 0; k < n; k++) {
 			size_t len;
 			const char *tok = dict_tok(&f->d, idx[k], &len);
+			if (memchr(tok, 0, len)) {
+				cs_err(err, CS_ERR_FORMAT, b->stream, 0,
+				       "a token of field '%s' holds a NUL byte: it cannot be written "
+				       "to a vocabulary file", f->name);
+				goto fail;
+			}
 			if (memchr(tok, '\t', len) || memchr(tok, '\n', len) || memchr(tok, '\r', len)) {
 				cs_err(err, CS_ERR_FORMAT, b->stream, 0,
 				       "token '%.*s' of field '%s' has a tab or line break: "

@@ -819,7 +819,8 @@ static int kcore(cs_vocab_builder *b, cs_vocab_build_stats *st, cs_error *err)
 	}
 	memset(item_ok, 1, ni);
 	memset(seq_ok, 1, ns);
-	memcpy(cnt, it->d.count, ni * sizeof *cnt);
+	if (ni) /* no items at all: an empty stream */
+		memcpy(cnt, it->d.count, ni * sizeof *cnt);
 	int rounds = 0;
 	for (int changed = 1; changed;) {
 		changed = 0;
@@ -847,7 +848,8 @@ static int kcore(cs_vocab_builder *b, cs_vocab_build_stats *st, cs_error *err)
 	}
 	/* recount every field over the core */
 	for (size_t i = 0; i < b->nf; i++)
-		memset(b->f[i].d.count, 0, b->f[i].d.ntok * sizeof(uint64_t));
+		if (b->f[i].d.ntok)
+			memset(b->f[i].d.count, 0, b->f[i].d.ntok * sizeof(uint64_t));
 	for (size_t s = 0; s < ns; s++) {
 		if (!seq_ok[s])
 			continue;

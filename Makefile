@@ -20,40 +20,62 @@ DEPS_CFLAGS := $(shell $(PKGCONFIG) --cflags openblas libzstd check 2>/dev/null)
 LIBS = -lopenblas -lcsv -lzstd -lpthread -lm
 CHECK_LIBS := $(shell $(PKGCONFIG) --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
+# SANITIZE=address,undefined: any -fsanitize= list. Undefined behaviour
+# aborts (no recovery) so that a test cannot pass over it.
 ifneq ($(SANITIZE),)
-SANFLAGS = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+SANFLAGS = -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 CFLAGS += $(SANFLAGS)
 LDFLAGS += $(SANFLAGS)
 endif
 
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(DEPS_CFLAGS) $(CPPFLAGS)
 
+# BUILD=DIR puts objects, libcs.a, programs and tests under DIR instead of
+# the top directory (check-sanitize and fuzz build there). Every output
+# depends on DIR/.build-flags, rewritten only when the compiler or flags
+# change, so switching SANITIZE (or CC, CFLAGS) rebuilds everything rather
+# than linking objects of two builds together.
+B := $(if $(BUILD),$(patsubst %/,%,$(BUILD))/)
+FLAGS_STAMP := $(B).build-flags
+
 LIB_SRC := $(sort $(wildcard lib/*.c))
-LIB_OBJ := $(LIB_SRC:.c=.o)
+LIB_OBJ := $(patsubst %.c,$(B)%.o,$(LIB_SRC))
+LIBCS := $(B)libcs.a
 CMD_SRC := $(sort $(wildcard cmd/cs-*.c))
 PROGS := $(patsubst cmd/%.c,%,$(CMD_SRC))
 TEST_SRC := $(sort $(wildcard tests/check_*.c))
 TESTS := $(TEST_SRC:.c=)
+FUZZ_TARGETS := ingest stream vocab model
+REPLAYS := $(addprefix tests/fuzz/replay-,$(FUZZ_TARGETS))
 MAN1 := $(sort $(wildcard man/*.1))
 MAN5 := $(sort $(wildcard man/*.5))
 
-all: $(PROGS) libcs.a cs.pc
+all: $(addprefix $(B),$(PROGS)) $(LIBCS) cs.pc
 
 deps:
 	@sh scripts/deps.sh
 
-lib/%.o: lib/%.c lib/*.h
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(@D)
+	@f='$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(LIBS)'; \
+	if [ "$$(cat $@ 2>/dev/null)" != "$$f" ]; then \
+		[ -f $@ ] && echo "flags changed: rebuilding $(or $(BUILD),.)"; \
+		echo "$$f" > $@; fi
+
+$(B)lib/%.o: lib/%.c lib/*.h $(FLAGS_STAMP)
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-libcs.a: $(LIB_OBJ)
+$(LIBCS): $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $(LIB_OBJ)
 
-cs-%: cmd/cs-%.c cmd/common.c cmd/common.h libcs.a lib/*.h
-	$(CC) $(ALL_CFLAGS) -Icmd $(LDFLAGS) -o $@ $< cmd/common.c libcs.a $(LIBS)
+$(B)cs-%: cmd/cs-%.c cmd/common.c cmd/common.h $(LIBCS) lib/*.h
+	$(CC) $(ALL_CFLAGS) -Icmd $(LDFLAGS) -o $@ $< cmd/common.c $(LIBCS) $(LIBS)
 
-tests/check_%: tests/check_%.c libcs.a lib/*.h $(wildcard tests/*.h)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< libcs.a $(CHECK_LIBS) $(LIBS)
+$(B)tests/check_%: tests/check_%.c $(LIBCS) lib/*.h $(wildcard tests/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBCS) $(CHECK_LIBS) $(LIBS)
 
 # Rewritten every time, so that it names the PREFIX of this make.
 cs.pc: FORCE
@@ -61,8 +83,43 @@ cs.pc: FORCE
 		'$(PREFIX)' '$(VERSION)' '$(OMP) $(LIBS)' > $@
 
 check: deps
-	$(MAKE) all $(TESTS)
+	$(MAKE) all $(TESTS) $(REPLAYS)
 	sh tests/run.sh
+
+# The fast tests (unit tests and the fuzz regression files) under
+# sanitizers, built apart in build/sanitize so that the normal build stays.
+SANITIZE_CHECK ?= address,undefined
+check-sanitize: deps
+	$(MAKE) BUILD=build/sanitize SANITIZE=$(SANITIZE_CHECK) \
+		$(addprefix build/sanitize/,$(TESTS) $(REPLAYS))
+	sh tests/run.sh --unit build/sanitize
+
+# ---- fuzzing (README, Building)
+# Each target's bytes go through one loader; tests/fuzz/replay.c feeds the
+# files of tests/fuzz/corpus and tests/fuzz/regress to the same function
+# in a normal build, so every crash found stays a test of make check.
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 60
+FUZZ_DIR := build/fuzz
+
+$(B)tests/fuzz/replay-%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(LIBCS) lib/*.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c $< $(LIBCS) $(LIBS)
+
+$(B)tests/fuzz/fuzz-%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIBCS) lib/*.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LIBCS) $(LIBS)
+
+# libFuzzer (clang) needs the library built with the same instrumentation.
+fuzz-build:
+	@sh scripts/deps.sh fuzz
+	$(MAKE) BUILD=$(FUZZ_DIR) CC=$(FUZZ_CC) OPT=-O1 \
+		SANITIZE=fuzzer-no-link,address,undefined \
+		$(addprefix $(FUZZ_DIR)/tests/fuzz/fuzz-,$(FUZZ_TARGETS))
+
+# Run every target for FUZZ_TIME seconds (FUZZ_TARGETS= picks some).
+fuzz: fuzz-build
+	sh tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_TIME) $(FUZZ_TARGETS)
 
 lint-man:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5)
@@ -81,10 +138,10 @@ bench-ingest: all
 	sh scripts/bench-ingest.sh
 
 clean:
-	rm -f lib/*.o libcs.a cs.pc $(PROGS) $(TESTS)
-	rm -rf tests/tmp
+	rm -f lib/*.o libcs.a cs.pc .build-flags $(PROGS) $(TESTS) $(REPLAYS)
+	rm -rf tests/tmp build
 
 FORCE:
 
-.PHONY: all deps check lint-man install bench-ingest clean FORCE
+.PHONY: all deps check check-sanitize fuzz fuzz-build lint-man install bench-ingest clean FORCE
 .SECONDARY:

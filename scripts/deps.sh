@@ -1,7 +1,10 @@
 #!/bin/sh
 # Install the Debian packages cs needs to build and test, if any is missing.
+# 'deps.sh fuzz': those of make fuzz instead (clang, its sanitizer and
+# libFuzzer runtimes, and its OpenMP).
 set -e
 PKGS="build-essential libopenblas-dev libcsv-dev libzstd-dev check pkg-config mandoc zstd"
+[ "${1:-}" = fuzz ] && PKGS="clang libclang-rt-dev libomp-dev libopenblas-dev libcsv-dev libzstd-dev pkg-config"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"

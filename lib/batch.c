@@ -137,7 +137,7 @@ cs_dataset *cs_dataset_for_model(const char *path, const cs_bert_config *c,
 	const char *names[CS_BERT_MAXF];
 	for (size_t i = 0; i < c->NF; i++)
 		names[i] = c->fname[i];
-	cs_dataset_inputs in = { c->NF, names, c->fvocab, (size_t)c->pred, key };
+	cs_dataset_inputs in = { c->NF, names, c->fvocab, (size_t)c->pred, key, c->V, c->VF };
 	int kind = c->head == CS_HEAD_SESSION ? CS_DATA_SESSION :
 		   c->head == CS_HEAD_EVENT ? CS_DATA_EVENT :
 		   training ? CS_DATA_CLOZE : CS_DATA_EVAL;

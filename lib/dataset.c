@@ -20,9 +20,9 @@ static int find_field(const cs_schema *s, const char *path, const char *name, in
 				" (make session examples with cs-mask session)") : "");
 	if (s->f[i].level != level || s->f[i].type != type)
 		return cs_err(err, CS_ERR_FORMAT, path, 0,
-			      "field '%s' is a %s %s field, expected %s %s%s", name,
-			      cs_level_name(s->f[i].level), cs_type_name(s->f[i].type),
-			      cs_level_name(level), cs_type_name(type),
+			      "field '%s' is %s %s %s field, expected %s %s%s", name,
+			      s->f[i].level == CS_EVENT ? "an" : "a", cs_level_name(s->f[i].level),
+			      cs_type_name(s->f[i].type), cs_level_name(level), cs_type_name(type),
 			      s->f[i].type == CS_STRING && type == CS_ID ?
 			      ": encode the stream with cs-vocab first" : "");
 	return i;
@@ -139,6 +139,33 @@ static int check_labels(const reader_ctx *x, const cs_record *rec, int kind, con
 	return 0;
 }
 
+/* Every id of rec below the limits of in: the item and target fields,
+ * each extra input and the predicted input's Cloze target. */
+static int check_ids(const reader_ctx *x, const cs_schema *s, const cs_record *rec,
+		     const cs_dataset_inputs *in, const char *name, uint64_t recno,
+		     cs_error *err)
+{
+	size_t nf = x->d->nf;
+	for (size_t k = 0; k < 3 + nf; k++) {
+		int col = k == 0 ? x->item : k == 1 ? x->tgt : k == 2 ? x->ftgt : x->fcol[k - 3];
+		size_t lim = k < 2 ? in->nitems : !in->nids ? 0 :
+			     k == 2 ? (in->pred ? in->nids[in->pred - 1] : 0) : in->nids[k - 3];
+		if (col < 0 || lim == 0)
+			continue;
+		const cs_column *c = &rec->col[col];
+		for (size_t j = 0; j < c->n; j++)
+			if (c->v.u32[j] >= lim) {
+				cs_err(err, CS_ERR_FORMAT, name, 0,
+				       "id %" PRIu32 " of field '%s' is beyond the model's %zu ids "
+				       "(the stream does not match its vocabulary)", c->v.u32[j],
+				       s->f[col].name, lim);
+				err->record = (long long)recno;
+				return -1;
+			}
+	}
+	return 0;
+}
+
 cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
 			    uint64_t vocab, const cs_dataset_inputs *in,
 			    cs_error *err)
@@ -224,6 +251,8 @@ cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
 		if (in && in->key)
 			set_key(&x, s, &rec, cs_reader_records(r));
 		if (x.lab >= 0 && check_labels(&x, &rec, kind, name, cs_reader_records(r), err) < 0)
+			goto fail;
+		if (in && check_ids(&x, s, &rec, in, name, cs_reader_records(r), err) < 0)
 			goto fail;
 		if (n > keep)
 			d->truncated++;

@@ -46,6 +46,9 @@ typedef struct cs_dataset_inputs {
 	size_t pred;       /* Cloze: also read target_<name[pred-1]>; 0: no */
 	const char *key;   /* sequence field kept as text, "#": the record number,
 			      "": user, else session, else the record number; NULL: none */
+	size_t nitems;     /* item and target ids must be below this; 0: unchecked */
+	const size_t *nids; /* (n) so must each extra input's ids (and its Cloze
+			       targets); NULL: unchecked */
 } cs_dataset_inputs;
 
 /*
@@ -56,7 +59,8 @@ typedef struct cs_dataset_inputs {
  * keep events keep their last keep; event examples are cut into windows of
  * keep; longer histories are kept whole (the model reads their last
  * keep). All are counted in truncated. vocab (if not 0) must match the
- * item field's fingerprint. in (may be NULL) names extra inputs.
+ * item field's fingerprint. in (may be NULL) names extra inputs and the
+ * id limits: an id beyond them is an error naming the file and record.
  */
 cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
 			    uint64_t vocab, const cs_dataset_inputs *in,

@@ -63,16 +63,25 @@ cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_op
 	return mf;
 }
 
-/* An unsigned metadata value; -1 if missing or malformed. */
-static int meta_size(const cs_modelfile *mf, const char *key, size_t *out)
+/* An unsigned decimal metadata value up to max; -1 if missing or malformed. */
+static int meta_u64(const cs_modelfile *mf, const char *key, uint64_t max, uint64_t *out)
 {
 	const char *s = cs_modelfile_get(mf, key);
 	char *end;
-	if (!s || !*s)
+	if (!s || *s < '0' || *s > '9')
 		return -1;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v > (1ULL << 40))
+	if (errno || *end || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int meta_size(const cs_modelfile *mf, const char *key, size_t *out)
+{
+	uint64_t v;
+	if (meta_u64(mf, key, 1ULL << 40, &v) < 0)
 		return -1;
 	*out = (size_t)v;
 	return 0;
@@ -98,16 +107,34 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 		return NULL;
 	}
 	cs_bert_config c = { 0 };
-	size_t step = 0, nf = 0;
-	if (meta_size(mf, "V", &c.V) || meta_size(mf, "C", &c.C) || meta_size(mf, "L", &c.L) ||
-	    meta_size(mf, "NH", &c.NH) || meta_size(mf, "P", &c.P) || meta_size(mf, "FF", &c.FF) ||
-	    meta_float(mf, "hidden_dropout", &c.hidden_dropout) ||
-	    meta_float(mf, "attn_dropout", &c.attn_dropout) ||
-	    meta_float(mf, "init_range", &c.init_range) || meta_size(mf, "step", &step)) {
-		cs_err(err, CS_ERR_FORMAT, path, 0, "model file lacks a hyperparameter");
+	size_t step = 0;
+	uint64_t nf = 0, seed = 0;
+	static const char *const sizes_keys[] = { "V", "C", "L", "NH", "P", "FF", "step" };
+	size_t *sizes_dst[] = { &c.V, &c.C, &c.L, &c.NH, &c.P, &c.FF, &step };
+	static const char *const float_keys[] = { "hidden_dropout", "attn_dropout", "init_range" };
+	float *float_dst[] = { &c.hidden_dropout, &c.attn_dropout, &c.init_range };
+	const char *bad = NULL;
+	for (size_t i = 0; i < sizeof sizes_keys / sizeof *sizes_keys && !bad; i++)
+		if (meta_size(mf, sizes_keys[i], sizes_dst[i]))
+			bad = sizes_keys[i];
+	for (size_t i = 0; i < sizeof float_keys / sizeof *float_keys && !bad; i++)
+		if (meta_float(mf, float_keys[i], float_dst[i]))
+			bad = float_keys[i];
+	/* optional: absent in old files, but never malformed */
+	if (!bad && cs_modelfile_get(mf, "nforward") && meta_u64(mf, "nforward", UINT64_MAX, &nf))
+		bad = "nforward";
+	if (!bad && cs_modelfile_get(mf, "seed") && meta_u64(mf, "seed", UINT64_MAX, &seed))
+		bad = "seed";
+	if (bad) {
+		const char *v = cs_modelfile_get(mf, bad);
+		if (v)
+			cs_err(err, CS_ERR_FORMAT, path, 0, "bad hyperparameter %s '%.40s' in model file",
+			       bad, v);
+		else
+			cs_err(err, CS_ERR_FORMAT, path, 0, "model file lacks the hyperparameter %s",
+			       bad);
 		return NULL;
 	}
-	meta_size(mf, "nforward", &nf);
 	/* the task-head keys are absent from plain BERT4Rec files */
 	const char *h = cs_modelfile_get(mf, "head"), *pl = cs_modelfile_get(mf, "pool"),
 		   *cb = cs_modelfile_get(mf, "combine");
@@ -170,9 +197,14 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 		const cs_tensor *t = cs_modelfile_find(mf, cs_bert_param_name(i));
 		if (!t && sizes[i] == 0)
 			continue;
-		if (!t || t->n != sizes[i]) {
-			cs_err(err, CS_ERR_FORMAT, path, 0, "tensor '%s' %s", cs_bert_param_name(i),
-			       t ? "has the wrong size" : "is missing");
+		if (!t) {
+			cs_err(err, CS_ERR_FORMAT, path, 0, "tensor '%s' is missing",
+			       cs_bert_param_name(i));
+			return NULL;
+		}
+		if (t->n != sizes[i]) {
+			cs_err(err, CS_ERR_FORMAT, path, 0, "tensor '%s' holds %" PRIu64 " values, "
+			       "its hyperparameters imply %zu", cs_bert_param_name(i), t->n, sizes[i]);
 			return NULL;
 		}
 	}
@@ -188,8 +220,7 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 			return NULL;
 		}
 	}
-	const char *s = cs_modelfile_get(mf, "seed");
-	cs_bert *m = cs_bert_alloc(&c, s ? strtoull(s, NULL, 10) : 0, err);
+	cs_bert *m = cs_bert_alloc(&c, seed, err);
 	if (!m)
 		return NULL;
 	float *p = m->params_memory;

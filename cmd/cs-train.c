@@ -460,6 +460,12 @@ int main(int argc, char **argv)
 		goto fail;
 	if (valid_path && !(valid = cs_dataset_for_model(valid_path, &cfg, to.item_vocab, 0, NULL, &err)))
 		goto fail;
+	if (resume && (!st.examples || st.examples == train->n) &&
+	    st.batch_pos > (train->n + to.batch - 1) / to.batch) {
+		cs_err(&err, CS_ERR_FORMAT, resume, 0, "checkpoint is %zu batches into an epoch of %zu",
+		       st.batch_pos, (train->n + to.batch - 1) / to.batch);
+		goto fail;
+	}
 	if (verbose)
 		fprintf(stderr, "%s: OpenBLAS kernel %s, %d threads; V=%zu C=%zu L=%zu heads=%zu "
 			"max-len=%zu inputs=%zu head=%s, %zu parameters\n", progname, core ? core : "?",

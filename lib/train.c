@@ -1,5 +1,7 @@
 /* train.c - the BERT4Rec training loop, validation and checkpoints. */
+#include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bertfile.h"
@@ -110,15 +112,39 @@ int cs_train_checkpoint(const cs_bert *m, const cs_train_opts *o,
 	return write_checkpoint(m, o, st, path, err);
 }
 
-/* A number from the checkpoint's metadata; sets *bad if it is missing. */
-static double meta_num(const cs_modelfile *mf, const char *key, int *bad)
+/*
+ * Numbers of a checkpoint's metadata, checked as the command line checks
+ * them: an unsigned integer up to max, or a finite float in [lo, hi].
+ * Absent keys keep *v when optional; otherwise, or when malformed or out
+ * of range, the key goes to *bad (the first one only).
+ */
+static void ck_u64(const cs_modelfile *mf, const char *key, uint64_t max, int optional,
+		   uint64_t *v, const char **bad)
 {
 	const char *s = cs_modelfile_get(mf, key);
 	char *end;
-	double v = s ? strtod(s, &end) : 0;
-	if (!s || !*s || *end)
-		*bad = 1;
-	return v;
+	if (*bad || (!s && optional))
+		return;
+	errno = 0;
+	unsigned long long x = s && *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : 0;
+	if (!s || *s < '0' || *s > '9' || errno || *end || x > max)
+		*bad = key;
+	else
+		*v = x;
+}
+
+static void ck_f64(const cs_modelfile *mf, const char *key, double lo, double hi, int optional,
+		   double *v, const char **bad)
+{
+	const char *s = cs_modelfile_get(mf, key);
+	char *end;
+	if (*bad || (!s && optional))
+		return;
+	double x = s ? strtod(s, &end) : 0;
+	if (!s || !*s || *end || !(x >= lo && x <= hi))
+		*bad = key;
+	else
+		*v = x;
 }
 
 cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
@@ -128,52 +154,86 @@ cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 	cs_bert *m = cs_bert_load(path, item_vocab, &mf, err);
 	if (!m)
 		return NULL;
-	const char *e = cs_modelfile_get(mf, "train.epoch"), *bp = cs_modelfile_get(mf, "train.batch_pos"),
-		   *b = cs_modelfile_get(mf, "train.best"), *be = cs_modelfile_get(mf, "train.best_epoch"),
-		   *bad = cs_modelfile_get(mf, "train.bad_evals");
-	if (!e || !bp || !b || !be || !bad || !cs_modelfile_find(mf, "adam.m")) {
+	const cs_tensor *am = cs_modelfile_find(mf, "adam.m"), *av = cs_modelfile_find(mf, "adam.v");
+	if (!cs_modelfile_get(mf, "train.epoch") || !am) {
 		cs_err(err, CS_ERR_FORMAT, path, 0, "not a training checkpoint (a model file?)");
-		cs_bert_free(m);
-		cs_modelfile_free(mf);
-		return NULL;
+		goto fail;
+	}
+	if (!av || am->n != m->nparams || av->n != m->nparams) {
+		cs_err(err, CS_ERR_FORMAT, path, 0, "the optimiser state of the checkpoint does "
+		       "not fit its model (%zu parameters)", m->nparams);
+		goto fail;
+	}
+	const char *bad = NULL;
+	uint64_t epoch = 0, bpos = 0, best_epoch = 0, bad_evals = 0, loss_n = 0, examples = 0,
+		 validated = 0, epochs = 0, batch = 0, warmup = 0, eval_every = 0, patience = 0,
+		 seed = 0, freeze = 0;
+	double best = -1, loss_sum = 0, lr = 0, b1 = 0, b2 = 0, eps = 0, wd = 0, clip = 0, pw = 1;
+	const uint64_t big = 1ULL << 40;
+	ck_u64(mf, "train.epoch", 1000000, 0, &epoch, &bad);
+	ck_u64(mf, "train.batch_pos", big, 0, &bpos, &bad);
+	ck_f64(mf, "train.best", -1, 1, 0, &best, &bad);
+	ck_u64(mf, "train.best_epoch", 1000000, 0, &best_epoch, &bad);
+	ck_u64(mf, "train.bad_evals", 1000000, 0, &bad_evals, &bad);
+	/* absent from checkpoints written before they were kept */
+	ck_f64(mf, "train.loss_sum", 0, HUGE_VAL, 1, &loss_sum, &bad);
+	ck_u64(mf, "train.loss_n", big, 1, &loss_n, &bad);
+	ck_u64(mf, "train.examples", big, 1, &examples, &bad);
+	ck_u64(mf, "train.validated", 1, 1, &validated, &bad);
+	/* the options the run was started with, in cs-train's ranges */
+	ck_u64(mf, "train.epochs", 1000000, 0, &epochs, &bad);
+	ck_u64(mf, "train.batch", 1 << 16, 0, &batch, &bad);
+	ck_f64(mf, "train.lr", 0, 10, 0, &lr, &bad);
+	ck_f64(mf, "train.beta1", 0, 0.999999, 0, &b1, &bad);
+	ck_f64(mf, "train.beta2", 0, 0.999999999, 0, &b2, &bad);
+	ck_f64(mf, "train.eps", 1e-30, 1, 0, &eps, &bad);
+	ck_f64(mf, "train.weight_decay", 0, 10, 0, &wd, &bad);
+	ck_f64(mf, "train.clip", 0, 1e9, 0, &clip, &bad);
+	ck_u64(mf, "train.warmup", big, 0, &warmup, &bad);
+	ck_u64(mf, "train.eval_every", 1000000, 0, &eval_every, &bad);
+	ck_u64(mf, "train.patience", 1000000, 0, &patience, &bad);
+	ck_u64(mf, "train.seed", 0x7fffffffffffffffULL, 0, &seed, &bad);
+	ck_f64(mf, "train.pos_weight", 0, 1e6, 1, &pw, &bad);
+	ck_u64(mf, "train.freeze", UINT64_MAX, 1, &freeze, &bad);
+	if (!bad && (epochs == 0 || batch == 0 || eval_every == 0 || patience == 0))
+		bad = epochs == 0 ? "train.epochs" : batch == 0 ? "train.batch" :
+		      eval_every == 0 ? "train.eval_every" : "train.patience";
+	if (!bad && best_epoch > epoch)
+		bad = "train.best_epoch";
+	if (bad) {
+		const char *v = cs_modelfile_get(mf, bad);
+		if (v)
+			cs_err(err, CS_ERR_FORMAT, path, 0, "bad '%s' in checkpoint ('%.40s')", bad, v);
+		else
+			cs_err(err, CS_ERR_FORMAT, path, 0, "checkpoint lacks its training options "
+			       "('%s')", bad);
+		goto fail;
 	}
 	memset(st, 0, sizeof *st);
-	st->epoch = strtoull(e, NULL, 10);
-	st->batch_pos = strtoull(bp, NULL, 10);
-	st->best = strtod(b, NULL);
-	st->best_epoch = strtoull(be, NULL, 10);
-	st->bad_evals = strtoull(bad, NULL, 10);
-	/* absent from checkpoints written before they were kept */
-	const char *ls = cs_modelfile_get(mf, "train.loss_sum"), *ln = cs_modelfile_get(mf, "train.loss_n");
-	st->loss_sum = ls ? strtod(ls, NULL) : 0;
-	st->loss_n = ln ? strtoull(ln, NULL, 10) : 0;
-	const char *ex = cs_modelfile_get(mf, "train.examples"), *va = cs_modelfile_get(mf, "train.validated");
-	st->examples = ex ? strtoull(ex, NULL, 10) : 0;
-	st->validated = va ? atoi(va) : 0;
-	int miss = 0;
-	o->epochs = (size_t)meta_num(mf, "train.epochs", &miss);
-	o->batch = (size_t)meta_num(mf, "train.batch", &miss);
-	o->adamw.lr = (float)meta_num(mf, "train.lr", &miss);
-	o->adamw.beta1 = (float)meta_num(mf, "train.beta1", &miss);
-	o->adamw.beta2 = (float)meta_num(mf, "train.beta2", &miss);
-	o->adamw.eps = (float)meta_num(mf, "train.eps", &miss);
-	o->adamw.weight_decay = (float)meta_num(mf, "train.weight_decay", &miss);
-	o->adamw.clip = (float)meta_num(mf, "train.clip", &miss);
-	o->adamw.warmup = (long)meta_num(mf, "train.warmup", &miss);
-	o->eval_every = (size_t)meta_num(mf, "train.eval_every", &miss);
-	o->patience = (size_t)meta_num(mf, "train.patience", &miss);
-	o->seed = strtoull(cs_modelfile_get(mf, "train.seed") ? cs_modelfile_get(mf, "train.seed") : "", NULL, 10);
-	meta_num(mf, "train.seed", &miss);
-	const char *pw = cs_modelfile_get(mf, "train.pos_weight");
-	o->pos_weight = pw ? strtof(pw, NULL) : 1.0f;
-	const char *fz = cs_modelfile_get(mf, "train.freeze");
-	o->freeze = fz ? (size_t)strtoull(fz, NULL, 10) : 0;
+	st->epoch = epoch;
+	st->batch_pos = bpos;
+	st->best = best;
+	st->best_epoch = best_epoch;
+	st->bad_evals = bad_evals;
+	st->loss_sum = loss_sum;
+	st->loss_n = loss_n;
+	st->examples = examples;
+	st->validated = (int)validated;
+	o->epochs = epochs;
+	o->batch = batch;
+	o->adamw.lr = (float)lr;
+	o->adamw.beta1 = (float)b1;
+	o->adamw.beta2 = (float)b2;
+	o->adamw.eps = (float)eps;
+	o->adamw.weight_decay = (float)wd;
+	o->adamw.clip = (float)clip;
+	o->adamw.warmup = (long)warmup;
+	o->eval_every = eval_every;
+	o->patience = patience;
+	o->seed = seed;
+	o->pos_weight = (float)pw;
+	o->freeze = freeze > SIZE_MAX ? SIZE_MAX : (size_t)freeze;
 	cs_modelfile_free(mf);
-	if (miss || o->batch == 0 || o->epochs == 0 || o->eval_every == 0) {
-		cs_err(err, CS_ERR_FORMAT, path, 0, "checkpoint lacks its training options");
-		cs_bert_free(m);
-		return NULL;
-	}
 	if (st->epoch >= o->epochs) {
 		cs_err(err, CS_ERR_USAGE, path, 0,
 		       "checkpoint has finished all its %zu epochs: nothing to resume", o->epochs);
@@ -181,6 +241,10 @@ cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 		return NULL;
 	}
 	return m;
+fail:
+	cs_bert_free(m);
+	cs_modelfile_free(mf);
+	return NULL;
 }
 
 /* What a run has written so far, for the message when it diverges. */
@@ -268,6 +332,11 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	if (st->examples && st->examples != n) {
 		cs_err(err, CS_ERR_USAGE, NULL, 0, "the checkpoint was trained on %zu examples, "
 		       "not %zu: resume with the same training data", st->examples, n);
+		goto out;
+	}
+	if (st->batch_pos > per_epoch) {
+		cs_err(err, CS_ERR_FORMAT, NULL, 0, "the checkpoint is %zu batches into an epoch "
+		       "of %zu", st->batch_pos, per_epoch);
 		goto out;
 	}
 	if (st->validated && !valid) {

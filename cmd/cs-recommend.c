@@ -226,6 +226,20 @@ out:
 	return rc;
 }
 
+/* A token of the input for a message: control bytes as \xHH, at most 40 bytes. */
+static void put_token(FILE *fp, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n && i < 40; i++) {
+		unsigned char b = (unsigned char)p[i];
+		if (b < 0x20 || b == 0x7f || b == '\\')
+			fprintf(fp, "\\x%02x", b);
+		else
+			fputc(b, fp);
+	}
+	if (n > 40)
+		fprintf(fp, "... (%zu bytes)", n);
+}
+
 /* Histories from text lines 'key<TAB>item item ...'. */
 static int from_text(ctx *c, pending *pd, const char *in, cs_error *err)
 {
@@ -247,6 +261,10 @@ static int from_text(ctx *c, pending *pd, const char *in, cs_error *err)
 			line[--len] = 0;
 		if (len == 0)
 			continue;
+		if (memchr(line, 0, (size_t)len)) {
+			cs_err(err, CS_ERR_FORMAT, name, lineno, "NUL byte in line");
+			goto out;
+		}
 		char *tab = memchr(line, '\t', (size_t)len);
 		if (!tab) {
 			cs_err(err, CS_ERR_FORMAT, name, lineno, "expected 'key<TAB>items', found no tab");
@@ -263,9 +281,11 @@ static int from_text(ctx *c, pending *pd, const char *in, cs_error *err)
 				break;
 			uint32_t id = cs_vocab_lookup(c->voc, c->vf, p, (size_t)(e - p));
 			if (id < CS_ITEM_FIRST) {
-				if (unknown++ < 5)
-					fprintf(stderr, "%s: %s:%ld: unknown item '%.*s' skipped\n", progname,
-						name, lineno, (int)(e - p), p);
+				if (unknown++ < 5) {
+					fprintf(stderr, "%s: %s:%ld: unknown item '", progname, name, lineno);
+					put_token(stderr, p, (size_t)(e - p));
+					fputs("' skipped\n", stderr);
+				}
 			} else {
 				if (cs_grow((void **)&ids, &ids_cap, n + 1, sizeof *ids) < 0) {
 					cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "blas.h"
@@ -132,14 +133,31 @@ static void print_json(const cs_eval_opts *o, const cs_eval_result *r)
 	printf(",\"skipped\":%" PRIu64 "}\n", r->skipped);
 }
 
+/* A JSON number, or null for the metrics a single class leaves undefined. */
+static void json_num(const char *key, double v, int last)
+{
+	if (isfinite(v))
+		printf("\"%s\":%.6f%s", key, v, last ? "" : ",");
+	else
+		printf("\"%s\":null%s", key, last ? "" : ",");
+}
+
 static void print_binary(const cs_binmetrics *b, int json)
 {
+	if (!isfinite(b->auc))
+		warnx_("AUC undefined: every label is %d", b->npos ? 1 : 0);
 	if (json) {
-		printf("{\"AUC\":%.6f,\"PR-AUC\":%.6f,\"logloss\":%.6f,\"threshold\":%g,"
-		       "\"precision\":%.6f,\"recall\":%.6f,\"F1\":%.6f,\"examples\":%" PRIu64 ","
-		       "\"positives\":%" PRIu64 ",\"positive_rate\":%.6f}\n", b->auc, b->prauc,
-		       b->logloss, b->threshold, b->precision, b->recall, b->f1, b->n, b->npos,
-		       b->pos_rate);
+		putchar('{');
+		json_num("AUC", b->auc, 0);
+		json_num("PR-AUC", b->prauc, 0);
+		json_num("logloss", b->logloss, 0);
+		printf("\"threshold\":%g,", b->threshold);
+		json_num("precision", b->precision, 0);
+		json_num("recall", b->recall, 0);
+		json_num("F1", b->f1, 0);
+		printf("\"examples\":%" PRIu64 ",\"positives\":%" PRIu64 ",", b->n, b->npos);
+		json_num("positive_rate", b->pos_rate, 1);
+		puts("}");
 		return;
 	}
 	printf("metric\tvalue\nAUC\t%.4f\nPR-AUC\t%.4f\nlogloss\t%.4f\nthreshold\t%g\n"
@@ -310,6 +328,8 @@ int main(int argc, char **argv)
 		       d->n / (res.seconds + 1e-9), d->truncated ? ", long ones cut to the model's length" : "");
 		if (res.skipped)
 			warnx_("%" PRIu64 " targets were unknown items and were skipped", res.skipped);
+		if (d->skipped)
+			warnx_("%zu empty histories were skipped", d->skipped);
 	}
 	rc = 0;
 	goto out;

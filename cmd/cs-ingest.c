@@ -153,7 +153,7 @@ int main(int argc, char **argv)
 			    preset);
 	if (!preset)
 		o.map.time_format = CS_TIME_ISO;
-	int tf_given = 0;
+	int tf_given = 0, mapped = 0;
 	while ((c = getopt_long(argc, argv, sopts, lo, NULL)) != -1) {
 		switch (c) {
 		case 'p': break;
@@ -169,20 +169,24 @@ int main(int argc, char **argv)
 		case 's': o.map.sep = parse_sep(optarg); break;
 		case O_HEADER: o.map.header = 1; break;
 		case O_NOHEADER: o.map.header = 0; break;
-		case 'u': o.map.user = optarg; break;
-		case 'S': o.map.session = optarg; break;
-		case 'i': o.map.item = optarg; break;
-		case 'a': o.map.action = optarg; o.map.action_mode = CS_ACTION_COLUMN; break;
+		case 'u': o.map.user = optarg; mapped = 1; break;
+		case 'S': o.map.session = optarg; mapped = 1; break;
+		case 'i': o.map.item = optarg; mapped = 1; break;
+		case 'a':
+			o.map.action = optarg;
+			o.map.action_mode = CS_ACTION_COLUMN;
+			mapped = 1;
+			break;
 		case 'A': o.map.action_value = optarg; o.map.action_mode = CS_ACTION_CONST; break;
-		case 't': o.map.time = optarg; break;
+		case 't': o.map.time = optarg; mapped = 1; break;
 		case 'T':
 			if ((o.map.time_format = cs_ingest_time_format(optarg)) < 0)
 				usage_error("invalid time format '%s'", optarg);
 			o.map.time_pattern = optarg;
 			tf_given = 1;
 			break;
-		case O_TOFF: o.map.time_offset = optarg; break;
-		case 'k': parse_keep(&o.map, optarg); break;
+		case O_TOFF: o.map.time_offset = optarg; mapped = 1; break;
+		case 'k': parse_keep(&o.map, optarg); mapped = 1; break;
 		case O_SKIPMISS: o.map.skip_missing_key = 1; break;
 		case 'M':
 			if (cs_parse_bytes(optarg, &o.mem) < 0 || o.mem < 4096)
@@ -234,7 +238,11 @@ int main(int argc, char **argv)
 	progress_done(&prog);
 	if (rc < 0) {
 		report(&err);
-		return err.code == CS_ERR_USAGE ? EXIT_USAGE : EXIT_DATA;
+		/* a file that lacks the columns of its preset is not that export:
+		 * bad data; columns named on the command line are a usage error */
+		if (err.code == CS_ERR_USAGE && !(preset && !mapped && err.path[0]))
+			return EXIT_USAGE;
+		return EXIT_DATA;
 	}
 	if (!quiet) {
 		double dt = cs_now() - t0;

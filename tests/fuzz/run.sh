@@ -10,8 +10,14 @@ shift 2
 cd "$(dirname "$0")/../.." || exit 1
 fail=""
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
-# the targets write files: on tmpfs, fsync and rename cost nothing
-[ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm
+# The targets write files: on tmpfs, fsync and rename cost nothing. A
+# crash leaves its files behind, so all go in one directory removed here.
+base=${TMPDIR:-/tmp}
+[ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && base=/dev/shm
+TMPDIR=$(mktemp -d "$base/cs-fuzz-run.XXXXXX") || exit 1
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
+trap 'exit 130' INT TERM
 for t in "$@"; do
 	mkdir -p "$dir/corpus/$t"
 	dict=""

@@ -1,0 +1,688 @@
+# Bad input: every program against damaged files of every kind, the small
+# ones in tests/bad/ and the rest damaged here (streams, models and
+# checkpoints of a tiny run, 100 MB lines, the public data when present).
+# Each case must exit 1 within 30 s (not 0, not a crash, not a usage
+# error), name the file and the line or record on stderr, and leave
+# nothing behind: every case writes into an empty directory that must stay
+# empty. A few documented leniencies are checked to exit 0.
+#
+#   CS_BIN=DIR       run the programs of DIR, e.g. a sanitizer build
+#                    (leaks and memory errors fail a case; about 80 s):
+#                    make BUILD=build/sanitize SANITIZE=address,undefined all
+#                    CS_BIN=build/sanitize sh tests/t-bad-input.sh
+#   CS_VALGRIND=N    run every Nth case under valgrind (leaks and memory
+#                    errors fail it); 1: all (minutes), 0: none. Default:
+#                    every 50th with the programs of the top directory,
+#                    none with CS_BIN.
+. tests/lib.sh
+B=tests/bad
+if [ -n "${CS_BIN:-}" ]; then
+	CS_BIN=$(cd "$CS_BIN" && pwd) || die "CS_BIN '$CS_BIN' is not a directory"
+	PATH="$CS_BIN:$PATH"
+fi
+# A sanitizer report must not pass for the exit status 1 of bad data.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=86"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}exitcode=87"
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}exitcode=88"
+# The model programs restart themselves with tuned OpenBLAS settings
+# through /proc/self/exe, which valgrind cannot follow: set them here.
+export CS_BLAS_REEXEC=1 OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4
+vg_every=${CS_VALGRIND:-50}
+[ -n "${CS_BIN:-}" ] && vg_every=${CS_VALGRIND:-0}
+command -v valgrind > /dev/null 2>&1 || vg_every=0
+
+cc -std=c11 -O1 -o "$T/forge" $B/forge.c || die "build forge"
+F=$T/forge
+O=$T/o
+ncase=0 nfail=0 nvg=0
+
+# ---------------------------------------------------------------- harness
+
+# run WANT MSG... -- CMD...: CMD exits WANT, its stderr holds every MSG
+# (fixed strings), no sanitizer or valgrind report, and after a failure $O
+# is empty.
+run() {
+	want=$1; shift
+	msgs=""
+	while [ "$1" != "--" ]; do
+		msgs="$msgs$1
+"
+		shift
+	done
+	shift
+	ncase=$((ncase + 1))
+	rm -rf "$O" && mkdir "$O"
+	limit=30
+	if [ "$vg_every" -gt 0 ] && [ $((ncase % vg_every)) -eq 0 ]; then
+		limit=600 nvg=$((nvg + 1))
+		prog=$(command -v "$1") || die "no program '$1'"
+		shift
+		set -- valgrind -q --error-exitcode=99 --leak-check=full \
+			--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+			"$prog" "$@"
+	fi
+	timeout -k 5 $limit "$@" < "${stdin:-/dev/null}" > "$T/stdout" 2> "$T/stderr"
+	rc=$?
+	why=""
+	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+		why="no answer in $limit s"
+	elif [ $rc -ne "$want" ]; then
+		why="exit $rc, expected $want"
+	elif grep -q 'Sanitizer\|runtime error:\|^==[0-9]*== ' "$T/stderr"; then
+		why="sanitizer or valgrind report"
+	elif [ "$want" -ne 0 ] && [ -n "$(ls -A "$O")" ]; then
+		why="left $(ls -A "$O" | tr '\n' ' ')behind"
+	fi
+	if [ -z "$why" ]; then
+		while IFS= read -r m; do
+			[ -z "$m" ] || grep -qF -- "$m" "$T/stderr" || { why="stderr lacks '$m'"; break; }
+		done <<EOF
+$msgs
+EOF
+	fi
+	if [ -n "$why" ]; then
+		nfail=$((nfail + 1))
+		echo "not ok: $*: $why" >&2
+		head -c 600 "$T/stderr" | sed 's/^/    /' >&2
+	fi
+	return 0
+}
+bad() { run 1 "$@"; }
+good() { run 0 "$@"; }
+# The failures of a group end the test at its end.
+group() {
+	[ "$nfail" -eq 0 ] || die "$nfail of $ncase cases failed"
+	ok "$1 ($ncase cases so far)"
+}
+# Records of a stream.
+records() { cs-cat -i "$1" | awk -F'\t' '$1 == "records" { print $2 }'; }
+# edit IN OUT FIELD RECORD VALUE: a copy of stream IN with FIELD of the
+# first event (or the sequence) of record RECORD (1-based) set to VALUE,
+# through the text form.
+edit() {
+	cs-cat "$1" | awk -F'\t' -v OFS='\t' -v f="$3" -v r="$4" -v v="$5" '
+		NR == 1 { for (i = 1; i <= NF; i++) { split($i, a, ":"); if (a[1] == f) c = i
+			  if (a[2] == "seq") s[i] = 1 } print; next }
+		$0 == "" { blank = 1; print; next }
+		{ k = ""; for (i in s) k = k SUBSEP $i
+		  if (blank || k != prev || n == 0) { n++; done = 0 }
+		  blank = 0; prev = k
+		  if (n == r && !done) { $c = v; done = 1 } print }' | cs-cat -r -o "$2" ||
+		die "edit $1"
+}
+
+# ------------------------------------------------------------ CSV ingest
+
+ingest="cs-ingest -q --strict -o $O/out"
+while IFS='|' read -r file opts msg; do
+	bad "$B/$file$msg" -- $ingest $opts $B/$file
+done <<'EOF'
+empty.csv|-p kaggle|: empty input: no header line
+binary.bin|-p kaggle|: no user column 'user_id'
+kaggle-binary-rows.csv|-p kaggle|:2: expected 9 columns, got 1
+kaggle-columns-short.csv|-p kaggle|:4: expected 9 columns, got 4
+kaggle-columns-long.csv|-p kaggle|:5: expected 9 columns, got 10
+kaggle-price-comma.csv|-p kaggle|:3: expected 9 columns, got 10
+kaggle-quote.csv|-p kaggle|:3: unterminated quoted field
+kaggle-quote-inside.csv|-p kaggle|:4: broken quoting
+kaggle-price-junk.csv|-p kaggle|:3: bad number 'abc'
+kaggle-time-year.csv|-p kaggle|:3: unparsable time '99999-10-01
+kaggle-time-negative.csv|-p kaggle|:4: unparsable time '-2019-10-01
+kaggle-time-junk.csv|-p kaggle|:2: unparsable time 'yesterday'
+kaggle-time-month.csv|-p kaggle|:3: unparsable time '2019-13-01
+kaggle-time-hour.csv|-p kaggle|:3: unparsable time '2019-10-01 25:02:00
+kaggle-empty-item.csv|-p kaggle|:3: empty item
+kaggle-empty-user.csv|-p kaggle|:4: empty user
+kaggle-columns-short.csv|-p kaggle -j 1 -M 64k|:4: expected 9 columns, got 4
+unix-time-range.csv|-u user -i item -t time -T unix|:3: unparsable time '9223372036854775807'
+int64-range.csv|-u user -i item -t time -T unix -k qty:int64|:3: bad integer '99999999999999999999'
+EOF
+bad "$B/kaggle-quote.csv:3:" -- cs-ingest -q --strict -p kaggle -o "$O/out" $B/kaggle-header-only.csv $B/kaggle-quote.csv
+stdin=$B/kaggle-columns-short.csv
+bad "<stdin>:4:" -- cs-ingest -q -p kaggle --strict -o "$O/out" -
+stdin=""
+good "$B/kaggle-columns-short.csv:4: expected 9 columns" "1 bad" -- \
+	cs-ingest -p kaggle -o "$O/out" $B/kaggle-columns-short.csv
+expect_eq "$(records "$O/out")" 3 "sequences of the good rows"
+# A header without rows is an empty export: a stream without sequences.
+good -- cs-ingest -q --strict -p kaggle -o "$O/out" $B/kaggle-header-only.csv
+expect_eq "$(records "$O/out")" 0 "sequences of a header"
+# NaN and the infinities are values of a float32 column (cs-ingest(1)).
+good -- cs-ingest -q --strict -p kaggle -o "$O/out" $B/kaggle-price-nan.csv
+expect_eq "$(cs-cat -H "$O/out" | cut -f9 | tr '\n' ' ')" "nan nan inf -inf inf nan " "prices"
+# Times before 1970 are negative.
+good -- cs-ingest -q --strict -u user -i item -t time -T unix -o "$O/out" $B/unix-time-negative.csv
+expect_eq "$(cs-cat -H "$O/out" | cut -f3 | tr '\n' ' ')" "-5 -1 " "negative times"
+group "malformed CSV: file:line, exit 1 with --strict"
+
+# ------------------------------------------------------ 100 MB lines
+
+head -c 100000000 /dev/zero | tr '\0' a > "$T/a100m" || die "100 MB"
+big() { { printf "$1"; cat "$T/a100m"; printf "$2"; } > "$T/big"; }
+big 'user,item,time\n' '\n'
+bad "$T/big:2: expected 3 columns, got 1" -- cs-ingest -q --strict -u user -i item -t time -T unix -o "$O/out" "$T/big"
+big 'user:seq:string\titem:event:string\nu1\t' '\n'
+bad "$T/big:2:" -- cs-cat -r -o "$O/out" "$T/big"
+big '' '\t1\n'
+bad "$T/big:1: expected 'probability<TAB>label'" -- cs-eval --scores "$T/big"
+big '# cs-vocab 1\nfield\titem\t4\t0000000000000001\n0\t[PAD]\t0\n1\t[MASK]\t0\n2\t[UNK]\t0\n3\t' '\t1\n'
+bad "$T/big:" -- cs-vocab info "$T/big"
+rm -f "$T/a100m" "$T/big"
+group "100 MB lines"
+
+# ------------------------------------------------------- text inputs
+
+while IFS='|' read -r file msg; do
+	bad "$B/$file$msg" -- cs-cat -r -o "$O/out" $B/$file
+done <<'EOF'
+empty.csv|: no header line
+binary.bin|:1: NUL byte in line
+text-columns.txt|:3: 2 columns, the header has 3
+text-int64.txt|:3: invalid int64 'six'
+text-int64-range.txt|:3: invalid int64 '9223372036854775808'
+text-id-range.txt|:3: invalid id '4294967296'
+text-float-range.txt|:3: invalid float32 '1e39'
+text-escape.txt|:2: bad escape
+text-crlf.txt|:2: carriage return in line
+text-nul.txt|:2: NUL byte in line
+text-empty-partial.txt|:2: '\N' marks a sequence without events
+text-type.txt|:1: unknown type 'strin'
+text-field-twice.txt|:1: duplicate field 'user'
+text-fingerprint.txt|:1: bad fingerprint '12345'
+EOF
+while IFS='|' read -r file msg; do
+	bad "$B/$file$msg" -- cs-eval --scores $B/$file
+done <<'EOF'
+empty.csv|: no examples
+binary.bin|:1: expected 'probability<TAB>label'
+scores-nan.txt|:3: probability nan not in [0, 1]
+scores-inf.txt|:2: probability inf not in [0, 1]
+scores-range.txt|:2: probability 1.5 not in [0, 1]
+scores-label.txt|:2: label is not 0 or 1
+scores-columns.txt|:2: label is not 0 or 1
+scores-no-tab.txt|:2: expected 'probability<TAB>label'
+EOF
+group "malformed text: cs-cat -r, cs-eval --scores"
+
+# ------------------------------------------------- a tiny pipeline
+
+# 40 users over 20 items; the last event of every other user is a
+# purchase, and some purchases are returned.
+awk 'BEGIN { print "user:seq:string\titem:event:string\taction:event:string\ttime:event:int64"
+	for (u = 0; u < 40; u++) { n = 4 + u % 5
+		for (j = 0; j < n; j++) {
+			a = "view"
+			if (j == n - 1 && u % 2) a = "purchase"
+			if (j == n - 1 && u % 6 == 0) a = "return"
+			printf "u%d\tp%d\t%s\t%d\n", u, (u + j) % 20, a, 1000 * u + j } } }' > "$T/events.txt"
+cs-cat -r -o "$T/raw.cseq" "$T/events.txt" &&
+cs-vocab build -q -F item,action -o "$T/vocab.txt" "$T/raw.cseq" &&
+cs-vocab encode -q -v "$T/vocab.txt" -o "$T/enc.cseq" "$T/raw.cseq" &&
+cs-mask split -q -o "$T/s" "$T/enc.cseq" &&
+cs-mask cloze -q --dupe 2 -o "$T/cl.cseq" "$T/s.train.cseq" &&
+cs-mask cloze -q --dupe 2 --mask-field action -o "$T/cla.cseq" "$T/s.train.cseq" &&
+cs-mask session -q --vocab "$T/vocab.txt" -o "$T/ses.cseq" "$T/enc.cseq" || die "pipeline"
+TRAIN="-q -j 1 -v $T/vocab.txt --hidden 8 --layers 1 --heads 1 --max-len 8 --epochs 1"
+cs-train $TRAIN --epochs 2 -o "$T/m.bin" --checkpoint "$T/m.ckpt" "$T/cl.cseq" &&
+cs-train $TRAIN --head session --inputs action -o "$T/sess.bin" "$T/ses.cseq" || die "train"
+# a checkpoint with an epoch left to run
+$F model "$T/m.ckpt" "$T/r.ckpt" train.epoch=1 || die "forge checkpoint"
+good -- cs-train $TRAIN --resume "$T/r.ckpt" -o "$O/m.bin" "$T/cl.cseq"
+# histories as text
+printf 'alice\tp1 p2 p3\n' > "$T/hist.txt"
+good -- cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" --text "$T/hist.txt"
+
+while IFS='|' read -r file msg; do
+	bad "$B/$file$msg" -- cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" --text -o "$O/out" $B/$file
+done <<'EOF'
+binary.bin|:1: NUL byte in line
+histories-no-tab.txt|:2: expected 'key<TAB>items', found no tab
+histories-nul.txt|:1: NUL byte in line
+EOF
+# An unknown item is skipped with a short message, however long it is.
+{ printf 'k\t'; head -c 100000000 /dev/zero | tr '\0' a; printf ' p1\n'; } > "$T/big"
+good "$T/big:1: unknown item 'aaaa" "... (100000000 bytes)' skipped" -- \
+	cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" --text "$T/big"
+[ "$(wc -c < "$T/stderr")" -lt 1000 ] || die "a long unknown item was printed whole"
+rm -f "$T/big"
+group "histories as text"
+
+# ------------------------------------------------------ vocabularies
+
+# Every program that reads a vocabulary, @ for the file.
+vreaders() {
+	cat <<EOF
+cs-vocab info @
+cs-vocab encode -q -v @ -o $O/out $T/raw.cseq
+cs-vocab decode -q -v @ -o $O/out $T/enc.cseq
+cs-mask session -q --vocab @ -o $O/out $T/enc.cseq
+cs-mask returns -q --vocab @ -o $O/out $T/enc.cseq
+cs-train $TRAIN -v @ -o $O/m.bin $T/cl.cseq
+cs-recommend -q -m $T/m.bin -v @ -o $O/out $T/s.test.cseq
+EOF
+}
+vcase() { # file message
+	vreaders > "$T/vreaders"
+	while read -r cmd; do
+		set -f
+		set -- $(echo "$cmd" | sed "s|@|$B/$file|")
+		set +f
+		bad "$B/$file$msg" -- "$@"
+	done < "$T/vreaders"
+}
+while IFS='|' read -r file msg; do
+	vcase
+done <<'EOF'
+vocab-empty.txt|: empty file: not a vocabulary
+binary.bin|:1: NUL byte in line
+empty.csv|: empty file
+vocab-header-only.txt|:1: no 'field' section
+vocab-newer.txt|:1: vocabulary file version 2 is newer
+vocab-version-junk.txt|:1: not a vocabulary file
+vocab-no-header.txt|:1: not a vocabulary file
+vocab-truncated.txt|:16: last line has no newline
+vocab-truncated-mid.txt|:6: expected 'id<TAB>token<TAB>count'
+vocab-short.txt|:3: section 'item' says 7 ids but has 4
+vocab-size.txt|:3: section 'item' says 8 ids but has 7
+vocab-size-range.txt|:3: invalid size '4294967303'
+vocab-duplicate.txt|:8: duplicate token 'a' in 'item'
+vocab-count-negative.txt|:8: invalid count '-3'
+vocab-count-junk.txt|:8: invalid count '1x'
+vocab-count-range.txt|:8: invalid count '99999999999999999999999'
+vocab-order.txt|:8: id 5 out of order (expected 4)
+vocab-gap.txt|:9: id 6 out of order (expected 5)
+vocab-reserved.txt|:6: id 2 must be the reserved token '[UNK]'
+vocab-fingerprint.txt|:3: fingerprint mismatch for 'item'
+vocab-fingerprint-junk.txt|:3: invalid fingerprint
+vocab-field-twice.txt|:11: duplicate section for 'item'
+vocab-crlf.txt|:1: carriage return in line
+vocab-columns.txt|:8: expected 'id<TAB>token<TAB>count', got 4 columns
+EOF
+group "damaged vocabularies"
+
+# ----------------------------------------------------------- streams
+
+# Every program that reads a stream, by the kind of stream it reads, @ for
+# the file: raw (strings), enc (ids), cl (Cloze examples), test (a split),
+# ses (labelled sessions).
+sreaders() {
+	cat <<EOF
+raw cs-cat @
+raw cs-cat -i @
+raw cs-cat -j -o $O/out @
+raw cs-vocab build -q -o $O/out @
+raw cs-vocab encode -q -v $T/vocab.txt -o $O/out @
+enc cs-vocab decode -q -v $T/vocab.txt -o $O/out @
+enc cs-mask split -q -o $O/p @
+enc cs-mask cloze -q -o $O/out @
+enc cs-mask session -q --vocab $T/vocab.txt -o $O/out @
+enc cs-mask returns -q --vocab $T/vocab.txt -o $O/out @
+enc cs-recommend -q -m $T/m.bin -v $T/vocab.txt -o $O/out @
+cl cs-train $TRAIN -o $O/m.bin @
+test cs-train $TRAIN -o $O/m.bin --valid @ $T/cl.cseq
+test cs-eval -q -m $T/m.bin @
+ses cs-train $TRAIN --head session --inputs action -o $O/m.bin @
+ses cs-eval -q -m $T/sess.bin @
+ses cs-recommend -q -m $T/sess.bin -v $T/vocab.txt -o $O/out @
+EOF
+}
+sreaders > "$T/sreaders"
+src() {
+	case $1 in raw) echo "$T/raw.cseq" ;; enc) echo "$T/enc.cseq" ;; cl) echo "$T/cl.cseq" ;;
+		   test) echo "$T/s.test.cseq" ;; ses) echo "$T/ses.cseq" ;; esac
+}
+# damage HOW IN OUT: a damaged copy of stream IN.
+damage() {
+	case $1 in
+	empty) : > "$3" ;;
+	garbage) cp $B/binary.bin "$3" ;;
+	csv) cp $B/kaggle-columns-short.csv "$3" ;;
+	zcsv) zstd -q -c < $B/kaggle-columns-short.csv > "$3" ;;
+	head) head -c 10 "$2" > "$3" ;;
+	half) head -c $(($(wc -c < "$2") / 2)) "$2" > "$3" ;;
+	tail) head -c $(($(wc -c < "$2") - 4)) "$2" > "$3" ;;
+	flip) cp "$2" "$3"; at=$(($(wc -c < "$3") / 2))
+	      $F put "$3" $at u8 $(($($F get "$3" $at u8) ^ 0x55)) ;;
+	junk) { cat "$2"; echo junk; } > "$3" ;;
+	*)	# inside the zstd frame, where its checksum cannot help
+		zstd -q -d -c "$2" > "$T/plain" || die "zstd -d"
+		r=$((12 + $($F get "$T/plain" 8 u32))) # the first record
+		case $1 in
+		magic) $F put "$T/plain" 0 u8 88 ;;
+		version) $F put "$T/plain" 4 u32 2 ;;
+		schema) $F put "$T/plain" 8 u32 4294967295 ;;
+		fields) $F put "$T/plain" 12 u32 100000 ;;
+		type) $F put "$T/plain" 17 u8 9 ;;
+		reclen) $F put "$T/plain" $((r + 1)) u32 2000000000 ;;
+		recshort) $F put "$T/plain" $((r + 1)) u32 $(($(wc -c < "$T/plain") - r)) ;;
+		events) $F put "$T/plain" $((r + 5)) u32 4294967295 ;;
+		tag) $F put "$T/plain" $r u8 88 ;;
+		count) $F put "$T/plain" -16 u64 $(($($F get "$T/plain" -16 u64) + 1)) ;;
+		notrailer) head -c $(($(wc -c < "$T/plain") - 17)) "$T/plain" > "$T/p2" &&
+			   mv "$T/p2" "$T/plain" ;;
+		after) printf 'R' >> "$T/plain" ;;
+		esac || die "damage $1"
+		zstd -q -c "$T/plain" > "$3" || die "zstd"
+	esac
+}
+while IFS='|' read -r how msg1 msg2; do
+	for kind in raw enc cl test ses; do
+		f=$T/$how.$kind.cseq
+		damage "$how" "$(src $kind)" "$f"
+		grep "^$kind " "$T/sreaders" > "$T/readers"
+		while read -r k cmd; do
+			set -f
+			set -- $(echo "$cmd" | sed "s|@|$f|")
+			set +f
+			bad "$f: $msg1" "$msg2" -- "$@"
+		done < "$T/readers"
+	done
+done <<'EOF'
+empty|empty input, not a cs sequence stream|
+garbage|not a cs sequence stream|
+csv|not a cs sequence stream|
+zcsv|not a cs sequence stream (bad magic)|
+head|truncated stream|
+half|truncated stream|
+tail|truncated stream|
+flip||
+junk|corrupt stream|
+magic|not a cs sequence stream (bad magic)|
+version|stream format version 2 is newer|
+schema|corrupt header|
+fields|corrupt header|
+type|corrupt header|
+reclen|record 1: corrupt stream (record of 2000000000 bytes)|
+recshort|record 1: truncated stream|
+events|record 1: corrupt record|
+tag|record 1: corrupt stream (bad record tag|
+count|trailer counts|
+notrailer|record |truncated stream (end of data inside a record)
+after|data after the end of the stream|
+EOF
+group "damaged streams"
+
+# --------------------------------- streams that do not fit their vocabulary
+
+# ids beyond the vocabulary the fingerprint names (record 3, or 5 of the
+# Cloze examples)
+edit "$T/enc.cseq" "$T/id.enc.cseq" item 3 999
+edit "$T/cl.cseq" "$T/id.cl.cseq" item 5 4294967295
+edit "$T/cl.cseq" "$T/tgt.cl.cseq" target 5 999
+edit "$T/s.test.cseq" "$T/id.test.cseq" item 3 999
+edit "$T/s.test.cseq" "$T/tgt.test.cseq" target 3 999
+edit "$T/ses.cseq" "$T/act.ses.cseq" action 3 999
+edit "$T/ses.cseq" "$T/label.ses.cseq" label 3 5
+f=$T/id.enc.cseq
+bad "$f: record 3: id 999 of 'item' is out of range" -- cs-vocab decode -q -v "$T/vocab.txt" -o "$O/out" "$f"
+bad "$f: record 3: item id 999 is beyond the model's" -- \
+	cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -o "$O/out" "$f"
+for f in id.cl tgt.cl; do
+	f=$T/$f.cseq
+	bad "$f: record 5: id " "of field '" "is beyond the model's" -- cs-train $TRAIN -o "$O/m.bin" "$f"
+done
+for f in id.test tgt.test; do
+	f=$T/$f.cseq
+	bad "$f: record 3: id 999 of field '" -- cs-train $TRAIN -o "$O/m.bin" --valid "$f" "$T/cl.cseq"
+	bad "$f: record 3: id 999 of field '" -- cs-eval -q -m "$T/m.bin" "$f"
+done
+# cs-recommend reads histories, not the targets
+f=$T/id.test.cseq
+bad "$f: record 3: item id 999 is beyond the model's" -- \
+	cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -o "$O/out" "$f"
+f=$T/act.ses.cseq
+bad "$f: record 3: id 999 of field 'action'" -- \
+	cs-train $TRAIN --head session --inputs action -o "$O/m.bin" "$f"
+bad "$f: record 3: id 999 of field 'action'" -- cs-eval -q -m "$T/sess.bin" "$f"
+bad "$f: record 3: id 999 of field 'action'" -- \
+	cs-recommend -q -m "$T/sess.bin" -v "$T/vocab.txt" -o "$O/out" "$f"
+f=$T/label.ses.cseq
+bad "$f: record 3: label 5 is not 0 or 1" -- cs-train $TRAIN --head session -o "$O/m.bin" "$f"
+bad "$f: record 3: label 5 is not 0 or 1" -- cs-eval -q -m "$T/sess.bin" "$f"
+# a masked action beyond the action vocabulary
+edit "$T/cla.cseq" "$T/fa.cl.cseq" target_action 1 999
+f=$T/fa.cl.cseq
+bad "$f: record 1: id 999 of field 'target_action'" -- \
+	cs-train $TRAIN --inputs action --predict-input action -o "$O/m.bin" "$f"
+
+# a stream encoded with another vocabulary: one item and one action renamed
+sed 's/	p7	/	p7x	/; s/	view	/	viewx	/' "$T/vocab.txt" > "$T/v2"
+$F vocab "$T/v2" "$T/vocab2.txt" || die "vocab2"
+cs-vocab encode -q -v "$T/vocab2.txt" -o "$T/enc2.cseq" "$T/raw.cseq" &&
+cs-mask split -q -o "$T/s2" "$T/enc2.cseq" &&
+cs-mask cloze -q -o "$T/cl2.cseq" "$T/s2.train.cseq" &&
+cs-mask session -q --vocab "$T/vocab2.txt" -o "$T/ses2.cseq" "$T/enc2.cseq" || die "vocab2 pipeline"
+bad "$T/enc2.cseq" "fingerprint" -- cs-vocab decode -q -v "$T/vocab.txt" -o "$O/out" "$T/enc2.cseq"
+bad "$T/enc2.cseq" "another" -- cs-mask session -q --vocab "$T/vocab.txt" -o "$O/out" "$T/enc2.cseq"
+bad "$T/cl2.cseq" "another item vocabulary" -- cs-train $TRAIN -o "$O/m.bin" "$T/cl2.cseq"
+bad "$T/s2.test.cseq" "another item vocabulary" -- \
+	cs-train $TRAIN -o "$O/m.bin" --valid "$T/s2.test.cseq" "$T/cl.cseq"
+bad "$T/s2.test.cseq" "another item vocabulary" -- cs-eval -q -m "$T/m.bin" "$T/s2.test.cseq"
+bad "$T/s2.test.cseq" "another" -- \
+	cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -o "$O/out" "$T/s2.test.cseq"
+bad "$T/ses2.cseq" "another" -- cs-eval -q -m "$T/sess.bin" "$T/ses2.cseq"
+bad "$T/ses2.cseq" "another" -- \
+	cs-train $TRAIN --head session --inputs action -o "$O/m.bin" "$T/ses2.cseq"
+bad "$T/vocab2.txt: not the vocabulary the model" -- \
+	cs-recommend -q -m "$T/m.bin" -v "$T/vocab2.txt" -o "$O/out" "$T/s.test.cseq"
+bad "another item vocabulary" -- \
+	cs-train $TRAIN -v "$T/vocab2.txt" --init "$T/m.bin" -o "$O/m.bin" "$T/cl2.cseq"
+group "ids beyond the vocabulary, another vocabulary, bad labels"
+
+# ------------------------------------------------ zero-length sequences
+
+# cs-cat -r writes them ('\N' lines); every reader copes: it passes them
+# on, skips them or ranks from nothing, and says so where it counts them.
+# zero IN OUT R: IN with a sequence without events before its record R
+# (with R's sequence-level values); R 0: nothing but such a sequence.
+zero() {
+	cs-cat "$1" | awk -F'\t' -v OFS='\t' -v r="$3" '
+		BEGIN { only = r == 0 }
+		NR == 1 { for (i = 1; i <= NF; i++) { split($i, a, ":"); s[i] = a[2] == "seq" }
+			  print; next }
+		$0 == "" { blank = 1; if (!only) print; next }
+		{ k = ""; for (i in s) if (s[i]) k = k SUBSEP $i
+		  if (blank || k != prev || n == 0) n++
+		  blank = 0; prev = k
+		  if (n == r || (only && !did)) {
+			z = $0; $0 = ""; split(z, v, "\t")
+			for (i = 1; i <= length(v); i++) $i = s[i] ? v[i] : "\\N"
+			print; print ""; $0 = z; r = -1; did = 1
+		  }
+		  if (!only) print }' | cs-cat -r -o "$2" || die "zero $1"
+}
+for kind in raw enc cl test ses; do
+	zero "$(src $kind)" "$T/z.$kind.cseq" 3
+	zero "$(src $kind)" "$T/z0.$kind.cseq" 0
+done
+expect_eq "$(records "$T/z.raw.cseq") $(records "$T/raw.cseq")" "41 40" "records with an empty one"
+expect_eq "$(cs-cat -i "$T/z0.enc.cseq" | awk -F'\t' '$1 != "field" { print $2 }' | tr '\n' ' ')" \
+	"1 0 " "a stream of one empty sequence"
+while read -r kind cmd; do
+	f=$T/z.$kind.cseq
+	set -f
+	set -- $(echo "$cmd" | sed "s|@|$f|")
+	set +f
+	good -- "$@"
+done < "$T/sreaders"
+good "dropped 1" -- cs-mask split -o "$O/p" "$T/z.enc.cseq"
+good "1 empty histories were skipped" -- cs-eval -m "$T/m.bin" "$T/z.test.cseq"
+cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -k 2 "$T/z.test.cseq" > "$T/rec" || die "recommend"
+expect_eq "$(grep -c '^u2	' "$T/rec")" 4 "recommendations for u2 and its empty twin"
+# nothing but an empty sequence: nothing to learn or evaluate
+bad "$T/z0.cl.cseq: no sequences to train on" -- cs-train $TRAIN -o "$O/m.bin" "$T/z0.cl.cseq"
+bad "$T/z0.test.cseq: no sequences to evaluate" -- cs-eval -q -m "$T/m.bin" "$T/z0.test.cseq"
+bad "$T/z0.ses.cseq: no sequences" -- cs-eval -q -m "$T/sess.bin" "$T/z0.ses.cseq"
+bad "$T/z0.enc.cseq: the training split is empty" -- cs-mask split -q -o "$O/p" "$T/z0.enc.cseq"
+group "zero-length sequences"
+
+# ------------------------------------------------- models and checkpoints
+
+# Every program that reads a model, @ for the file.
+mreaders() {
+	cat <<EOF
+cs-eval -q -m @ $T/s.test.cseq
+cs-recommend -q -m @ -v $T/vocab.txt -o $O/out $T/s.test.cseq
+cs-train $TRAIN --init @ -o $O/m.bin $T/cl.cseq
+cs-train $TRAIN --resume @ -o $O/m.bin $T/cl.cseq
+EOF
+}
+mreaders > "$T/mreaders"
+mcase() { # file message
+	mf=$1 mm=$2
+	while read -r cmd; do
+		set -f
+		set -- $(echo "$cmd" | sed "s|@|$mf|")
+		set +f
+		bad "$mf$mm" -- "$@"
+	done < "$T/mreaders"
+}
+mcase "$T/none.bin" ": cannot open: No such file or directory"
+mcase "$T" ": not a regular file"
+mcase $B/empty.csv ": not a cs model file (too short)"
+mcase $B/binary.bin ": not a cs model file (bad magic)"
+mcase "$T/vocab.txt" ": not a cs model file (bad magic)"
+mcase "$T/enc.cseq" ": not a cs model file (bad magic)"
+n=$(wc -c < "$T/m.bin")
+head -c 10 "$T/m.bin" > "$T/head.bin"
+mcase "$T/head.bin" ": not a cs model file (too short)"
+head -c $((n / 2)) "$T/m.bin" > "$T/half.bin"
+mcase "$T/half.bin" ": corrupt model file (checksum mismatch)"
+head -c $((n - 4)) "$T/m.bin" > "$T/tail.bin"
+mcase "$T/tail.bin" ": corrupt model file (checksum mismatch)"
+cp "$T/m.bin" "$T/flip.bin"
+$F put "$T/flip.bin" $((n / 2)) u8 $(($($F get "$T/flip.bin" $((n / 2)) u8) ^ 0x55))
+mcase "$T/flip.bin" ": corrupt model file (checksum mismatch)"
+{ cat "$T/m.bin"; echo junk; } > "$T/junk.bin"
+mcase "$T/junk.bin" ": corrupt model file (checksum mismatch)"
+cp "$T/m.bin" "$T/magic.bin" && $F put "$T/magic.bin" 0 u8 88
+mcase "$T/magic.bin" ": not a cs model file (bad magic)"
+# Past the checksum (rewritten): the layout, the hyperparameters, the
+# tensors. V*C and L*FF*C beyond 32 bits are refused before anything is
+# allocated, with the true sizes (a 32-bit product would be 0).
+V=$(awk -F'\t' '$1 == "field" && $2 == "item" { print $3 }' "$T/vocab.txt")
+while IFS='|' read -r edits msg; do
+	set -f
+	$F model "$T/m.bin" "$T/x.bin" $edits || die "forge $edits"
+	set +f
+	mcase "$T/x.bin" "$msg"
+done <<EOF
+%version=2|: model file version 2 is newer than this program reads
+%nosum|: corrupt model file (checksum mismatch)
+%ntensors=5000|: corrupt model file (bad layout)
+%ntensors=0|: corrupt model file (bad layout)
+t:+wte|: corrupt model file (bad layout)
+V=1048576 C=8192|: tensor 'wte' holds $((V * 8)) values, its hyperparameters imply 8589934592
+C=4 NH=1 L=1024 FF=1048576 P=8 t:wte=$((V * 4)) t:wpe=32 t:embln_w=4 t:embln_b=4 t:qkv_w=49152 t:qkv_b=12288 t:proj_w=16384 t:proj_b=4096 t:ln1_w=4096 t:ln1_b=4096 t:fc_w=0|: tensor 'fc_w' holds 0 values, its hyperparameters imply 4294967296
+V=4294967296|: item count 4294967296 out of range
+V=3|: item count 3 out of range
+V=abc|: bad hyperparameter V 'abc'
+V=-5|: bad hyperparameter V '-5'
+L=99999999999999999999|: bad hyperparameter L
+-NH|: model file lacks the hyperparameter NH
+C=9 NH=2|: 2 heads do not divide hidden size 9
+P=0|: zero size in model config
+P=70000|: model config beyond limits
+arch=gpt2|: not a BERT4Rec model (arch 'gpt2')
+-arch|: not a BERT4Rec model
+head=foo|: unknown head, pooling or combination
+item_vocab=xyz|: bad 'item_vocab' in model file
+-item_vocab|: model file lacks 'item_vocab'
+NF=9|: bad 'NF' in model file
+NF=1|: bad extra input 0 in model file
+hidden_dropout=1.5|: dropout probability not in [0, 1)
+hidden_dropout=nan|: dropout probability not in [0, 1)
+init_range=-1|: init range must be positive
+predict=action|: model predicts 'action', not one of its inputs
+step=-1|: bad hyperparameter step '-1'
+seed=abc|: bad hyperparameter seed 'abc'
+nforward=x|: bad hyperparameter nforward 'x'
+t:-wte|: tensor 'wte' is missing
+t:wpe=3|: tensor 'wpe' holds 3 values, its hyperparameters imply 64
+t:wte[5]=nan|: tensor 'wte' holds a NaN at index 5
+t:qkv_w[0]=-inf|: tensor 'qkv_w' holds an infinity at index 0
+EOF
+bad "$T/m.bin: not a training checkpoint" -- cs-train $TRAIN --resume "$T/m.bin" -o "$O/m.bin" "$T/cl.cseq"
+group "damaged models"
+
+# A checkpoint holds the options of its run: each is checked as cs-train
+# checks its command line.
+while IFS='|' read -r edits msg; do
+	set -f
+	$F model "$T/r.ckpt" "$T/x.ckpt" $edits || die "forge $edits"
+	set +f
+	bad "$T/x.ckpt$msg" -- cs-train $TRAIN --resume "$T/x.ckpt" -o "$O/m.bin" "$T/cl.cseq"
+done <<'EOF'
+train.batch=1e30|: bad 'train.batch' in checkpoint ('1e30')
+train.batch=-1|: bad 'train.batch' in checkpoint ('-1')
+train.batch=0|: bad 'train.batch' in checkpoint ('0')
+train.batch=1000000000000|: bad 'train.batch'
+train.epochs=1e20|: bad 'train.epochs'
+-train.epochs|: checkpoint lacks its training options ('train.epochs')
+train.epoch=abc|: bad 'train.epoch'
+train.epoch=2|: checkpoint has finished all its 2 epochs: nothing to resume
+train.batch_pos=99999999|: checkpoint is 99999999 batches into an epoch of
+train.lr=nan|: bad 'train.lr'
+train.lr=-1|: bad 'train.lr'
+train.beta1=5|: bad 'train.beta1'
+train.eps=0|: bad 'train.eps'
+train.clip=inf|: bad 'train.clip'
+train.weight_decay=-1|: bad 'train.weight_decay'
+train.warmup=-100|: bad 'train.warmup'
+train.eval_every=1e300|: bad 'train.eval_every'
+train.patience=-3|: bad 'train.patience'
+train.seed=abc|: bad 'train.seed'
+train.freeze=abc|: bad 'train.freeze'
+train.examples=abc|: bad 'train.examples'
+train.validated=7|: bad 'train.validated'
+train.best=nan|: bad 'train.best'
+train.best_epoch=5|: bad 'train.best_epoch'
+t:adam.m=5|: the optimiser state of the checkpoint does not fit its model
+t:-adam.v|: the optimiser state of the checkpoint does not fit its model
+t:-adam.m|: not a training checkpoint
+t:adam.v[3]=nan|: tensor 'adam.v' holds a NaN at index 3
+EOF
+group "damaged checkpoints"
+
+# ------------------------------------------------- the public data, damaged
+
+K=$DATA/kaggle-ecommerce-multicategory/2019-Oct_head17k.csv
+R=$DATA/online-retail/OnlineRetail_head10k.csv
+P=$DATA/diginetica/train-purchases.csv
+Vw=$DATA/diginetica/sample_train-item-views.csv
+if [ -f "$K" ] && [ -f "$R" ] && [ -f "$P" ] && [ -f "$Vw" ]; then
+	# cut in the middle of line 5000; a byte changed in the time of line 3000
+	head -n 5000 "$K" > "$T/k.csv"
+	last=$(tail -n 1 "$T/k.csv" | wc -c)
+	head -c $(($(wc -c < "$T/k.csv") - last / 2)) "$T/k.csv" > "$T/kcut.csv"
+	bad "$T/kcut.csv:5000: expected 9 columns" -- cs-ingest -q --strict -p kaggle -o "$O/out" "$T/kcut.csv"
+	awk 'NR == 3000 { $0 = "X" substr($0, 2) } { print }' "$T/k.csv" > "$T/kflip.csv"
+	bad "$T/kflip.csv:3000: unparsable time 'X019-10-01" -- \
+		cs-ingest -q --strict -p kaggle --by session -o "$O/out" "$T/kflip.csv"
+	# without --strict the other 4999 rows are kept
+	good "$T/kflip.csv:3000: unparsable time" "4999 rows read, 1 bad" -- \
+		cs-ingest -p kaggle -o "$O/out" "$T/kflip.csv"
+	# a day that is no date in the retail export's M/D/YYYY
+	l=$(awk -F, 'NR >= 1500 && NF == 8 && $7 != "" { print NR; exit }' "$R")
+	sed "${l}s|[0-9]*/[0-9]*/2010 |13/45/2010 |" "$R" > "$T/r.csv"
+	bad "$T/r.csv:$l: unparsable time '13/45/2010" -- cs-ingest -q --strict -p retail -o "$O/out" "$T/r.csv"
+	# the purchases file cut in the middle of a line, named in the message
+	head -n 300 "$P" > "$T/p.csv"
+	last=$(tail -n 1 "$T/p.csv" | wc -c)
+	head -c $(($(wc -c < "$T/p.csv") - last / 2)) "$T/p.csv" > "$T/pcut.csv"
+	mv "$T/pcut.csv" "$T/p.csv"
+	bad "$T/p.csv:300: expected 6 columns" -- \
+		cs-ingest -q --strict -p diginetica --purchases "$T/p.csv" -o "$O/out" "$Vw"
+	# a stream of real sessions, cut and flipped
+	cs-ingest -q -p kaggle --by session -o "$T/k.cseq" "$T/k.csv" || die "ingest kaggle"
+	n=$(wc -c < "$T/k.cseq")
+	head -c $((n * 2 / 3)) "$T/k.cseq" > "$T/kcut.cseq"
+	bad "$T/kcut.cseq: " "truncated stream" -- cs-vocab build -q -o "$O/out" "$T/kcut.cseq"
+	cp "$T/k.cseq" "$T/kflip.cseq"
+	$F put "$T/kflip.cseq" $((n / 3)) u8 $(($($F get "$T/kflip.cseq" $((n / 3)) u8) ^ 0x55))
+	bad "$T/kflip.cseq: " -- cs-cat -o "$O/out" "$T/kflip.cseq"
+	group "the public data, damaged"
+else
+	echo "skip: the public data sets are missing"
+fi
+[ "$nvg" -eq 0 ] || echo "$nvg of $ncase cases ran under valgrind"

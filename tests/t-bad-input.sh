@@ -167,11 +167,11 @@ big() { { printf "$1"; cat "$T/a100m"; printf "$2"; } > "$T/big"; }
 big 'user,item,time\n' '\n'
 bad "$T/big:2: expected 3 columns, got 1" -- cs-ingest -q --strict -u user -i item -t time -T unix -o "$O/out" "$T/big"
 big 'user:seq:string\titem:event:string\nu1\t' '\n'
-bad "$T/big:2:" -- cs-cat -r -o "$O/out" "$T/big"
+bad "$T/big:2: string too long" -- cs-cat -r -o "$O/out" "$T/big"
 big '' '\t1\n'
 bad "$T/big:1: expected 'probability<TAB>label'" -- cs-eval --scores "$T/big"
 big '# cs-vocab 1\nfield\titem\t4\t0000000000000001\n0\t[PAD]\t0\n1\t[MASK]\t0\n2\t[UNK]\t0\n3\t' '\t1\n'
-bad "$T/big:" -- cs-vocab info "$T/big"
+bad "$T/big:2: fingerprint mismatch" -- cs-vocab info "$T/big"
 rm -f "$T/a100m" "$T/big"
 group "100 MB lines"
 

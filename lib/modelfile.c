@@ -1,9 +1,11 @@
 /* modelfile.c - named tensors with metadata, checksummed, written atomically. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "cursor.h"
 #include "modelfile.h"
 
@@ -133,17 +135,26 @@ int cs_modelfile_write(const cs_modelfile *mf, const char *path, cs_error *err)
 
 cs_modelfile *cs_modelfile_read(const char *path, cs_error *err)
 {
-	FILE *fp = fopen(path, "rb");
-	if (!fp) {
+	/* O_NONBLOCK: a FIFO with no writer must be refused, not waited for
+	 * (it changes nothing for a regular file) */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
 		cs_err(err, CS_ERR_IO, path, 0, "cannot open: %s", strerror(errno));
 		return NULL;
 	}
 	struct stat st;
 	unsigned char *buf = NULL;
 	cs_modelfile *mf = NULL;
-	if (fstat(fileno(fp), &st) < 0 || !S_ISREG(st.st_mode)) {
-		cs_err(err, CS_ERR_IO, path, 0, "not a regular file");
-		goto fail;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		cs_err(err, CS_ERR_IO, path, 0, "not a regular file (a model file is read whole)");
+		return NULL;
+	}
+	FILE *fp = fdopen(fd, "rb");
+	if (!fp) {
+		close(fd);
+		cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory");
+		return NULL;
 	}
 	size_t size = (size_t)st.st_size;
 	if (size < 24) {

@@ -544,6 +544,8 @@ mcase() { # file message
 }
 mcase "$T/none.bin" ": cannot open: No such file or directory"
 mcase "$T" ": not a regular file"
+# a FIFO with no writer: refused at once, never waited for
+mkfifo "$T/fifo.bin" && mcase "$T/fifo.bin" ": not a regular file"
 mcase $B/empty.csv ": not a cs model file (too short)"
 mcase $B/binary.bin ": not a cs model file (bad magic)"
 mcase "$T/vocab.txt" ": not a cs model file (bad magic)"

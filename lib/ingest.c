@@ -143,10 +143,14 @@ static int digits12(const char **s, const char *e, unsigned *v)
 	return 0;
 }
 
-static int valid_ymdhms(unsigned mo, unsigned d, unsigned h, unsigned mi, unsigned se)
+/* A real calendar date and time of day (a leap second allowed). */
+static int valid_ymdhms(unsigned y, unsigned mo, unsigned d, unsigned h, unsigned mi,
+			unsigned se)
 {
-	return mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h <= 23 && mi <= 59 &&
-	       se <= 60;
+	static const unsigned char mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return mo >= 1 && mo <= 12 && d >= 1 && d <= mdays[mo - 1] &&
+	       !(mo == 2 && d == 29 && !leap) && h <= 23 && mi <= 59 && se <= 60;
 }
 
 /* Optional ':SS[.fff]', then an optional UTC marker, then the end. */
@@ -188,7 +192,7 @@ static int parse_iso(const char *s, size_t n, int64_t *ms)
 		    time_tail(s + 16, e, &se, &frac) < 0)
 			return -1;
 	}
-	if (!valid_ymdhms(mo, d, h, mi, se))
+	if (!valid_ymdhms(y, mo, d, h, mi, se))
 		return -1;
 	*ms = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000) + frac;
 	return 0;
@@ -208,7 +212,7 @@ static int parse_us(const char *s, size_t n, int64_t *ms)
 		    e - p < 2 || digits(p, 2, &mi) < 0 || time_tail(p + 2, e, &se, &frac) < 0)
 			return -1;
 	}
-	if (!valid_ymdhms(mo, d, h, mi, se))
+	if (!valid_ymdhms(y, mo, d, h, mi, se))
 		return -1;
 	*ms = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000) + frac;
 	return 0;

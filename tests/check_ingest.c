@@ -138,6 +138,16 @@ START_TEST(test_time_formats)
 	ck_assert_int_eq(ms, 250);
 	ck_assert_int_eq(cs_ingest_parse_time("1969-12-31 23:59:59", 19, CS_TIME_ISO, NULL, &ms), 0);
 	ck_assert_int_eq(ms, -1000);
+	/* days beyond their month are not dates */
+	static const char *const bad_dates[] = { "2019-02-30", "2019-02-29", "1900-02-29",
+						 "2019-04-31", "2019-13-01", "2019-00-10" };
+	for (size_t i = 0; i < sizeof bad_dates / sizeof *bad_dates; i++)
+		ck_assert_msg(cs_ingest_parse_time(bad_dates[i], 10, CS_TIME_ISO, NULL, &ms) < 0,
+			      "%s accepted", bad_dates[i]);
+	ck_assert_int_eq(cs_ingest_parse_time("2020-02-29", 10, CS_TIME_AUTO, NULL, &ms), 0);
+	ck_assert_int_eq(cs_ingest_parse_time("2000-02-29", 10, CS_TIME_ISO, NULL, &ms), 0);
+	ck_assert_int_eq(cs_ingest_parse_time("12/31/2010 8:26", 15, CS_TIME_AUTO, NULL, &ms), 0);
+	ck_assert_int_lt(cs_ingest_parse_time("4/31/2011 8:26", 14, CS_TIME_AUTO, NULL, &ms), 0);
 	ck_assert_int_eq(cs_ingest_parse_time("2000-02-29 12:00:00", 19, CS_TIME_ISO, NULL, &ms), 0);
 	ck_assert_int_eq(ms, 951825600000LL);
 	ck_assert_int_eq(cs_ingest_parse_time("12/1/2010 8:26", 14, CS_TIME_AUTO, NULL, &ms), 0);

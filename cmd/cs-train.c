@@ -454,7 +454,7 @@ int main(int argc, char **argv)
 	} else if (!(m = cs_bert_new(&cfg, to.seed, &err))) {
 		goto fail;
 	}
-	int kind = cfg.head == CS_HEAD_CLOZE ? CS_DATA_CLOZE : CS_DATA_SESSION;
+	int kind = cs_data_kind(&cfg, 1);
 	size_t keep = cfg.head == CS_HEAD_SESSION && cfg.pool == CS_POOL_CLS ? cfg.P - 1 : cfg.P;
 	if (!(train = cs_dataset_for_model(train_path, &cfg, to.item_vocab, 1, NULL, &err)))
 		goto fail;

@@ -130,6 +130,13 @@ int cs_dataset_check(const cs_dataset *d, const cs_bert_config *c, cs_error *err
 	return 0;
 }
 
+int cs_data_kind(const cs_bert_config *c, int training)
+{
+	return c->head == CS_HEAD_SESSION ? CS_DATA_SESSION :
+	       c->head == CS_HEAD_EVENT ? CS_DATA_EVENT :
+	       training ? CS_DATA_CLOZE : CS_DATA_EVAL;
+}
+
 cs_dataset *cs_dataset_for_model(const char *path, const cs_bert_config *c,
 				 uint64_t item_vocab, int training, const char *key,
 				 cs_error *err)
@@ -138,9 +145,7 @@ cs_dataset *cs_dataset_for_model(const char *path, const cs_bert_config *c,
 	for (size_t i = 0; i < c->NF; i++)
 		names[i] = c->fname[i];
 	cs_dataset_inputs in = { c->NF, names, c->fvocab, (size_t)c->pred, key, c->V, c->VF };
-	int kind = c->head == CS_HEAD_SESSION ? CS_DATA_SESSION :
-		   c->head == CS_HEAD_EVENT ? CS_DATA_EVENT :
-		   training ? CS_DATA_CLOZE : CS_DATA_EVAL;
+	int kind = cs_data_kind(c, training);
 	size_t keep = kind == CS_DATA_EVAL ||
 		      (kind == CS_DATA_SESSION && c->pool == CS_POOL_CLS) ? c->P - 1 : c->P;
 	return cs_dataset_read(path, kind, keep, item_vocab, &in, err);

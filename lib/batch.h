@@ -35,6 +35,13 @@ const cs_batch *cs_batcher_fill(cs_batcher *bt, const cs_dataset *d, const size_
 				size_t first, size_t B);
 
 /*
+ * The data kind (CS_DATA_*) model c trains on (training) or is evaluated
+ * on: Cloze examples or held-out histories for the cloze head, labelled
+ * sequences or events for the others.
+ */
+int cs_data_kind(const cs_bert_config *c, int training);
+
+/*
  * Read the stream at path as data for the model c: Cloze examples
  * (training) or held-out histories for the cloze head, labelled sequences
  * or events for the others; with the model's extra inputs; cut to what

@@ -104,7 +104,7 @@ out:
 int cs_predict(cs_bert *m, const cs_dataset *d, size_t batch, float *prob,
 	       uint8_t *label, cs_error *err)
 {
-	int kind = m->cfg.head == CS_HEAD_SESSION ? CS_DATA_SESSION : CS_DATA_EVENT;
+	int kind = cs_data_kind(&m->cfg, 0);
 	size_t BS = batch ? batch : 256, k = 0;
 	cs_batcher bt;
 	if (m->cfg.head == CS_HEAD_CLOZE)

@@ -307,8 +307,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	size_t BS = o->batch, n = train->n;
 	size_t per_epoch = (n + BS - 1) / BS;
 	int head = m->cfg.head;
-	int kind = head == CS_HEAD_CLOZE ? CS_DATA_CLOZE :
-		   head == CS_HEAD_SESSION ? CS_DATA_SESSION : CS_DATA_EVENT;
+	int kind = cs_data_kind(&m->cfg, 1);
 	cs_adamw aw = o->adamw;
 	aw.total = (long)(per_epoch * o->epochs);
 	int rc = -1;
@@ -323,7 +322,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 		cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 		goto out;
 	}
-	if (train->kind != kind || (valid && valid->kind != (head == CS_HEAD_CLOZE ? CS_DATA_EVAL : kind))) {
+	if (train->kind != kind || (valid && valid->kind != cs_data_kind(&m->cfg, 0))) {
 		cs_err(err, CS_ERR_USAGE, NULL, 0, "the data does not suit a %s head",
 		       cs_bert_head_name(head));
 		goto out;

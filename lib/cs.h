@@ -183,7 +183,8 @@ uint64_t cs_reader_bytes_in(const cs_reader *r);
 
 typedef struct cs_writer_opts {
 	int level;   /* zstd level, 0 = CS_STREAM_LEVEL */
-	int threads; /* zstd worker threads, 0 = none */
+	int threads; /* > 1: that many frames compressed at once, each in
+		      * its own thread; 0 or 1: in the caller's thread */
 } cs_writer_opts;
 
 /*

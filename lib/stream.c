@@ -15,6 +15,7 @@
  * FRAME_BYTES of payload so that a checksum guards each part.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -34,6 +35,24 @@
 
 /* ------------------------------------------------------------ writer */
 
+/*
+ * With threads > 1 the writer compresses whole frames in parallel: each
+ * FRAME_BYTES of payload becomes a job (its own thread and CCtx) and the
+ * frames are written in order as they finish. One streaming CCtx would
+ * serialise at every frame end, where ZSTD_e_end waits for all workers.
+ */
+typedef struct zjob {
+	pthread_t tid;
+	int active;
+	ZSTD_CCtx *cctx;
+	unsigned char *in;
+	size_t len, incap;
+	unsigned char *out;
+	size_t outcap, outlen; /* outlen: a ZSTD error code when it failed */
+} zjob;
+
+#define MAX_ZJOBS 16
+
 struct cs_writer {
 	cs_ofile of;
 	int owned; /* of was opened by cs_writer_open */
@@ -45,6 +64,9 @@ struct cs_writer {
 	unsigned char *zout;
 	size_t zcap;
 	size_t in_frame; /* payload bytes in the current frame */
+	int level;
+	zjob *jobs;      /* njobs slots used round-robin, next the oldest */
+	size_t njobs, next;
 	uint64_t records, events, bytes_out;
 };
 
@@ -75,9 +97,101 @@ static inline void put_u16(cs_writer *w, uint16_t v) { put(w, &v, 2); }
 static inline void put_u32(cs_writer *w, uint32_t v) { put(w, &v, 4); }
 static inline void put_u64(cs_writer *w, uint64_t v) { put(w, &v, 8); }
 
+static int write_out(cs_writer *w, const void *p, size_t n, cs_error *err)
+{
+	if (n && fwrite(p, 1, n, w->of.fp) != n)
+		return cs_err(err, CS_ERR_IO, w->name, 0, "write error: %s", strerror(errno));
+	w->bytes_out += n;
+	return 0;
+}
+
+static void *zjob_run(void *arg)
+{
+	zjob *j = arg;
+	j->outlen = ZSTD_compress2(j->cctx, j->out, j->outcap, j->in, j->len);
+	return NULL;
+}
+
+/* Wait for job j and write its frame. */
+static int zjob_finish(cs_writer *w, zjob *j, cs_error *err)
+{
+	if (!j->active)
+		return 0;
+	pthread_join(j->tid, NULL);
+	j->active = 0;
+	if (ZSTD_isError(j->outlen))
+		return cs_err(err, CS_ERR_IO, w->name, 0, "compression failed: %s",
+			      ZSTD_getErrorName(j->outlen));
+	return write_out(w, j->out, j->outlen, err);
+}
+
+static int zjob_drain(cs_writer *w, cs_error *err);
+
+/* Hand w->buf to the next slot as one frame, taking the slot's old input
+ * buffer in exchange; compress here when no thread can be had. */
+static int zjob_submit(cs_writer *w, cs_error *err)
+{
+	zjob *j = &w->jobs[w->next];
+	w->next = (w->next + 1) % w->njobs;
+	if (zjob_finish(w, j, err) < 0)
+		return -1;
+	size_t bound = ZSTD_compressBound(w->len);
+	if (!j->cctx) {
+		if (!(j->cctx = ZSTD_createCCtx()))
+			return cs_err(err, CS_ERR_NOMEM, w->name, 0, "out of memory");
+		ZSTD_CCtx_setParameter(j->cctx, ZSTD_c_compressionLevel, w->level);
+		ZSTD_CCtx_setParameter(j->cctx, ZSTD_c_checksumFlag, 1);
+	}
+	if (j->outcap < bound) {
+		free(j->out);
+		if (!(j->out = malloc(bound))) {
+			j->outcap = 0;
+			return cs_err(err, CS_ERR_NOMEM, w->name, 0, "out of memory");
+		}
+		j->outcap = bound;
+	}
+	unsigned char *b = j->in;
+	size_t bcap = j->incap;
+	j->in = w->buf;
+	j->incap = w->cap;
+	j->len = w->len;
+	w->buf = b;
+	w->cap = bcap;
+	w->len = 0;
+	if (pthread_create(&j->tid, NULL, zjob_run, j) == 0) {
+		j->active = 1;
+		return 0;
+	}
+	/* no thread: compress here; the frames before are written first */
+	zjob_run(j);
+	if (zjob_drain(w, err) < 0)
+		return -1;
+	if (ZSTD_isError(j->outlen))
+		return cs_err(err, CS_ERR_IO, w->name, 0, "compression failed: %s",
+			      ZSTD_getErrorName(j->outlen));
+	return write_out(w, j->out, j->outlen, err);
+}
+
+/* Write every frame in flight, oldest first. */
+static int zjob_drain(cs_writer *w, cs_error *err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < w->njobs; i++) {
+		zjob *j = &w->jobs[(w->next + i) % w->njobs];
+		if (zjob_finish(w, j, err) < 0 && rc == 0)
+			rc = -1;
+	}
+	return rc;
+}
+
 /* Compress w->buf; end the zstd frame when asked or when it is long. */
 static int wflush(cs_writer *w, int end, cs_error *err)
 {
+	if (w->njobs) {
+		if (w->len && zjob_submit(w, err) < 0)
+			return -1;
+		return end ? zjob_drain(w, err) : 0;
+	}
 	ZSTD_inBuffer in = { w->buf, w->len, 0 };
 	w->in_frame += w->len;
 	ZSTD_EndDirective mode = end || w->in_frame >= FRAME_BYTES ? ZSTD_e_end : ZSTD_e_continue;
@@ -87,9 +201,8 @@ static int wflush(cs_writer *w, int end, cs_error *err)
 		if (ZSTD_isError(r))
 			return cs_err(err, CS_ERR_IO, w->name, 0, "compression failed: %s",
 				      ZSTD_getErrorName(r));
-		if (out.pos && fwrite(w->zout, 1, out.pos, w->of.fp) != out.pos)
-			return cs_err(err, CS_ERR_IO, w->name, 0, "write error: %s", strerror(errno));
-		w->bytes_out += out.pos;
+		if (write_out(w, w->zout, out.pos, err) < 0)
+			return -1;
 		if (mode == ZSTD_e_continue ? in.pos == in.size : r == 0)
 			break;
 	}
@@ -108,11 +221,16 @@ static cs_writer *writer_new(const char *name, const cs_schema *s,
 		cs_err(err, CS_ERR_NOMEM, name, 0, "out of memory");
 		goto fail;
 	}
-	int level = opts && opts->level ? opts->level : CS_STREAM_LEVEL;
-	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
+	w->level = opts && opts->level ? opts->level : CS_STREAM_LEVEL;
+	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, w->level);
 	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
-	if (opts && opts->threads > 0)
-		ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, opts->threads);
+	if (opts && opts->threads > 1) {
+		w->njobs = (size_t)(opts->threads < MAX_ZJOBS ? opts->threads : MAX_ZJOBS);
+		if (!(w->jobs = calloc(w->njobs, sizeof *w->jobs))) {
+			cs_err(err, CS_ERR_NOMEM, name, 0, "out of memory");
+			goto fail;
+		}
+	}
 	w->zcap = ZSTD_CStreamOutSize();
 	if (!(w->zout = malloc(w->zcap))) {
 		cs_err(err, CS_ERR_NOMEM, name, 0, "out of memory");
@@ -131,6 +249,15 @@ fail:
 
 static void writer_free(cs_writer *w)
 {
+	for (size_t i = 0; i < w->njobs; i++) {
+		zjob *j = &w->jobs[i];
+		if (j->active)
+			pthread_join(j->tid, NULL);
+		ZSTD_freeCCtx(j->cctx);
+		free(j->in);
+		free(j->out);
+	}
+	free(w->jobs);
 	ZSTD_freeCCtx(w->cctx);
 	cs_schema_free(w->schema);
 	free(w->buf);
@@ -275,7 +402,7 @@ int cs_writer_put(cs_writer *w, const cs_record *rec, cs_error *err)
 	}
 	w->records++;
 	w->events += rec->nevents;
-	if (w->len >= (1u << 17) && wflush(w, 0, err) < 0)
+	if (w->len >= (w->njobs ? FRAME_BYTES : 1u << 17) && wflush(w, 0, err) < 0)
 		return -1;
 	return 0;
 }

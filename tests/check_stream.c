@@ -72,13 +72,14 @@ static void expect_equal(const cs_record *a, const cs_record *b)
 	ck_assert_msg(d == NULL, "records differ: %s", d ? d : "");
 }
 
-/* Write n test records into a memory buffer; returns its size. */
-static size_t write_mem(char **out, int n, int level)
+/* Write n test records into a memory buffer with the given zstd level and
+ * threads; returns its size. */
+static size_t write_mem_threads(char **out, int n, int level, int threads)
 {
 	size_t size;
 	FILE *fp = open_memstream(out, &size);
 	cs_schema *s = test_schema();
-	cs_writer_opts o = { level, 0 };
+	cs_writer_opts o = { level, threads };
 	cs_error err;
 	cs_writer *w = cs_writer_open_file(fp, "mem", s, &o, &err);
 	ck_assert_ptr_nonnull(w);
@@ -92,6 +93,37 @@ static size_t write_mem(char **out, int n, int level)
 	cs_record_free(&rec);
 	cs_schema_free(s);
 	return size;
+}
+
+static size_t write_mem(char **out, int n, int level)
+{
+	return write_mem_threads(out, n, level, 0);
+}
+
+/* The zstd frames of buf, decompressed one after another. */
+static char *frames_payload(const char *buf, size_t size, size_t *len, int *nframes)
+{
+	size_t cap = 1 << 20, n = 0;
+	char *out = malloc(cap);
+	*nframes = 0;
+	while (size) {
+		size_t fs = ZSTD_findFrameCompressedSize(buf, size);
+		ck_assert(!ZSTD_isError(fs));
+		unsigned long long ds = ZSTD_getFrameContentSize(buf, fs);
+		ck_assert(ds != ZSTD_CONTENTSIZE_ERROR);
+		if (ds == ZSTD_CONTENTSIZE_UNKNOWN)
+			ds = 16u << 20;
+		while (n + ds > cap)
+			out = realloc(out, cap *= 2);
+		size_t got = ZSTD_decompress(out + n, (size_t)ds, buf, fs);
+		ck_assert(!ZSTD_isError(got));
+		n += got;
+		buf += fs;
+		size -= fs;
+		(*nframes)++;
+	}
+	*len = n;
+	return out;
 }
 
 /* Read a whole stream from memory; returns records read or -1 on error. */
@@ -158,6 +190,31 @@ START_TEST(test_many_frames)
 	cs_error err;
 	ck_assert_int_eq(read_mem(buf, size, 1, &err), 400000);
 	free(buf);
+}
+END_TEST
+
+/* Frames compressed in parallel: the same payload, in order, readable. */
+START_TEST(test_threaded_writer)
+{
+	char *one;
+	size_t size1 = write_mem(&one, 400000, 1), len1;
+	int f1;
+	char *p1 = frames_payload(one, size1, &len1, &f1);
+	for (int t = 2; t <= 3; t++) {
+		char *buf;
+		size_t size = write_mem_threads(&buf, 400000, 1, t), len;
+		int f;
+		cs_error err;
+		ck_assert_int_eq(read_mem(buf, size, 1, &err), 400000);
+		char *p = frames_payload(buf, size, &len, &f);
+		ck_assert_uint_eq(len, len1);
+		ck_assert(memcmp(p, p1, len) == 0);
+		ck_assert_int_ge(f, 3);
+		free(p);
+		free(buf);
+	}
+	free(p1);
+	free(one);
 }
 END_TEST
 
@@ -392,6 +449,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_many_frames);
+	tcase_add_test(tc, test_threaded_writer);
 	tcase_add_test(tc, test_truncated_everywhere);
 	tcase_add_test(tc, test_flipped_bytes);
 	tcase_add_test(tc, test_newer_version);

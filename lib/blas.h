@@ -22,6 +22,16 @@ void cs_sgemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha,
 void cs_sgemm_ref(int ta, int tb, size_t M, size_t N, size_t K, float alpha,
 		  const float *A, size_t lda, const float *B, size_t ldb,
 		  float beta, float *C, size_t ldc);
+/*
+ * cs_sgemm on the calling thread alone, for products inside a parallel
+ * region: bracket the region with cs_blas_serial(1) and cs_blas_serial(0),
+ * which hold OpenBLAS to one thread (its thread count is global) and put
+ * it back. Never call cs_sgemm itself between the two.
+ */
+void cs_sgemm_serial(int ta, int tb, size_t M, size_t N, size_t K, float alpha,
+		     const float *A, size_t lda, const float *B, size_t ldb,
+		     float beta, float *C, size_t ldc);
+void cs_blas_serial(int on);
 /* Non-zero: cs_sgemm calls cs_sgemm_ref (for tests; not thread-safe). */
 void cs_blas_use_reference(int on);
 

@@ -229,7 +229,23 @@ void cs_bert_free(cs_bert *m)
 	free(m->v_memory);
 	free(m->acts_memory);
 	free(m->dacts_memory);
+	free(m->ce_scratch);
 	free(m);
+}
+
+/* Scratch of the tiled loss for M rows. */
+static int ce_prepare(cs_bert *m, size_t M, cs_error *err)
+{
+	size_t need = cs_tiedce_scratch(M, m->cfg.C);
+	if (need <= m->ce_cap)
+		return 0;
+	free(m->ce_scratch);
+	m->ce_cap = 0;
+	if (!(m->ce_scratch = malloc(need * sizeof(float))))
+		return cs_err(err, CS_ERR_NOMEM, NULL, 0,
+			      "out of memory for the loss of %zu masked positions", M);
+	m->ce_cap = need;
+	return 0;
 }
 
 /* ------------------------------------------------------------ activations */
@@ -561,7 +577,7 @@ static void bin_backward(cs_bert *m, const cs_batch *b, float *dx)
 /* ------------------------------------------------------------ forward */
 
 static int forward(cs_bert *m, const cs_batch *b, int train, int head,
-		   cs_error *err)
+		   int want_logits, cs_error *err)
 {
 	const cs_bert_config *c = &m->cfg;
 	size_t C = c->C, L = c->L, NH = c->NH, FF = c->FF, V = c->V;
@@ -639,10 +655,18 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 	cs_gelu_forward(a->hh_gelu, a->hh, M * C);
 	cs_layernorm_forward(a->hln, a->hln_mean, a->hln_rstd, a->hh_gelu,
 			     p->headln_w, p->headln_b, M, C);
-	cs_linear_forward(a->logits, a->hln, p->wte, p->out_b, M, C, V);
-	if (b->mtgt)
-		m->loss = cs_crossentropy_forward(a->lse, a->logits, b->mtgt,
-						  M, V, CS_BERT_V0);
+	m->tiled = b->mtgt && !m->keep_logits && !want_logits;
+	if (m->tiled) {
+		if (ce_prepare(m, M, err) < 0)
+			return -1;
+		m->loss = cs_tiedce_forward(a->lse, m->ce_scratch, a->hln, p->wte,
+					    p->out_b, b->mtgt, M, C, V, CS_BERT_V0);
+	} else {
+		cs_linear_forward(a->logits, a->hln, p->wte, p->out_b, M, C, V);
+		if (b->mtgt)
+			m->loss = cs_crossentropy_forward(a->lse, a->logits, b->mtgt,
+							  M, V, CS_BERT_V0);
+	}
 	if (c->pred && b->mtgt) {
 		size_t VP = c->VF[c->pred - 1];
 		cs_linear_forward(a->flogits, a->hln, pred_table(m, &m->params),
@@ -656,7 +680,7 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 int cs_bert_forward(cs_bert *m, const cs_batch *b, int train, float *loss,
 		    cs_error *err)
 {
-	if (forward(m, b, train, 1, err) < 0)
+	if (forward(m, b, train, 1, 0, err) < 0)
 		return -1;
 	if (loss)
 		*loss = m->have_targets ? (float)m->loss : 0.0f;
@@ -671,7 +695,7 @@ const float *cs_bert_hidden(const cs_bert *m)
 int cs_bert_encode(cs_bert *m, const cs_batch *b, const float **hidden,
 		   cs_error *err)
 {
-	if (forward(m, b, 0, 0, err) < 0)
+	if (forward(m, b, 0, 0, 0, err) < 0)
 		return -1;
 	*hidden = cs_bert_hidden(m);
 	return 0;
@@ -682,7 +706,7 @@ int cs_bert_prob(cs_bert *m, const cs_batch *b, const float **prob, cs_error *er
 	if (m->cfg.head == CS_HEAD_CLOZE)
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "a cloze model ranks items, it gives no probabilities");
-	if (forward(m, b, 0, 1, err) < 0)
+	if (forward(m, b, 0, 1, 0, err) < 0)
 		return -1;
 	float *z = m->acts.logits;
 	for (size_t i = 0; i < m->M; i++)
@@ -698,7 +722,7 @@ int cs_bert_score(cs_bert *m, const cs_batch *b, const float **scores,
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "a %s model gives probabilities, it does not rank items",
 			      cs_bert_head_name(m->cfg.head));
-	if (forward(m, b, 0, 1, err) < 0)
+	if (forward(m, b, 0, 1, 1, err) < 0)
 		return -1;
 	size_t V = m->cfg.V;
 	float *s = m->acts.logits;
@@ -750,10 +774,18 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 		bin_backward(m, b, d->ln2 + (L - 1) * NC);
 		goto blocks;
 	}
-	cs_crossentropy_backward(d->logits, a->logits, a->lse, b->mtgt, M, V,
-				 CS_BERT_V0, 1.0f);
-	cs_linear_backward(d->hln, g->wte, g->out_b, d->logits, a->hln, p->wte,
-			   M, C, V);
+	if (m->tiled) {
+		if (ce_prepare(m, M, err) < 0)
+			return -1;
+		cs_tiedce_backward(d->hln, g->wte, g->out_b, m->ce_scratch, a->hln,
+				   p->wte, p->out_b, a->lse, b->mtgt, M, C, V,
+				   CS_BERT_V0, 1.0f);
+	} else {
+		cs_crossentropy_backward(d->logits, a->logits, a->lse, b->mtgt, M,
+					 V, CS_BERT_V0, 1.0f);
+		cs_linear_backward(d->hln, g->wte, g->out_b, d->logits, a->hln,
+				   p->wte, M, C, V);
+	}
 	if (c->pred) {
 		size_t VP = c->VF[c->pred - 1];
 		cs_crossentropy_backward(d->flogits, a->flogits, a->flse, b->ftgt,

@@ -238,6 +238,15 @@ typedef struct cs_bert {
 	const cs_batch *batch; /* the batch of the last forward */
 	int have_targets;
 	double loss;          /* of the last forward with targets */
+	/*
+	 * The cloze loss is computed a tile of items at a time
+	 * (cs_tiedce_forward) without storing the (M, V) logits, unless
+	 * keep_logits is set (tests compare them); tiled tells which way the
+	 * last forward went, so that the backward pass goes the same way.
+	 */
+	int keep_logits, tiled;
+	float *ce_scratch;
+	size_t ce_cap;
 } cs_bert;
 
 /* A model with fresh weights drawn from seed (which also seeds dropout). */

@@ -4,7 +4,11 @@
  */
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
+#include "amx.h"
 #include "blas.h"
 #include "nn.h"
 
@@ -385,6 +389,280 @@ void cs_gather_backward(float *dinp, const float *dout, const size_t *idx,
 		for (size_t c = 0; c < C; c++)
 			d[c] += dout[m * C + c];
 	}
+}
+
+/* ------------------------------------------------------------ tied softmax */
+
+/*
+ * Tiles: TIE_TV items by TIE_RB rows of scores (512 KiB) stay in the L2
+ * cache between the product that makes them and the loops that use them,
+ * where the whole (M, V) matrix of logits went to memory and back several
+ * times. Each thread takes a contiguous range of item tiles. With AMX
+ * (amx.h) the three products of a tile run in bfloat16 on the tiles, from
+ * operands packed per item tile and per row block, padded to 32.
+ */
+#define TIE_TV 512
+#define TIE_RB 256
+#define R32(x) (((x) + 31) / 32 * 32)
+
+static int tie_threads(void)
+{
+#ifdef _OPENMP
+	return omp_get_max_threads();
+#else
+	return 1;
+#endif
+}
+
+static int tie_amx(size_t C)
+{
+	return C % 32 == 0 && cs_amx_available();
+}
+
+/* One thread's part of the scratch, and the shared part after them all. */
+typedef struct tie_buf {
+	float *S;          /* (RB, TV) scores, then their gradient */
+	uint16_t *dsb;     /* (RB, TV) that in bfloat16, and packed as B */
+	uint16_t *dst;
+	float *dh;         /* (R32(M), C) this thread's part of dh */
+	float *dwt;        /* (C, TV) a tile's dw^T, before it is added */
+	uint16_t *wt, *w;  /* the tile's w packed as B^T and as B */
+	float *bias;       /* (TV) the tile's bias, zeros after its end */
+	float *lp;         /* (M) log-sum-exp over this thread's tiles */
+} tie_buf;
+
+static size_t tie_per(size_t M, size_t C)
+{
+	return 2 * TIE_RB * TIE_TV + R32(M) * C + 2 * TIE_TV * C + TIE_TV + M;
+}
+
+static size_t tie_shared(size_t M, size_t C)
+{
+	return M + R32(M) * C; /* zt; h in bfloat16 and h packed */
+}
+
+static tie_buf tie_view(float *scratch, size_t M, size_t C, int t)
+{
+	tie_buf b;
+	float *p = scratch + tie_shared(M, C) + (size_t)t * tie_per(M, C);
+	b.S = p;
+	p += TIE_RB * TIE_TV;
+	b.dsb = (uint16_t *)p;
+	b.dst = b.dsb + TIE_RB * TIE_TV;
+	p += TIE_RB * TIE_TV;
+	b.dh = p;
+	p += R32(M) * C;
+	b.dwt = p;
+	p += TIE_TV * C;
+	b.wt = (uint16_t *)p;
+	b.w = b.wt + TIE_TV * C;
+	p += TIE_TV * C;
+	b.bias = p;
+	p += TIE_TV;
+	b.lp = p;
+	return b;
+}
+
+size_t cs_tiedce_scratch(size_t M, size_t C)
+{
+	return tie_shared(M, C) + (size_t)tie_threads() * tie_per(M, C);
+}
+
+/*
+ * S (rb, n) = h[r0 ..] w[v .. v+n)^T + bias[v ..]: FP32 with stride n, or
+ * on AMX from hb (h in bfloat16), b->wt and b->bias, stride R32(n) (rows
+ * and columns beyond rb and n hold the padding's scores).
+ */
+static size_t tie_scores(tie_buf *b, const float *h, const uint16_t *hb,
+			 const float *w, const float *bias, size_t r0, size_t rb,
+			 size_t n, size_t C, size_t v)
+{
+	if (hb) {
+		size_t ld = R32(n);
+		cs_amx_gemm(R32(rb), ld, C, hb + r0 * C, C, b->wt, C * 16, b->S, ld, 0,
+			    b->bias);
+		return ld;
+	}
+	cs_sgemm_serial(0, 1, rb, n, C, 1.0f, h + r0 * C, C, w + v * C, C,
+			0.0f, b->S, n);
+	for (size_t i = 0; i < rb; i++) {
+		float *row = b->S + i * n;
+		for (size_t j = 0; j < n; j++)
+			row[j] += bias[v + j];
+	}
+	return n;
+}
+
+/* A tile's operands for AMX: w packed as B^T (scores) and as B (dh). */
+static void tie_pack(tie_buf *b, const float *w, const float *bias, size_t n,
+		     size_t C, size_t v, int for_dh)
+{
+	size_t n32 = R32(n);
+	cs_amx_pack(b->wt, C, n32, w + v * C, C, C, n, 1);
+	if (for_dh)
+		cs_amx_pack(b->w, n32, C, w + v * C, C, n, C, 0);
+	memcpy(b->bias, bias + v, n * sizeof *bias);
+	memset(b->bias + n, 0, (n32 - n) * sizeof *bias);
+}
+
+static double logaddexp(double a, double b)
+{
+	if (a == -INFINITY)
+		return b;
+	if (b == -INFINITY)
+		return a;
+	return a > b ? a + log1p(exp(b - a)) : b + log1p(exp(a - b));
+}
+
+/* Threads and tiles: thread t of T takes tiles [k0, k1). */
+#define TIE_RANGE(t, T, ntiles, k0, k1) \
+	size_t k0 = (ntiles) * (size_t)(t) / (size_t)(T), \
+	       k1 = (ntiles) * (size_t)((t) + 1) / (size_t)(T)
+
+double cs_tiedce_forward(float *lse, float *scratch, const float *h,
+			 const float *w, const float *bias, const uint32_t *tgt,
+			 size_t M, size_t C, size_t V, size_t v0)
+{
+	if (M == 0)
+		return 0.0;
+	int nt = tie_threads(), amx = tie_amx(C);
+	size_t ntiles = (V - v0 + TIE_TV - 1) / TIE_TV;
+	float *zt = scratch; /* the target's logit, by row */
+	uint16_t *hb = amx ? (uint16_t *)(scratch + M) : NULL;
+	if (hb)
+		cs_bf16_copy(hb, R32(M), C, h, C, M, C, 0);
+	int team = 1;
+	cs_blas_serial(1);
+	#pragma omp parallel num_threads(nt)
+	{
+		int t = 0, T = 1;
+#ifdef _OPENMP
+		t = omp_get_thread_num();
+		T = omp_get_num_threads();
+		#pragma omp single
+		team = T;
+#endif
+		tie_buf b = tie_view(scratch, M, C, t);
+		for (size_t m = 0; m < M; m++)
+			b.lp[m] = -INFINITY;
+		TIE_RANGE(t, T, ntiles, k0, k1);
+		for (size_t k = k0; k < k1; k++) {
+			size_t v = v0 + k * TIE_TV, n = V - v < TIE_TV ? V - v : TIE_TV;
+			if (hb)
+				tie_pack(&b, w, bias, n, C, v, 0);
+			for (size_t r0 = 0; r0 < M; r0 += TIE_RB) {
+				size_t rb = M - r0 < TIE_RB ? M - r0 : TIE_RB;
+				size_t ld = tie_scores(&b, h, hb, w, bias, r0, rb, n, C, v);
+				for (size_t i = 0; i < rb; i++) {
+					size_t m = r0 + i;
+					const float *row = b.S + i * ld;
+					b.lp[m] = (float)logaddexp(b.lp[m], DISPATCH(logsumexp, row, n));
+					if (tgt[m] >= v && tgt[m] < v + n)
+						zt[m] = row[tgt[m] - v];
+				}
+			}
+		}
+	}
+	cs_blas_serial(0);
+	double loss = 0.0;
+	for (size_t m = 0; m < M; m++) {
+		double l = -INFINITY;
+		for (int t = 0; t < team; t++)
+			l = logaddexp(l, tie_view(scratch, M, C, t).lp[m]);
+		lse[m] = (float)l;
+		loss += (double)lse[m] - zt[m];
+	}
+	return loss / (double)M;
+}
+
+void cs_tiedce_backward(float *dh, float *dw, float *dbias, float *scratch,
+			const float *h, const float *w, const float *bias,
+			const float *lse, const uint32_t *tgt, size_t M,
+			size_t C, size_t V, size_t v0, float dloss)
+{
+	if (M == 0)
+		return;
+	int nt = tie_threads(), amx = tie_amx(C);
+	size_t ntiles = (V - v0 + TIE_TV - 1) / TIE_TV;
+	float s = dloss / (float)M;
+	uint16_t *hb = NULL, *hp = NULL;
+	if (amx) { /* h as A, and h^T as A (C, R32(rb)) of each row block */
+		hb = (uint16_t *)(scratch + M);
+		hp = hb + R32(M) * C;
+		cs_bf16_copy(hb, R32(M), C, h, C, M, C, 0);
+		for (size_t r0 = 0; r0 < M; r0 += TIE_RB) {
+			size_t rb = M - r0 < TIE_RB ? M - r0 : TIE_RB;
+			cs_bf16_copy(hp + r0 * C, C, R32(rb), h + r0 * C, C, C, rb, 1);
+		}
+	}
+	int team = 1;
+	cs_blas_serial(1);
+	#pragma omp parallel num_threads(nt)
+	{
+		int t = 0, T = 1;
+#ifdef _OPENMP
+		t = omp_get_thread_num();
+		T = omp_get_num_threads();
+		#pragma omp single
+		team = T;
+#endif
+		tie_buf b = tie_view(scratch, M, C, t);
+		memset(b.dh, 0, R32(M) * C * sizeof *b.dh);
+		TIE_RANGE(t, T, ntiles, k0, k1);
+		for (size_t k = k0; k < k1; k++) {
+			size_t v = v0 + k * TIE_TV, n = V - v < TIE_TV ? V - v : TIE_TV;
+			size_t n32 = R32(n);
+			if (amx)
+				tie_pack(&b, w, bias, n, C, v, 1);
+			for (size_t r0 = 0; r0 < M; r0 += TIE_RB) {
+				size_t rb = M - r0 < TIE_RB ? M - r0 : TIE_RB;
+				size_t ld = tie_scores(&b, h, hb, w, bias, r0, rb, n, C, v);
+				for (size_t i = 0; i < rb; i++) {
+					size_t m = r0 + i;
+					float *row = b.S + i * ld;
+					DISPATCH(softmax_scaled, row, row, n, lse[m], s);
+					if (tgt[m] >= v && tgt[m] < v + n)
+						row[tgt[m] - v] -= s;
+					if (dbias)
+						for (size_t j = 0; j < n; j++)
+							dbias[v + j] += row[j];
+				}
+				if (!amx) {
+					/* dh (rb, C) += dS (rb, n) w (n, C); dw (n, C) += dS^T h (rb, C) */
+					cs_sgemm_serial(0, 0, rb, C, n, 1.0f, b.S, n, w + v * C, C,
+							1.0f, b.dh + r0 * C, C);
+					if (dw)
+						cs_sgemm_serial(1, 0, n, C, rb, 1.0f, b.S, n,
+								h + r0 * C, C, 1.0f, dw + v * C, C);
+					continue;
+				}
+				/* dh (rb, C) += dS (rb, n) w (n, C): dS as A, w packed;
+				 * dw^T (C, n) = h^T (C, rb) dS (rb, n): dS packed */
+				size_t rb32 = R32(rb);
+				cs_amx_split(b.dsb, b.dst, b.S, ld, rb, rb32, n32);
+				cs_amx_gemm(rb32, C, n32, b.dsb, n32, b.w, n32 * 16,
+					    b.dh + r0 * C, C, 1, NULL);
+				if (!dw)
+					continue;
+				cs_amx_gemm(C, n32, rb32, hp + r0 * C, rb32, b.dst, rb32 * 16,
+					    b.dwt, n32, 0, NULL);
+				/* dw[v ..] (n, C) += dw^T, 16 items at a time */
+				for (size_t j0 = 0; j0 < n; j0 += 16)
+					for (size_t j = j0; j < n && j < j0 + 16; j++) {
+						float *dwv = dw + (v + j) * C;
+						for (size_t c = 0; c < C; c++)
+							dwv[c] += b.dwt[c * n32 + j];
+					}
+			}
+		}
+	}
+	cs_blas_serial(0);
+	if (dh)
+		for (int t = 0; t < team; t++) {
+			const float *dhp = tie_view(scratch, M, C, t).dh;
+			for (size_t i = 0; i < M * C; i++)
+				dh[i] += dhp[i];
+		}
 }
 
 /* ------------------------------------------------------------ loss */

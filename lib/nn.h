@@ -126,6 +126,26 @@ void cs_crossentropy_backward(float *dlogits, const float *logits,
 			      const float *lse, const uint32_t *tgt, size_t M,
 			      size_t V, size_t v0, float dloss);
 
+/*
+ * The same loss over tied logits z = h (M, C) w (V, C)^T + bias (V),
+ * computed a tile of items at a time (in parallel over OpenMP threads,
+ * each product on one OpenBLAS thread) so that z is never stored whole:
+ * the forward pass keeps only lse (M), the backward one recomputes the
+ * scores it needs. scratch holds cs_tiedce_scratch(M, C) floats (the
+ * count depends on omp_get_max_threads(), which must not change between
+ * the call that sized it and the calls that use it). The backward pass
+ * adds into dh (M, C), dw (V, C) and dbias (V); dw or dbias may be NULL.
+ * Same thread count, same bits.
+ */
+size_t cs_tiedce_scratch(size_t M, size_t C);
+double cs_tiedce_forward(float *lse, float *scratch, const float *h,
+			 const float *w, const float *bias, const uint32_t *tgt,
+			 size_t M, size_t C, size_t V, size_t v0);
+void cs_tiedce_backward(float *dh, float *dw, float *dbias, float *scratch,
+			const float *h, const float *w, const float *bias,
+			const float *lse, const uint32_t *tgt, size_t M,
+			size_t C, size_t V, size_t v0, float dloss);
+
 /* y[i] = exp(x[i]), vectorised, relative error below 2e-7. */
 void cs_nn_expf(float *y, const float *x, size_t n);
 

@@ -69,6 +69,7 @@ int main(int argc, char **argv)
 	       getenv("OPENBLAS_CORETYPE") : "(unset)");
 
 	size_t V = 54545, Bn = 128;
+	if (!getenv("BENCH_NO_SGEMM")) {
 	printf("sgemm (M x K x N):\n");
 	bench_sgemm("fc forward (128*9 tokens)", 0, 1, 1152, 256, 64);
 	bench_sgemm("qkv forward", 0, 1, 1152, 192, 64);
@@ -77,6 +78,7 @@ int main(int argc, char **argv)
 	bench_sgemm("output forward, M=690", 0, 1, 690, V, 64);
 	bench_sgemm("output dh (690xV @ Vx64)", 0, 0, 690, 64, V);
 	bench_sgemm("output dwte (Vx690 @ 690x64)", 1, 0, V, 64, 690);
+	}
 
 	cs_bert_config cfg;
 	cs_bert_config_default(&cfg, V);

@@ -17,6 +17,8 @@
 #include <string.h>
 
 #include "blas.h"
+#include <omp.h>
+#include "amx.h"
 #include "model.h"
 #include "nn.h"
 #include "optim.h"
@@ -438,6 +440,52 @@ START_TEST(test_expf)
 }
 END_TEST
 
+/* AMX products against the same products of the bfloat16-rounded inputs. */
+static float bf16_value(float x)
+{
+	uint32_t u = (uint32_t)cs_bf16(x) << 16;
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+START_TEST(test_amx_gemm)
+{
+	if (!cs_amx_available()) {
+		fprintf(stderr, "test_amx_gemm: no AMX here, skipped\n");
+		return;
+	}
+	size_t M = 64, N = 96, K = 96, Mr = 50, Nr = 90, Kr = 70;
+	cs_nn_rng_seed(&rng, 13);
+	/* mode 0: C = A B; 1: C += A B^T (B stored transposed); 2: C = bias + A B */
+	for (int mode = 0; mode < 3; mode++) {
+		int trans = mode == 1;
+		float *a = randv(Mr * Kr, 1.0f), *b = randv(Kr * Nr, 1.0f);
+		float *bias = randv(N, 1.0f);
+		uint16_t *A = keep(malloc(M * K * 2)), *Bp = keep(malloc(K * N * 2));
+		float *c = randv(M * N, 1.0f), *c0 = keep(malloc(M * N * 4));
+		memcpy(c0, c, M * N * 4);
+		cs_bf16_copy(A, M, K, a, Kr, Mr, Kr, 0);
+		/* b as stored: (Kr, Nr), or (Nr, Kr) to be read transposed */
+		cs_amx_pack(Bp, K, N, b, trans ? Kr : Nr, Kr, Nr, trans);
+		cs_amx_gemm(M, N, K, A, K, Bp, K * 16, c, N, mode == 1,
+			    mode == 2 ? bias : NULL);
+		double worst = 0.0;
+		for (size_t i = 0; i < M; i++)
+			for (size_t j = 0; j < N; j++) {
+				double want = mode == 1 ? c0[i * N + j] : mode == 2 ? bias[j] : 0.0;
+				for (size_t k = 0; k < Kr && i < Mr && j < Nr; k++) {
+					float bv = trans ? b[j * Kr + k] : b[k * Nr + j];
+					want += (double)bf16_value(a[i * Kr + k]) * bf16_value(bv);
+				}
+				worst = fmax(worst, fabs(want - c[i * N + j]));
+			}
+		ck_assert_msg(worst < 1e-4, "amx product off by %g (mode %d)", worst, mode);
+	}
+	free_all();
+}
+END_TEST
+
 /* ------------------------------------------------------------ loss */
 
 struct ce_ctx {
@@ -478,6 +526,112 @@ START_TEST(test_crossentropy)
 	}
 	ck_assert_int_eq(fd_check("crossentropy", ce_obj, &c, c.logits, d,
 				  c.M * c.V, 1e-2f, 1e-2, 1e-5, 10000), 0);
+	free_all();
+}
+END_TEST
+
+/*
+ * The tiled loss over tied logits against the stored-logits path: several
+ * item tiles (the last one partial) and row blocks, on one thread and on
+ * two, and by central differences.
+ */
+struct tie_ctx {
+	float *h, *w, *bias, *lse, *scratch;
+	uint32_t *tgt;
+	size_t M, C, V;
+};
+
+static double tie_obj(void *p)
+{
+	struct tie_ctx *c = p;
+	return cs_tiedce_forward(c->lse, c->scratch, c->h, c->w, c->bias, c->tgt,
+				 c->M, c->C, c->V, 2);
+}
+
+static double maxdiff(const float *a, const float *b, size_t n, double *scale)
+{
+	double d = 0.0, s = 0.0;
+	for (size_t i = 0; i < n; i++) {
+		d = fmax(d, fabs((double)a[i] - b[i]));
+		s = fmax(s, fabs((double)b[i]));
+	}
+	*scale = s;
+	return d;
+}
+
+/*
+ * _i: 0, 1 the FP32 path (C = 16) on the SSE2 and best kernels; 2 C = 64
+ * with AMX off; 3 C = 64 with AMX where the CPU has it (bfloat16 products:
+ * looser tolerances, and no finite differences through rounded inputs).
+ */
+START_TEST(test_tiedce)
+{
+	cs_nn_simd(_i != 0);
+	int amx = _i == 3;
+	if (amx && !cs_amx_available()) {
+		fprintf(stderr, "test_tiedce: no AMX here, bfloat16 case skipped\n");
+		return;
+	}
+	cs_amx_enable(amx);
+	double tol = amx ? 2e-2 : 1e-5;
+	struct tie_ctx c = {.M = 300, .C = _i >= 2 ? 64 : 16, .V = 1300};
+	size_t M = c.M, C = c.C, V = c.V;
+	cs_nn_rng_seed(&rng, 12);
+	c.h = randv(M * C, 1.0f);
+	c.w = randv(V * C, 0.5f);
+	c.bias = randv(V, 0.5f);
+	c.tgt = keep(malloc(M * sizeof *c.tgt));
+	for (size_t m = 0; m < M; m++) /* every tile, both ends of each */
+		c.tgt[m] = m % 5 == 0 ? (uint32_t)(2 + (m / 5 % 3) * 512)
+			 : m % 5 == 1 ? (uint32_t)(V - 1)
+			 : 2 + (uint32_t)(cs_nn_rng_next(&rng) % (V - 2));
+	/* the reference: logits stored whole */
+	float *logits = zerov(M * V), *lse0 = zerov(M), *dlog = zerov(M * V);
+	float *dh0 = zerov(M * C), *dw0 = zerov(V * C), *db0 = zerov(V);
+	cs_linear_forward(logits, c.h, c.w, c.bias, M, C, V);
+	double loss0 = cs_crossentropy_forward(lse0, logits, c.tgt, M, V, 2);
+	cs_crossentropy_backward(dlog, logits, lse0, c.tgt, M, V, 2, 0.7f);
+	cs_linear_backward(dh0, dw0, db0, dlog, c.h, c.w, M, C, V);
+	int threads0 = omp_get_max_threads();
+	for (int t = 1; t <= 2; t++) {
+		omp_set_num_threads(t);
+		c.scratch = keep(malloc(cs_tiedce_scratch(M, C) * sizeof(float)));
+		c.lse = zerov(M);
+		float *dh = zerov(M * C), *dw = zerov(V * C), *db = zerov(V);
+		double loss = tie_obj(&c);
+		ck_assert_double_eq_tol(loss, loss0, (amx ? 1e-3 : 1e-5) * fabs(loss0));
+		double sc, d = maxdiff(c.lse, lse0, M, &sc);
+		ck_assert_msg(d <= (amx ? 1e-3 : 1e-5) * sc, "lse differs by %g", d);
+		cs_tiedce_backward(dh, dw, db, c.scratch, c.h, c.w, c.bias, c.lse,
+				   c.tgt, M, C, V, 2, 0.7f);
+		d = maxdiff(dh, dh0, M * C, &sc);
+		ck_assert_msg(d <= tol * sc, "dh differs by %g of %g", d, sc);
+		d = maxdiff(dw, dw0, V * C, &sc);
+		ck_assert_msg(d <= tol * sc, "dw differs by %g of %g", d, sc);
+		d = maxdiff(db, db0, V, &sc);
+		ck_assert_msg(d <= tol * sc, "dbias differs by %g of %g", d, sc);
+		ck_assert(db[0] == 0.0f && db[1] == 0.0f && dw[0] == 0.0f);
+		if (t == 2) { /* the same bits again; and by differences */
+			float *dh1 = zerov(M * C), *dw1 = zerov(V * C);
+			float *dh2 = zerov(M * C), *dw2 = zerov(V * C);
+			cs_tiedce_backward(dh2, dw2, NULL, c.scratch, c.h, c.w, c.bias,
+					   c.lse, c.tgt, M, C, V, 2, 0.7f);
+			ck_assert(memcmp(dw2, dw, V * C * sizeof *dw) == 0);
+			ck_assert(memcmp(dh2, dh, M * C * sizeof *dh) == 0);
+			cs_tiedce_backward(dh1, dw1, NULL, c.scratch, c.h, c.w, c.bias,
+					   c.lse, c.tgt, M, C, V, 2, 1.0f);
+			if (amx)
+				continue;
+			/* atol: the float lse of 300 rows makes ~1e-6 of noise */
+			int bad = fd_check("tiedce dh", tie_obj, &c, c.h, dh1, M * C,
+					   1e-2f, 2e-2, 4e-6, 300);
+			bad += fd_check("tiedce dw", tie_obj, &c, c.w, dw1, V * C,
+					1e-2f, 2e-2, 4e-6, 300);
+			ck_assert_int_eq(bad, 0);
+		}
+	}
+	omp_set_num_threads(threads0);
+	cs_amx_enable(1);
 	free_all();
 }
 END_TEST
@@ -778,6 +932,8 @@ int main(void)
 	tcase_add_loop_test(tc, test_gelu_dropout, 0, 2);
 	tcase_add_loop_test(tc, test_expf, 0, 2);
 	tcase_add_loop_test(tc, test_crossentropy, 0, 2);
+	tcase_add_loop_test(tc, test_tiedce, 0, 4);
+	tcase_add_test(tc, test_amx_gemm);
 	tcase_add_test(tc, test_output_layer);
 	tcase_add_test(tc, test_model);
 	tcase_add_test(tc, test_model_tasks);

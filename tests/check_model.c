@@ -251,7 +251,8 @@ static void fix_setup(struct fix *f)
 
 /*
  * Forward, backward and three AdamW steps against PyTorch on the fixture
- * at path; with reference set, on the naive sgemm and the SSE2 kernels.
+ * at path; with reference set, on the naive sgemm and the SSE2 kernels
+ * with the logits kept, else with the fast ones and the tiled loss.
  * The binary heads have one logit per scored position.
  */
 static void against_torch(const char *path, int reference)
@@ -267,8 +268,14 @@ static void against_torch(const char *path, int reference)
 	float loss;
 	cs_error err;
 
+	/* the logits, kept; then the fast kernels take the tiled loss */
+	m->keep_logits = 1;
 	ck_assert_int_eq(cs_bert_forward(m, &f.b, 0, &loss, &err), 0);
 	bad += compare("logits", m->acts.logits, get("logits"), M * V, 1e-5);
+	bad += compare("loss", &loss, get("loss"), 1, 1e-6);
+	m->keep_logits = reference;
+	ck_assert_int_eq(cs_bert_forward(m, &f.b, 0, &loss, &err), 0);
+	ck_assert_int_eq(m->tiled, m->cfg.head == CS_HEAD_CLOZE && !reference);
 	bad += compare("loss", &loss, get("loss"), 1, 1e-6);
 	bad += compare("hidden", cs_bert_hidden(m), get("hidden"), N * C, 1e-5);
 	cs_bert_zero_grad(m);

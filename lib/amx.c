@@ -1,0 +1,209 @@
+/*
+ * amx.c - bfloat16 matrix products on AMX tiles (see amx.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "amx.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+
+static int amx_have = -1, amx_on = 1;
+
+int cs_amx_available(void)
+{
+	if (amx_have < 0) {
+		unsigned a, b, c, d;
+		const char *k = getenv("CS_KERNEL");
+		amx_have = 0;
+		if ((!k || strcmp(k, "fp32") != 0) && __get_cpuid_count(7, 0, &a, &b, &c, &d) &&
+		    (d >> 22 & 1) && (d >> 24 & 1) &&
+		    syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0)
+			amx_have = 1;
+	}
+	return amx_have && amx_on;
+}
+
+/* The tile configuration: all eight tiles 16 rows of 64 bytes. */
+struct tilecfg {
+	uint8_t palette, start;
+	uint8_t reserved[14];
+	uint16_t colsb[16];
+	uint8_t rows[16];
+};
+
+__attribute__((target("amx-tile,amx-bf16")))
+void cs_amx_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
+		 const uint16_t *Bp, size_t bstride, float *C, size_t ldc,
+		 int acc, const float *bias)
+{
+	struct tilecfg cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.palette = 1;
+	for (int i = 0; i < 8; i++) {
+		cfg.rows[i] = 16;
+		cfg.colsb[i] = 64;
+	}
+	_tile_loadconfig(&cfg);
+	size_t sa = lda * 2, sc = ldc * 4;
+	for (size_t j = 0; j < N; j += 32) {
+		const uint16_t *b0 = Bp + (j / 16) * bstride, *b1 = b0 + bstride;
+		for (size_t i = 0; i < M; i += 32) {
+			float *c0 = C + i * ldc + j, *c1 = c0 + 16 * ldc;
+			if (acc) {
+				_tile_loadd(0, c0, sc);
+				_tile_loadd(1, c0 + 16, sc);
+				_tile_loadd(2, c1, sc);
+				_tile_loadd(3, c1 + 16, sc);
+			} else if (bias) { /* stride 0: every row the same */
+				_tile_loadd(0, bias + j, 0);
+				_tile_loadd(1, bias + j + 16, 0);
+				_tile_loadd(2, bias + j, 0);
+				_tile_loadd(3, bias + j + 16, 0);
+			} else {
+				_tile_zero(0);
+				_tile_zero(1);
+				_tile_zero(2);
+				_tile_zero(3);
+			}
+			const uint16_t *a0 = A + i * lda, *a1 = a0 + 16 * lda;
+			for (size_t k = 0; k < K; k += 32) {
+				_tile_loadd(4, a0 + k, sa);
+				_tile_loadd(5, a1 + k, sa);
+				_tile_loadd(6, b0 + k * 16, 64);
+				_tile_loadd(7, b1 + k * 16, 64);
+				_tile_dpbf16ps(0, 4, 6);
+				_tile_dpbf16ps(1, 4, 7);
+				_tile_dpbf16ps(2, 5, 6);
+				_tile_dpbf16ps(3, 5, 7);
+			}
+			_tile_stored(0, c0, sc);
+			_tile_stored(1, c0 + 16, sc);
+			_tile_stored(2, c1, sc);
+			_tile_stored(3, c1 + 16, sc);
+		}
+	}
+	_tile_release();
+}
+#else
+int cs_amx_available(void)
+{
+	return 0;
+}
+
+static int amx_on = 1;
+
+void cs_amx_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
+		 const uint16_t *Bp, size_t bstride, float *C, size_t ldc,
+		 int acc, const float *bias)
+{
+	(void)M, (void)N, (void)K, (void)A, (void)lda, (void)Bp, (void)bstride;
+	(void)C, (void)ldc, (void)acc, (void)bias;
+	abort(); /* callers check cs_amx_available() */
+}
+#endif
+
+void cs_amx_enable(int on)
+{
+	amx_on = on;
+}
+
+/* The bfloat16 of x in the high half of the result (low half zero). */
+static inline uint32_t bf16_hi(float x)
+{
+	union { float f; uint32_t u; } v = { x };
+	return (v.u + 0x7fffu + ((v.u >> 16) & 1u)) & 0xffff0000u;
+}
+
+void cs_bf16_copy(uint16_t *dst, size_t rows_pad, size_t cols_pad,
+		  const float *src, size_t lds, size_t rows, size_t cols,
+		  int trans)
+{
+	for (size_t i = 0; i < rows_pad; i++) {
+		uint16_t *d = dst + i * cols_pad;
+		size_t j = 0;
+		if (i < rows) {
+			if (trans)
+				for (; j < cols; j++)
+					d[j] = cs_bf16(src[j * lds + i]);
+			else
+				for (const float *s = src + i * lds; j < cols; j++)
+					d[j] = (uint16_t)(bf16_hi(s[j]) >> 16);
+		}
+		for (; j < cols_pad; j++)
+			d[j] = 0;
+	}
+}
+
+/*
+ * One pair row p of B's blocks: pairs (r0[n], r1[n]) for n < Nr, zeros
+ * after; a missing row (NULL) is zeros. The pair is one 32-bit word, the
+ * first row's bfloat16 in its low half.
+ */
+static void pack_pair(uint16_t *Bp, size_t K, size_t N, size_t p,
+		      const float *r0, const float *r1, size_t Nr)
+{
+	static const float zero[16];
+	for (size_t jb = 0; jb < N; jb += 16) {
+		uint32_t *row = (uint32_t *)(Bp + (jb / 16) * (K * 16) + p * 32);
+		const float *a = r0 ? r0 + jb : zero, *b = r1 ? r1 + jb : zero;
+		if (jb + 16 <= Nr) {
+			for (size_t jj = 0; jj < 16; jj++)
+				row[jj] = bf16_hi(a[jj]) >> 16 | bf16_hi(b[jj]);
+		} else {
+			for (size_t jj = 0; jj < 16; jj++)
+				row[jj] = jb + jj < Nr ? bf16_hi(a[jj]) >> 16 | bf16_hi(b[jj]) : 0;
+		}
+	}
+}
+
+void cs_amx_pack(uint16_t *Bp, size_t K, size_t N, const float *src,
+		 size_t lds, size_t Kr, size_t Nr, int trans)
+{
+	if (!trans) {
+		for (size_t p = 0; p < K / 2; p++)
+			pack_pair(Bp, K, N, p, 2 * p < Kr ? src + 2 * p * lds : NULL,
+				  2 * p + 1 < Kr ? src + (2 * p + 1) * lds : NULL, Nr);
+		return;
+	}
+	/* B[k][n] = src[n][k]: pair p of column n is src row n at 2p, 2p+1 */
+	for (size_t jb = 0; jb < N; jb += 16) {
+		uint32_t *blk = (uint32_t *)(Bp + (jb / 16) * (K * 16));
+		for (size_t jj = 0; jj < 16; jj++) {
+			size_t n = jb + jj;
+			const float *s = src + n * lds;
+			size_t p = 0;
+			if (n < Nr) {
+				for (; 2 * p + 1 < Kr; p++)
+					blk[p * 16 + jj] = bf16_hi(s[2 * p]) >> 16 | bf16_hi(s[2 * p + 1]);
+				if (2 * p < Kr) {
+					blk[p * 16 + jj] = bf16_hi(s[2 * p]) >> 16;
+					p++;
+				}
+			}
+			for (; p < K / 2; p++)
+				blk[p * 16 + jj] = 0;
+		}
+	}
+}
+
+void cs_amx_split(uint16_t *A, uint16_t *Bp, const float *S, size_t lds,
+		  size_t rows, size_t rows_pad, size_t cols_pad)
+{
+	for (size_t p = 0; p < rows_pad / 2; p++) {
+		const float *r0 = 2 * p < rows ? S + 2 * p * lds : NULL;
+		const float *r1 = 2 * p + 1 < rows ? S + (2 * p + 1) * lds : NULL;
+		uint16_t *a0 = A + 2 * p * cols_pad, *a1 = a0 + cols_pad;
+		for (size_t j = 0; j < cols_pad; j++) {
+			a0[j] = r0 ? (uint16_t)(bf16_hi(r0[j]) >> 16) : 0;
+			a1[j] = r1 ? (uint16_t)(bf16_hi(r1[j]) >> 16) : 0;
+		}
+		pack_pair(Bp, rows_pad, cols_pad, p, r0, r1, cols_pad);
+	}
+}

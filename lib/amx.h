@@ -1,0 +1,69 @@
+/*
+ * amx.h - matrix products in bfloat16 on Intel AMX tiles (fp32 sums).
+ *
+ * The output layer's products (items x 64) run about ten times faster on
+ * AMX than FP32 sgemm on the same core. Inputs are rounded to bfloat16
+ * (8 bits of mantissa), products summed in FP32, as mixed-precision
+ * training does elsewhere. cs_amx_available says whether the CPU has
+ * AMX-BF16 and the kernel lets the process use it (Linux asks each
+ * process to request the tile state); CS_KERNEL=fp32 in the environment,
+ * or cs_amx_enable(0), turns it off, and every caller then takes its FP32
+ * path.
+ *
+ * Layouts. A is row-major bfloat16. B (K, N) is packed by cs_amx_pack:
+ * each block of 16 columns holds K/2 rows of 16 pairs (B[2p][n],
+ * B[2p+1][n]); blocks follow each other bstride elements apart. M, N and K
+ * must be multiples of 32: callers pad with zeros.
+ */
+#ifndef CS_AMX_H
+#define CS_AMX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int cs_amx_available(void);
+void cs_amx_enable(int on);
+
+/* x rounded to the nearest bfloat16 (ties to even). */
+static inline uint16_t cs_bf16(float x)
+{
+	union { float f; uint32_t u; } v = { x };
+	return (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
+}
+
+/*
+ * dst (rows_pad, cols_pad), row stride cols_pad = src (rows, cols) in
+ * bfloat16, zeros beyond; trans: dst is src transposed (src is then
+ * (cols, rows) as stored, stride lds).
+ */
+void cs_bf16_copy(uint16_t *dst, size_t rows_pad, size_t cols_pad,
+		  const float *src, size_t lds, size_t rows, size_t cols,
+		  int trans);
+
+/*
+ * Pack B (K, N) for cs_amx_gemm: B[k][n] = src[k * lds + n], or
+ * src[n * lds + k] when trans; zeros for k >= Kr or n >= Nr. K and N are
+ * the padded sizes (multiples of 32); bstride = K * 16.
+ */
+void cs_amx_pack(uint16_t *Bp, size_t K, size_t N, const float *src,
+		 size_t lds, size_t Kr, size_t Nr, int trans);
+
+/*
+ * S (rows_pad, cols_pad), stride lds, whose rows from rows on count as
+ * zeros, both as A (row-major, stride cols_pad) and packed as B (K =
+ * rows_pad, N = cols_pad), in one pass.
+ */
+void cs_amx_split(uint16_t *A, uint16_t *Bp, const float *S, size_t lds,
+		  size_t rows, size_t rows_pad, size_t cols_pad);
+
+/*
+ * C (M, N) = A (M, K) B (K, N), or C += when acc, or C = bias + A B when
+ * bias (N, every row) is not NULL. A has row stride lda, C row stride ldc;
+ * B's 16-column blocks start bstride apart at Bp (which may point at pair
+ * row k0 / 2 of a larger packed matrix). Only when cs_amx_available().
+ */
+void cs_amx_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
+		 const uint16_t *Bp, size_t bstride, float *C, size_t ldc,
+		 int acc, const float *bias);
+
+#endif

@@ -61,7 +61,7 @@ float cs_nn_rng_truncnormal(cs_nn_rng *r, float std)
 #undef SIMD_SUFFIX
 #undef SIMD_ATTR
 
-/* ... and AVX2 where the CPU has it, chosen at run time. */
+/* ... and AVX2 or AVX-512 where the CPU has it, chosen at run time. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define W 8
 #define SIMD_SUFFIX _w8
@@ -70,16 +70,25 @@ float cs_nn_rng_truncnormal(cs_nn_rng *r, float std)
 #undef W
 #undef SIMD_SUFFIX
 #undef SIMD_ATTR
+#define W 16
+#define SIMD_SUFFIX _w16
+#define SIMD_ATTR __attribute__((target("avx512f,avx512dq")))
+#include "nn_simd.h"
+#undef W
+#undef SIMD_SUFFIX
+#undef SIMD_ATTR
 
 static int simd_best = 1, simd_w = -1;
 
+/* 0: SSE2, 1: AVX2, 2: AVX-512 */
 static int wide(void)
 {
 	if (simd_w < 0) {
 		__builtin_cpu_init();
-		simd_w = __builtin_cpu_supports("avx2") != 0;
+		simd_w = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") ? 2
+			 : __builtin_cpu_supports("avx2") != 0;
 	}
-	return simd_best && simd_w;
+	return simd_best ? simd_w : 0;
 }
 
 void cs_nn_simd(int best)
@@ -87,7 +96,8 @@ void cs_nn_simd(int best)
 	simd_best = best;
 }
 #define DISPATCH(name, ...) \
-	(wide() ? name##_w8(__VA_ARGS__) : name##_w4(__VA_ARGS__))
+	(wide() == 2 ? name##_w16(__VA_ARGS__) : wide() ? name##_w8(__VA_ARGS__) \
+		     : name##_w4(__VA_ARGS__))
 #else
 #define DISPATCH(name, ...) name##_w4(__VA_ARGS__)
 void cs_nn_simd(int best)

@@ -435,7 +435,7 @@ typedef struct tie_buf {
 	uint16_t *dsb;     /* (RB, TV) that in bfloat16, and packed as B */
 	uint16_t *dst;
 	float *dh;         /* (R32(M), C) this thread's part of dh */
-	float *dwt;        /* (C, TV) a tile's dw^T, before it is added */
+	float *dwt;        /* (C, TV) a tile's dw^T, added once complete */
 	uint16_t *wt, *w;  /* the tile's w packed as B^T and as B */
 	float *bias;       /* (TV) the tile's bias, zeros after its end */
 	float *lp;         /* (M) log-sum-exp over this thread's tiles */
@@ -634,8 +634,7 @@ void cs_tiedce_backward(float *dh, float *dw, float *dbias, float *scratch,
 					if (tgt[m] >= v && tgt[m] < v + n)
 						row[tgt[m] - v] -= s;
 					if (dbias)
-						for (size_t j = 0; j < n; j++)
-							dbias[v + j] += row[j];
+						DISPATCH(add_to, dbias + v, row, n);
 				}
 				if (!amx) {
 					/* dh (rb, C) += dS (rb, n) w (n, C); dw (n, C) += dS^T h (rb, C) */
@@ -652,18 +651,16 @@ void cs_tiedce_backward(float *dh, float *dw, float *dbias, float *scratch,
 				cs_amx_split(b.dsb, b.dst, b.S, ld, rb, rb32, n32);
 				cs_amx_gemm(rb32, C, n32, b.dsb, n32, b.w, n32 * 16,
 					    b.dh + r0 * C, C, 1, NULL);
-				if (!dw)
-					continue;
-				cs_amx_gemm(C, n32, rb32, hp + r0 * C, rb32, b.dst, rb32 * 16,
-					    b.dwt, n32, 0, NULL);
-				/* dw[v ..] (n, C) += dw^T, 16 items at a time */
-				for (size_t j0 = 0; j0 < n; j0 += 16)
-					for (size_t j = j0; j < n && j < j0 + 16; j++) {
-						float *dwv = dw + (v + j) * C;
-						for (size_t c = 0; c < C; c++)
-							dwv[c] += b.dwt[c * n32 + j];
-					}
+				if (dw) /* the tile's dw^T, summed over the row blocks */
+					cs_amx_gemm(C, n32, rb32, hp + r0 * C, rb32, b.dst,
+						    rb32 * 16, b.dwt, n32, r0 > 0, NULL);
 			}
+			if (amx && dw) /* dw[v ..] (n, C) += dw^T (C, n) */
+				for (size_t j = 0; j < n; j++) {
+					float *dwv = dw + (v + j) * C;
+					for (size_t c = 0; c < C; c++)
+						dwv[c] += b.dwt[c * n32 + j];
+				}
 		}
 	}
 	cs_blas_serial(0);

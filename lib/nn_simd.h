@@ -149,6 +149,16 @@ SIMD_ATTR static double K(logsumexp)(const float *x, size_t n)
 	return mx + log(s);
 }
 
+/* d (n) += x (n) */
+SIMD_ATTR static void K(add_to)(float *d, const float *x, size_t n)
+{
+	size_t i = 0;
+	for (; i + W <= n; i += W)
+		K(storev)(d + i, K(loadv)(d + i) + K(loadv)(x + i));
+	for (; i < n; i++)
+		d[i] += x[i];
+}
+
 /* d (n) = s exp(x - lse) */
 SIMD_ATTR static void K(softmax_scaled)(float *d, const float *x, size_t n,
 					float lse, float s)

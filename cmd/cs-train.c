@@ -468,9 +468,9 @@ int main(int argc, char **argv)
 	}
 	if (verbose)
 		fprintf(stderr, "%s: OpenBLAS kernel %s, %d threads; V=%zu C=%zu L=%zu heads=%zu "
-			"max-len=%zu inputs=%zu head=%s, %zu parameters\n", progname, core ? core : "?",
-			cs_blas_threads(), cfg.V, cfg.C, cfg.L, cfg.NH, cfg.P, cfg.NF,
-			cs_bert_head_name(cfg.head), m->nparams);
+			"max-len=%zu inputs=%zu head=%s, %zu parameters; cloze loss %s\n", progname,
+			core ? core : "?", cs_blas_threads(), cfg.V, cfg.C, cfg.L, cfg.NH, cfg.P,
+			cfg.NF, cs_bert_head_name(cfg.head), m->nparams, cs_tiedce_kernel(cfg.C));
 	if (!r.quiet) {
 		fprintf(stderr, "%s: %zu examples, %" PRIu64 " events", progname, train->n,
 			train->events);

@@ -473,6 +473,11 @@ static tie_buf tie_view(float *scratch, size_t M, size_t C, int t)
 	return b;
 }
 
+const char *cs_tiedce_kernel(size_t C)
+{
+	return tie_amx(C) ? "AMX bfloat16" : "FP32";
+}
+
 size_t cs_tiedce_scratch(size_t M, size_t C)
 {
 	return tie_shared(M, C) + (size_t)tie_threads() * tie_per(M, C);

@@ -135,7 +135,11 @@ kaggle-empty-item.csv|-p kaggle|:3: empty item
 kaggle-empty-user.csv|-p kaggle|:4: empty user
 kaggle-columns-short.csv|-p kaggle -j 1 -M 64k|:4: expected 9 columns, got 4
 unix-time-range.csv|-u user -i item -t time -T unix|:3: unparsable time '9223372036854775807'
-int64-range.csv|-u user -i item -t time -T unix -k qty:int64|:3: bad integer '99999999999999999999'
+int64-range.csv|-u user -i item -t time -T unix -k qty:int64|:3: number out of range '99999999999999999999'
+int64-range-neg.csv|-u user -i item -t time -T unix -k qty:int64|:3: number out of range '-9223372036854775809'
+int64-fraction.csv|-u user -i item -t time -T unix -k qty:int64|:3: not an integer '1.5'
+kaggle-price-range.csv|-p kaggle|:3: number out of range '1e39'
+kaggle-price-range-neg.csv|-p kaggle|:3: number out of range '-3.5e38'
 EOF
 bad "$B/kaggle-quote.csv:3:" -- cs-ingest -q --strict -p kaggle -o "$O/out" $B/kaggle-header-only.csv $B/kaggle-quote.csv
 stdin=$B/kaggle-columns-short.csv
@@ -150,6 +154,11 @@ expect_eq "$(records "$O/out")" 0 "sequences of a header"
 # NaN and the infinities are values of a float32 column (cs-ingest(1)).
 good -- cs-ingest -q --strict -p kaggle -o "$O/out" $B/kaggle-price-nan.csv
 expect_eq "$(cs-cat -H "$O/out" | cut -f9 | tr '\n' ' ')" "nan nan inf -inf inf nan " "prices"
+# int64 columns hold the whole range exactly; zeros after a point are no
+# fraction.
+good -- cs-ingest -q --strict -u user -i item -t time -T unix -k qty:int64 -o "$O/out" $B/int64-full.csv
+expect_eq "$(cs-cat -H "$O/out" | cut -f4 | tr '\n' ' ')" \
+	"9223372036854775807 -9223372036854775808 9007199254740993 3 " "int64 values"
 # Times before 1970 are negative.
 good -- cs-ingest -q --strict -u user -i item -t time -T unix -o "$O/out" $B/unix-time-negative.csv
 expect_eq "$(cs-cat -H "$O/out" | cut -f3 | tr '\n' ' ')" "-5 -1 " "negative times"

@@ -699,6 +699,17 @@ static void bad_number(chunk *c, long line, int e, const fld *k, const char *wha
 		bad_row(c, line, "bad %s '%.*s'", what, n, k->p);
 }
 
+/* 1 (a bad row) when field k of a row, a string of the stream, is longer
+ * than a stream string may be. */
+static int too_long(chunk *c, long line, const fld *f, int k)
+{
+	if (k < 0 || f[k].n <= CS_MAX_STRING)
+		return 0;
+	bad_row(c, line, "field %d of %zu bytes exceeds the %u MiB limit of a string",
+		k + 1, f[k].n, CS_MAX_STRING >> 20);
+	return 1;
+}
+
 static int process_row(chunk *c, fld *f, size_t nf, long line)
 {
 	const cmap *cm = c->cm;
@@ -709,6 +720,9 @@ static int process_row(chunk *c, fld *f, size_t nf, long line)
 			bad_row(c, line, nf < 2 ? "no items" : "empty user");
 			return 0;
 		}
+		for (size_t i = 0; i < nf; i++)
+			if (too_long(c, line, f, (int)i))
+				return 0;
 		for (size_t i = 1; i < nf; i++) {
 			if (!f[i].n)
 				continue;
@@ -732,6 +746,14 @@ static int process_row(chunk *c, fld *f, size_t nf, long line)
 			bad_row(c, line, "expected at least %d columns, got %zu", cm->maxcol + 1, nf);
 		return 0;
 	}
+	if (too_long(c, line, f, cm->c_key) || too_long(c, line, f, cm->c_item) ||
+	    (m->action_mode == CS_ACTION_COLUMN && too_long(c, line, f, cm->c_action)) ||
+	    (cm->seq_user && too_long(c, line, f, cm->c_user)) ||
+	    (cm->ev_session && too_long(c, line, f, cm->c_session)))
+		return 0;
+	for (size_t i = 0; i < m->nkeep; i++)
+		if (m->keep[i].type == CS_STRING && too_long(c, line, f, cm->c_keep[i]))
+			return 0;
 	const fld *key = &f[cm->c_key];
 	if (is_missing(key)) {
 		if (m->skip_missing_key)

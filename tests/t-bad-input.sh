@@ -175,6 +175,19 @@ head -c 100000000 /dev/zero | tr '\0' a > "$T/a100m" || die "100 MB"
 big() { { printf "$1"; cat "$T/a100m"; printf "$2"; } > "$T/big"; }
 big 'user,item,time\n' '\n'
 bad "$T/big:2: expected 3 columns, got 1" -- cs-ingest -q --strict -u user -i item -t time -T unix -o "$O/out" "$T/big"
+# A field beyond a stream string's 64 MiB is a bad row; 64 MiB is not.
+head -c $((64 << 20)) "$T/a100m" > "$T/a64m" || die "64 MiB"
+{ printf 'user,item,time\nu1,a,1\nu1,'; cat "$T/a64m"; printf 'a,2\n'; } > "$T/big"
+bad "$T/big:3: field 2 of 67108865 bytes exceeds the 64 MiB limit" -- \
+	cs-ingest -q --strict -u user -i item -t time -T unix -o "$O/out" "$T/big"
+good "$T/big:3: field 2 of 67108865 bytes" "1 bad" -- \
+	cs-ingest -u user -i item -t time -T unix -o "$O/out" "$T/big"
+{ printf 'user,item,time\n'; cat "$T/a64m"; printf 'a,b,2\n'; } > "$T/big"
+bad "$T/big:2: field 1 of 67108865 bytes" -- \
+	cs-ingest -q --strict -u user -i item -t time -T unix -o "$O/out" "$T/big"
+{ printf 'user,item,time\nu1,'; cat "$T/a64m"; printf ',2\n'; } > "$T/big"
+good -- cs-ingest -q --strict -u user -i item -t time -T unix -o "$O/out" "$T/big"
+rm -f "$T/a64m"
 big 'user:seq:string\titem:event:string\nu1\t' '\n'
 bad "$T/big:2: string too long" -- cs-cat -r -o "$O/out" "$T/big"
 big '' '\t1\n'

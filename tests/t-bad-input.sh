@@ -166,7 +166,7 @@ expect_eq "$(cs-cat -H "$O/out" | cut -f3 | tr '\n' ' ')" "-5 -1 " "negative tim
 # a text file, refuses it.
 good -- cs-ingest -q --strict -u user -i item -t time -T unix -o "$O/nul.cseq" $B/nul.csv
 mv "$O/nul.cseq" "$T/nul.cseq"
-bad "$T/nul.cseq: a token of field 'item' holds a NUL byte" -- cs-vocab build -q -o "$O/out" "$T/nul.cseq"
+bad "$T/nul.cseq: record 1: a token of field 'item' holds a NUL byte" -- cs-vocab build -q -o "$O/out" "$T/nul.cseq"
 group "malformed CSV: file:line, exit 1 with --strict"
 
 # ------------------------------------------------------ 100 MB lines

@@ -424,9 +424,14 @@ recshort|record 1: truncated stream|
 events|record 1: corrupt record|
 tag|record 1: corrupt stream (bad record tag|
 count|trailer counts|
-notrailer|record |truncated stream (end of data inside a record)
+notrailer|truncated stream: it ends after record |, without its end-of-stream trailer
 after|data after the end of the stream|
 EOF
+# a stream of no records, its trailer cut off
+printf 'user:seq:string\titem:event:string\n' | cs-cat -r | zstd -q -d -c > "$T/plain" &&
+head -c $(($(wc -c < "$T/plain") - 17)) "$T/plain" | zstd -q -c > "$T/hdr.cseq" || die "header only"
+bad "$T/hdr.cseq: truncated stream: it ends after its header, without its end-of-stream trailer" -- \
+	cs-cat -o "$O/out" "$T/hdr.cseq"
 group "damaged streams"
 
 # --------------------------------- streams that do not fit their vocabulary

@@ -216,7 +216,11 @@ text-empty-partial.txt|:2: '\N' marks a sequence without events
 text-type.txt|:1: unknown type 'strin'
 text-field-twice.txt|:1: duplicate field 'user'
 text-fingerprint.txt|:1: bad fingerprint '12345'
+text-cut.txt|:4: 2 columns, the header has 3 (the last line has no newline: is the file cut short?)
 EOF
+# A complete last line without a newline is read (cs-cat(1)).
+good -- cs-cat -r -o "$O/out" $B/text-no-newline.txt
+expect_eq "$(cs-cat "$O/out" | tail -n 1)" "u1	c	1" "a last line without a newline"
 while IFS='|' read -r file msg; do
 	bad "$B/$file$msg" -- cs-eval --scores $B/$file
 done <<'EOF'

@@ -682,6 +682,42 @@ t:adam.v[3]=nan|: tensor 'adam.v' holds a NaN at index 3
 EOF
 group "damaged checkpoints"
 
+# A model within the config limits whose batches do not fit in memory: 4
+# channels and a feed-forward width of 2^20 (38 MB of weights) need GiBs
+# of activations for a few hundred tokens. Each program says so before
+# allocating them, under a limit set here so that the cases do not depend
+# on the machine's memory (the default is 3/4 of it).
+wide="C=4 NH=1 L=1 FF=1048576 P=65536 t:wte=$((V * 4)) t:wpe=262144 t:embln_w=4 t:embln_b=4
+t:qkv_w=48 t:qkv_b=12 t:proj_w=16 t:proj_b=4 t:ln1_w=4 t:ln1_b=4 t:fc_w=4194304 t:fc_b=1048576
+t:fc2_w=4194304 t:fc2_b=4 t:ln2_w=4 t:ln2_b=4 t:head_w=16 t:head_b=4 t:headln_w=4 t:headln_b=4"
+np=$((5 * V + 9699464))
+set -f
+$F model "$T/m.bin" "$T/wide.bin" $wide || die "forge wide"
+$F model "$T/r.ckpt" "$T/wide.ckpt" $wide t:adam.m=$np t:adam.v=$np || die "forge wide checkpoint"
+set +f
+export CS_MEM_LIMIT=1G
+hp="(hidden 4, ff 1048576, layers 1, heads 1, max length 65536, items $V), over the limit of 1.0 GiB"
+f=$T/wide.bin
+bad "$f: model needs " "to score batches of " "$hp" -- cs-eval -q -m "$f" "$T/s.test.cseq"
+bad "$f: model needs " "to score batches of " "$hp" -- \
+	cs-recommend -q -m "$f" -v "$T/vocab.txt" -o "$O/out" "$T/s.test.cseq"
+# histories as text are checked batch by batch, as they come
+awk 'BEGIN { for (i = 0; i < 300; i++) print "k" i "\tp1 p2 p3 p4 p5 p6 p7" }' > "$T/hist300.txt"
+bad "$f: model needs " "to score batches of 256 sequences of up to 8 events" "$hp" -- \
+	cs-recommend -q -m "$f" -v "$T/vocab.txt" --text -o "$O/out" "$T/hist300.txt"
+bad "$f: model needs " "to train on batches of " "$hp" -- cs-train $TRAIN --init "$f" -o "$O/m.bin" "$T/cl.cseq"
+bad "$f: model needs " "to train on batches of " -- \
+	cs-train $TRAIN --head session --init "$f" -o "$O/m.bin" "$T/ses.cseq"
+bad "$T/wide.ckpt: model needs " "to train on batches of " "$hp" -- \
+	cs-train $TRAIN --resume "$T/wide.ckpt" -o "$O/m.bin" "$T/cl.cseq"
+# the small model fits under the same limit
+good -- cs-eval -q -m "$T/m.bin" "$T/s.test.cseq"
+export CS_MEM_LIMIT=lots
+run 2 "invalid size 'lots' in CS_MEM_LIMIT" -- cs-eval -q -m "$T/m.bin" "$T/s.test.cseq"
+unset CS_MEM_LIMIT
+rm -f "$T/wide.bin" "$T/wide.ckpt"
+group "models whose batches do not fit in memory"
+
 # ------------------------------------------------- the public data, damaged
 
 K=$DATA/kaggle-ecommerce-multicategory/2019-Oct_head17k.csv

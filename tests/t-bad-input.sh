@@ -13,7 +13,7 @@
 #   CS_VALGRIND=N    run every Nth case under valgrind (leaks and memory
 #                    errors fail it); 1: all (minutes), 0: none. Default:
 #                    every 50th with the programs of the top directory,
-#                    none with CS_BIN.
+#                    none with CS_BIN; never with a sanitizer build.
 . tests/lib.sh
 B=tests/bad
 if [ -n "${CS_BIN:-}" ]; then
@@ -29,6 +29,8 @@ export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}exitcode=88"
 export CS_BLAS_REEXEC=1 OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4
 vg_every=${CS_VALGRIND:-50}
 [ -n "${CS_BIN:-}" ] && vg_every=${CS_VALGRIND:-0}
+# valgrind cannot run sanitizer builds (make check SANITIZE=...)
+grep -q fsanitize "${CS_BIN:-.}/.build-flags" 2>/dev/null && vg_every=0
 command -v valgrind > /dev/null 2>&1 || vg_every=0
 
 cc -std=c11 -O1 -o "$T/forge" $B/forge.c || die "build forge"

@@ -73,6 +73,19 @@ double parse_double(const char *opt, const char *s, double min, double max)
 	return v;
 }
 
+double mem_limit(void)
+{
+	const char *s = getenv("CS_MEM_LIMIT");
+	uint64_t v;
+	if (s && *s) {
+		if (cs_parse_bytes(s, &v) < 0)
+			usage_error("invalid size '%s' in CS_MEM_LIMIT", s);
+		return (double)v;
+	}
+	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+	return pages > 0 && size > 0 ? 0.75 * (double)pages * (double)size : 0;
+}
+
 void progress_init(progress *p, int quiet)
 {
 	p->on = !quiet && isatty(STDERR_FILENO);

@@ -27,6 +27,13 @@ int check_binary_out(const char *path, int force);
 long parse_long(const char *opt, const char *s, long min, long max);
 double parse_double(const char *opt, const char *s, double min, double max);
 
+/*
+ * The memory a model program may plan for, in bytes: CS_MEM_LIMIT (a size
+ * such as 8G; 0: no limit), else three quarters of physical memory. A bad
+ * value is a usage error.
+ */
+double mem_limit(void);
+
 /* Progress on stderr, only when it is a terminal and not quiet; rate-limited to ~4/s. */
 typedef struct progress {
 	int on;

@@ -291,6 +291,9 @@ int main(int argc, char **argv)
 		goto fail;
 	if (!(d = cs_dataset_for_model(in, &m->cfg, fp, 0, NULL, &err)))
 		goto fail;
+	m->mem_limit = mem_limit();
+	if (cs_dataset_mem_check(d, &m->cfg, 0, o.batch, m->mem_limit, model_path, &err) < 0)
+		goto fail;
 	if (m->cfg.head != CS_HEAD_CLOZE) {
 		cs_binmetrics bm;
 		double t0 = cs_now();

@@ -328,7 +328,8 @@ static int predict(ctx *c, const char *in, const char *keyfield, uint64_t fp, cs
 	int rc = -1;
 	if (d && !p)
 		cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-	if (!p || cs_predict(c->m, d, c->batch, p, NULL, err) < 0)
+	if (!p || cs_dataset_mem_check(d, &c->m->cfg, 0, c->batch, c->m->mem_limit, NULL, err) < 0 ||
+	    cs_predict(c->m, d, c->batch, p, NULL, err) < 0)
 		goto out;
 	size_t k = 0;
 	for (size_t i = 0; i < d->n; i++) {
@@ -410,6 +411,8 @@ int main(int argc, char **argv)
 	}
 	c.voc = voc;
 	c.vf = (size_t)vf;
+	/* every batch is checked before it runs (histories come one by one) */
+	c.m->mem_limit = mem_limit();
 	size_t V = c.m->cfg.V, P = c.m->cfg.P;
 	if (c.m->cfg.head != CS_HEAD_CLOZE) {
 		if (text)
@@ -462,6 +465,8 @@ done:
 	rc = 0;
 	goto out;
 fail:
+	if (err.code == CS_ERR_LIMIT && !err.path[0])
+		snprintf(err.path, sizeof err.path, "%s", model_path);
 	report(&err);
 out:
 	if (of.fp)

@@ -460,6 +460,15 @@ int main(int argc, char **argv)
 		goto fail;
 	if (valid_path && !(valid = cs_dataset_for_model(valid_path, &cfg, to.item_vocab, 0, NULL, &err)))
 		goto fail;
+	/* the largest batches of training and validation must fit in memory */
+	cs_eval_opts eo;
+	cs_eval_defaults(&eo);
+	m->mem_limit = mem_limit();
+	if (cs_dataset_mem_check(train, &cfg, 1, to.batch, m->mem_limit, resume ? resume : init_path,
+				 &err) < 0 ||
+	    (valid && cs_dataset_mem_check(valid, &cfg, 0, eo.batch, m->mem_limit,
+					   resume ? resume : init_path, &err) < 0))
+		goto fail;
 	if (resume && (!st.examples || st.examples == train->n) &&
 	    st.batch_pos > (train->n + to.batch - 1) / to.batch) {
 		cs_err(&err, CS_ERR_FORMAT, resume, 0, "checkpoint is %zu batches into an epoch of %zu",

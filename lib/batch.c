@@ -150,3 +150,71 @@ cs_dataset *cs_dataset_for_model(const char *path, const cs_bert_config *c,
 		      (kind == CS_DATA_SESSION && c->pool == CS_POOL_CLS) ? c->P - 1 : c->P;
 	return cs_dataset_read(path, kind, keep, item_vocab, &in, err);
 }
+
+/* Keep the k largest values pushed in the min-heap h (*n of them so far). */
+static void top_push(double *h, size_t *n, size_t k, double v)
+{
+	size_t i;
+	if (*n < k) {
+		for (i = (*n)++; i > 0 && h[(i - 1) / 2] > v; i = (i - 1) / 2)
+			h[i] = h[(i - 1) / 2];
+		h[i] = v;
+		return;
+	}
+	if (v <= h[0])
+		return;
+	for (i = 0;;) {
+		size_t c = 2 * i + 1;
+		if (c >= k)
+			break;
+		if (c + 1 < k && h[c + 1] < h[c])
+			c++;
+		if (h[c] >= v)
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	h[i] = v;
+}
+
+int cs_dataset_mem_check(const cs_dataset *d, const cs_bert_config *c, int training,
+			 size_t B, double limit, const char *path, cs_error *err)
+{
+	if (!(limit > 0) || d->n == 0 || B == 0)
+		return 0;
+	int kind = cs_data_kind(c, training);
+	int append = kind == CS_DATA_EVAL || (kind == CS_DATA_SESSION && c->pool == CS_POOL_CLS);
+	size_t room = append ? c->P - 1 : c->P, T = 0;
+	if (B > d->n)
+		B = d->n;
+	double *h = malloc(3 * B * sizeof *h);
+	if (!h)
+		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	size_t hn[3] = { 0, 0, 0 };
+	for (size_t s = 0; s < d->n; s++) {
+		/* the sequence as cs_batcher_fill packs it */
+		size_t len = cs_dataset_len(d, s), from = len > room ? len - room : 0, m = 0;
+		len -= from;
+		size_t t0 = d->off[s] + from;
+		if (kind == CS_DATA_CLOZE && d->mtgt)
+			for (size_t j = 0; j < len; j++)
+				m += d->mtgt[t0 + j] != 0;
+		else if (kind == CS_DATA_EVENT && d->label)
+			for (size_t j = 0; j < len; j++)
+				m += d->label[t0 + j] != CS_NO_LABEL;
+		else
+			m = 1;
+		len += append;
+		if (len > T)
+			T = len;
+		top_push(h, &hn[0], B, (double)len);
+		top_push(h + B, &hn[1], B, (double)c->NH * (double)len * (double)len);
+		top_push(h + 2 * B, &hn[2], B, (double)m);
+	}
+	double sum[3] = { 0, 0, 0 };
+	for (size_t k = 0; k < 3; k++)
+		for (size_t i = 0; i < hn[k]; i++)
+			sum[k] += h[k * B + i];
+	free(h);
+	return cs_bert_mem_check(c, B, T, sum[0], sum[1], sum[2], training, limit, path, err);
+}

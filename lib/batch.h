@@ -51,6 +51,17 @@ cs_dataset *cs_dataset_for_model(const char *path, const cs_bert_config *c,
 				 uint64_t item_vocab, int training, const char *key,
 				 cs_error *err);
 
+/*
+ * cs_bert_mem_check for the largest batch of up to B sequences of d that
+ * model c may run, training or scoring (as cs_dataset_for_model read it):
+ * the B longest sequences, the B with the most attention weights and the
+ * B with the most predicted positions, each as cut to the model's
+ * length. 0 when it fits in limit bytes (or limit is 0), else -1 with err
+ * about path (the model file, or NULL).
+ */
+int cs_dataset_mem_check(const cs_dataset *d, const cs_bert_config *c, int training,
+			 size_t B, double limit, const char *path, cs_error *err);
+
 /* Check that every id of d fits the model; -1 with a message if not. */
 int cs_dataset_check(const cs_dataset *d, const cs_bert_config *c, cs_error *err);
 

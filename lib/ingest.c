@@ -15,6 +15,7 @@
  */
 #include <csv.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -592,9 +593,36 @@ static uint8_t *put_str(uint8_t *d, const char *s, size_t n)
 	return d + n;
 }
 
+/* An integer of the whole int64 range, exactly: -1 not a number, -2 a
+ * fraction (zeros after a point, as "3.0", are allowed), -3 out of range. */
 static int parse_i64(const char *s, size_t n, int64_t *v)
 {
-	return parse_unix(s, n, 1, v);
+	const char *p = s, *e = s + n;
+	int neg = p < e && *p == '-';
+	p += neg;
+	if (p >= e || *p < '0' || *p > '9')
+		return -1;
+	uint64_t u = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	int over = 0;
+	for (; p < e && *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+		if (u > (lim - d) / 10)
+			over = 1;
+		else
+			u = u * 10 + d;
+	}
+	int frac = 0;
+	if (p < e && *p == '.')
+		for (p++; p < e && *p >= '0' && *p <= '9'; p++)
+			frac |= *p != '0';
+	if (p != e)
+		return -1;
+	if (frac)
+		return -2;
+	if (over)
+		return -3;
+	*v = neg ? (int64_t)(0 - u) : (int64_t)u;
+	return 0;
 }
 
 static int parse_f32(const char *s, size_t n, float *v)
@@ -628,7 +656,10 @@ static int parse_f32(const char *s, size_t n, float *v)
 	memcpy(tmp, s, n);
 	tmp[n] = 0;
 	*v = strtof(tmp, &end);
-	return *end ? -1 : 0;
+	if (*end)
+		return -1;
+	/* beyond float32: strtof's infinity, unless the text says inf */
+	return isinf(*v) && !memchr(tmp, 'i', n) && !memchr(tmp, 'I', n) ? -3 : 0;
 }
 
 /* Start a row of key at time t with room for need payload bytes; *out is
@@ -656,6 +687,29 @@ static void finish_row(chunk *c, uint8_t *end)
 	c->arena.n = (size_t)(end - c->arena.p);
 }
 
+/* The bad row of a number that parse_f32 or parse_i64 refused with e. */
+static void bad_number(chunk *c, long line, int e, const fld *k, const char *what)
+{
+	int n = (int)(k->n > 60 ? 60 : k->n);
+	if (e == -3)
+		bad_row(c, line, "number out of range '%.*s'", n, k->p);
+	else if (e == -2)
+		bad_row(c, line, "not an integer '%.*s'", n, k->p);
+	else
+		bad_row(c, line, "bad %s '%.*s'", what, n, k->p);
+}
+
+/* 1 (a bad row) when field k of a row, a string of the stream, is longer
+ * than a stream string may be. */
+static int too_long(chunk *c, long line, const fld *f, int k)
+{
+	if (k < 0 || f[k].n <= CS_MAX_STRING)
+		return 0;
+	bad_row(c, line, "field %d of %zu bytes exceeds the %u MiB limit of a string",
+		k + 1, f[k].n, CS_MAX_STRING >> 20);
+	return 1;
+}
+
 static int process_row(chunk *c, fld *f, size_t nf, long line)
 {
 	const cmap *cm = c->cm;
@@ -666,6 +720,9 @@ static int process_row(chunk *c, fld *f, size_t nf, long line)
 			bad_row(c, line, nf < 2 ? "no items" : "empty user");
 			return 0;
 		}
+		for (size_t i = 0; i < nf; i++)
+			if (too_long(c, line, f, (int)i))
+				return 0;
 		for (size_t i = 1; i < nf; i++) {
 			if (!f[i].n)
 				continue;
@@ -689,6 +746,14 @@ static int process_row(chunk *c, fld *f, size_t nf, long line)
 			bad_row(c, line, "expected at least %d columns, got %zu", cm->maxcol + 1, nf);
 		return 0;
 	}
+	if (too_long(c, line, f, cm->c_key) || too_long(c, line, f, cm->c_item) ||
+	    (m->action_mode == CS_ACTION_COLUMN && too_long(c, line, f, cm->c_action)) ||
+	    (cm->seq_user && too_long(c, line, f, cm->c_user)) ||
+	    (cm->ev_session && too_long(c, line, f, cm->c_session)))
+		return 0;
+	for (size_t i = 0; i < m->nkeep; i++)
+		if (m->keep[i].type == CS_STRING && too_long(c, line, f, cm->c_keep[i]))
+			return 0;
 	const fld *key = &f[cm->c_key];
 	if (is_missing(key)) {
 		if (m->skip_missing_key)
@@ -711,7 +776,8 @@ static int process_row(chunk *c, fld *f, size_t nf, long line)
 		if (cm->c_toff >= 0) {
 			int64_t off;
 			const fld *of = &f[cm->c_toff];
-			if (parse_i64(of->p, of->n, &off) < 0) {
+			if (parse_i64(of->p, of->n, &off) < 0 ||
+			    (off > 0 ? t > INT64_MAX - off : t < INT64_MIN - off)) {
 				bad_row(c, line, "bad time offset '%.*s'", (int)(of->n > 60 ? 60 : of->n), of->p);
 				return 0;
 			}
@@ -720,6 +786,7 @@ static int process_row(chunk *c, fld *f, size_t nf, long line)
 	}
 	float fv[CS_INGEST_MAX_KEEP];
 	int64_t iv[CS_INGEST_MAX_KEEP];
+	int e;
 	size_t need = 16 + f[cm->c_item].n;
 	for (size_t i = 0; i < m->nkeep; i++) {
 		const fld *k = &f[cm->c_keep[i]];
@@ -727,8 +794,8 @@ static int process_row(chunk *c, fld *f, size_t nf, long line)
 		case CS_FLOAT32:
 			if (k->n == 0)
 				fv[i] = 0.0f / 0.0f;
-			else if (parse_f32(k->p, k->n, &fv[i]) < 0) {
-				bad_row(c, line, "bad number '%.*s'", (int)(k->n > 60 ? 60 : k->n), k->p);
+			else if ((e = parse_f32(k->p, k->n, &fv[i])) < 0) {
+				bad_number(c, line, e, k, "number");
 				return 0;
 			}
 			need += 4;
@@ -736,8 +803,8 @@ static int process_row(chunk *c, fld *f, size_t nf, long line)
 		case CS_INT64:
 			if (k->n == 0)
 				iv[i] = 0;
-			else if (parse_i64(k->p, k->n, &iv[i]) < 0) {
-				bad_row(c, line, "bad integer '%.*s'", (int)(k->n > 60 ? 60 : k->n), k->p);
+			else if ((e = parse_i64(k->p, k->n, &iv[i])) < 0) {
+				bad_number(c, line, e, k, "integer");
 				return 0;
 			}
 			need += 8;

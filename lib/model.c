@@ -3,6 +3,7 @@
  * (see model.h; the letters are nn.h's legend).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -291,6 +292,46 @@ static void act_views(cs_bert_acts *a, float *mem,
 		*ptr[i] = mem;
 		mem += s[i];
 	}
+}
+
+/* ------------------------------------------------------------ memory */
+
+double cs_bert_mem_bytes(const cs_bert_config *cfg, double N, double A, double M,
+			 int training)
+{
+	size_t ps[CS_BERT_NPARAMS], as[CS_BERT_NACTS];
+	double params = (double)cs_bert_param_sizes(cfg, ps);
+	/* every activation is a multiple of one of N, A and M */
+	double acts = (double)act_sizes(cfg, 1, 0, 0, as) * N +
+		      (double)act_sizes(cfg, 0, 1, 0, as) * A +
+		      (double)act_sizes(cfg, 0, 0, 1, as) * M;
+	return sizeof(float) * (4 * params + (training ? 2 : 1) * acts);
+}
+
+static const char *fmt_bytes(char *buf, size_t n, double b)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	int u = 0;
+	for (b /= 1024; b >= 1024 && u < 5; u++)
+		b /= 1024;
+	snprintf(buf, n, "%.*f %s", b < 10 ? 1 : 0, b, unit[u]);
+	return buf;
+}
+
+int cs_bert_mem_check(const cs_bert_config *cfg, size_t B, size_t T, double N, double A,
+		      double M, int training, double limit, const char *path, cs_error *err)
+{
+	double need = cs_bert_mem_bytes(cfg, N, A, M, training);
+	if (!(limit > 0) || need <= limit)
+		return 0;
+	char nb[32], lb[32];
+	return cs_err(err, CS_ERR_LIMIT, path, 0,
+		      "model needs %s to %s batches of %zu sequences of up to %zu events "
+		      "(hidden %zu, ff %zu, layers %zu, heads %zu, max length %zu, items %zu), "
+		      "over the limit of %s (try a smaller --batch, or set CS_MEM_LIMIT)",
+		      fmt_bytes(nb, sizeof nb, need), training ? "train on" : "score",
+		      B, T, cfg->C, cfg->FF, cfg->L, cfg->NH, cfg->P, cfg->V,
+		      fmt_bytes(lb, sizeof lb, limit));
 }
 
 /* Lay out activations for (N, A, M), growing the buffer if need be. */
@@ -586,6 +627,15 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 		return -1;
 	size_t N = b->off[b->B], M = head ? b->M : 0;
 	size_t A = cs_attention_size(b->off, b->B, NH);
+	if (m->mem_limit > 0) {
+		size_t T = 0;
+		for (size_t i = 0; i < b->B; i++)
+			if (b->off[i + 1] - b->off[i] > T)
+				T = b->off[i + 1] - b->off[i];
+		if (cs_bert_mem_check(c, b->B, T, (double)N, (double)A, (double)M, train,
+				      m->mem_limit, NULL, err) < 0)
+			return -1;
+	}
 	if (acts_prepare(m, N, A, M, err) < 0)
 		return -1;
 	m->B = b->B;

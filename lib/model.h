@@ -228,6 +228,7 @@ typedef struct cs_bert {
 	uint64_t nforward;    /* training forwards run */
 	float pos_weight;     /* binary heads: weight of positive examples [1] */
 	int frozen;           /* the update leaves the encoder alone (backward skips it) */
+	double mem_limit;     /* bytes a forward may need (cs_bert_mem_bytes), 0: no limit [0] */
 
 	/* activations of the last forward */
 	size_t N, A, M, B;
@@ -254,6 +255,25 @@ cs_bert *cs_bert_new(const cs_bert_config *cfg, uint64_t seed, cs_error *err);
 /* The same with the parameters left uninitialised, to be loaded. */
 cs_bert *cs_bert_alloc(const cs_bert_config *cfg, uint64_t seed, cs_error *err);
 void cs_bert_free(cs_bert *m);
+
+/*
+ * Bytes of memory model cfg needs for a batch of N tokens, A attention
+ * weights (cs_attention_size) and M predicted positions: the parameters
+ * with their gradients and the two Adam moments (all allocated with the
+ * model), and the activations, twice when training (their gradients). A
+ * double: the products of a hostile config overflow 64 bits.
+ */
+double cs_bert_mem_bytes(const cs_bert_config *cfg, double N, double A, double M,
+			 int training);
+/*
+ * 0 when that fits in limit bytes (or limit is 0), else -1 with err
+ * (CS_ERR_LIMIT, about path) naming the need, the batch (B sequences of
+ * up to T tokens), the hyperparameters and the limit. Before anything is
+ * allocated for it: a forward checks every batch against m->mem_limit,
+ * and cs_dataset_mem_check (batch.h) the largest batch of a dataset.
+ */
+int cs_bert_mem_check(const cs_bert_config *cfg, size_t B, size_t T, double N, double A,
+		      double M, int training, double limit, const char *path, cs_error *err);
 
 /* 0, or -1 with err filled if b is inconsistent with the model. */
 int cs_bert_batch_check(const cs_bert *m, const cs_batch *b, cs_error *err);

@@ -727,8 +727,22 @@ int cs_reader_next(cs_reader *r, cs_record *rec, cs_error *err)
 		return 0;
 	if (cs_record_init(rec, r->schema, err) < 0)
 		return -1;
-	if (need(r, 1, "a record", err) < 0)
-		goto fail;
+	/* The data ending between records: the trailer was cut off. */
+	while (r->len == r->pos) {
+		int got = rfill(r, err);
+		if (got < 0)
+			goto fail;
+		if (got == 0) {
+			if (r->records)
+				return cs_err(err, CS_ERR_FORMAT, r->name, 0,
+					      "truncated stream: it ends after record %llu, without "
+					      "its end-of-stream trailer",
+					      (unsigned long long)r->records);
+			return cs_err(err, CS_ERR_FORMAT, r->name, 0,
+				      "truncated stream: it ends after its header, without its "
+				      "end-of-stream trailer");
+		}
+	}
 	unsigned char tag = r->buf[r->pos++];
 	if (tag == TAG_END) {
 		if (need(r, 16, "the trailer", err) < 0)

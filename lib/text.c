@@ -509,6 +509,7 @@ struct cs_text_reader {
 	long lineno;
 	int held;        /* line is the first line of the next sequence */
 	int eof;
+	int nonl;        /* the line had no newline: the last line of the file */
 	size_t ncol;     /* = nfields */
 	char **col;
 	size_t *clen;
@@ -544,7 +545,8 @@ static int getl(cs_text_reader *r, cs_error *err)
 	}
 	r->lineno++;
 	r->len = (size_t)n;
-	if (r->len && r->line[r->len - 1] == '\n')
+	r->nonl = !(r->len && r->line[r->len - 1] == '\n');
+	if (!r->nonl)
 		r->line[--r->len] = 0;
 	if (memchr(r->line, '\r', r->len))
 		return cs_err(err, CS_ERR_FORMAT, r->name, r->lineno,
@@ -749,7 +751,23 @@ static int is_null(const char *s, size_t len)
 	return len == 2 && s[0] == '\\' && s[1] == 'N';
 }
 
+static int text_next(cs_text_reader *r, cs_record *rec, cs_error *err);
+
+/* A last line without a newline is read like any other (text from printf
+ * often lacks it), but when it is broken the message says the file may be
+ * cut short. */
 int cs_text_reader_next(cs_text_reader *r, cs_record *rec, cs_error *err)
+{
+	int k = text_next(r, rec, err);
+	if (k < 0 && err && r->nonl && err->code == CS_ERR_FORMAT && err->line == r->lineno) {
+		size_t n = strlen(err->msg);
+		snprintf(err->msg + n, sizeof err->msg - n,
+			 " (the last line has no newline: is the file cut short?)");
+	}
+	return k;
+}
+
+static int text_next(cs_text_reader *r, cs_record *rec, cs_error *err)
 {
 	const cs_schema *s = r->s;
 	int have = 0;

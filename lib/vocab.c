@@ -649,6 +649,9 @@ typedef struct bfield {
 	dict d;
 	uint32_t *ids; /* token per value, kept for the k-core */
 	size_t n, cap;
+	uint64_t (*bad)[2]; /* tokens a vocabulary file cannot hold (NUL, tab,
+			       line break): (token, first record) */
+	size_t nbad;
 } bfield;
 
 struct cs_vocab_builder {
@@ -671,6 +674,7 @@ void cs_vocab_builder_free(cs_vocab_builder *b)
 	for (size_t i = 0; i < b->nf; i++) {
 		free(b->f[i].name);
 		free(b->f[i].ids);
+		free(b->f[i].bad);
 		dict_free(&b->f[i].d);
 	}
 	free(b->f);
@@ -763,6 +767,14 @@ static int push_id(bfield *f, uint32_t id)
 	return 0;
 }
 
+/* The record where token t, which no vocabulary file can hold, first came. */
+static void bad_token_record(const bfield *f, uint64_t t, cs_error *err)
+{
+	for (size_t i = 0; err && i < f->nbad; i++)
+		if (f->bad[i][0] == t)
+			err->record = (long long)f->bad[i][1];
+}
+
 int cs_vocab_builder_add(cs_vocab_builder *b, const cs_record *rec, cs_error *err)
 {
 	if (!b->bound)
@@ -774,10 +786,22 @@ int cs_vocab_builder_add(cs_vocab_builder *b, const cs_record *rec, cs_error *er
 		for (size_t j = 0; j < c->n; j++) {
 			size_t len;
 			const char *s = cs_col_str(c, j, &len);
+			size_t ntok = f->d.ntok;
 			long t = dict_intern(&f->d, s, len);
 			if (t < 0 || (keep && push_id(f, (uint32_t)t) < 0))
 				return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 			f->d.count[t]++;
+			/* a new token no vocabulary file can hold: its record, for
+			 * the message if it is kept */
+			if (f->d.ntok > ntok && len && (memchr(s, 0, len) || memchr(s, '\t', len) ||
+							memchr(s, '\n', len) || memchr(s, '\r', len))) {
+				void *p = realloc(f->bad, (f->nbad + 1) * sizeof *f->bad);
+				if (!p)
+					return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+				f->bad = p;
+				f->bad[f->nbad][0] = (uint64_t)t;
+				f->bad[f->nbad++][1] = b->records + 1;
+			}
 		}
 	}
 	if (keep) {
@@ -941,6 +965,7 @@ cs_vocab *cs_vocab_builder_finish(cs_vocab_builder *b, cs_vocab_build_stats *stp
 				cs_err(err, CS_ERR_FORMAT, b->stream, 0,
 				       "a token of field '%s' holds a NUL byte: it cannot be written "
 				       "to a vocabulary file", f->name);
+				bad_token_record(f, idx[k], err);
 				goto fail;
 			}
 			if (memchr(tok, '\t', len) || memchr(tok, '\n', len) || memchr(tok, '\r', len)) {
@@ -948,6 +973,7 @@ cs_vocab *cs_vocab_builder_finish(cs_vocab_builder *b, cs_vocab_build_stats *stp
 				       "token '%.*s' of field '%s' has a tab or line break: "
 				       "it cannot be written to a vocabulary file",
 				       (int)(len > 40 ? 40 : len), tok, f->name);
+				bad_token_record(f, idx[k], err);
 				goto fail;
 			}
 			long t = dict_push(&s->d, tok, len, tok_hash(tok, len), 1);

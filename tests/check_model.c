@@ -552,6 +552,62 @@ START_TEST(test_freeze)
 }
 END_TEST
 
+/* A batch needs the memory cs_bert_mem_bytes says, and a model with a
+ * limit refuses a batch beyond it before allocating anything for it. */
+START_TEST(test_memory)
+{
+	cs_bert_config cfg;
+	cs_bert_config_default(&cfg, 30);
+	cfg.C = 8;
+	cfg.P = 8;
+	cfg.FF = 16;
+	size_t off[] = {0, 3, 7};
+	uint32_t tok[] = {4, 1, 6, 9, 8, 1, 5}, pos[] = {0, 1, 2, 0, 1, 2, 3};
+	size_t mpos[] = {1, 5};
+	uint32_t y[] = {5, 7};
+	cs_batch b = {.B = 2, .off = off, .tok = tok, .pos = pos, .M = 2, .mpos = mpos, .mtgt = y};
+	double A = (double)cs_attention_size(off, 2, cfg.NH);
+	double train = cs_bert_mem_bytes(&cfg, 7, A, 2, 1), score = cs_bert_mem_bytes(&cfg, 7, A, 2, 0);
+	cs_bert *m = cs_bert_new(&cfg, 3, NULL);
+	ck_assert_int_eq(cs_bert_forward(m, &b, 1, NULL, NULL), 0);
+	ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
+	ck_assert(train == 4.0 * (4.0 * (double)m->nparams + 2.0 * (double)m->nacts));
+	ck_assert(score == 4.0 * (4.0 * (double)m->nparams + (double)m->nacts));
+	cs_bert_free(m);
+	/* exactly enough passes; a byte less is refused */
+	m = cs_bert_new(&cfg, 3, NULL);
+	m->mem_limit = train;
+	ck_assert_int_eq(cs_bert_forward(m, &b, 1, NULL, NULL), 0);
+	cs_bert_free(m);
+	m = cs_bert_new(&cfg, 3, NULL);
+	m->mem_limit = train - 1;
+	cs_error err;
+	ck_assert_int_eq(cs_bert_forward(m, &b, 1, NULL, &err), -1);
+	ck_assert_int_eq(err.code, CS_ERR_LIMIT);
+	ck_assert_ptr_null(m->acts_memory);
+	ck_assert_msg(strstr(err.msg, "to train on batches of 2 sequences of up to 4 events "
+			     "(hidden 8, ff 16, layers 2, heads 2, max length 8, items 30)"),
+		      "%s", err.msg);
+	/* scoring needs no activation gradients */
+	ck_assert_int_eq(cs_bert_forward(m, &b, 0, NULL, &err), 0);
+	cs_bert_free(m);
+	/* a hostile config: 128 sequences of 65536 tokens need 10^17 bytes */
+	cfg.C = 4;
+	cfg.NH = 1;
+	cfg.L = 1024;
+	cfg.FF = 1048576;
+	cfg.P = 65536;
+	double big = cs_bert_mem_bytes(&cfg, 128.0 * 65536, 128.0 * 65536 * 65536, 128.0 * 65536, 1);
+	ck_assert(big > 1e17 && isfinite(big));
+	ck_assert_int_eq(cs_bert_mem_check(&cfg, 128, 65536, 128.0 * 65536, 128.0 * 65536 * 65536,
+					   128.0 * 65536, 1, 8.0 * (1 << 30), "x.bin", &err), -1);
+	ck_assert_str_eq(err.path, "x.bin");
+	ck_assert_msg(strstr(err.msg, "over the limit of 8.0 GiB"), "%s", err.msg);
+	ck_assert_int_eq(cs_bert_mem_check(&cfg, 128, 65536, 128.0 * 65536, 128.0 * 65536 * 65536,
+					   128.0 * 65536, 1, 0, "x.bin", &err), 0);
+}
+END_TEST
+
 START_TEST(test_training)
 {
 	cs_bert_config cfg;
@@ -627,6 +683,7 @@ int main(void)
 	tcase_add_test(tc, test_batch_errors);
 	tcase_add_test(tc, test_training);
 	tcase_add_test(tc, test_freeze);
+	tcase_add_test(tc, test_memory);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

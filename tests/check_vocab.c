@@ -507,14 +507,36 @@ START_TEST(test_bad_token)
 	ck_assert_int_eq(cs_vocab_builder_bind(b, s, "in", &err), 0);
 	cs_record rec = { 0 };
 	ck_assert_int_eq(cs_record_init(&rec, s, NULL), 0);
-	cs_col_push_str(&rec.col[0], "u", 1);
-	cs_col_push_str(&rec.col[1], "a\tb", 3);
-	cs_col_push_str(&rec.col[2], "v", 1);
-	cs_col_push_i64(&rec.col[3], 1);
-	rec.nevents = 1;
-	ck_assert_int_eq(cs_vocab_builder_add(b, &rec, &err), 0);
+	/* the message names the record where the token first came */
+	for (int r = 0; r < 3; r++) {
+		const char *item = r == 1 ? "a\tb" : "x";
+		cs_record_clear(&rec);
+		cs_col_push_str(&rec.col[0], "u", 1);
+		cs_col_push_str(&rec.col[1], item, strlen(item));
+		cs_col_push_str(&rec.col[2], "v", 1);
+		cs_col_push_i64(&rec.col[3], 1);
+		rec.nevents = 1;
+		ck_assert_int_eq(cs_vocab_builder_add(b, &rec, &err), 0);
+	}
 	ck_assert_ptr_null(cs_vocab_builder_finish(b, NULL, &err));
 	ck_assert_ptr_nonnull(strstr(err.msg, "tab or line break"));
+	ck_assert_int_eq(err.record, 2);
+	cs_vocab_builder_free(b);
+	/* a NUL byte, first in record 3 */
+	b = cs_vocab_builder_new(ITEM, 1, NULL, &err);
+	ck_assert_int_eq(cs_vocab_builder_bind(b, s, "in", &err), 0);
+	for (int r = 0; r < 3; r++) {
+		cs_record_clear(&rec);
+		cs_col_push_str(&rec.col[0], "u", 1);
+		cs_col_push_str(&rec.col[1], r == 2 ? "a\0b" : "x", r == 2 ? 3 : 1);
+		cs_col_push_str(&rec.col[2], "v", 1);
+		cs_col_push_i64(&rec.col[3], 1);
+		rec.nevents = 1;
+		ck_assert_int_eq(cs_vocab_builder_add(b, &rec, &err), 0);
+	}
+	ck_assert_ptr_null(cs_vocab_builder_finish(b, NULL, &err));
+	ck_assert_ptr_nonnull(strstr(err.msg, "NUL byte"));
+	ck_assert_int_eq(err.record, 3);
 	cs_vocab_builder_free(b);
 	/* fields must be strings that exist */
 	const char *const t[] = { "time" };

@@ -13,7 +13,7 @@
 #   CS_VALGRIND=N    run every Nth case under valgrind (leaks and memory
 #                    errors fail it); 1: all (minutes), 0: none. Default:
 #                    every 50th with the programs of the top directory,
-#                    none with CS_BIN.
+#                    none with CS_BIN; never with a sanitizer build.
 . tests/lib.sh
 B=tests/bad
 if [ -n "${CS_BIN:-}" ]; then
@@ -29,6 +29,8 @@ export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}exitcode=88"
 export CS_BLAS_REEXEC=1 OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4
 vg_every=${CS_VALGRIND:-50}
 [ -n "${CS_BIN:-}" ] && vg_every=${CS_VALGRIND:-0}
+# valgrind cannot run sanitizer builds (make check SANITIZE=...)
+grep -q fsanitize "${CS_BIN:-.}/.build-flags" 2>/dev/null && vg_every=0
 command -v valgrind > /dev/null 2>&1 || vg_every=0
 
 cc -std=c11 -O1 -o "$T/forge" $B/forge.c || die "build forge"
@@ -135,7 +137,11 @@ kaggle-empty-item.csv|-p kaggle|:3: empty item
 kaggle-empty-user.csv|-p kaggle|:4: empty user
 kaggle-columns-short.csv|-p kaggle -j 1 -M 64k|:4: expected 9 columns, got 4
 unix-time-range.csv|-u user -i item -t time -T unix|:3: unparsable time '9223372036854775807'
-int64-range.csv|-u user -i item -t time -T unix -k qty:int64|:3: bad integer '99999999999999999999'
+int64-range.csv|-u user -i item -t time -T unix -k qty:int64|:3: number out of range '99999999999999999999'
+int64-range-neg.csv|-u user -i item -t time -T unix -k qty:int64|:3: number out of range '-9223372036854775809'
+int64-fraction.csv|-u user -i item -t time -T unix -k qty:int64|:3: not an integer '1.5'
+kaggle-price-range.csv|-p kaggle|:3: number out of range '1e39'
+kaggle-price-range-neg.csv|-p kaggle|:3: number out of range '-3.5e38'
 EOF
 bad "$B/kaggle-quote.csv:3:" -- cs-ingest -q --strict -p kaggle -o "$O/out" $B/kaggle-header-only.csv $B/kaggle-quote.csv
 stdin=$B/kaggle-columns-short.csv
@@ -150,6 +156,11 @@ expect_eq "$(records "$O/out")" 0 "sequences of a header"
 # NaN and the infinities are values of a float32 column (cs-ingest(1)).
 good -- cs-ingest -q --strict -p kaggle -o "$O/out" $B/kaggle-price-nan.csv
 expect_eq "$(cs-cat -H "$O/out" | cut -f9 | tr '\n' ' ')" "nan nan inf -inf inf nan " "prices"
+# int64 columns hold the whole range exactly; zeros after a point are no
+# fraction.
+good -- cs-ingest -q --strict -u user -i item -t time -T unix -k qty:int64 -o "$O/out" $B/int64-full.csv
+expect_eq "$(cs-cat -H "$O/out" | cut -f4 | tr '\n' ' ')" \
+	"9223372036854775807 -9223372036854775808 9007199254740993 3 " "int64 values"
 # Times before 1970 are negative.
 good -- cs-ingest -q --strict -u user -i item -t time -T unix -o "$O/out" $B/unix-time-negative.csv
 expect_eq "$(cs-cat -H "$O/out" | cut -f3 | tr '\n' ' ')" "-5 -1 " "negative times"
@@ -157,7 +168,7 @@ expect_eq "$(cs-cat -H "$O/out" | cut -f3 | tr '\n' ' ')" "-5 -1 " "negative tim
 # a text file, refuses it.
 good -- cs-ingest -q --strict -u user -i item -t time -T unix -o "$O/nul.cseq" $B/nul.csv
 mv "$O/nul.cseq" "$T/nul.cseq"
-bad "$T/nul.cseq: a token of field 'item' holds a NUL byte" -- cs-vocab build -q -o "$O/out" "$T/nul.cseq"
+bad "$T/nul.cseq: record 1: a token of field 'item' holds a NUL byte" -- cs-vocab build -q -o "$O/out" "$T/nul.cseq"
 group "malformed CSV: file:line, exit 1 with --strict"
 
 # ------------------------------------------------------ 100 MB lines
@@ -166,6 +177,19 @@ head -c 100000000 /dev/zero | tr '\0' a > "$T/a100m" || die "100 MB"
 big() { { printf "$1"; cat "$T/a100m"; printf "$2"; } > "$T/big"; }
 big 'user,item,time\n' '\n'
 bad "$T/big:2: expected 3 columns, got 1" -- cs-ingest -q --strict -u user -i item -t time -T unix -o "$O/out" "$T/big"
+# A field beyond a stream string's 64 MiB is a bad row; 64 MiB is not.
+head -c $((64 << 20)) "$T/a100m" > "$T/a64m" || die "64 MiB"
+{ printf 'user,item,time\nu1,a,1\nu1,'; cat "$T/a64m"; printf 'a,2\n'; } > "$T/big"
+bad "$T/big:3: field 2 of 67108865 bytes exceeds the 64 MiB limit" -- \
+	cs-ingest -q --strict -u user -i item -t time -T unix -o "$O/out" "$T/big"
+good "$T/big:3: field 2 of 67108865 bytes" "1 bad" -- \
+	cs-ingest -u user -i item -t time -T unix -o "$O/out" "$T/big"
+{ printf 'user,item,time\n'; cat "$T/a64m"; printf 'a,b,2\n'; } > "$T/big"
+bad "$T/big:2: field 1 of 67108865 bytes" -- \
+	cs-ingest -q --strict -u user -i item -t time -T unix -o "$O/out" "$T/big"
+{ printf 'user,item,time\nu1,'; cat "$T/a64m"; printf ',2\n'; } > "$T/big"
+good -- cs-ingest -q --strict -u user -i item -t time -T unix -o "$O/out" "$T/big"
+rm -f "$T/a64m"
 big 'user:seq:string\titem:event:string\nu1\t' '\n'
 bad "$T/big:2: string too long" -- cs-cat -r -o "$O/out" "$T/big"
 big '' '\t1\n'
@@ -194,7 +218,11 @@ text-empty-partial.txt|:2: '\N' marks a sequence without events
 text-type.txt|:1: unknown type 'strin'
 text-field-twice.txt|:1: duplicate field 'user'
 text-fingerprint.txt|:1: bad fingerprint '12345'
+text-cut.txt|:4: 2 columns, the header has 3 (the last line has no newline: is the file cut short?)
 EOF
+# A complete last line without a newline is read (cs-cat(1)).
+good -- cs-cat -r -o "$O/out" $B/text-no-newline.txt
+expect_eq "$(cs-cat "$O/out" | tail -n 1)" "u1	c	1" "a last line without a newline"
 while IFS='|' read -r file msg; do
 	bad "$B/$file$msg" -- cs-eval --scores $B/$file
 done <<'EOF'
@@ -402,9 +430,14 @@ recshort|record 1: truncated stream|
 events|record 1: corrupt record|
 tag|record 1: corrupt stream (bad record tag|
 count|trailer counts|
-notrailer|record |truncated stream (end of data inside a record)
+notrailer|truncated stream: it ends after record |, without its end-of-stream trailer
 after|data after the end of the stream|
 EOF
+# a stream of no records, its trailer cut off
+printf 'user:seq:string\titem:event:string\n' | cs-cat -r | zstd -q -d -c > "$T/plain" &&
+head -c $(($(wc -c < "$T/plain") - 17)) "$T/plain" | zstd -q -c > "$T/hdr.cseq" || die "header only"
+bad "$T/hdr.cseq: truncated stream: it ends after its header, without its end-of-stream trailer" -- \
+	cs-cat -o "$O/out" "$T/hdr.cseq"
 group "damaged streams"
 
 # --------------------------------- streams that do not fit their vocabulary
@@ -650,6 +683,42 @@ t:-adam.m|: not a training checkpoint
 t:adam.v[3]=nan|: tensor 'adam.v' holds a NaN at index 3
 EOF
 group "damaged checkpoints"
+
+# A model within the config limits whose batches do not fit in memory: 4
+# channels and a feed-forward width of 2^20 (38 MB of weights) need GiBs
+# of activations for a few hundred tokens. Each program says so before
+# allocating them, under a limit set here so that the cases do not depend
+# on the machine's memory (the default is 3/4 of it).
+wide="C=4 NH=1 L=1 FF=1048576 P=65536 t:wte=$((V * 4)) t:wpe=262144 t:embln_w=4 t:embln_b=4
+t:qkv_w=48 t:qkv_b=12 t:proj_w=16 t:proj_b=4 t:ln1_w=4 t:ln1_b=4 t:fc_w=4194304 t:fc_b=1048576
+t:fc2_w=4194304 t:fc2_b=4 t:ln2_w=4 t:ln2_b=4 t:head_w=16 t:head_b=4 t:headln_w=4 t:headln_b=4"
+np=$((5 * V + 9699464))
+set -f
+$F model "$T/m.bin" "$T/wide.bin" $wide || die "forge wide"
+$F model "$T/r.ckpt" "$T/wide.ckpt" $wide t:adam.m=$np t:adam.v=$np || die "forge wide checkpoint"
+set +f
+export CS_MEM_LIMIT=1G
+hp="(hidden 4, ff 1048576, layers 1, heads 1, max length 65536, items $V), over the limit of 1.0 GiB"
+f=$T/wide.bin
+bad "$f: model needs " "to score batches of " "$hp" -- cs-eval -q -m "$f" "$T/s.test.cseq"
+bad "$f: model needs " "to score batches of " "$hp" -- \
+	cs-recommend -q -m "$f" -v "$T/vocab.txt" -o "$O/out" "$T/s.test.cseq"
+# histories as text are checked batch by batch, as they come
+awk 'BEGIN { for (i = 0; i < 300; i++) print "k" i "\tp1 p2 p3 p4 p5 p6 p7" }' > "$T/hist300.txt"
+bad "$f: model needs " "to score batches of 256 sequences of up to 8 events" "$hp" -- \
+	cs-recommend -q -m "$f" -v "$T/vocab.txt" --text -o "$O/out" "$T/hist300.txt"
+bad "$f: model needs " "to train on batches of " "$hp" -- cs-train $TRAIN --init "$f" -o "$O/m.bin" "$T/cl.cseq"
+bad "$f: model needs " "to train on batches of " -- \
+	cs-train $TRAIN --head session --init "$f" -o "$O/m.bin" "$T/ses.cseq"
+bad "$T/wide.ckpt: model needs " "to train on batches of " "$hp" -- \
+	cs-train $TRAIN --resume "$T/wide.ckpt" -o "$O/m.bin" "$T/cl.cseq"
+# the small model fits under the same limit
+good -- cs-eval -q -m "$T/m.bin" "$T/s.test.cseq"
+export CS_MEM_LIMIT=lots
+run 2 "invalid size 'lots' in CS_MEM_LIMIT" -- cs-eval -q -m "$T/m.bin" "$T/s.test.cseq"
+unset CS_MEM_LIMIT
+rm -f "$T/wide.bin" "$T/wide.ckpt"
+group "models whose batches do not fit in memory"
 
 # ------------------------------------------------- the public data, damaged
 

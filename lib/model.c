@@ -251,8 +251,9 @@ static int ce_prepare(cs_bert *m, size_t M, cs_error *err)
 
 /* ------------------------------------------------------------ activations */
 
+/* logits: whether the (M, V) logits are stored (not by the tiled loss). */
 static size_t act_sizes(const cs_bert_config *cfg, size_t N, size_t A,
-			size_t M, size_t s[CS_BERT_NACTS])
+			size_t M, int logits, size_t s[CS_BERT_NACTS])
 {
 	size_t C = cfg->C, L = cfg->L, FF = cfg->FF;
 	size_t V = cfg->head == CS_HEAD_CLOZE ? cfg->V : 1;
@@ -268,7 +269,7 @@ static size_t act_sizes(const cs_bert_config *cfg, size_t N, size_t A,
 		M * C, M * C, M * C, M * C, M, M, M,           /* hm .. lse */
 		cat * N * (1 + cfg->NF) * C,                   /* ecat */
 		VP ? M : 0, M * VP,                            /* flse, flogits */
-		M * V,                                         /* logits */
+		logits ? M * V : 0,                            /* logits */
 	};
 	size_t n = 0;
 	for (int i = 0; i < CS_BERT_NACTS; i++)
@@ -301,11 +302,14 @@ double cs_bert_mem_bytes(const cs_bert_config *cfg, double N, double A, double M
 {
 	size_t ps[CS_BERT_NPARAMS], as[CS_BERT_NACTS];
 	double params = (double)cs_bert_param_sizes(cfg, ps);
+	/* training a cloze model takes the tiled loss: no logits, its scratch */
+	int tiled = training && cfg->head == CS_HEAD_CLOZE;
+	double scratch = tiled ? (double)cs_tiedce_scratch((size_t)fmin(M, 1e12), cfg->C) : 0;
 	/* every activation is a multiple of one of N, A and M */
-	double acts = (double)act_sizes(cfg, 1, 0, 0, as) * N +
-		      (double)act_sizes(cfg, 0, 1, 0, as) * A +
-		      (double)act_sizes(cfg, 0, 0, 1, as) * M;
-	return sizeof(float) * (4 * params + (training ? 2 : 1) * acts);
+	double acts = (double)act_sizes(cfg, 1, 0, 0, !tiled, as) * N +
+		      (double)act_sizes(cfg, 0, 1, 0, !tiled, as) * A +
+		      (double)act_sizes(cfg, 0, 0, 1, !tiled, as) * M;
+	return sizeof(float) * (4 * params + (training ? 2 : 1) * acts + scratch);
 }
 
 static const char *fmt_bytes(char *buf, size_t n, double b)
@@ -336,9 +340,9 @@ int cs_bert_mem_check(const cs_bert_config *cfg, size_t B, size_t T, double N, d
 
 /* Lay out activations for (N, A, M), growing the buffer if need be. */
 static int acts_prepare(cs_bert *m, size_t N, size_t A, size_t M,
-			cs_error *err)
+			int logits, cs_error *err)
 {
-	m->nacts = act_sizes(&m->cfg, N, A, M, m->act_sizes);
+	m->nacts = act_sizes(&m->cfg, N, A, M, logits, m->act_sizes);
 	if (m->nacts > m->acts_cap) {
 		free(m->acts_memory);
 		free(m->dacts_memory);
@@ -636,7 +640,9 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 				      m->mem_limit, NULL, err) < 0)
 			return -1;
 	}
-	if (acts_prepare(m, N, A, M, err) < 0)
+	m->tiled = M && b->mtgt && c->head == CS_HEAD_CLOZE && !m->keep_logits &&
+		   !want_logits;
+	if (acts_prepare(m, N, A, M, !m->tiled, err) < 0)
 		return -1;
 	m->B = b->B;
 	m->batch = b;
@@ -705,7 +711,6 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 	cs_gelu_forward(a->hh_gelu, a->hh, M * C);
 	cs_layernorm_forward(a->hln, a->hln_mean, a->hln_rstd, a->hh_gelu,
 			     p->headln_w, p->headln_b, M, C);
-	m->tiled = b->mtgt && !m->keep_logits && !want_logits;
 	if (m->tiled) {
 		if (ce_prepare(m, M, err) < 0)
 			return -1;

@@ -571,8 +571,12 @@ START_TEST(test_memory)
 	cs_bert *m = cs_bert_new(&cfg, 3, NULL);
 	ck_assert_int_eq(cs_bert_forward(m, &b, 1, NULL, NULL), 0);
 	ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
-	ck_assert(train == 4.0 * (4.0 * (double)m->nparams + 2.0 * (double)m->nacts));
-	ck_assert(score == 4.0 * (4.0 * (double)m->nparams + (double)m->nacts));
+	/* training takes the tiled loss: no logits stored, its scratch instead */
+	ck_assert(m->tiled && m->act_sizes[CS_BERT_NACTS - 1] == 0);
+	ck_assert(train == 4.0 * (4.0 * (double)m->nparams + 2.0 * (double)m->nacts +
+				  (double)m->ce_cap));
+	/* scoring stores the logits (M = 2, V) */
+	ck_assert(score == 4.0 * (4.0 * (double)m->nparams + (double)m->nacts + 2.0 * cfg.V));
 	cs_bert_free(m);
 	/* exactly enough passes; a byte less is refused */
 	m = cs_bert_new(&cfg, 3, NULL);

@@ -52,6 +52,42 @@ void cs_amx_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
 	}
 	_tile_loadconfig(&cfg);
 	size_t sa = lda * 2, sc = ldc * 4;
+	if (K == 64 && !acc) {
+		/*
+		 * Short products (the scores: K is the hidden size): A's four
+		 * tiles of a 32-row block stay loaded while B's columns pass,
+		 * 16 at a time, so that each product needs half a load of B and
+		 * half a store of C rather than two loads and half a store.
+		 */
+		for (size_t i = 0; i < M; i += 32) {
+			const uint16_t *a0 = A + i * lda, *a1 = a0 + 16 * lda;
+			_tile_loadd(4, a0, sa);
+			_tile_loadd(5, a0 + 32, sa);
+			_tile_loadd(6, a1, sa);
+			_tile_loadd(7, a1 + 32, sa);
+			for (size_t j = 0; j < N; j += 16) {
+				const uint16_t *b = Bp + (j / 16) * bstride;
+				float *c0 = C + i * ldc + j, *c1 = c0 + 16 * ldc;
+				if (bias) {
+					_tile_loadd(0, bias + j, 0);
+					_tile_loadd(1, bias + j, 0);
+				} else {
+					_tile_zero(0);
+					_tile_zero(1);
+				}
+				_tile_loadd(2, b, 64);
+				_tile_loadd(3, b + 512, 64);
+				_tile_dpbf16ps(0, 4, 2);
+				_tile_dpbf16ps(0, 5, 3);
+				_tile_dpbf16ps(1, 6, 2);
+				_tile_dpbf16ps(1, 7, 3);
+				_tile_stored(0, c0, sc);
+				_tile_stored(1, c1, sc);
+			}
+		}
+		_tile_release();
+		return;
+	}
 	for (size_t j = 0; j < N; j += 32) {
 		const uint16_t *b0 = Bp + (j / 16) * bstride, *b1 = b0 + bstride;
 		for (size_t i = 0; i < M; i += 32) {

@@ -455,11 +455,14 @@ START_TEST(test_amx_gemm)
 		fprintf(stderr, "test_amx_gemm: no AMX here, skipped\n");
 		return;
 	}
-	size_t M = 64, N = 96, K = 96, Mr = 50, Nr = 90, Kr = 70;
+	size_t M = 64, N = 96, K, Mr = 50, Nr = 90, Kr;
 	cs_nn_rng_seed(&rng, 13);
-	/* mode 0: C = A B; 1: C += A B^T (B stored transposed); 2: C = bias + A B */
-	for (int mode = 0; mode < 3; mode++) {
+	/* mode 0: C = A B; 1: C += A B^T (B stored transposed); 2: C = bias + A B;
+	 * 3, 4: 0 and 2 with K = 64, which has a kernel of its own */
+	for (int mode = 0; mode < 5; mode++) {
 		int trans = mode == 1;
+		K = mode >= 3 ? 64 : 96;
+		Kr = mode >= 3 ? 50 : 70;
 		float *a = randv(Mr * Kr, 1.0f), *b = randv(Kr * Nr, 1.0f);
 		float *bias = randv(N, 1.0f);
 		uint16_t *A = keep(malloc(M * K * 2)), *Bp = keep(malloc(K * N * 2));
@@ -469,11 +472,12 @@ START_TEST(test_amx_gemm)
 		/* b as stored: (Kr, Nr), or (Nr, Kr) to be read transposed */
 		cs_amx_pack(Bp, K, N, b, trans ? Kr : Nr, Kr, Nr, trans);
 		cs_amx_gemm(M, N, K, A, K, Bp, K * 16, c, N, mode == 1,
-			    mode == 2 ? bias : NULL);
+			    mode == 2 || mode == 4 ? bias : NULL);
 		double worst = 0.0;
 		for (size_t i = 0; i < M; i++)
 			for (size_t j = 0; j < N; j++) {
-				double want = mode == 1 ? c0[i * N + j] : mode == 2 ? bias[j] : 0.0;
+				double want = mode == 1 ? c0[i * N + j]
+					    : mode == 2 || mode == 4 ? bias[j] : 0.0;
 				for (size_t k = 0; k < Kr && i < Mr && j < Nr; k++) {
 					float bv = trans ? b[j * Kr + k] : b[k * Nr + j];
 					want += (double)bf16_value(a[i * Kr + k]) * bf16_value(bv);

@@ -1425,6 +1425,38 @@ static int put_record(ing *g, size_t ev)
 	return 0;
 }
 
+/*
+ * A group that cannot become a record: past a record's limits, or past
+ * the 4 GiB of strings a column holds. The message names the group, the
+ * one thing in the input that can be looked for.
+ */
+static int group_fail(ing *g, const char *key, size_t klen, int put_failed)
+{
+	cs_error *err = thread_err ? thread_err : g->err;
+	const char *kind = g->o->by == CS_BY_SESSION ? "session" : "user";
+	int kl = klen > 60 ? 60 : (int)klen;
+	if (put_failed) {
+		if (err->code == CS_ERR_LIMIT) {
+			char msg[sizeof err->msg + 128];
+			snprintf(msg, sizeof msg, "%s '%.*s%s': %s", kind, kl, key,
+				 klen > 60 ? "..." : "", err->msg);
+			msg[sizeof err->msg - 1] = 0;
+			memcpy(err->msg, msg, sizeof err->msg);
+			err->record = 0;
+		}
+		return -1;
+	}
+	for (size_t k = 0; k < g->rec.ncols; k++) {
+		const cs_column *c = &g->rec.col[k];
+		if (c->type == CS_STRING && c->off && c->off[c->n] > UINT32_MAX - (128u << 20))
+			return cs_err(err, CS_ERR_LIMIT, g->out ? g->out : "<stdout>", 0,
+				      "%s '%.*s%s': field '%s' passes the 4 GiB of strings a "
+				      "sequence can hold", kind, kl, key, klen > 60 ? "..." : "",
+				      g->schema->f[k].name);
+	}
+	return nomem(g);
+}
+
 /* Turn one group (rows sorted by time) into records: split at gaps, drop
  * repeats and short sequences. rows[0 .. avail) may be read ahead. */
 static int emit_group(ing *g, const char *key, size_t klen, const srow *rows, size_t n,
@@ -1462,7 +1494,7 @@ static int emit_group(ing *g, const char *key, size_t klen, const srow *rows, si
 		if (g->f_part >= 0)
 			e |= col_i64(&rec->col[g->f_part], part);
 		if (e)
-			return nomem(g);
+			return group_fail(g, key, klen, 0);
 		size_t ev = 0, first = i;
 		const uint8_t *last = NULL;
 		size_t lastn = 0;
@@ -1531,11 +1563,11 @@ static int emit_group(ing *g, const char *key, size_t klen, const srow *rows, si
 				}
 			}
 			if (e)
-				return nomem(g);
+				return group_fail(g, key, klen, 0);
 			ev++;
 		}
 		if (put_record(g, ev) < 0)
-			return -1;
+			return group_fail(g, key, klen, 1);
 	}
 	if ((g->st->groups & 4095) == 0)
 		progress(g, 0);

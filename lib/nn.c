@@ -529,26 +529,96 @@ static double logaddexp(double a, double b)
 	return a > b ? a + log1p(exp(b - a)) : b + log1p(exp(a - b));
 }
 
-/* Threads and tiles: thread t of T takes tiles [k0, k1). */
-#define TIE_RANGE(t, T, ntiles, k0, k1) \
-	size_t k0 = (ntiles) * (size_t)(t) / (size_t)(T), \
-	       k1 = (ntiles) * (size_t)((t) + 1) / (size_t)(T)
+/* A pass over the item tiles: what the threads share. */
+typedef struct tie_job {
+	const float *h, *w, *bias, *lse;
+	const uint32_t *tgt;
+	const uint16_t *hb, *ht; /* AMX: h in bfloat16, h^T by row block */
+	float *scratch, *zt, *dw, *dbias;
+	size_t M, C, V, v0;
+	float s;      /* backward: dloss / M */
+	int backward;
+} tie_job;
 
-double cs_tiedce_forward(float *lse, float *scratch, const float *h,
-			 const float *w, const float *bias, const uint32_t *tgt,
-			 size_t M, size_t C, size_t V, size_t v0)
+/* The backward pass's products for rows [r0, r0 + rb) of a tile. */
+static void tie_grads(const tie_job *j, tie_buf *b, size_t r0, size_t rb,
+		      size_t n, size_t v, size_t ld)
 {
-	if (M == 0)
-		return 0.0;
-	int nt = tie_threads(), amx = tie_amx(C);
+	size_t C = j->C;
+	if (!j->hb) {
+		/* dh (rb, C) += dS (rb, n) w (n, C); dw (n, C) += dS^T h (rb, C) */
+		cs_sgemm_serial(0, 0, rb, C, n, 1.0f, b->S, n, j->w + v * C, C, 1.0f,
+				b->dh + r0 * C, C);
+		if (j->dw)
+			cs_sgemm_serial(1, 0, n, C, rb, 1.0f, b->S, n, j->h + r0 * C, C,
+					1.0f, j->dw + v * C, C);
+		return;
+	}
+	/* dh (rb, C) += dS (rb, n) w (n, C): dS as A, w packed;
+	 * dw^T (C, n) = h^T (C, rb) dS (rb, n): dS packed, summed over the
+	 * row blocks of the tile */
+	size_t rb32 = R32(rb), n32 = R32(n);
+	cs_amx_split(b->dsb, b->dst, b->S, ld, rb, rb32, n32);
+	cs_amx_gemm(rb32, C, n32, b->dsb, n32, b->w, n32 * 16, b->dh + r0 * C, C, 1,
+		    NULL);
+	if (j->dw)
+		cs_amx_gemm(C, n32, rb32, j->ht + r0 * C, rb32, b->dst, rb32 * 16, b->dwt,
+			    n32, r0 > 0, NULL);
+}
+
+/* Thread t of T: its item tiles, forward (log-sum-exps) or backward. */
+static void tie_thread(const tie_job *j, int t, int T)
+{
+	size_t M = j->M, C = j->C, V = j->V, v0 = j->v0;
 	size_t ntiles = (V - v0 + TIE_TV - 1) / TIE_TV;
-	float *zt = scratch; /* the target's logit, by row */
-	uint16_t *hb = amx ? (uint16_t *)(scratch + M) : NULL;
-	if (hb)
-		cs_bf16_copy(hb, R32(M), C, h, C, M, C, 0);
+	tie_buf b = tie_view(j->scratch, M, C, t);
+	if (j->backward)
+		memset(b.dh, 0, R32(M) * C * sizeof *b.dh);
+	else
+		for (size_t m = 0; m < M; m++)
+			b.lp[m] = -INFINITY;
+	for (size_t k = ntiles * t / T; k < ntiles * (t + 1) / T; k++) {
+		size_t v = v0 + k * TIE_TV, n = V - v < TIE_TV ? V - v : TIE_TV;
+		if (j->hb)
+			tie_pack(&b, j->w, j->bias, n, C, v, j->backward);
+		for (size_t r0 = 0; r0 < M; r0 += TIE_RB) {
+			size_t rb = M - r0 < TIE_RB ? M - r0 : TIE_RB;
+			size_t ld = tie_scores(&b, j->h, j->hb, j->w, j->bias, r0, rb, n, C, v);
+			for (size_t i = 0; i < rb; i++) {
+				size_t m = r0 + i;
+				float *row = b.S + i * ld;
+				int hit = j->tgt[m] >= v && j->tgt[m] < v + n;
+				if (!j->backward) {
+					b.lp[m] = (float)logaddexp(b.lp[m],
+								   DISPATCH(logsumexp, row, n));
+					if (hit)
+						j->zt[m] = row[j->tgt[m] - v];
+					continue;
+				}
+				DISPATCH(softmax_scaled, row, row, n, j->lse[m], j->s);
+				if (hit)
+					row[j->tgt[m] - v] -= j->s;
+				if (j->dbias)
+					DISPATCH(add_to, j->dbias + v, row, n);
+			}
+			if (j->backward)
+				tie_grads(j, &b, r0, rb, n, v, ld);
+		}
+		if (j->backward && j->hb && j->dw) /* dw[v ..] (n, C) += dw^T (C, n) */
+			for (size_t i = 0; i < n; i++) {
+				float *dwv = j->dw + (v + i) * C;
+				for (size_t c = 0; c < C; c++)
+					dwv[c] += b.dwt[c * R32(n) + i];
+			}
+	}
+}
+
+/* Run the job on every thread, each product on one; returns their number. */
+static int tie_run(const tie_job *j)
+{
 	int team = 1;
 	cs_blas_serial(1);
-	#pragma omp parallel num_threads(nt)
+	#pragma omp parallel num_threads(tie_threads())
 	{
 		int t = 0, T = 1;
 #ifdef _OPENMP
@@ -557,35 +627,34 @@ double cs_tiedce_forward(float *lse, float *scratch, const float *h,
 		#pragma omp single
 		team = T;
 #endif
-		tie_buf b = tie_view(scratch, M, C, t);
-		for (size_t m = 0; m < M; m++)
-			b.lp[m] = -INFINITY;
-		TIE_RANGE(t, T, ntiles, k0, k1);
-		for (size_t k = k0; k < k1; k++) {
-			size_t v = v0 + k * TIE_TV, n = V - v < TIE_TV ? V - v : TIE_TV;
-			if (hb)
-				tie_pack(&b, w, bias, n, C, v, 0);
-			for (size_t r0 = 0; r0 < M; r0 += TIE_RB) {
-				size_t rb = M - r0 < TIE_RB ? M - r0 : TIE_RB;
-				size_t ld = tie_scores(&b, h, hb, w, bias, r0, rb, n, C, v);
-				for (size_t i = 0; i < rb; i++) {
-					size_t m = r0 + i;
-					const float *row = b.S + i * ld;
-					b.lp[m] = (float)logaddexp(b.lp[m], DISPATCH(logsumexp, row, n));
-					if (tgt[m] >= v && tgt[m] < v + n)
-						zt[m] = row[tgt[m] - v];
-				}
-			}
-		}
+		tie_thread(j, t, T);
 	}
 	cs_blas_serial(0);
+	return team;
+}
+
+double cs_tiedce_forward(float *lse, float *scratch, const float *h,
+			 const float *w, const float *bias, const uint32_t *tgt,
+			 size_t M, size_t C, size_t V, size_t v0)
+{
+	if (M == 0)
+		return 0.0;
+	tie_job j = { .h = h, .w = w, .bias = bias, .tgt = tgt, .scratch = scratch,
+		      .zt = scratch /* the target's logit, by row */,
+		      .M = M, .C = C, .V = V, .v0 = v0 };
+	if (tie_amx(C)) {
+		uint16_t *hb = (uint16_t *)(scratch + M);
+		cs_bf16_copy(hb, R32(M), C, h, C, M, C, 0);
+		j.hb = hb;
+	}
+	int team = tie_run(&j);
 	double loss = 0.0;
 	for (size_t m = 0; m < M; m++) {
 		double l = -INFINITY;
 		for (int t = 0; t < team; t++)
 			l = logaddexp(l, tie_view(scratch, M, C, t).lp[m]);
 		lse[m] = (float)l;
-		loss += (double)lse[m] - zt[m];
+		loss += (double)lse[m] - j.zt[m];
 	}
 	return loss / (double)M;
 }
@@ -597,78 +666,20 @@ void cs_tiedce_backward(float *dh, float *dw, float *dbias, float *scratch,
 {
 	if (M == 0)
 		return;
-	int nt = tie_threads(), amx = tie_amx(C);
-	size_t ntiles = (V - v0 + TIE_TV - 1) / TIE_TV;
-	float s = dloss / (float)M;
-	uint16_t *hb = NULL, *hp = NULL;
-	if (amx) { /* h as A, and h^T as A (C, R32(rb)) of each row block */
-		hb = (uint16_t *)(scratch + M);
-		hp = hb + R32(M) * C;
+	tie_job j = { .h = h, .w = w, .bias = bias, .lse = lse, .tgt = tgt,
+		      .scratch = scratch, .dw = dw, .dbias = dbias, .M = M, .C = C,
+		      .V = V, .v0 = v0, .s = dloss / (float)M, .backward = 1 };
+	if (tie_amx(C)) { /* h as A, and h^T as A (C, R32(rb)) of each row block */
+		uint16_t *hb = (uint16_t *)(scratch + M), *ht = hb + R32(M) * C;
 		cs_bf16_copy(hb, R32(M), C, h, C, M, C, 0);
 		for (size_t r0 = 0; r0 < M; r0 += TIE_RB) {
 			size_t rb = M - r0 < TIE_RB ? M - r0 : TIE_RB;
-			cs_bf16_copy(hp + r0 * C, C, R32(rb), h + r0 * C, C, C, rb, 1);
+			cs_bf16_copy(ht + r0 * C, C, R32(rb), h + r0 * C, C, C, rb, 1);
 		}
+		j.hb = hb;
+		j.ht = ht;
 	}
-	int team = 1;
-	cs_blas_serial(1);
-	#pragma omp parallel num_threads(nt)
-	{
-		int t = 0, T = 1;
-#ifdef _OPENMP
-		t = omp_get_thread_num();
-		T = omp_get_num_threads();
-		#pragma omp single
-		team = T;
-#endif
-		tie_buf b = tie_view(scratch, M, C, t);
-		memset(b.dh, 0, R32(M) * C * sizeof *b.dh);
-		TIE_RANGE(t, T, ntiles, k0, k1);
-		for (size_t k = k0; k < k1; k++) {
-			size_t v = v0 + k * TIE_TV, n = V - v < TIE_TV ? V - v : TIE_TV;
-			size_t n32 = R32(n);
-			if (amx)
-				tie_pack(&b, w, bias, n, C, v, 1);
-			for (size_t r0 = 0; r0 < M; r0 += TIE_RB) {
-				size_t rb = M - r0 < TIE_RB ? M - r0 : TIE_RB;
-				size_t ld = tie_scores(&b, h, hb, w, bias, r0, rb, n, C, v);
-				for (size_t i = 0; i < rb; i++) {
-					size_t m = r0 + i;
-					float *row = b.S + i * ld;
-					DISPATCH(softmax_scaled, row, row, n, lse[m], s);
-					if (tgt[m] >= v && tgt[m] < v + n)
-						row[tgt[m] - v] -= s;
-					if (dbias)
-						DISPATCH(add_to, dbias + v, row, n);
-				}
-				if (!amx) {
-					/* dh (rb, C) += dS (rb, n) w (n, C); dw (n, C) += dS^T h (rb, C) */
-					cs_sgemm_serial(0, 0, rb, C, n, 1.0f, b.S, n, w + v * C, C,
-							1.0f, b.dh + r0 * C, C);
-					if (dw)
-						cs_sgemm_serial(1, 0, n, C, rb, 1.0f, b.S, n,
-								h + r0 * C, C, 1.0f, dw + v * C, C);
-					continue;
-				}
-				/* dh (rb, C) += dS (rb, n) w (n, C): dS as A, w packed;
-				 * dw^T (C, n) = h^T (C, rb) dS (rb, n): dS packed */
-				size_t rb32 = R32(rb);
-				cs_amx_split(b.dsb, b.dst, b.S, ld, rb, rb32, n32);
-				cs_amx_gemm(rb32, C, n32, b.dsb, n32, b.w, n32 * 16,
-					    b.dh + r0 * C, C, 1, NULL);
-				if (dw) /* the tile's dw^T, summed over the row blocks */
-					cs_amx_gemm(C, n32, rb32, hp + r0 * C, rb32, b.dst,
-						    rb32 * 16, b.dwt, n32, r0 > 0, NULL);
-			}
-			if (amx && dw) /* dw[v ..] (n, C) += dw^T (C, n) */
-				for (size_t j = 0; j < n; j++) {
-					float *dwv = dw + (v + j) * C;
-					for (size_t c = 0; c < C; c++)
-						dwv[c] += b.dwt[c * n32 + j];
-				}
-		}
-	}
-	cs_blas_serial(0);
+	int team = tie_run(&j);
 	if (dh)
 		for (int t = 0; t < team; t++) {
 			const float *dhp = tie_view(scratch, M, C, t).dh;

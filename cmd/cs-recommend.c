@@ -8,6 +8,7 @@
 #include "blas.h"
 #include "bertfile.h"
 #include "evaluate.h"
+#include "score.h"
 #include "vocab.h"
 
 #include "common.h"
@@ -78,10 +79,8 @@ typedef struct ctx {
 	size_t vf, k, batch;
 	int exclude;
 	cs_batcher bt;
+	cs_scorer *sc;     /* the output layer, for the top k */
 	uint32_t *ids;
-	uint32_t *excl;   /* (nthreads, V) seen-item stamps, one array a thread */
-	uint32_t stamp;
-	size_t nthreads;
 	size_t *nres;     /* (batch) items found per history */
 	float *vals;      /* ids, vals: (batch, k) */
 	uint64_t histories, truncated;
@@ -116,30 +115,14 @@ static int add(pending *pd, const char *key, size_t klen, const uint32_t *it, si
 /* Score the pending histories and print their top k. */
 static int flush(ctx *c, pending *pd, cs_error *err)
 {
-	size_t V = c->m->cfg.V;
 	for (size_t first = 0; first < pd->d.n; first += c->batch) {
 		size_t B = pd->d.n - first < c->batch ? pd->d.n - first : c->batch;
 		const cs_batch *b = cs_batcher_fill(&c->bt, &pd->d, NULL, first, B);
-		const float *scores;
-		if (cs_bert_score(c->m, b, &scores, err) < 0)
+		const float *h;
+		if (cs_bert_score_hidden(c->m, b, &h, err) < 0 ||
+		    cs_scorer_topk(c->sc, h, B, c->k, c->exclude ? pd->d.off + first : NULL,
+				   pd->d.item, c->ids, c->vals, c->nres, err) < 0)
 			return -1;
-		/* Top k of each row on all threads (each with its own stamps), then print. */
-		uint32_t base = c->stamp;
-		c->stamp += (uint32_t)B;
-		#pragma omp parallel for schedule(static)
-		for (size_t i = 0; i < B; i++) {
-			size_t h = first + i, t = 0;
-#ifdef _OPENMP
-			t = (size_t)omp_get_thread_num();
-#endif
-			uint32_t *excl = c->excl + t * V, stamp = base + (uint32_t)i + 1;
-			if (c->exclude)
-				for (size_t j = pd->d.off[h]; j < pd->d.off[h + 1]; j++)
-					excl[pd->d.item[j]] = stamp;
-			c->nres[i] = cs_topk(scores + i * V, V, CS_ITEM_FIRST, c->k,
-					     c->exclude ? excl : NULL, stamp, c->ids + i * c->k,
-					     c->vals + i * c->k);
-		}
 		for (size_t i = 0; i < B; i++) {
 			const char *key = pd->keys + pd->key_off[first + i];
 			for (size_t r = 0; r < c->nres[i]; r++) {
@@ -427,15 +410,13 @@ int main(int argc, char **argv)
 	}
 	if (cs_batcher_init(&c.bt, &c.m->cfg, CS_DATA_EVAL, c.batch, &err) < 0)
 		goto fail;
-	c.nthreads = 1;
-#ifdef _OPENMP
-	c.nthreads = (size_t)omp_get_max_threads();
-#endif
-	c.excl = calloc(c.nthreads * V, sizeof *c.excl);
+	if (!(c.sc = cs_scorer_new(c.m->params.wte, c.m->params.out_b, V, c.m->cfg.C,
+				   CS_ITEM_FIRST, NULL, &err)))
+		goto fail;
 	c.ids = malloc(c.batch * c.k * sizeof *c.ids);
 	c.vals = malloc(c.batch * c.k * sizeof *c.vals);
 	c.nres = malloc(c.batch * sizeof *c.nres);
-	if (!c.excl || !c.ids || !c.vals || !c.nres) {
+	if (!c.ids || !c.vals || !c.nres) {
 		cs_err(&err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 		goto fail;
 	}
@@ -454,7 +435,9 @@ done:
 	}
 	if (!quiet) {
 		double t = cs_now() - t0;
-		warnx_("%" PRIu64 " histories in %.2f s (%.0f/s)", c.histories, t, c.histories / (t + 1e-9));
+		warnx_("%" PRIu64 " histories in %.2f s (%.0f/s%s%s)", c.histories, t,
+		       c.histories / (t + 1e-9), c.sc ? ", kernel " : "",
+		       c.sc ? cs_scorer_kernel(c.sc) : "");
 		if (c.truncated)
 			warnx_("%" PRIu64 " histories longer than %zu items kept their most recent ones",
 			       c.truncated, P - 1);
@@ -467,7 +450,7 @@ out:
 	if (of.fp)
 		cs_ofile_abort(&of);
 	cs_batcher_free(&c.bt);
-	free(c.excl);
+	cs_scorer_free(c.sc);
 	free(c.ids);
 	free(c.vals);
 	free(c.nres);

@@ -560,6 +560,10 @@ static void bin_backward(cs_bert *m, const cs_batch *b, float *dx)
 
 /* ------------------------------------------------------------ forward */
 
+/* head: 0 encoder only, 1 the head too, HEAD_HIDDEN the cloze head up to
+ * its last hidden states (hln), without the logits. */
+#define HEAD_HIDDEN 2
+
 static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 		   cs_error *err)
 {
@@ -639,6 +643,8 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 	cs_gelu_forward(a->hh_gelu, a->hh, M * C);
 	cs_layernorm_forward(a->hln, a->hln_mean, a->hln_rstd, a->hh_gelu,
 			     p->headln_w, p->headln_b, M, C);
+	if (head == HEAD_HIDDEN)
+		return 0;
 	cs_linear_forward(a->logits, a->hln, p->wte, p->out_b, M, C, V);
 	if (b->mtgt)
 		m->loss = cs_crossentropy_forward(a->lse, a->logits, b->mtgt,
@@ -707,6 +713,19 @@ int cs_bert_score(cs_bert *m, const cs_batch *b, const float **scores,
 		s[i * V + CS_ITEM_MASK] = -INFINITY;
 	}
 	*scores = s;
+	return 0;
+}
+
+int cs_bert_score_hidden(cs_bert *m, const cs_batch *b, const float **h,
+			 cs_error *err)
+{
+	if (m->cfg.head != CS_HEAD_CLOZE)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "a %s model gives probabilities, it does not rank items",
+			      cs_bert_head_name(m->cfg.head));
+	if (forward(m, b, 0, HEAD_HIDDEN, err) < 0)
+		return -1;
+	*h = m->acts.hln;
 	return 0;
 }
 

@@ -287,6 +287,14 @@ int cs_bert_encode(cs_bert *m, const cs_batch *b, const float **hidden,
 int cs_bert_score(cs_bert *m, const cs_batch *b, const float **scores,
 		  cs_error *err);
 /*
+ * The hidden states (M, C) the output layer scores at b->mpos (eval mode):
+ * scores = h @ wte^T + out_b, for cs_scorer (score.h), which selects the
+ * top items without writing all M x V scores. Points into the activations
+ * like scores.
+ */
+int cs_bert_score_hidden(cs_bert *m, const cs_batch *b, const float **h,
+			 cs_error *err);
+/*
  * Binary heads: probabilities (M) of the positive class at b->mpos (the
  * event head, the session head with a [CLS] token) or of each sequence
  * (mean pooling), eval mode. Points into the activations like scores.

@@ -1,0 +1,372 @@
+/*
+ * score.c - top-K items fused with the output layer's scores (see
+ * score.h): packing, kernel choice, threads, selection; the portable C
+ * kernel. The SIMD kernels are in score_x86.c.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "score_impl.h"
+
+static const char *kernel_names[] = { "c", "avx512", "bf16", "amx" };
+
+int cs_scorer_kernel_supported(const char *kernel)
+{
+	if (!strcmp(kernel, "c") || !strcmp(kernel, "fp32") || !strcmp(kernel, "auto"))
+		return 1;
+	if (!strcmp(kernel, "avx512"))
+		return cs__score_cpu_avx512();
+	if (!strcmp(kernel, "bf16"))
+		return cs__score_cpu_bf16();
+	if (!strcmp(kernel, "amx"))
+		return cs__score_cpu_amx();
+	return 0;
+}
+
+/* The kernel for a name (NULL: CS_KERNEL, else auto), or -1. */
+static int pick_kernel(const char *name, cs_error *err)
+{
+	if (!name || !strcmp(name, "auto")) {
+		const char *env = getenv("CS_KERNEL");
+		name = env && *env ? env : "auto";
+	}
+	if (!strcmp(name, "auto"))
+		return cs__score_cpu_amx() ? CS_KERNEL_AMX
+		       : cs__score_cpu_avx512() ? CS_KERNEL_AVX512 : CS_KERNEL_C;
+	if (!strcmp(name, "fp32"))
+		return cs__score_cpu_avx512() ? CS_KERNEL_AVX512 : CS_KERNEL_C;
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(name, kernel_names[i])) {
+			if (!cs_scorer_kernel_supported(name))
+				return cs_err(err, CS_ERR_USAGE, NULL, 0,
+					      "kernel '%s' needs a CPU feature this one lacks "
+					      "(try CS_KERNEL=fp32)", name);
+			return i;
+		}
+	return cs_err(err, CS_ERR_USAGE, NULL, 0,
+		      "unknown kernel '%s' (auto, amx, bf16, fp32, avx512, c)", name);
+}
+
+/* x rounded to bfloat16, to nearest even. */
+static uint16_t to_bf16(float x)
+{
+	uint32_t u;
+	memcpy(&u, &x, sizeof u);
+	if ((u & 0x7fffffff) > 0x7f800000) /* NaN stays NaN */
+		return (uint16_t)((u >> 16) | 0x40);
+	u += 0x7fff + ((u >> 16) & 1);
+	return (uint16_t)(u >> 16);
+}
+
+cs_scorer *cs_scorer_new(const float *w, const float *bias, size_t V, size_t C,
+			 size_t first, const char *kernel, cs_error *err)
+{
+	int kern = pick_kernel(kernel, err);
+	if (kern < 0)
+		return NULL;
+	cs_scorer *s = calloc(1, sizeof *s);
+	if (!s)
+		goto nomem;
+	s->V = V;
+	s->C = C;
+	s->C2 = ((C + 1) / 2 + 15) / 16 * 16;
+	s->first = first;
+	s->kernel = kern;
+	s->U = (V + CS_SCORE_UNIT - 1) / CS_SCORE_UNIT;
+	size_t Vp = s->U * CS_SCORE_UNIT;
+	s->wp = aligned_alloc(64, Vp * C * sizeof *s->wp + 64);
+	s->bias = aligned_alloc(64, Vp * sizeof *s->bias);
+	if (!s->wp || !s->bias)
+		goto nomem;
+	for (size_t j = 0; j < Vp; j++) {
+		float *o = s->wp + (j / 16) * 16 * C + j % 16;
+		for (size_t c = 0; c < C; c++)
+			o[c * 16] = j < V ? w[j * C + c] : 0.0f;
+		s->bias[j] = j < V && j >= first ? bias[j] : -INFINITY;
+		if (j < V && j >= first) {
+			double nrm = 0;
+			for (size_t c = 0; c < C; c++)
+				nrm += (double)w[j * C + c] * w[j * C + c];
+			if (sqrt(nrm) > s->wmax)
+				s->wmax = sqrt(nrm);
+			if (fabs(bias[j]) > s->bmax)
+				s->bmax = fabs(bias[j]);
+		}
+	}
+	if (kern == CS_KERNEL_BF16 || kern == CS_KERNEL_AMX) {
+		size_t C2 = s->C2;
+		s->wb = aligned_alloc(64, Vp * C2 * 2 * sizeof *s->wb + 64);
+		if (!s->wb)
+			goto nomem;
+		for (size_t j = 0; j < Vp; j++) {
+			uint16_t *o = s->wb + (j / 16) * 16 * C2 * 2 + (j % 16) * 2;
+			for (size_t c = 0; c < 2 * C2; c++)
+				o[(c / 2) * 32 + c % 2] =
+					j < V && c < C ? to_bf16(w[j * C + c]) : 0;
+		}
+	}
+	return s;
+nomem:
+	cs_scorer_free(s);
+	cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory for the item scorer");
+	return NULL;
+}
+
+void cs_scorer_free(cs_scorer *s)
+{
+	if (!s)
+		return;
+	free(s->wp);
+	free(s->bias);
+	free(s->wb);
+	free(s->scratch);
+	free(s);
+}
+
+const char *cs_scorer_kernel(const cs_scorer *s)
+{
+	return kernel_names[s->kernel];
+}
+
+/* One score as the kernels define it. */
+static float score_one(const cs_scorer *s, const float *h, size_t j)
+{
+	const float *w = s->wp + (j / 16) * 16 * s->C + j % 16;
+	float acc = 0.0f;
+	for (size_t c = 0; c < s->C; c++)
+		acc = fmaf(h[c], w[c * 16], acc);
+	return acc + s->bias[j];
+}
+
+void cs_scorer_scores(const cs_scorer *s, const float *h, float *out)
+{
+	for (size_t j = 0; j < s->V; j++)
+		out[j] = j < s->first ? -INFINITY : score_one(s, h, j);
+}
+
+void cs__score_take(const cs_scorer *s, cs__topk_row *row, const float *sc,
+		    uint32_t mask, size_t base)
+{
+	for (; mask; mask &= mask - 1) {
+		unsigned l = (unsigned)__builtin_ctz(mask);
+		size_t j = base + l;
+		if (!cs__admissible(s, row, j))
+			continue;
+		cs__topk_push(row->vals, row->ids, &row->n, row->k, sc[l], (uint32_t)j);
+	}
+	row->thr = row->n == row->k ? row->vals[0] : -INFINITY;
+}
+
+/* The portable kernel: one row and unit at a time. */
+static void score_c(const cs_scorer *s, const float *h, size_t M, size_t u0,
+		    size_t u1, cs__topk_row *rows)
+{
+	size_t C = s->C;
+	float sc[CS_SCORE_UNIT];
+	for (size_t u = u0; u < u1; u++) {
+		const float *w = s->wp + u * CS_SCORE_UNIT * C;
+		const float *b = s->bias + u * CS_SCORE_UNIT;
+		for (size_t r = 0; r < M; r++) {
+			const float *hr = h + r * C;
+			uint32_t mask = 0;
+			for (size_t l = 0; l < CS_SCORE_UNIT; l++) {
+				const float *wl = w + (l / 16) * 16 * C + l % 16;
+				float acc = 0.0f;
+				for (size_t c = 0; c < C; c++)
+					acc = fmaf(hr[c], wl[c * 16], acc);
+				sc[l] = acc + b[l];
+				mask |= (uint32_t)(sc[l] >= rows[r].thr) << l;
+			}
+			if (mask)
+				cs__score_take(s, &rows[r], sc, mask, u * CS_SCORE_UNIT);
+		}
+	}
+}
+
+/* Heap sort of a heap of n: best first. */
+static void heap_sort(float *vals, uint32_t *ids, size_t n)
+{
+	for (size_t e = n; e > 1; e--) {
+		float tv = vals[0]; vals[0] = vals[e - 1]; vals[e - 1] = tv;
+		uint32_t ti = ids[0]; ids[0] = ids[e - 1]; ids[e - 1] = ti;
+		cs__sift_down(vals, ids, e - 1, 0);
+	}
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Carve n bytes, 64-aligned, from *p. */
+static void *carve(char **p, size_t n)
+{
+	void *r = *p;
+	*p += (n + 63) & ~(size_t)63;
+	return r;
+}
+
+int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
+		   const size_t *seen_off, const uint32_t *seen, uint32_t *ids,
+		   float *vals, size_t *n, cs_error *err)
+{
+	int bf = s->kernel == CS_KERNEL_BF16 || s->kernel == CS_KERNEL_AMX;
+	size_t C = s->C, C2 = s->C2;
+	size_t R = s->kernel == CS_KERNEL_AMX ? CS_SCORE_R_AMX : CS_SCORE_R;
+	size_t Mp = (M + R - 1) / R * R;
+	size_t kk = s->V > s->first ? s->V - s->first : 0;
+	kk = k < kk ? k : kk;
+	if (M == 0)
+		return 0;
+	if (kk == 0) {
+		memset(n, 0, M * sizeof *n);
+		return 0;
+	}
+	size_t T = 1;
+#ifdef _OPENMP
+	T = (size_t)omp_get_max_threads();
+#endif
+	if (T > s->U)
+		T = s->U;
+	size_t nseen = seen && seen_off ? seen_off[M] - seen_off[0] : 0;
+	size_t need = 64 * 8 + Mp * C * sizeof(float) + Mp * C2 * sizeof(uint32_t) +
+		      nseen * sizeof(uint32_t) + T * Mp * sizeof(cs__topk_row) +
+		      T * Mp * kk * (sizeof(float) + sizeof(uint32_t)) +
+		      (bf ? T * Mp * CS_SCORE_CAND * 2 * sizeof(uint32_t) : 0) + 64 * 8;
+	if (need > s->scratch_cap) {
+		free(s->scratch);
+		s->scratch_cap = 0;
+		if (!(s->scratch = aligned_alloc(64, (need + 63) & ~(size_t)63)))
+			return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory for top-%zu of %zu rows",
+				      k, M);
+		s->scratch_cap = need;
+	}
+	char *p = s->scratch;
+	float *hp = carve(&p, Mp * C * sizeof *hp);
+	uint32_t *hb = carve(&p, Mp * C2 * sizeof *hb);
+	uint32_t *ss = carve(&p, nseen * sizeof *ss);
+	cs__topk_row *rows = carve(&p, T * Mp * sizeof *rows);
+	float *hv = carve(&p, T * Mp * kk * sizeof *hv);
+	uint32_t *hi = carve(&p, T * Mp * kk * sizeof *hi);
+	uint32_t *cand = bf ? carve(&p, T * Mp * CS_SCORE_CAND * sizeof *cand) : NULL;
+	float *cval = bf ? carve(&p, T * Mp * CS_SCORE_CAND * sizeof *cval) : NULL;
+
+	/* rows padded with zeros to a multiple of R; seen lists sorted */
+	memcpy(hp, h, M * C * sizeof *hp);
+	memset(hp + M * C, 0, (Mp - M) * C * sizeof *hp);
+	if (bf)
+		for (size_t r = 0; r < Mp; r++)
+			for (size_t q = 0; q < C2; q++) {
+				float lo = 2 * q < C ? hp[r * C + 2 * q] : 0.0f;
+				float hi2 = 2 * q + 1 < C ? hp[r * C + 2 * q + 1] : 0.0f;
+				hb[r * C2 + q] = (uint32_t)to_bf16(lo) |
+						 (uint32_t)to_bf16(hi2) << 16;
+			}
+	if (nseen) {
+		memcpy(ss, seen + seen_off[0], nseen * sizeof *ss);
+		for (size_t r = 0; r < M; r++)
+			qsort(ss + seen_off[r] - seen_off[0], seen_off[r + 1] - seen_off[r],
+			      sizeof *ss, cmp_u32);
+	}
+	for (size_t t = 0; t < T; t++)
+		for (size_t r = 0; r < Mp; r++) {
+			cs__topk_row *row = &rows[t * Mp + r];
+			size_t o = (t * Mp + r) * kk;
+			memset(row, 0, sizeof *row);
+			row->vals = hv + o;
+			row->ids = hi + o;
+			row->k = kk;
+			row->h = hp + r * C;
+			row->thr = r < M ? -INFINITY : INFINITY;
+			if (nseen && r < M) {
+				row->seen = ss + seen_off[r] - seen_off[0];
+				row->nseen = seen_off[r + 1] - seen_off[r];
+			}
+			if (bf) {
+				row->cand = cand + (t * Mp + r) * CS_SCORE_CAND;
+				row->cval = cval + (t * Mp + r) * CS_SCORE_CAND;
+				row->athr = -INFINITY;
+				/* |approximate - exact| <= D (see score_x86.c) */
+				double hn = 0;
+				for (size_t c = 0; c < C; c++)
+					hn += (double)row->h[c] * row->h[c];
+				hn = sqrt(hn) * s->wmax;
+				double beta = 0x1p-7 + 0x1p-16 + 2.0 * (double)(2 * C2) * 0x1p-24;
+				double D = 1.01 * beta * hn + 0x1p-22 * (hn + s->bmax) + 1e-30;
+				row->margin = 2 * D;
+			}
+		}
+
+	#pragma omp parallel num_threads((int)T)
+	{
+		size_t t = 0;
+#ifdef _OPENMP
+		t = (size_t)omp_get_thread_num();
+#endif
+		size_t u0 = s->U * t / T, u1 = s->U * (t + 1) / T;
+		cs__topk_row *rt = rows + t * Mp;
+		if (s->kernel == CS_KERNEL_AVX512)
+			cs__score_avx512(s, hp, Mp, u0, u1, rt);
+		else if (bf) {
+			if (s->kernel == CS_KERNEL_AMX)
+				cs__score_amx(s, hb, Mp, u0, u1, rt);
+			else
+				cs__score_bf16(s, hb, Mp, u0, u1, rt);
+			for (size_t r = 0; r < M; r++) {
+				cs__score_compact(s, &rt[r]);
+				cs__score_rescore(s, &rt[r]);
+			}
+		} else
+			score_c(s, hp, Mp, u0, u1, rt);
+	}
+
+	/* merge each row's heaps, then best first */
+	for (size_t r = 0; r < M; r++) {
+		float *v = vals + r * k;
+		uint32_t *id = ids + r * k;
+		size_t got = 0;
+		for (size_t t = 0; t < T; t++) {
+			const cs__topk_row *row = &rows[t * Mp + r];
+			for (size_t i = 0; i < row->n; i++)
+				cs__topk_push(v, id, &got, kk, row->vals[i], row->ids[i]);
+		}
+		if (got < kk)
+			for (size_t i = got / 2; i-- > 0;)
+				cs__sift_down(v, id, got, i);
+		heap_sort(v, id, got);
+		n[r] = got;
+	}
+	return 0;
+}
+
+size_t cs_topk(const float *score, size_t V, size_t first, size_t k,
+	       const uint32_t *excl, uint32_t stamp, uint32_t *ids, float *vals)
+{
+	size_t n = 0, j = first;
+	if (!excl) {
+		/* Once the heap is full, skip blocks whose best is below its worst. */
+		for (; j < V && n < k; j++)
+			cs__topk_push(vals, ids, &n, k, score[j], (uint32_t)j);
+		for (; j + 16 <= V; j += 16) {
+			float mx = score[j];
+			for (size_t i = 1; i < 16; i++)
+				mx = score[j + i] > mx ? score[j + i] : mx;
+			if (mx < vals[0])
+				continue;
+			for (size_t i = 0; i < 16; i++)
+				cs__topk_push(vals, ids, &n, k, score[j + i], (uint32_t)(j + i));
+		}
+	}
+	for (; j < V; j++)
+		if (!excl || excl[j] != stamp)
+			cs__topk_push(vals, ids, &n, k, score[j], (uint32_t)j);
+	if (n < k)
+		for (size_t i = n / 2; i-- > 0;)
+			cs__sift_down(vals, ids, n, i);
+	heap_sort(vals, ids, n);
+	return n;
+}

@@ -8,13 +8,10 @@
 #include "blas.h"
 #include "bertfile.h"
 #include "evaluate.h"
-#include "score.h"
+#include "recommend.h"
 #include "vocab.h"
 
 #include "common.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 const char *progname = "cs-recommend";
 
@@ -78,8 +75,7 @@ typedef struct ctx {
 	const cs_vocab *voc;
 	size_t vf, k, batch;
 	int exclude;
-	cs_batcher bt;
-	cs_scorer *sc;     /* the output layer, for the top k */
+	cs_recommender *rec;
 	uint32_t *ids;
 	size_t *nres;     /* (batch) items found per history */
 	float *vals;      /* ids, vals: (batch, k) */
@@ -117,11 +113,8 @@ static int flush(ctx *c, pending *pd, cs_error *err)
 {
 	for (size_t first = 0; first < pd->d.n; first += c->batch) {
 		size_t B = pd->d.n - first < c->batch ? pd->d.n - first : c->batch;
-		const cs_batch *b = cs_batcher_fill(&c->bt, &pd->d, NULL, first, B);
-		const float *h;
-		if (cs_bert_score_hidden(c->m, b, &h, err) < 0 ||
-		    cs_scorer_topk(c->sc, h, B, c->k, c->exclude ? pd->d.off + first : NULL,
-				   pd->d.item, c->ids, c->vals, c->nres, err) < 0)
+		if (cs_recommender_run(c->rec, &pd->d, first, B, c->k, c->exclude, c->ids,
+				       c->vals, c->nres, err) < 0)
 			return -1;
 		for (size_t i = 0; i < B; i++) {
 			const char *key = pd->keys + pd->key_off[first + i];
@@ -393,7 +386,7 @@ int main(int argc, char **argv)
 	}
 	c.voc = voc;
 	c.vf = (size_t)vf;
-	size_t V = c.m->cfg.V, P = c.m->cfg.P;
+	size_t P = c.m->cfg.P;
 	if (c.m->cfg.head != CS_HEAD_CLOZE) {
 		if (text)
 			usage_error("a %s model reads streams from cs-mask, not --text",
@@ -408,10 +401,7 @@ int main(int argc, char **argv)
 		       "histories only; rank with cs-eval", c.m->cfg.fname[0]);
 		goto fail;
 	}
-	if (cs_batcher_init(&c.bt, &c.m->cfg, CS_DATA_EVAL, c.batch, &err) < 0)
-		goto fail;
-	if (!(c.sc = cs_scorer_new(c.m->params.wte, c.m->params.out_b, V, c.m->cfg.C,
-				   CS_ITEM_FIRST, NULL, &err)))
+	if (!(c.rec = cs_recommender_new(c.m, c.batch, NULL, &err)))
 		goto fail;
 	c.ids = malloc(c.batch * c.k * sizeof *c.ids);
 	c.vals = malloc(c.batch * c.k * sizeof *c.vals);
@@ -436,8 +426,8 @@ done:
 	if (!quiet) {
 		double t = cs_now() - t0;
 		warnx_("%" PRIu64 " histories in %.2f s (%.0f/s%s%s)", c.histories, t,
-		       c.histories / (t + 1e-9), c.sc ? ", kernel " : "",
-		       c.sc ? cs_scorer_kernel(c.sc) : "");
+		       c.histories / (t + 1e-9), c.rec ? ", kernel " : "",
+		       c.rec ? cs_recommender_kernel(c.rec) : "");
 		if (c.truncated)
 			warnx_("%" PRIu64 " histories longer than %zu items kept their most recent ones",
 			       c.truncated, P - 1);
@@ -449,8 +439,7 @@ fail:
 out:
 	if (of.fp)
 		cs_ofile_abort(&of);
-	cs_batcher_free(&c.bt);
-	cs_scorer_free(c.sc);
+	cs_recommender_free(c.rec);
 	free(c.ids);
 	free(c.vals);
 	free(c.nres);

@@ -77,13 +77,16 @@ cs_scorer *cs_scorer_new(const float *w, const float *bias, size_t V, size_t C,
 	s->kernel = kern;
 	s->U = (V + CS_SCORE_UNIT - 1) / CS_SCORE_UNIT;
 	size_t Vp = s->U * CS_SCORE_UNIT;
-	s->wp = aligned_alloc(64, Vp * C * sizeof *s->wp + 64);
+	int bf = kern == CS_KERNEL_BF16 || kern == CS_KERNEL_AMX;
+	s->w = malloc(V * C * sizeof *s->w + 1);
+	s->wp = bf ? NULL : aligned_alloc(64, Vp * C * sizeof *s->wp + 64);
 	s->bias = aligned_alloc(64, Vp * sizeof *s->bias);
-	if (!s->wp || !s->bias)
+	if (!s->w || (!bf && !s->wp) || !s->bias)
 		goto nomem;
+	memcpy(s->w, w, V * C * sizeof *s->w);
 	for (size_t j = 0; j < Vp; j++) {
-		float *o = s->wp + (j / 16) * 16 * C + j % 16;
-		for (size_t c = 0; c < C; c++)
+		float *o = bf ? NULL : s->wp + (j / 16) * 16 * C + j % 16;
+		for (size_t c = 0; o && c < C; c++)
 			o[c * 16] = j < V ? w[j * C + c] : 0.0f;
 		s->bias[j] = j < V && j >= first ? bias[j] : -INFINITY;
 		if (j < V && j >= first) {
@@ -96,7 +99,7 @@ cs_scorer *cs_scorer_new(const float *w, const float *bias, size_t V, size_t C,
 				s->bmax = fabs(bias[j]);
 		}
 	}
-	if (kern == CS_KERNEL_BF16 || kern == CS_KERNEL_AMX) {
+	if (bf) {
 		size_t C2 = s->C2;
 		s->wb = aligned_alloc(64, Vp * C2 * 2 * sizeof *s->wb + 64);
 		if (!s->wb)
@@ -119,6 +122,7 @@ void cs_scorer_free(cs_scorer *s)
 {
 	if (!s)
 		return;
+	free(s->w);
 	free(s->wp);
 	free(s->bias);
 	free(s->wb);
@@ -134,10 +138,10 @@ const char *cs_scorer_kernel(const cs_scorer *s)
 /* One score as the kernels define it. */
 static float score_one(const cs_scorer *s, const float *h, size_t j)
 {
-	const float *w = s->wp + (j / 16) * 16 * s->C + j % 16;
+	const float *w = s->w + j * s->C;
 	float acc = 0.0f;
 	for (size_t c = 0; c < s->C; c++)
-		acc = fmaf(h[c], w[c * 16], acc);
+		acc = fmaf(h[c], w[c], acc);
 	return acc + s->bias[j];
 }
 
@@ -235,7 +239,7 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 	size_t nseen = seen && seen_off ? seen_off[M] - seen_off[0] : 0;
 	size_t need = 64 * 8 + Mp * C * sizeof(float) + Mp * C2 * sizeof(uint32_t) +
 		      nseen * sizeof(uint32_t) + T * Mp * sizeof(cs__topk_row) +
-		      T * Mp * kk * (sizeof(float) + sizeof(uint32_t)) +
+		      T * Mp * kk * (sizeof(float) + sizeof(uint32_t)) * (bf ? 2 : 1) +
 		      (bf ? T * Mp * CS_SCORE_CAND * 2 * sizeof(uint32_t) : 0) + 64 * 8;
 	if (need > s->scratch_cap) {
 		free(s->scratch);
@@ -252,6 +256,8 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 	cs__topk_row *rows = carve(&p, T * Mp * sizeof *rows);
 	float *hv = carve(&p, T * Mp * kk * sizeof *hv);
 	uint32_t *hi = carve(&p, T * Mp * kk * sizeof *hi);
+	float *av = bf ? carve(&p, T * Mp * kk * sizeof *av) : NULL;
+	uint32_t *ai = bf ? carve(&p, T * Mp * kk * sizeof *ai) : NULL;
 	uint32_t *cand = bf ? carve(&p, T * Mp * CS_SCORE_CAND * sizeof *cand) : NULL;
 	float *cval = bf ? carve(&p, T * Mp * CS_SCORE_CAND * sizeof *cval) : NULL;
 
@@ -289,7 +295,8 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 			if (bf) {
 				row->cand = cand + (t * Mp + r) * CS_SCORE_CAND;
 				row->cval = cval + (t * Mp + r) * CS_SCORE_CAND;
-				row->athr = -INFINITY;
+				row->avals = av + o;
+				row->aids = ai + o;
 				/* |approximate - exact| <= D (see score_x86.c) */
 				double hn = 0;
 				for (size_t c = 0; c < C; c++)

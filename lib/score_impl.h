@@ -30,7 +30,8 @@ enum { CS_KERNEL_C = 0, CS_KERNEL_AVX512 = 1, CS_KERNEL_BF16 = 2, CS_KERNEL_AMX 
 struct cs_scorer {
 	size_t V, C, C2, first, U;
 	int kernel;
-	float *wp;      /* (U, 2, C, 16) */
+	float *w;       /* (V, C) as given: exact scores one item at a time */
+	float *wp;      /* (U, 2, C, 16), the fp32 kernels only */
 	float *bias;    /* (32 U) */
 	uint16_t *wb;   /* (U, 2, C2, 16, 2), bf16 kernel only */
 	double wmax;    /* largest |w_j| (2-norm), bf16 error bound */
@@ -49,12 +50,14 @@ typedef struct cs__topk_row {
 	const float *h;     /* (C) the row */
 	const uint32_t *seen; /* sorted items to skip */
 	size_t nseen;
-	/* bf16: candidates to re-score, their approximate scores, and A, the
-	 * k-th best approximate score of all so far (a lower bound of it) */
+	/* bf16: a heap of the k best approximate scores so far, the
+	 * candidates to re-score and their approximate scores */
+	float *avals;       /* (k) */
+	uint32_t *aids;
+	size_t an;
 	uint32_t *cand;     /* (CS_SCORE_CAND) */
 	float *cval;        /* (CS_SCORE_CAND) */
 	size_t nc;
-	float athr;         /* A, -inf until known */
 	double margin;      /* twice the bound on |approximate - exact| */
 } cs__topk_row;
 

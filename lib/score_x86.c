@@ -119,52 +119,19 @@ void cs__score_avx512(const cs_scorer *s, const float *h, size_t Mp,
 	}
 }
 
-/* The kernel's threshold for A: A - margin, rounded down. */
+/* The kernel's threshold: A, the k-th best approximate score so far,
+ * less the margin, rounded down; -inf while fewer than k. */
 static float margin_thr(const cs__topk_row *row)
 {
-	if (row->athr == -INFINITY)
+	if (row->an < row->k)
 		return -INFINITY;
-	double a = row->athr;
+	double a = row->avals[0];
 	return (float)(a - row->margin - fabs(a) * 0x1p-22);
-}
-
-/* The k-th largest of v (n >= k >= 1), which it reorders (quickselect). */
-static float kth_largest(float *v, size_t n, size_t k)
-{
-	size_t lo = 0, hi = n, want = k - 1;
-	while (hi - lo > 1) {
-		/* three ways: above the pivot | equal | below */
-		float pv = v[lo + (hi - lo) / 2], t;
-		size_t lt = lo, i = lo, gt = hi;
-		while (i < gt) {
-			if (v[i] > pv) {
-				t = v[lt]; v[lt++] = v[i]; v[i++] = t;
-			} else if (v[i] < pv) {
-				t = v[--gt]; v[gt] = v[i]; v[i] = t;
-			} else {
-				i++;
-			}
-		}
-		if (want < lt)
-			hi = lt;
-		else if (want >= gt)
-			lo = gt;
-		else
-			return pv;
-	}
-	return v[want];
 }
 
 void cs__score_compact(const cs_scorer *s, cs__topk_row *row)
 {
-	if (row->nc >= row->k) {
-		float tmp[CS_SCORE_CAND];
-		memcpy(tmp, row->cval, row->nc * sizeof *tmp);
-		float a = kth_largest(tmp, row->nc, row->k);
-		if (a > row->athr)
-			row->athr = a;
-	}
-	float t = margin_thr(row);
+	float t = row->thr;
 	size_t m = 0;
 	for (size_t i = 0; i < row->nc; i++)
 		if (row->cval[i] >= t) {
@@ -172,7 +139,6 @@ void cs__score_compact(const cs_scorer *s, cs__topk_row *row)
 			row->cval[m++] = row->cval[i];
 		}
 	row->nc = m;
-	row->thr = t;
 	/* many within the margin: settle them now to make room */
 	if (row->nc > CS_SCORE_CAND / 2)
 		cs__score_rescore(s, row);
@@ -187,6 +153,8 @@ static void take_approx(const cs_scorer *s, cs__topk_row *row, const float *sc,
 		size_t j = base + l;
 		if (sc[l] < row->thr || !cs__admissible(s, row, j))
 			continue;
+		cs__topk_push(row->avals, row->aids, &row->an, row->k, sc[l], (uint32_t)j);
+		row->thr = margin_thr(row);
 		if (row->nc == CS_SCORE_CAND)
 			cs__score_compact(s, row);
 		row->cand[row->nc] = (uint32_t)j;
@@ -309,11 +277,11 @@ void cs__score_rescore(const cs_scorer *s, cs__topk_row *row)
 		float acc[8] = { 0 };
 		for (size_t q = 0; q < 8; q++) {
 			size_t j = row->cand[i + (q < g ? q : 0)];
-			w[q] = s->wp + (j / 16) * 16 * C + j % 16;
+			w[q] = s->w + j * C;
 		}
 		for (size_t c = 0; c < C; c++)
 			for (size_t q = 0; q < 8; q++)
-				acc[q] = fmaf(h[c], w[q][c * 16], acc[q]);
+				acc[q] = fmaf(h[c], w[q][c], acc[q]);
 		for (size_t q = 0; q < g; q++) {
 			uint32_t j = row->cand[i + q];
 			cs__topk_push(row->vals, row->ids, &row->n, row->k,

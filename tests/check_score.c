@@ -8,8 +8,10 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "batch.h"
 #include "model.h"
 #include "nn.h"
+#include "recommend.h"
 #include "score.h"
 
 static const char *kernels[] = { "c", "avx512", "bf16", "amx" };
@@ -262,6 +264,71 @@ START_TEST(test_topk_row)
 }
 END_TEST
 
+/* cs_recommender on 1 to 3 threads against cs_bert_score and cs_topk,
+ * one history at a time, with and without the history excluded. */
+START_TEST(test_recommender)
+{
+	cs_bert_config cfg;
+	cs_bert_config_default(&cfg, 300);
+	cfg.C = 16;
+	cfg.NH = 2;
+	cfg.FF = 32;
+	cfg.P = 8;
+	cfg.init_range = 0.5f; /* scores far apart: the same items either way */
+	cs_error err;
+	cs_bert *m = cs_bert_new(&cfg, 5, &err);
+	ck_assert_ptr_nonnull(m);
+	cs_nn_rng r;
+	cs_nn_rng_seed(&r, 9);
+	size_t B = 11, k = 6, V = cfg.V;
+	size_t off[12];
+	uint32_t item[11 * 12];
+	off[0] = 0;
+	for (size_t i = 0; i < B; i++) { /* 0 to 11 items: some longer than P-1 */
+		size_t n = i;
+		for (size_t t = 0; t < n; t++)
+			item[off[i] + t] = (uint32_t)(CS_ITEM_FIRST + cs_nn_rng_next(&r) % 40);
+		off[i + 1] = off[i] + n;
+	}
+	cs_dataset d = { .kind = CS_DATA_EVAL, .n = B, .off = off, .item = item };
+	uint32_t ids[11 * 6], rid[6], excl[300] = { 0 };
+	float vals[11 * 6], rval[6];
+	size_t n[11];
+	cs_batcher bt;
+	ck_assert_int_eq(cs_batcher_init(&bt, &cfg, CS_DATA_EVAL, 1, &err), 0);
+	for (int ex = 0; ex < 2; ex++)
+		for (int threads = 1; threads <= 3; threads++) {
+#ifdef _OPENMP
+			omp_set_num_threads(threads);
+#endif
+			cs_recommender *rc = cs_recommender_new(m, 8, NULL, &err);
+			ck_assert_ptr_nonnull(rc);
+			ck_assert_int_eq(cs_recommender_run(rc, &d, 0, 8, k, ex, ids, vals, n, &err), 0);
+			ck_assert_int_eq(cs_recommender_run(rc, &d, 8, 3, k, ex, ids + 8 * k,
+							    vals + 8 * k, n + 8, &err), 0);
+			ck_assert_int_eq(cs_recommender_run(rc, &d, 0, 9, k, ex, ids, vals, n, &err), -1);
+			cs_recommender_free(rc);
+			for (size_t i = 0; i < B; i++) {
+				const float *sc;
+				const cs_batch *b = cs_batcher_fill(&bt, &d, NULL, i, 1);
+				ck_assert_int_eq(cs_bert_score(m, b, &sc, &err), 0);
+				uint32_t stamp = (uint32_t)(1 + i + 100 * (size_t)threads + 1000 * ex);
+				for (size_t j = off[i]; j < off[i + 1]; j++)
+					excl[item[j]] = stamp;
+				size_t rn = cs_topk(sc, V, CS_ITEM_FIRST, k, ex ? excl : NULL, stamp,
+						    rid, rval);
+				ck_assert_uint_eq(n[i], rn);
+				for (size_t j = 0; j < rn; j++) {
+					ck_assert_uint_eq(ids[i * k + j], rid[j]);
+					ck_assert_float_eq_tol(vals[i * k + j], rval[j], 1e-4f);
+				}
+			}
+		}
+	cs_batcher_free(&bt);
+	cs_bert_free(m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("score");
@@ -274,6 +341,7 @@ int main(void)
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_choice);
 	tcase_add_test(tc, test_topk_row);
+	tcase_add_test(tc, test_recommender);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

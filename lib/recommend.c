@@ -45,11 +45,6 @@ cs_recommender *cs_recommender_new(cs_bert *m, size_t batch, const char *kernel,
 	if (!r->m || !r->bt || !r->errs || !r->h)
 		goto nomem;
 	r->m[0] = m;
-	for (size_t t = 1; t < T; t++) {
-		if (!(r->m[t] = cs_bert_alloc(&m->cfg, m->seed, err)))
-			goto fail;
-		memcpy(r->m[t]->params_memory, m->params_memory, m->nparams * sizeof(float));
-	}
 	for (size_t t = 0; t < T; t++)
 		if (cs_batcher_init(&r->bt[t], &m->cfg, CS_DATA_EVAL, (batch + T - 1) / T,
 				    err) < 0)
@@ -96,6 +91,15 @@ int cs_recommender_run(cs_recommender *r, const cs_dataset *d, size_t first, siz
 			      B, r->batch);
 	size_t T = r->T < B ? r->T : B, C = r->C;
 	int bad = 0;
+	/* the copies of the model, made when first needed (not for one history) */
+	for (size_t t = 1; t < T; t++)
+		if (!r->m[t]) {
+			cs_bert *m = r->m[0];
+			if (!(r->m[t] = cs_bert_alloc(&m->cfg, m->seed, err)))
+				return -1;
+			memcpy(r->m[t]->params_memory, m->params_memory,
+			       m->nparams * sizeof(float));
+		}
 	memset(r->errs, 0, T * sizeof *r->errs);
 	/* the encoder: a share of the batch each, OpenBLAS on one thread */
 	int blas = T > 1 ? cs_blas_set_threads(1) : 0;

@@ -78,38 +78,49 @@ cs_scorer *cs_scorer_new(const float *w, const float *bias, size_t V, size_t C,
 	s->U = (V + CS_SCORE_UNIT - 1) / CS_SCORE_UNIT;
 	size_t Vp = s->U * CS_SCORE_UNIT;
 	int bf = kern == CS_KERNEL_BF16 || kern == CS_KERNEL_AMX;
-	s->w = malloc(V * C * sizeof *s->w + 1);
+	s->w = w;
 	s->wp = bf ? NULL : aligned_alloc(64, Vp * C * sizeof *s->wp + 64);
 	s->bias = aligned_alloc(64, Vp * sizeof *s->bias);
-	if (!s->w || (!bf && !s->wp) || !s->bias)
+	if ((!bf && !s->wp) || !s->bias)
 		goto nomem;
-	memcpy(s->w, w, V * C * sizeof *s->w);
-	for (size_t j = 0; j < Vp; j++) {
-		float *o = bf ? NULL : s->wp + (j / 16) * 16 * C + j % 16;
-		for (size_t c = 0; o && c < C; c++)
-			o[c * 16] = j < V ? w[j * C + c] : 0.0f;
+	for (size_t j = 0; j < Vp; j++)
 		s->bias[j] = j < V && j >= first ? bias[j] : -INFINITY;
-		if (j < V && j >= first) {
-			double nrm = 0;
+	/* panels of 16 items: channel-major for fp32, pair-major for bf16 */
+	for (size_t j0 = 0; !bf && j0 < Vp; j0 += 16) {
+		float *o = s->wp + j0 * C;
+		for (size_t l = 0; l < 16; l++)
 			for (size_t c = 0; c < C; c++)
-				nrm += (double)w[j * C + c] * w[j * C + c];
-			if (sqrt(nrm) > s->wmax)
-				s->wmax = sqrt(nrm);
-			if (fabs(bias[j]) > s->bmax)
-				s->bmax = fabs(bias[j]);
-		}
+				o[c * 16 + l] = j0 + l < V ? w[(j0 + l) * C + c] : 0.0f;
 	}
 	if (bf) {
 		size_t C2 = s->C2;
 		s->wb = aligned_alloc(64, Vp * C2 * 2 * sizeof *s->wb + 64);
 		if (!s->wb)
 			goto nomem;
-		for (size_t j = 0; j < Vp; j++) {
+		memset(s->wb, 0, Vp * C2 * 2 * sizeof *s->wb);
+		for (size_t j = 0; j < V; j++) {
 			uint16_t *o = s->wb + (j / 16) * 16 * C2 * 2 + (j % 16) * 2;
-			for (size_t c = 0; c < 2 * C2; c++)
-				o[(c / 2) * 32 + c % 2] =
-					j < V && c < C ? to_bf16(w[j * C + c]) : 0;
+			const float *x = w + j * C;
+			for (size_t c = 0; c < C; c++)
+				o[(c / 2) * 32 + c % 2] = to_bf16(x[c]);
 		}
+		/* the largest norm and bias, for the error bound; four chains */
+		for (size_t j = first; j < V; j++) {
+			const float *x = w + j * C;
+			double n4[4] = { 0 }, nrm;
+			size_t c = 0;
+			for (; c + 4 <= C; c += 4)
+				for (int i = 0; i < 4; i++)
+					n4[i] += (double)x[c + i] * x[c + i];
+			for (; c < C; c++)
+				n4[0] += (double)x[c] * x[c];
+			nrm = sqrt(n4[0] + n4[1] + n4[2] + n4[3]);
+			if (nrm > s->wmax)
+				s->wmax = nrm;
+			if (fabs(bias[j]) > s->bmax)
+				s->bmax = fabs(bias[j]);
+		}
+		s->wmax *= 1.0 + 0x1p-40; /* the sums' own rounding, in double */
 	}
 	return s;
 nomem:
@@ -122,7 +133,6 @@ void cs_scorer_free(cs_scorer *s)
 {
 	if (!s)
 		return;
-	free(s->w);
 	free(s->wp);
 	free(s->bias);
 	free(s->wb);

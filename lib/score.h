@@ -29,9 +29,10 @@
 typedef struct cs_scorer cs_scorer;
 
 /*
- * A scorer over items first .. V-1 of w (V, C) and bias (V); both are
- * copied (packed for the kernel), the caller may free them. kernel: see
- * above. Returns NULL with err filled on failure.
+ * A scorer over items first .. V-1 of w (V, C) and bias (V). w is packed
+ * for the kernel and also read as it is (exact scores of candidates), so
+ * it must outlive the scorer; bias is copied. kernel: see above. Returns
+ * NULL with err filled on failure.
  */
 cs_scorer *cs_scorer_new(const float *w, const float *bias, size_t V, size_t C,
 			 size_t first, const char *kernel, cs_error *err);

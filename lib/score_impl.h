@@ -30,7 +30,7 @@ enum { CS_KERNEL_C = 0, CS_KERNEL_AVX512 = 1, CS_KERNEL_BF16 = 2, CS_KERNEL_AMX 
 struct cs_scorer {
 	size_t V, C, C2, first, U;
 	int kernel;
-	float *w;       /* (V, C) as given: exact scores one item at a time */
+	const float *w; /* (V, C) the caller's: exact scores one item at a time */
 	float *wp;      /* (U, 2, C, 16), the fp32 kernels only */
 	float *bias;    /* (32 U) */
 	uint16_t *wb;   /* (U, 2, C2, 16, 2), bf16 kernel only */

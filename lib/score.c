@@ -164,6 +164,10 @@ void cs_scorer_scores(const cs_scorer *s, const float *h, float *out)
 void cs__score_take(const cs_scorer *s, cs__topk_row *row, const float *sc,
 		    uint32_t mask, size_t base)
 {
+	if (row->seeding) {
+		cs__seed(row, sc, base);
+		return;
+	}
 	for (; mask; mask &= mask - 1) {
 		unsigned l = (unsigned)__builtin_ctz(mask);
 		size_t j = base + l;
@@ -171,7 +175,61 @@ void cs__score_take(const cs_scorer *s, cs__topk_row *row, const float *sc,
 			continue;
 		cs__topk_push(row->vals, row->ids, &row->n, row->k, sc[l], (uint32_t)j);
 	}
-	row->thr = row->n == row->k ? row->vals[0] : -INFINITY;
+	row->thr = row->n == row->k && row->vals[0] > row->sthr ? row->vals[0] : row->sthr;
+}
+
+/* Quickselect, three ways (above the pivot | equal | below). */
+float cs__kth_largest(float *v, size_t n, size_t k)
+{
+	size_t lo = 0, hi = n, want = k - 1;
+	while (hi - lo > 1) {
+		float pv = v[lo + (hi - lo) / 2], t;
+		size_t lt = lo, i = lo, gt = hi;
+		while (i < gt) {
+			if (v[i] > pv) {
+				t = v[lt]; v[lt++] = v[i]; v[i++] = t;
+			} else if (v[i] < pv) {
+				t = v[--gt]; v[gt] = v[i]; v[i] = t;
+			} else {
+				i++;
+			}
+		}
+		if (want < lt)
+			hi = lt;
+		else if (want >= gt)
+			lo = gt;
+		else
+			return pv;
+	}
+	return v[want];
+}
+
+/*
+ * After the seeding pass over units u0 .. u0+G-1: a lower bound of the
+ * row's k-th best score, the k-th best of the units' best scores (k
+ * distinct items score at least that), leaving out units that hold an
+ * item the row must skip.
+ */
+static void seed_done(cs__topk_row *row, size_t G)
+{
+	float v[CS_SCORE_SEED];
+	size_t n = 0;
+	for (size_t g = 0; g < G; g++) {
+		size_t lo = (row->seed_u0 + g) * CS_SCORE_UNIT, a = 0, b = row->nseen;
+		while (a < b) { /* the first seen item >= lo */
+			size_t mid = (a + b) / 2;
+			if (row->seen[mid] < lo)
+				a = mid + 1;
+			else
+				b = mid;
+		}
+		if (a == row->nseen || row->seen[a] >= lo + CS_SCORE_UNIT)
+			v[n++] = row->seed[g];
+	}
+	row->seeding = 0;
+	row->sthr = n >= row->k ? cs__kth_largest(v, n, row->k) : -INFINITY;
+	if (row->sthr != row->sthr) /* NaN scores: no bound */
+		row->sthr = -INFINITY;
 }
 
 /* The portable kernel: one row and unit at a time. */
@@ -250,7 +308,8 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 	size_t need = 64 * 8 + Mp * C * sizeof(float) + Mp * C2 * sizeof(uint32_t) +
 		      nseen * sizeof(uint32_t) + T * Mp * sizeof(cs__topk_row) +
 		      T * Mp * kk * (sizeof(float) + sizeof(uint32_t)) * (bf ? 2 : 1) +
-		      (bf ? T * Mp * CS_SCORE_CAND * 2 * sizeof(uint32_t) : 0) + 64 * 8;
+		      (bf ? T * Mp * CS_SCORE_CAND * 2 * sizeof(uint32_t) : 0) +
+		      T * Mp * CS_SCORE_SEED * sizeof(float) + 64 * 8;
 	if (need > s->scratch_cap) {
 		free(s->scratch);
 		s->scratch_cap = 0;
@@ -268,6 +327,7 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 	uint32_t *hi = carve(&p, T * Mp * kk * sizeof *hi);
 	float *av = bf ? carve(&p, T * Mp * kk * sizeof *av) : NULL;
 	uint32_t *ai = bf ? carve(&p, T * Mp * kk * sizeof *ai) : NULL;
+	float *seed = carve(&p, T * Mp * CS_SCORE_SEED * sizeof *seed);
 	uint32_t *cand = bf ? carve(&p, T * Mp * CS_SCORE_CAND * sizeof *cand) : NULL;
 	float *cval = bf ? carve(&p, T * Mp * CS_SCORE_CAND * sizeof *cval) : NULL;
 
@@ -298,6 +358,8 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 			row->k = kk;
 			row->h = hp + r * C;
 			row->thr = r < M ? -INFINITY : INFINITY;
+			row->sthr = -INFINITY;
+			row->seed = seed + (t * Mp + r) * CS_SCORE_SEED;
 			if (nseen && r < M) {
 				row->seen = ss + seen_off[r] - seen_off[0];
 				row->nseen = seen_off[r + 1] - seen_off[r];
@@ -326,19 +388,41 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 #endif
 		size_t u0 = s->U * t / T, u1 = s->U * (t + 1) / T;
 		cs__topk_row *rt = rows + t * Mp;
-		if (s->kernel == CS_KERNEL_AVX512)
-			cs__score_avx512(s, hp, Mp, u0, u1, rt);
-		else if (bf) {
-			if (s->kernel == CS_KERNEL_AMX)
-				cs__score_amx(s, hb, Mp, u0, u1, rt);
-			else
-				cs__score_bf16(s, hb, Mp, u0, u1, rt);
-			for (size_t r = 0; r < M; r++) {
-				cs__score_compact(s, &rt[r]);
-				cs__score_rescore(s, &rt[r]);
+		/*
+		 * Seeding: the first G units once with every score handed over,
+		 * each row keeping its units' best, so that the threshold starts
+		 * near the k-th best rather than at -inf, and far fewer scores
+		 * reach the heaps; then all the units as usual.
+		 */
+		size_t G = CS_SCORE_SEED;
+		int seeding = kk <= G && u1 - u0 >= 4 * G;
+		for (int pass = !seeding; pass < 2; pass++) {
+			size_t e = pass ? u1 : u0 + G;
+			for (size_t r = 0; pass == 0 && r < M; r++) {
+				rt[r].seeding = 1;
+				rt[r].seed_u0 = u0;
+				for (size_t g = 0; g < G; g++)
+					rt[r].seed[g] = -INFINITY;
 			}
-		} else
-			score_c(s, hp, Mp, u0, u1, rt);
+			if (s->kernel == CS_KERNEL_AVX512)
+				cs__score_avx512(s, hp, Mp, u0, e, rt);
+			else if (s->kernel == CS_KERNEL_AMX)
+				cs__score_amx(s, hb, Mp, u0, e, rt);
+			else if (s->kernel == CS_KERNEL_BF16)
+				cs__score_bf16(s, hb, Mp, u0, e, rt);
+			else
+				score_c(s, hp, Mp, u0, e, rt);
+			for (size_t r = 0; pass == 0 && r < M; r++) {
+				seed_done(&rt[r], G);
+				rt[r].thr = rt[r].sthr;
+				if (bf)
+					cs__score_seeded(&rt[r]);
+			}
+		}
+		for (size_t r = 0; bf && r < M; r++) {
+			cs__score_compact(s, &rt[r]);
+			cs__score_rescore(s, &rt[r]);
+		}
 	}
 
 	/* merge each row's heaps, then best first */

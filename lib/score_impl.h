@@ -22,6 +22,7 @@
 #define CS_SCORE_R 8      /* rows of a register tile */
 #define CS_SCORE_UNIT 32  /* items of a register tile */
 #define CS_SCORE_CAND 128 /* bf16: candidates a row holds between compactions */
+#define CS_SCORE_SEED 32  /* units of a thread's seeding pass */
 
 #define CS_SCORE_R_AMX 32  /* rows of an AMX tile pair */
 
@@ -47,6 +48,13 @@ typedef struct cs__topk_row {
 	uint32_t *ids;
 	size_t n, k;
 	float thr;          /* the kernels hand over every score >= thr */
+	/* seeding: while on, take records each unit's best score in seed[]
+	 * (unit u at u - seed_u0); then sthr, a lower bound of the k-th best
+	 * score (approximate for bf16) from them, joins the threshold */
+	int seeding;
+	size_t seed_u0;
+	float *seed;        /* (CS_SCORE_SEED) */
+	float sthr;
 	const float *h;     /* (C) the row */
 	const uint32_t *seen; /* sorted items to skip */
 	size_t nseen;
@@ -116,6 +124,23 @@ static inline int cs__admissible(const cs_scorer *s, const cs__topk_row *row, si
 	return lo == row->nseen || row->seen[lo] != j;
 }
 
+/* Seeding: record the best of the scores sc (32) of unit base/32. */
+static inline void cs__seed(cs__topk_row *row, const float *sc, size_t base)
+{
+	float m[8];
+	for (int i = 0; i < 8; i++) /* eight chains */
+		m[i] = sc[i];
+	for (int l = 8; l < 32; l += 8)
+		for (int i = 0; i < 8; i++)
+			m[i] = sc[l + i] > m[i] ? sc[l + i] : m[i];
+	for (int i = 1; i < 8; i++)
+		m[0] = m[i] > m[0] ? m[i] : m[0];
+	row->seed[base / 32 - row->seed_u0] = m[0];
+}
+
+/* The k-th largest of v (n >= k >= 1), which it reorders. */
+float cs__kth_largest(float *v, size_t n, size_t k);
+
 /* fp32 kernels: the scores sc (32) of unit base/32 that passed (bits of mask). */
 void cs__score_take(const cs_scorer *s, cs__topk_row *row, const float *sc,
 		    uint32_t mask, size_t base);
@@ -130,6 +155,8 @@ void cs__score_amx(const cs_scorer *s, const uint32_t *hb, size_t Mp,
 		   size_t u0, size_t u1, cs__topk_row *rows);
 /* bf16: re-score the candidates row holds into its exact heap. */
 void cs__score_rescore(const cs_scorer *s, cs__topk_row *row);
+/* bf16: set the threshold from a fresh seed bound. */
+void cs__score_seeded(cs__topk_row *row);
 /* bf16: drop the candidates that can no longer reach the top k. */
 void cs__score_compact(const cs_scorer *s, cs__topk_row *row);
 int cs__score_cpu_avx512(void);

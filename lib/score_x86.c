@@ -123,10 +123,15 @@ void cs__score_avx512(const cs_scorer *s, const float *h, size_t Mp,
  * less the margin, rounded down; -inf while fewer than k. */
 static float margin_thr(const cs__topk_row *row)
 {
-	if (row->an < row->k)
+	double a = row->an == row->k && row->avals[0] > row->sthr ? row->avals[0] : row->sthr;
+	if (a == -INFINITY)
 		return -INFINITY;
-	double a = row->avals[0];
 	return (float)(a - row->margin - fabs(a) * 0x1p-22);
+}
+
+void cs__score_seeded(cs__topk_row *row)
+{
+	row->thr = margin_thr(row);
 }
 
 void cs__score_compact(const cs_scorer *s, cs__topk_row *row)
@@ -148,6 +153,10 @@ void cs__score_compact(const cs_scorer *s, cs__topk_row *row)
 static void take_approx(const cs_scorer *s, cs__topk_row *row, const float *sc,
 			uint32_t mask, size_t base)
 {
+	if (row->seeding) {
+		cs__seed(row, sc, base);
+		return;
+	}
 	for (; mask; mask &= mask - 1) {
 		unsigned l = (unsigned)__builtin_ctz(mask);
 		size_t j = base + l;
@@ -271,6 +280,10 @@ void cs__score_rescore(const cs_scorer *s, cs__topk_row *row)
 {
 	size_t C = s->C, i = 0, nc = row->nc;
 	const float *h = row->h;
+	/* the rows are cold: ask for all of them before the first is needed */
+	for (size_t q = 0; q < nc; q++)
+		for (size_t c = 0; c < C; c += 16)
+			__builtin_prefetch(s->w + row->cand[q] * C + c);
 	for (; i < nc; i += 8) {
 		size_t g = nc - i < 8 ? nc - i : 8;
 		const float *w[8];
@@ -279,9 +292,11 @@ void cs__score_rescore(const cs_scorer *s, cs__topk_row *row)
 			size_t j = row->cand[i + (q < g ? q : 0)];
 			w[q] = s->w + j * C;
 		}
-		for (size_t c = 0; c < C; c++)
+		for (size_t c = 0; c < C; c++) {
+#pragma GCC unroll 8
 			for (size_t q = 0; q < 8; q++)
 				acc[q] = fmaf(h[c], w[q][c], acc[q]);
+		}
 		for (size_t q = 0; q < g; q++) {
 			uint32_t j = row->cand[i + q];
 			cs__topk_push(row->vals, row->ids, &row->n, row->k,

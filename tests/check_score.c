@@ -108,13 +108,33 @@ static void check_case(size_t V, size_t C, size_t M, size_t k, size_t first, int
 		cs_scorer_free(s0);
 	}
 	size_t *off = malloc((M + 1) * sizeof *off);
-	uint32_t *items = malloc(M * 40 * sizeof *items);
+	uint32_t *items = malloc(M * 400 * sizeof *items);
 	off[0] = 0;
 	for (size_t i = 0; i < M; i++) {
 		size_t n = seen ? cs_nn_rng_next(&r) % 40 : 0;
 		off[i + 1] = off[i] + n;
 		for (size_t t = 0; t < n; t++) /* repeats and reserved ids too */
 			items[off[i] + t] = (uint32_t)(cs_nn_rng_next(&r) % (t % 3 ? V : 8));
+		if (seen == 2) {
+			/* and the row's 300 best items overall and 12 best in the
+			 * first 1024 of each half (where each of two threads seeds
+			 * its threshold), so that exclusion matters */
+			size_t lo[3] = { 0, 0, (V + 31) / 32 / 2 * 32 };
+			for (int g = 0; g < 3; g++) {
+				size_t nv = g ? 1024 : V;
+				if (lo[g] + nv > V)
+					nv = V - lo[g];
+				cs_scorer *s0 = cs_scorer_new(w + lo[g] * C, b + lo[g], nv, C,
+							      g ? 0 : first, "c", NULL);
+				uint32_t best[300];
+				float bv[300];
+				size_t nb = ref_topk(s0, h + i * C, nv, g ? 0 : first,
+						     g ? 12 : 300, NULL, 0, best, bv);
+				for (size_t t = 0; t < nb; t++)
+					items[off[i + 1]++] = best[t] + (uint32_t)lo[g];
+				cs_scorer_free(s0);
+			}
+		}
 	}
 	uint32_t *ids = malloc(M * k * sizeof *ids), *rid = malloc(k * sizeof *rid);
 	float *vals = malloc(M * k * sizeof *vals), *rval = malloc(k * sizeof *rval);
@@ -176,6 +196,20 @@ START_TEST(test_exclude_seen)
 	check_case(300, 16, 20, 50, CS_ITEM_FIRST, DATA_NORMAL, 1, 12);
 	/* the seen items are most of a tiny catalogue */
 	check_case(20, 8, 30, 30, CS_ITEM_FIRST, DATA_QUARTERS, 1, 13);
+}
+END_TEST
+
+/* Catalogues large enough for the seeding pass (4 x 32 units a thread). */
+START_TEST(test_seeded)
+{
+#ifdef _OPENMP
+	omp_set_num_threads(1 + _i % 2);
+#endif
+	check_case(20000, 64, 9, 10, CS_ITEM_FIRST, DATA_NORMAL, 0, 61);
+	check_case(20000, 64, 9, 10, CS_ITEM_FIRST, DATA_NORMAL, 2, 62);
+	check_case(12000, 32, 5, 32, CS_ITEM_FIRST, DATA_QUARTERS, 2, 63);
+	check_case(9000, 64, 4, 33, CS_ITEM_FIRST, DATA_QUARTERS, 0, 64);
+	check_case(12000, 64, 4, 10, CS_ITEM_FIRST, DATA_CLOSE, 2, 65);
 }
 END_TEST
 
@@ -337,6 +371,7 @@ int main(void)
 	tcase_add_test(tc, test_ties);
 	tcase_add_test(tc, test_exclude_seen);
 	tcase_add_test(tc, test_normal);
+	tcase_add_loop_test(tc, test_seeded, 0, 2);
 	tcase_add_test(tc, test_close);
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_choice);

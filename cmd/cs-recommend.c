@@ -35,6 +35,8 @@ static void __attribute__((noreturn)) usage(void)
 	       "  -h, --help           this help\n"
 	       "  -V, --version        version\n"
 	       "Histories longer than the model's maximum length keep their most recent items.\n"
+	       "CS_KERNEL=auto|amx|bf16|fp32|avx512|c picks the kernel that scores the\n"
+	       "catalogue [auto: the fastest this CPU runs]; all give the same items.\n"
 	       "\n"
 	       "With a session model, print key<TAB>probability for each sequence of IN\n"
 	       "(from cs-mask session); with an event model, key<TAB>position<TAB>item<TAB>\n"

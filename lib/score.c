@@ -76,26 +76,38 @@ cs_scorer *cs_scorer_new(const float *w, const float *bias, size_t V, size_t C,
 	s->first = first;
 	s->kernel = kern;
 	s->U = (V + CS_SCORE_UNIT - 1) / CS_SCORE_UNIT;
-	size_t Vp = s->U * CS_SCORE_UNIT;
-	int bf = kern == CS_KERNEL_BF16 || kern == CS_KERNEL_AMX;
 	s->w = w;
-	s->wp = bf ? NULL : aligned_alloc(64, Vp * C * sizeof *s->wp + 64);
-	s->bias = aligned_alloc(64, Vp * sizeof *s->bias);
-	if ((!bf && !s->wp) || !s->bias)
+	s->bias = aligned_alloc(64, s->U * CS_SCORE_UNIT * sizeof *s->bias);
+	if (!s->bias)
 		goto nomem;
-	for (size_t j = 0; j < Vp; j++)
+	for (size_t j = 0; j < s->U * CS_SCORE_UNIT; j++)
 		s->bias[j] = j < V && j >= first ? bias[j] : -INFINITY;
+	return s;
+nomem:
+	cs_scorer_free(s);
+	cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory for the item scorer");
+	return NULL;
+}
+
+/* The kernel's copy of the weights, made when a batch first needs it. */
+static int pack(cs_scorer *s, cs_error *err)
+{
+	size_t V = s->V, C = s->C, Vp = s->U * CS_SCORE_UNIT;
+	const float *w = s->w;
+	int bf = s->kernel == CS_KERNEL_BF16 || s->kernel == CS_KERNEL_AMX;
 	/* panels of 16 items: channel-major for fp32, pair-major for bf16 */
-	for (size_t j0 = 0; !bf && j0 < Vp; j0 += 16) {
-		float *o = s->wp + j0 * C;
-		for (size_t l = 0; l < 16; l++)
-			for (size_t c = 0; c < C; c++)
-				o[c * 16 + l] = j0 + l < V ? w[(j0 + l) * C + c] : 0.0f;
-	}
-	if (bf) {
+	if (!bf) {
+		if (!(s->wp = aligned_alloc(64, Vp * C * sizeof *s->wp + 64)))
+			goto nomem;
+		for (size_t j0 = 0; j0 < Vp; j0 += 16) {
+			float *o = s->wp + j0 * C;
+			for (size_t l = 0; l < 16; l++)
+				for (size_t c = 0; c < C; c++)
+					o[c * 16 + l] = j0 + l < V ? w[(j0 + l) * C + c] : 0.0f;
+		}
+	} else {
 		size_t C2 = s->C2;
-		s->wb = aligned_alloc(64, Vp * C2 * 2 * sizeof *s->wb + 64);
-		if (!s->wb)
+		if (!(s->wb = aligned_alloc(64, Vp * C2 * 2 * sizeof *s->wb + 64)))
 			goto nomem;
 		memset(s->wb, 0, Vp * C2 * 2 * sizeof *s->wb);
 		for (size_t j = 0; j < V; j++) {
@@ -105,7 +117,7 @@ cs_scorer *cs_scorer_new(const float *w, const float *bias, size_t V, size_t C,
 				o[(c / 2) * 32 + c % 2] = to_bf16(x[c]);
 		}
 		/* the largest norm and bias, for the error bound; four chains */
-		for (size_t j = first; j < V; j++) {
+		for (size_t j = s->first; j < V; j++) {
 			const float *x = w + j * C;
 			double n4[4] = { 0 }, nrm;
 			size_t c = 0;
@@ -117,16 +129,15 @@ cs_scorer *cs_scorer_new(const float *w, const float *bias, size_t V, size_t C,
 			nrm = sqrt(n4[0] + n4[1] + n4[2] + n4[3]);
 			if (nrm > s->wmax)
 				s->wmax = nrm;
-			if (fabs(bias[j]) > s->bmax)
-				s->bmax = fabs(bias[j]);
+			if (fabs(s->bias[j]) > s->bmax)
+				s->bmax = fabs(s->bias[j]);
 		}
 		s->wmax *= 1.0 + 0x1p-40; /* the sums' own rounding, in double */
 	}
-	return s;
+	s->packed = 1;
+	return 0;
 nomem:
-	cs_scorer_free(s);
-	cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory for the item scorer");
-	return NULL;
+	return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory for the item scorer");
 }
 
 void cs_scorer_free(cs_scorer *s)
@@ -232,6 +243,48 @@ static void seed_done(cs__topk_row *row, size_t G)
 		row->sthr = -INFINITY;
 }
 
+/*
+ * A few rows before any packing (one history from the command line): the
+ * scores straight from w, eight items on eight chains at a time. The FMA
+ * clone makes fmaf one instruction.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("fma", "default")))
+#endif
+static void score_direct(const cs_scorer *s, const float *h, size_t M, size_t u0,
+			 size_t u1, cs__topk_row *rows)
+{
+	size_t C = s->C, V = s->V;
+	float sc[CS_SCORE_UNIT];
+	for (size_t r = 0; r < M; r++) {
+		const float *hr = h + r * C;
+		for (size_t u = u0; u < u1; u++) {
+			for (size_t j0 = u * CS_SCORE_UNIT; j0 < (u + 1) * CS_SCORE_UNIT; j0 += 8) {
+				float acc[8] = { 0 };
+				if (j0 + 8 <= V) {
+					const float *w = s->w + j0 * C;
+					for (size_t c = 0; c < C; c++) {
+#pragma GCC unroll 8
+						for (size_t q = 0; q < 8; q++)
+							acc[q] = fmaf(hr[c], w[q * C + c], acc[q]);
+					}
+				} else {
+					for (size_t q = 0; q < 8 && j0 + q < V; q++)
+						for (size_t c = 0; c < C; c++)
+							acc[q] = fmaf(hr[c], s->w[(j0 + q) * C + c], acc[q]);
+				}
+				for (size_t q = 0; q < 8; q++)
+					sc[j0 % CS_SCORE_UNIT + q] = acc[q] + s->bias[j0 + q];
+			}
+			uint32_t mask = 0;
+			for (size_t l = 0; l < CS_SCORE_UNIT; l++)
+				mask |= (uint32_t)(sc[l] >= rows[r].thr) << l;
+			if (mask)
+				cs__score_take(s, &rows[r], sc, mask, u * CS_SCORE_UNIT);
+		}
+	}
+}
+
 /* The portable kernel: one row and unit at a time. */
 static void score_c(const cs_scorer *s, const float *h, size_t M, size_t u0,
 		    size_t u1, cs__topk_row *rows)
@@ -286,7 +339,8 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 		   const size_t *seen_off, const uint32_t *seen, uint32_t *ids,
 		   float *vals, size_t *n, cs_error *err)
 {
-	int bf = s->kernel == CS_KERNEL_BF16 || s->kernel == CS_KERNEL_AMX;
+	int direct = M < CS_SCORE_DIRECT && !s->packed;
+	int bf = !direct && (s->kernel == CS_KERNEL_BF16 || s->kernel == CS_KERNEL_AMX);
 	size_t C = s->C, C2 = s->C2;
 	size_t R = s->kernel == CS_KERNEL_AMX ? CS_SCORE_R_AMX : CS_SCORE_R;
 	size_t Mp = (M + R - 1) / R * R;
@@ -298,6 +352,8 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 		memset(n, 0, M * sizeof *n);
 		return 0;
 	}
+	if (!direct && !s->packed && pack(s, err) < 0)
+		return -1;
 	size_t T = 1;
 #ifdef _OPENMP
 	T = (size_t)omp_get_max_threads();
@@ -395,7 +451,7 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 		 * reach the heaps; then all the units as usual.
 		 */
 		size_t G = CS_SCORE_SEED;
-		int seeding = kk <= G && u1 - u0 >= 4 * G;
+		int seeding = !direct && kk <= G && u1 - u0 >= 4 * G;
 		for (int pass = !seeding; pass < 2; pass++) {
 			size_t e = pass ? u1 : u0 + G;
 			for (size_t r = 0; pass == 0 && r < M; r++) {
@@ -404,7 +460,9 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 				for (size_t g = 0; g < G; g++)
 					rt[r].seed[g] = -INFINITY;
 			}
-			if (s->kernel == CS_KERNEL_AVX512)
+			if (direct)
+				score_direct(s, hp, M, u0, e, rt);
+			else if (s->kernel == CS_KERNEL_AVX512)
 				cs__score_avx512(s, hp, Mp, u0, e, rt);
 			else if (s->kernel == CS_KERNEL_AMX)
 				cs__score_amx(s, hb, Mp, u0, e, rt);

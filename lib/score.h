@@ -15,6 +15,9 @@
  *   bf16       AVX512-BF16 (vdpbf16ps) on item embeddings rounded to
  *              bfloat16 once, then the items within a proven error bound of
  *              the K-th best re-scored as above: the same result as fp32
+ * Packing the weights for a kernel costs more than scoring a few rows, so
+ * a call of fewer than 8 rows on a scorer not yet packed scores straight
+ * from w (the same scores), and the first larger call packs.
  * "auto" (or NULL) takes the environment variable CS_KERNEL if set, else
  * the fastest kernel this CPU runs; "fp32" is avx512 where the CPU has it,
  * else c. Asking for a kernel the CPU lacks is an error.
@@ -49,7 +52,8 @@ int cs_scorer_kernel_supported(const char *kernel);
  * return for row i are seen[seen_off[i] .. seen_off[i+1]-1], in any order
  * (either NULL: none).
  * Runs on the OpenMP threads (omp_get_max_threads), the items split
- * between them. Returns 0, or -1 with err filled (out of memory).
+ * between them; one call at a time on a scorer. Returns 0, or -1 with err
+ * filled (out of memory).
  */
 int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 		   const size_t *seen_off, const uint32_t *seen, uint32_t *ids,

@@ -23,6 +23,7 @@
 #define CS_SCORE_UNIT 32  /* items of a register tile */
 #define CS_SCORE_CAND 128 /* bf16: candidates a row holds between compactions */
 #define CS_SCORE_SEED 32  /* units of a thread's seeding pass */
+#define CS_SCORE_DIRECT 8 /* fewer rows (before any packing): straight from w */
 
 #define CS_SCORE_R_AMX 32  /* rows of an AMX tile pair */
 
@@ -37,6 +38,7 @@ struct cs_scorer {
 	uint16_t *wb;   /* (U, 2, C2, 16, 2), bf16 kernel only */
 	double wmax;    /* largest |w_j| (2-norm), bf16 error bound */
 	double bmax;    /* largest |bias_j| */
+	int packed;     /* wp or wb made (on the first batch of CS_SCORE_DIRECT rows) */
 	/* scratch of cs_scorer_topk, grown as needed */
 	void *scratch;
 	size_t scratch_cap;

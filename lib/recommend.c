@@ -101,7 +101,11 @@ int cs_recommender_run(cs_recommender *r, const cs_dataset *d, size_t first, siz
 			       m->nparams * sizeof(float));
 		}
 	memset(r->errs, 0, T * sizeof *r->errs);
-	/* the encoder: a share of the batch each, OpenBLAS on one thread */
+	/*
+	 * The encoder: the batch in chunks (four a thread), each to whichever
+	 * thread is free, on its copy of the model; OpenBLAS on one thread.
+	 */
+	size_t cs = (B + 4 * T - 1) / (4 * T), nch = (B + cs - 1) / cs;
 	int blas = T > 1 ? cs_blas_set_threads(1) : 0;
 	#pragma omp parallel num_threads((int)T) if (T > 1) reduction(|:bad)
 	{
@@ -109,11 +113,12 @@ int cs_recommender_run(cs_recommender *r, const cs_dataset *d, size_t first, siz
 #ifdef _OPENMP
 		t = (size_t)omp_get_thread_num();
 #endif
-		size_t lo = B * t / T, hi = B * (t + 1) / T;
-		if (hi > lo) {
+		#pragma omp for schedule(dynamic, 1)
+		for (size_t ch = 0; ch < nch; ch++) {
+			size_t lo = ch * cs, hi = lo + cs < B ? lo + cs : B;
 			const cs_batch *b = cs_batcher_fill(&r->bt[t], d, NULL, first + lo, hi - lo);
 			const float *h;
-			if (cs_bert_score_hidden(r->m[t], b, &h, &r->errs[t]) < 0)
+			if (bad || cs_bert_score_hidden(r->m[t], b, &h, &r->errs[t]) < 0)
 				bad = 1;
 			else
 				memcpy(r->h + lo * C, h, (hi - lo) * C * sizeof *h);

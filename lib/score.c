@@ -436,45 +436,56 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 			}
 		}
 
+	/* chunks of at most 4G units, at least four a thread */
+	size_t chunk = (s->U + 4 * T - 1) / (4 * T);
+	chunk = chunk < 4 * CS_SCORE_SEED ? chunk : 4 * CS_SCORE_SEED;
+	size_t nch = (s->U + chunk - 1) / chunk;
 	#pragma omp parallel num_threads((int)T)
 	{
 		size_t t = 0;
 #ifdef _OPENMP
 		t = (size_t)omp_get_thread_num();
 #endif
-		size_t u0 = s->U * t / T, u1 = s->U * (t + 1) / T;
 		cs__topk_row *rt = rows + t * Mp;
 		/*
-		 * Seeding: the first G units once with every score handed over,
-		 * each row keeping its units' best, so that the threshold starts
-		 * near the k-th best rather than at -inf, and far fewer scores
-		 * reach the heaps; then all the units as usual.
+		 * Seeding: the first G units a thread takes run once with every
+		 * score handed over, each row keeping its units' best, so that
+		 * the threshold starts near the k-th best rather than at -inf
+		 * and far fewer scores reach the heaps; then all the units as
+		 * usual. The units go in chunks to whichever thread is free (a
+		 * shared machine may stall one), each thread with its own heaps.
 		 */
 		size_t G = CS_SCORE_SEED;
-		int seeding = !direct && kk <= G && u1 - u0 >= 4 * G;
-		for (int pass = !seeding; pass < 2; pass++) {
-			size_t e = pass ? u1 : u0 + G;
-			for (size_t r = 0; pass == 0 && r < M; r++) {
-				rt[r].seeding = 1;
-				rt[r].seed_u0 = u0;
-				for (size_t g = 0; g < G; g++)
-					rt[r].seed[g] = -INFINITY;
-			}
-			if (direct)
-				score_direct(s, hp, M, u0, e, rt);
-			else if (s->kernel == CS_KERNEL_AVX512)
-				cs__score_avx512(s, hp, Mp, u0, e, rt);
-			else if (s->kernel == CS_KERNEL_AMX)
-				cs__score_amx(s, hb, Mp, u0, e, rt);
-			else if (s->kernel == CS_KERNEL_BF16)
-				cs__score_bf16(s, hb, Mp, u0, e, rt);
-			else
-				score_c(s, hp, Mp, u0, e, rt);
-			for (size_t r = 0; pass == 0 && r < M; r++) {
-				seed_done(&rt[r], G);
-				rt[r].thr = rt[r].sthr;
-				if (bf)
-					cs__score_seeded(&rt[r]);
+		int first_chunk = 1;
+		#pragma omp for schedule(dynamic, 1) nowait
+		for (size_t ch = 0; ch < nch; ch++) {
+			size_t u0 = ch * chunk, u1 = u0 + chunk < s->U ? u0 + chunk : s->U;
+			int seeding = first_chunk && !direct && kk <= G && u1 - u0 >= 4 * G;
+			first_chunk = 0;
+			for (int pass = !seeding; pass < 2; pass++) {
+				size_t e = pass ? u1 : u0 + G;
+				for (size_t r = 0; pass == 0 && r < M; r++) {
+					rt[r].seeding = 1;
+					rt[r].seed_u0 = u0;
+					for (size_t g = 0; g < G; g++)
+						rt[r].seed[g] = -INFINITY;
+				}
+				if (direct)
+					score_direct(s, hp, M, u0, e, rt);
+				else if (s->kernel == CS_KERNEL_AVX512)
+					cs__score_avx512(s, hp, Mp, u0, e, rt);
+				else if (s->kernel == CS_KERNEL_AMX)
+					cs__score_amx(s, hb, Mp, u0, e, rt);
+				else if (s->kernel == CS_KERNEL_BF16)
+					cs__score_bf16(s, hb, Mp, u0, e, rt);
+				else
+					score_c(s, hp, Mp, u0, e, rt);
+				for (size_t r = 0; pass == 0 && r < M; r++) {
+					seed_done(&rt[r], G);
+					rt[r].thr = rt[r].sthr;
+					if (bf)
+						cs__score_seeded(&rt[r]);
+				}
 			}
 		}
 		for (size_t r = 0; bf && r < M; r++) {

@@ -16,12 +16,14 @@
  * most D = beta |h| max_j |w_j| + 2^-22 (|h| max_j |w_j| + max |bias|)
  * where beta = 2^-7 + 2^-16 + 2 C 2^-24 (the products' rounding, then
  * both sums' accumulation; |h.w| <= |h| |w|; the bias additions), times
- * 1.01. Let A be the K-th best approximate score of a row so far: the K
- * items holding it have exact scores >= A - D, so the K-th best exact
- * score E >= A - D, and an item of the exact top K has an approximate
- * score >= E - D >= A - 2D. Every item whose approximate score reaches
- * A - 2D (2D is the row's margin) is re-scored exactly as the fp32
- * kernels do; the top K of those is the exact top K.
+ * 1.01. Let A be a lower bound of the K-th best approximate score of a
+ * row (the heap's K-th best so far, or the seed; see score.c): K items
+ * score at least A approximately, so exactly at least A - D, so the K-th
+ * best exact score E >= A - D, and an item of the exact top K has an
+ * approximate score >= E - D >= A - 2D. Every item whose approximate score
+ * reaches A - 2D (2D is the row's margin) is kept as a candidate and, if
+ * it still does at the end, re-scored exactly as the fp32 kernels do; the
+ * top K of those is the exact top K.
  */
 #include <math.h>
 #include <string.h>

@@ -117,9 +117,9 @@ static void check_case(size_t V, size_t C, size_t M, size_t k, size_t first, int
 			items[off[i] + t] = (uint32_t)(cs_nn_rng_next(&r) % (t % 3 ? V : 8));
 		if (seen == 2) {
 			/* and the row's 300 best items overall and 12 best in the
-			 * first 1024 of each half (where each of two threads seeds
-			 * its threshold), so that exclusion matters */
-			size_t lo[3] = { 0, 0, (V + 31) / 32 / 2 * 32 };
+			 * first 1024 of the first two chunks of 4096 (where the
+			 * threads seed their thresholds), so that exclusion matters */
+			size_t lo[3] = { 0, 0, V > 4096 ? 4096 : 0 };
 			for (int g = 0; g < 3; g++) {
 				size_t nv = g ? 1024 : V;
 				if (lo[g] + nv > V)
@@ -199,14 +199,15 @@ START_TEST(test_exclude_seen)
 }
 END_TEST
 
-/* Catalogues large enough for the seeding pass (4 x 32 units a thread). */
+/* Catalogues large enough for the seeding pass (chunks of 4 x 32 units,
+ * at least 4 a thread). */
 START_TEST(test_seeded)
 {
 #ifdef _OPENMP
 	omp_set_num_threads(1 + _i % 2);
 #endif
-	check_case(20000, 64, 9, 10, CS_ITEM_FIRST, DATA_NORMAL, 0, 61);
-	check_case(20000, 64, 9, 10, CS_ITEM_FIRST, DATA_NORMAL, 2, 62);
+	check_case(40000, 64, 9, 10, CS_ITEM_FIRST, DATA_NORMAL, 0, 61);
+	check_case(40000, 64, 9, 10, CS_ITEM_FIRST, DATA_NORMAL, 2, 62);
 	check_case(12000, 32, 5, 32, CS_ITEM_FIRST, DATA_QUARTERS, 2, 63);
 	check_case(9000, 64, 4, 33, CS_ITEM_FIRST, DATA_QUARTERS, 0, 64);
 	check_case(12000, 64, 4, 10, CS_ITEM_FIRST, DATA_CLOSE, 2, 65);

@@ -139,7 +139,7 @@ void cs_embed_backward(float *dwte, float *dwpe, const float *dout,
 /* ------------------------------------------------------------ layernorm */
 
 /* An AVX-512 build beside the baseline one, chosen at load (ifunc). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)
 __attribute__((target_clones("avx512f", "default")))
 #endif
 void cs_layernorm_forward(float *out, float *mean, float *rstd,

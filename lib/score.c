@@ -248,7 +248,7 @@ static void seed_done(cs__topk_row *row, size_t G)
  * scores straight from w, eight items on eight chains at a time. The FMA
  * clone makes fmaf one instruction.
  */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)
 __attribute__((target_clones("fma", "default")))
 #endif
 static void score_direct(const cs_scorer *s, const float *h, size_t M, size_t u0,

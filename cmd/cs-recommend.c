@@ -8,12 +8,10 @@
 #include "blas.h"
 #include "bertfile.h"
 #include "evaluate.h"
+#include "recommend.h"
 #include "vocab.h"
 
 #include "common.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 const char *progname = "cs-recommend";
 
@@ -37,6 +35,8 @@ static void __attribute__((noreturn)) usage(void)
 	       "  -h, --help           this help\n"
 	       "  -V, --version        version\n"
 	       "Histories longer than the model's maximum length keep their most recent items.\n"
+	       "CS_KERNEL=auto|amx|bf16|fp32|avx512|c picks the kernel that scores the\n"
+	       "catalogue [auto: the fastest this CPU runs]; all give the same items.\n"
 	       "\n"
 	       "With a session model, print key<TAB>probability for each sequence of IN\n"
 	       "(from cs-mask session); with an event model, key<TAB>position<TAB>item<TAB>\n"
@@ -77,11 +77,8 @@ typedef struct ctx {
 	const cs_vocab *voc;
 	size_t vf, k, batch;
 	int exclude;
-	cs_batcher bt;
+	cs_recommender *rec;
 	uint32_t *ids;
-	uint32_t *excl;   /* (nthreads, V) seen-item stamps, one array a thread */
-	uint32_t stamp;
-	size_t nthreads;
 	size_t *nres;     /* (batch) items found per history */
 	float *vals;      /* ids, vals: (batch, k) */
 	uint64_t histories, truncated;
@@ -116,30 +113,11 @@ static int add(pending *pd, const char *key, size_t klen, const uint32_t *it, si
 /* Score the pending histories and print their top k. */
 static int flush(ctx *c, pending *pd, cs_error *err)
 {
-	size_t V = c->m->cfg.V;
 	for (size_t first = 0; first < pd->d.n; first += c->batch) {
 		size_t B = pd->d.n - first < c->batch ? pd->d.n - first : c->batch;
-		const cs_batch *b = cs_batcher_fill(&c->bt, &pd->d, NULL, first, B);
-		const float *scores;
-		if (cs_bert_score(c->m, b, &scores, err) < 0)
+		if (cs_recommender_run(c->rec, &pd->d, first, B, c->k, c->exclude, c->ids,
+				       c->vals, c->nres, err) < 0)
 			return -1;
-		/* Top k of each row on all threads (each with its own stamps), then print. */
-		uint32_t base = c->stamp;
-		c->stamp += (uint32_t)B;
-		#pragma omp parallel for schedule(static)
-		for (size_t i = 0; i < B; i++) {
-			size_t h = first + i, t = 0;
-#ifdef _OPENMP
-			t = (size_t)omp_get_thread_num();
-#endif
-			uint32_t *excl = c->excl + t * V, stamp = base + (uint32_t)i + 1;
-			if (c->exclude)
-				for (size_t j = pd->d.off[h]; j < pd->d.off[h + 1]; j++)
-					excl[pd->d.item[j]] = stamp;
-			c->nres[i] = cs_topk(scores + i * V, V, CS_ITEM_FIRST, c->k,
-					     c->exclude ? excl : NULL, stamp, c->ids + i * c->k,
-					     c->vals + i * c->k);
-		}
 		for (size_t i = 0; i < B; i++) {
 			const char *key = pd->keys + pd->key_off[first + i];
 			for (size_t r = 0; r < c->nres[i]; r++) {
@@ -413,7 +391,7 @@ int main(int argc, char **argv)
 	c.vf = (size_t)vf;
 	/* every batch is checked before it runs (histories come one by one) */
 	c.m->mem_limit = mem_limit();
-	size_t V = c.m->cfg.V, P = c.m->cfg.P;
+	size_t P = c.m->cfg.P;
 	if (c.m->cfg.head != CS_HEAD_CLOZE) {
 		if (text)
 			usage_error("a %s model reads streams from cs-mask, not --text",
@@ -428,17 +406,12 @@ int main(int argc, char **argv)
 		       "histories only; rank with cs-eval", c.m->cfg.fname[0]);
 		goto fail;
 	}
-	if (cs_batcher_init(&c.bt, &c.m->cfg, CS_DATA_EVAL, c.batch, &err) < 0)
+	if (!(c.rec = cs_recommender_new(c.m, c.batch, NULL, &err)))
 		goto fail;
-	c.nthreads = 1;
-#ifdef _OPENMP
-	c.nthreads = (size_t)omp_get_max_threads();
-#endif
-	c.excl = calloc(c.nthreads * V, sizeof *c.excl);
 	c.ids = malloc(c.batch * c.k * sizeof *c.ids);
 	c.vals = malloc(c.batch * c.k * sizeof *c.vals);
 	c.nres = malloc(c.batch * sizeof *c.nres);
-	if (!c.excl || !c.ids || !c.vals || !c.nres) {
+	if (!c.ids || !c.vals || !c.nres) {
 		cs_err(&err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 		goto fail;
 	}
@@ -457,7 +430,9 @@ done:
 	}
 	if (!quiet) {
 		double t = cs_now() - t0;
-		warnx_("%" PRIu64 " histories in %.2f s (%.0f/s)", c.histories, t, c.histories / (t + 1e-9));
+		warnx_("%" PRIu64 " histories in %.2f s (%.0f/s%s%s)", c.histories, t,
+		       c.histories / (t + 1e-9), c.rec ? ", kernel " : "",
+		       c.rec ? cs_recommender_kernel(c.rec) : "");
 		if (c.truncated)
 			warnx_("%" PRIu64 " histories longer than %zu items kept their most recent ones",
 			       c.truncated, P - 1);
@@ -471,8 +446,7 @@ fail:
 out:
 	if (of.fp)
 		cs_ofile_abort(&of);
-	cs_batcher_free(&c.bt);
-	free(c.excl);
+	cs_recommender_free(c.rec);
 	free(c.ids);
 	free(c.vals);
 	free(c.nres);

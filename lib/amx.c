@@ -6,26 +6,22 @@
 #include "amx.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#include <cpuid.h>
 #include <immintrin.h>
-#include <unistd.h>
-#include <sys/syscall.h>
-
-#define ARCH_REQ_XCOMP_PERM 0x1023
-#define XFEATURE_XTILEDATA 18
+#include "score_impl.h"
 
 static int amx_have = -1, amx_on = 1;
 
+/*
+ * The CPU and kernel check is the scorer's (score_x86.c); CS_KERNEL, the
+ * scorer's choice of kernel, keeps AMX off here too when it names another
+ * (fp32, avx512, bf16, c).
+ */
 int cs_amx_available(void)
 {
 	if (amx_have < 0) {
-		unsigned a, b, c, d;
 		const char *k = getenv("CS_KERNEL");
-		amx_have = 0;
-		if ((!k || strcmp(k, "fp32") != 0) && __get_cpuid_count(7, 0, &a, &b, &c, &d) &&
-		    (d >> 22 & 1) && (d >> 24 & 1) &&
-		    syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0)
-			amx_have = 1;
+		amx_have = (!k || !*k || !strcmp(k, "auto") || !strcmp(k, "amx")) &&
+			   cs__score_cpu_amx();
 	}
 	return amx_have && amx_on;
 }

@@ -6,9 +6,9 @@
  * (8 bits of mantissa), products summed in FP32, as mixed-precision
  * training does elsewhere. cs_amx_available says whether the CPU has
  * AMX-BF16 and the kernel lets the process use it (Linux asks each
- * process to request the tile state); CS_KERNEL=fp32 in the environment,
- * or cs_amx_enable(0), turns it off, and every caller then takes its FP32
- * path.
+ * process to request the tile state); CS_KERNEL set to anything but auto
+ * or amx (fp32, say), or cs_amx_enable(0), turns it off, and every caller
+ * then takes its FP32 path.
  *
  * Layouts. A is row-major bfloat16. B (K, N) is packed by cs_amx_pack:
  * each block of 16 columns holds K/2 rows of 16 pairs (B[2p][n],

@@ -99,6 +99,14 @@ void cs_sgemm_ref(int ta, int tb, size_t M, size_t N, size_t K, float alpha,
 	}
 }
 
+int cs_blas_set_threads(int n)
+{
+	int old = blas_threads;
+	openblas_set_num_threads(n);
+	blas_threads = n;
+	return old;
+}
+
 /* ------------------------------------------------------------ kernels */
 
 const char *cs_blas_corename(void)

@@ -66,6 +66,13 @@ void cs_blas_use_reference(int on);
  */
 int cs_blas_init(int threads, char **argv, const char **corename,
 		 cs_error *err);
+/*
+ * Set OpenBLAS's thread count (and cs_sgemm's idea of it) to n; returns
+ * the previous count. With 1, several threads may call cs_sgemm at once,
+ * each product running in its caller (cs_recommender's encoders do).
+ * Call between products, never during one.
+ */
+int cs_blas_set_threads(int n);
 /* The kernel name OpenBLAS reports. */
 const char *cs_blas_corename(void);
 /* OpenBLAS's thread count. */

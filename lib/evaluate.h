@@ -14,6 +14,7 @@
 #include "dataset.h"
 #include "metrics.h"
 #include "model.h"
+#include "score.h"
 
 typedef struct cs_eval_opts {
 	size_t nk;
@@ -48,13 +49,5 @@ int cs_predict(cs_bert *m, const cs_dataset *d, size_t batch, float *prob,
 /* cs_predict, then the metrics at threshold. */
 int cs_evaluate_binary(cs_bert *m, const cs_dataset *d, size_t batch,
 		       double threshold, cs_binmetrics *res, cs_error *err);
-
-/*
- * The k best items of score (V) from first on, best first, skipping those
- * with excl[item] == stamp (excl may be NULL). Returns how many (< k only
- * if the catalogue is smaller).
- */
-size_t cs_topk(const float *score, size_t V, size_t first, size_t k,
-	       const uint32_t *excl, uint32_t stamp, uint32_t *ids, float *vals);
 
 #endif

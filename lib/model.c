@@ -621,6 +621,82 @@ static void bin_backward(cs_bert *m, const cs_batch *b, float *dx)
 
 /* ------------------------------------------------------------ forward */
 
+/* head: 0 encoder only, 1 the head too, HEAD_HIDDEN the cloze head up to
+ * its last hidden states (hln), without the logits. */
+#define HEAD_HIDDEN 2
+
+/*
+ * Scoring (eval, HEAD_HIDDEN): the last block x (N, C) -> the hidden
+ * states at the M positions b->mpos only, into the first M rows of the
+ * block's activations. Keys and values are needed for every token, the
+ * rest (attention of the queries, projection, feed-forward, both
+ * LayerNorms) only at the positions scored: a tenth of the tokens for
+ * next-item scoring. Dropout is off, so it is left out.
+ */
+static void last_block_at(cs_bert *m, const cs_batch *b, const float *x, size_t N)
+{
+	const cs_bert_config *c = &m->cfg;
+	size_t C = c->C, L = c->L, NH = c->NH, FF = c->FF, M = b->M, l = L - 1;
+	size_t NC = N * C, C3 = 3 * C, hs = C / NH;
+	const cs_bert_params *p = &m->params;
+	cs_bert_acts *a = &m->acts;
+	float *qkv = a->qkv + l * 3 * NC, *atty = a->atty + l * NC;
+	float *proj = a->proj + l * NC, *res1 = a->res1 + l * NC;
+	float *ln1 = a->ln1 + l * NC, *fch = a->fch + l * N * FF;
+	float *fchg = a->fch_gelu + l * N * FF;
+	float *fc2 = a->fc2 + l * NC, *res2 = a->res2 + l * NC;
+	float *w = a->att + l * m->A; /* (T) scratch: one query's weights */
+	float scale = 1.0f / sqrtf((float)hs);
+
+	cs_linear_forward(qkv, x, p->qkv_w + l * 3 * C * C, p->qkv_b + l * 3 * C,
+			  N, C, 3 * C);
+	for (size_t i = 0; i < M; i++) {
+		size_t t = b->mpos[i], lo = 0, hi = b->B;
+		while (hi - lo > 1) { /* the sequence holding token t */
+			size_t mid = (lo + hi) / 2;
+			if (b->off[mid] <= t)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		size_t s0 = b->off[lo], T = b->off[lo + 1] - s0;
+		for (size_t h = 0; h < NH; h++) {
+			const float *q = qkv + t * C3 + h * hs;
+			float mx = -INFINITY, sum = 0.0f, *o = atty + i * C + h * hs;
+			for (size_t j = 0; j < T; j++) {
+				const float *k = qkv + (s0 + j) * C3 + C + h * hs;
+				float d = 0.0f;
+				for (size_t e = 0; e < hs; e++)
+					d += q[e] * k[e];
+				w[j] = d * scale;
+				mx = w[j] > mx ? w[j] : mx;
+			}
+			for (size_t j = 0; j < T; j++) {
+				w[j] = expf(w[j] - mx);
+				sum += w[j];
+			}
+			memset(o, 0, hs * sizeof *o);
+			for (size_t j = 0; j < T; j++) {
+				const float *v = qkv + (s0 + j) * C3 + 2 * C + h * hs;
+				float wj = w[j] / sum;
+				for (size_t e = 0; e < hs; e++)
+					o[e] += wj * v[e];
+			}
+		}
+	}
+	cs_gather_forward(a->hh, x, b->mpos, M, C); /* the residual, in scratch */
+	cs_linear_forward(proj, atty, p->proj_w + l * C * C, p->proj_b + l * C, M, C, C);
+	cs_residual_forward(res1, proj, a->hh, M * C);
+	cs_layernorm_forward(ln1, a->ln1_mean + l * N, a->ln1_rstd + l * N, res1,
+			     p->ln1_w + l * C, p->ln1_b + l * C, M, C);
+	cs_linear_forward(fch, ln1, p->fc_w + l * FF * C, p->fc_b + l * FF, M, C, FF);
+	cs_gelu_forward(fchg, fch, M * FF);
+	cs_linear_forward(fc2, fchg, p->fc2_w + l * C * FF, p->fc2_b + l * C, M, FF, C);
+	cs_residual_forward(res2, fc2, ln1, M * C);
+	cs_layernorm_forward(a->hm, a->ln2_mean + l * N, a->ln2_rstd + l * N, res2,
+			     p->ln2_w + l * C, p->ln2_b + l * C, M, C);
+}
+
 static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 		   int want_logits, cs_error *err)
 {
@@ -636,13 +712,20 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 		for (size_t i = 0; i < b->B; i++)
 			if (b->off[i + 1] - b->off[i] > T)
 				T = b->off[i + 1] - b->off[i];
+		int share = m->mem_share > 1 ? m->mem_share : 1;
 		if (cs_bert_mem_check(c, b->B, T, (double)N, (double)A, (double)M, train,
-				      m->mem_limit, NULL, err) < 0)
+				      m->mem_limit / share, NULL, err) < 0) {
+			size_t n = strlen(err ? err->msg : "");
+			if (err && share > 1)
+				snprintf(err->msg + n, sizeof err->msg - n,
+					 "; %d threads share the limit", share);
 			return -1;
+		}
 	}
 	m->tiled = M && b->mtgt && c->head == CS_HEAD_CLOZE && !m->keep_logits &&
 		   !want_logits;
-	if (acts_prepare(m, N, A, M, !m->tiled, err) < 0)
+	/* the logits: not for the tiled loss, nor for scoring's hidden states */
+	if (acts_prepare(m, N, A, M, head != HEAD_HIDDEN && !m->tiled, err) < 0)
 		return -1;
 	m->B = b->B;
 	m->batch = b;
@@ -664,11 +747,17 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 	embed_forward(m, b, N);
 	cs_layernorm_forward(a->embln, a->embln_mean, a->embln_rstd, a->emb,
 			     p->embln_w, p->embln_b, N, C);
-	cs_dropout_forward(a->x0, a->embm, a->embln, N * C, hp, r);
+	/* scoring: dropout is off and nothing goes backward: no copies */
+	int scoring = head == HEAD_HIDDEN && !r;
+	const float *x0 = a->embln;
+	if (!scoring) {
+		cs_dropout_forward(a->x0, a->embm, a->embln, N * C, hp, r);
+		x0 = a->x0;
+	}
 
-	for (size_t l = 0; l < L; l++) {
+	for (size_t l = 0; l < (scoring ? L - 1 : L); l++) {
 		size_t NC = N * C;
-		const float *x = l ? a->ln2 + (l - 1) * NC : a->x0;
+		const float *x = l ? a->ln2 + (l - 1) * NC : x0;
 		float *qkv = a->qkv + l * 3 * NC, *atty = a->atty + l * NC;
 		float *proj = a->proj + l * NC, *res1 = a->res1 + l * NC;
 		float *ln1 = a->ln1 + l * NC, *fch = a->fch + l * N * FF;
@@ -682,8 +771,12 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 				     ap, r);
 		cs_linear_forward(proj, atty, p->proj_w + l * C * C,
 				  p->proj_b + l * C, N, C, C);
-		cs_dropout_forward(res1, a->projm + l * NC, proj, NC, hp, r);
-		cs_residual_forward(res1, res1, x, NC);
+		if (scoring) {
+			cs_residual_forward(res1, proj, x, NC);
+		} else {
+			cs_dropout_forward(res1, a->projm + l * NC, proj, NC, hp, r);
+			cs_residual_forward(res1, res1, x, NC);
+		}
 		cs_layernorm_forward(ln1, a->ln1_mean + l * N,
 				     a->ln1_rstd + l * N, res1,
 				     p->ln1_w + l * C, p->ln1_b + l * C, N, C);
@@ -692,8 +785,12 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 		cs_gelu_forward(fchg, fch, N * FF);
 		cs_linear_forward(fc2, fchg, p->fc2_w + l * C * FF,
 				  p->fc2_b + l * C, N, FF, C);
-		cs_dropout_forward(res2, a->fc2m + l * NC, fc2, NC, hp, r);
-		cs_residual_forward(res2, res2, ln1, NC);
+		if (scoring) {
+			cs_residual_forward(res2, fc2, ln1, NC);
+		} else {
+			cs_dropout_forward(res2, a->fc2m + l * NC, fc2, NC, hp, r);
+			cs_residual_forward(res2, res2, ln1, NC);
+		}
 		cs_layernorm_forward(a->ln2 + l * NC, a->ln2_mean + l * N,
 				     a->ln2_rstd + l * N, res2,
 				     p->ln2_w + l * C, p->ln2_b + l * C, N, C);
@@ -706,11 +803,16 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 	}
 
 	/* output layer at the M positions: transform, tied logits */
-	cs_gather_forward(a->hm, a->ln2 + (L - 1) * N * C, b->mpos, M, C);
+	if (scoring)
+		last_block_at(m, b, L > 1 ? a->ln2 + (L - 2) * N * C : x0, N);
+	else
+		cs_gather_forward(a->hm, a->ln2 + (L - 1) * N * C, b->mpos, M, C);
 	cs_linear_forward(a->hh, a->hm, p->head_w, p->head_b, M, C, C);
 	cs_gelu_forward(a->hh_gelu, a->hh, M * C);
 	cs_layernorm_forward(a->hln, a->hln_mean, a->hln_rstd, a->hh_gelu,
 			     p->headln_w, p->headln_b, M, C);
+	if (head == HEAD_HIDDEN)
+		return 0;
 	if (m->tiled) {
 		if (ce_prepare(m, M, err) < 0)
 			return -1;
@@ -786,6 +888,19 @@ int cs_bert_score(cs_bert *m, const cs_batch *b, const float **scores,
 		s[i * V + CS_ITEM_MASK] = -INFINITY;
 	}
 	*scores = s;
+	return 0;
+}
+
+int cs_bert_score_hidden(cs_bert *m, const cs_batch *b, const float **h,
+			 cs_error *err)
+{
+	if (m->cfg.head != CS_HEAD_CLOZE)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "a %s model gives probabilities, it does not rank items",
+			      cs_bert_head_name(m->cfg.head));
+	if (forward(m, b, 0, HEAD_HIDDEN, 0, err) < 0)
+		return -1;
+	*h = m->acts.hln;
 	return 0;
 }
 

@@ -229,6 +229,7 @@ typedef struct cs_bert {
 	float pos_weight;     /* binary heads: weight of positive examples [1] */
 	int frozen;           /* the update leaves the encoder alone (backward skips it) */
 	double mem_limit;     /* bytes a forward may need (cs_bert_mem_bytes), 0: no limit [0] */
+	int mem_share;        /* models at work at once that share mem_limit [0: alone] */
 
 	/* activations of the last forward */
 	size_t N, A, M, B;
@@ -315,6 +316,14 @@ int cs_bert_encode(cs_bert *m, const cs_batch *b, const float **hidden,
  */
 int cs_bert_score(cs_bert *m, const cs_batch *b, const float **scores,
 		  cs_error *err);
+/*
+ * The hidden states (M, C) the output layer scores at b->mpos (eval mode):
+ * scores = h @ wte^T + out_b, for cs_scorer (score.h), which selects the
+ * top items without writing all M x V scores. Points into the activations
+ * like scores.
+ */
+int cs_bert_score_hidden(cs_bert *m, const cs_batch *b, const float **h,
+			 cs_error *err);
 /*
  * Binary heads: probabilities (M) of the positive class at b->mpos (the
  * event head, the session head with a [CLS] token) or of each sequence

@@ -154,8 +154,9 @@ void cs_nn_expf(float *y, const float *x, size_t n);
 
 /*
  * The exp-bound loops (GELU, softmax cross-entropy, cs_nn_expf) have an
- * SSE2 version and an AVX2 one, picked at run time. cs_nn_simd(0) forces
- * the baseline, cs_nn_simd(1) (the default) takes the best; for tests.
+ * SSE2 version, an AVX2 one and an AVX-512F one, picked at run time.
+ * cs_nn_simd(0) forces the baseline, cs_nn_simd(1) (the default) takes
+ * the best; for tests.
  */
 void cs_nn_simd(int best);
 

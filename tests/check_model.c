@@ -22,6 +22,7 @@
 
 #include "blas.h"
 #include "model.h"
+#include "score.h"
 
 #ifndef FIXTURE
 #define FIXTURE "tests/fixtures/bert4rec_tiny.bin"
@@ -374,6 +375,38 @@ START_TEST(test_score)
 }
 END_TEST
 
+/* Scoring's shortcut (the last block at the scored positions only, no
+ * dropout copies) gives the output layer the same input; the scorer's
+ * scores on it are the reference logits. */
+START_TEST(test_score_hidden)
+{
+	struct fix f;
+	fix_setup(&f);
+	size_t V = f.m->cfg.V, M = f.b.M, C = f.m->cfg.C;
+	const float *s, *h;
+	ck_assert_int_eq(cs_bert_score(f.m, &f.b, &s, NULL), 0);
+	float *full = malloc(M * C * sizeof *full), *sc = malloc(V * sizeof *sc);
+	memcpy(full, f.m->acts.hln, M * C * sizeof *full);
+	ck_assert_int_eq(cs_bert_score_hidden(f.m, &f.b, &h, NULL), 0);
+	for (size_t i = 0; i < M * C; i++)
+		ck_assert_float_eq_tol(h[i], full[i], 1e-5f);
+	cs_error err;
+	cs_scorer *sr = cs_scorer_new(f.m->params.wte, f.m->params.out_b, V, C, 2, "c", &err);
+	ck_assert_ptr_nonnull(sr);
+	const tensor *lg = get("logits");
+	for (size_t i = 0; i < M; i++) {
+		cs_scorer_scores(sr, h + i * C, sc);
+		for (size_t v = 2; v < V; v++)
+			ck_assert_float_eq_tol(sc[v], lg->data[i * V + v], 1e-4f);
+	}
+	cs_scorer_free(sr);
+	free(full);
+	free(sc);
+	cs_bert_free(f.m);
+	free_fixture();
+}
+END_TEST
+
 /* A sequence's hidden states do not depend on its batch neighbours. */
 START_TEST(test_packing)
 {
@@ -682,6 +715,7 @@ int main(void)
 	tcase_add_test(tc, test_torch_reference);
 	tcase_add_loop_test(tc, test_torch_tasks, 0, 6);
 	tcase_add_test(tc, test_score);
+	tcase_add_test(tc, test_score_hidden);
 	tcase_add_test(tc, test_packing);
 	tcase_add_test(tc, test_dropout_seed);
 	tcase_add_test(tc, test_batch_errors);

@@ -701,11 +701,19 @@ export CS_MEM_LIMIT=1G
 hp="(hidden 4, ff 1048576, layers 1, heads 1, max length 65536, items $V), over the limit of 1.0 GiB"
 f=$T/wide.bin
 bad "$f: model needs " "to score batches of " "$hp" -- cs-eval -q -m "$f" "$T/s.test.cseq"
-bad "$f: model needs " "to score batches of " "$hp" -- \
-	cs-recommend -q -m "$f" -v "$T/vocab.txt" -o "$O/out" "$T/s.test.cseq"
-# histories as text are checked batch by batch, as they come
+# histories are checked batch by batch, as they come (each thread's
+# chunk of a batch, under its share of the limit)
 awk 'BEGIN { for (i = 0; i < 300; i++) print "k" i "\tp1 p2 p3 p4 p5 p6 p7" }' > "$T/hist300.txt"
-bad "$f: model needs " "to score batches of 256 sequences of up to 8 events" "$hp" -- \
+awk 'BEGIN { print "user:seq:string\titem:event:string\taction:event:string"
+	for (i = 0; i < 300; i++) for (j = 1; j <= 8; j++) print "k" i "\tp" j "\tview" }' |
+	cs-cat -r -o "$T/raw300.cseq" - &&
+	cs-vocab encode -q -v "$T/vocab.txt" -o "$T/s300.cseq" "$T/raw300.cseq" ||
+	die "300 histories as a stream"
+# the threads' copies of the model share the limit: 1.0 GiB on one core
+hpr="(hidden 4, ff 1048576, layers 1, heads 1, max length 65536, items $V), over the limit of "
+bad "$f: model needs " "to score batches of " "$hpr" -- \
+	cs-recommend -q -m "$f" -v "$T/vocab.txt" -o "$O/out" "$T/s300.cseq"
+bad "$f: model needs " "to score batches of " "sequences of up to 8 events" "$hpr" -- \
 	cs-recommend -q -m "$f" -v "$T/vocab.txt" --text -o "$O/out" "$T/hist300.txt"
 bad "$f: model needs " "to train on batches of " "$hp" -- cs-train $TRAIN --init "$f" -o "$O/m.bin" "$T/cl.cseq"
 bad "$f: model needs " "to train on batches of " -- \

@@ -62,6 +62,21 @@ cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -k 5 -x "$T/s.test.cseq" > "$T/r
 expect_eq "$(wc -l < "$T/rec2.txt" | tr -d ' ')" 3000 "stream recommendations"
 ok "recommendations from text and from a stream"
 
+# Every scoring kernel this CPU runs gives the same lines, scores included.
+for k in c fp32 avx512 bf16 amx; do
+	CS_KERNEL=$k cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -k 5 -x "$T/s.test.cseq" \
+		> "$T/rec-$k.txt" 2> "$T/stderr"; rc=$?
+	if [ $rc -eq 1 ] && grep -q "needs a CPU feature" "$T/stderr"; then
+		echo "# kernel $k: not on this CPU"
+		continue
+	fi
+	[ $rc -eq 0 ] || { cat "$T/stderr" >&2; die "CS_KERNEL=$k"; }
+	cmp -s "$T/rec2.txt" "$T/rec-$k.txt" || die "kernel $k recommends otherwise"
+done
+CS_KERNEL=nonesuch test_must_fail cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" "$T/s.test.cseq"
+stderr_has "unknown kernel 'nonesuch'"
+ok "the same recommendations from every kernel"
+
 # The same seed and threads give the same model, bit for bit.
 train --epochs 2 -o "$T/a.bin" && train --epochs 2 -o "$T/b.bin" || die "train twice"
 cmp -s "$T/a.bin" "$T/b.bin" || die "same seed, different models"

@@ -1,0 +1,145 @@
+/* recommend.c - top-K next items for batches of histories (see recommend.h). */
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "blas.h"
+#include "recommend.h"
+
+struct cs_recommender {
+	size_t T;           /* threads */
+	cs_bert **m;        /* (T) m[0] the caller's model, the others copies */
+	cs_batcher *bt;     /* (T) */
+	cs_scorer *sc;
+	size_t batch, C;
+	float *h;           /* (batch, C) the output layer's inputs */
+	cs_error *errs;     /* (T) */
+};
+
+cs_recommender *cs_recommender_new(cs_bert *m, size_t batch, const char *kernel,
+				   cs_error *err)
+{
+	if (m->cfg.head != CS_HEAD_CLOZE) {
+		cs_err(err, CS_ERR_USAGE, NULL, 0,
+		       "a %s model gives probabilities, it does not rank items",
+		       cs_bert_head_name(m->cfg.head));
+		return NULL;
+	}
+	cs_recommender *r = calloc(1, sizeof *r);
+	if (!r)
+		goto nomem;
+	size_t T = 1;
+#ifdef _OPENMP
+	T = (size_t)omp_get_max_threads();
+#endif
+	if (T > batch)
+		T = batch ? batch : 1;
+	r->T = T;
+	r->batch = batch;
+	r->C = m->cfg.C;
+	r->m = calloc(T, sizeof *r->m);
+	r->bt = calloc(T, sizeof *r->bt);
+	r->errs = calloc(T, sizeof *r->errs);
+	r->h = malloc(batch * r->C * sizeof *r->h + 1);
+	if (!r->m || !r->bt || !r->errs || !r->h)
+		goto nomem;
+	r->m[0] = m;
+	for (size_t t = 0; t < T; t++)
+		if (cs_batcher_init(&r->bt[t], &m->cfg, CS_DATA_EVAL, (batch + T - 1) / T,
+				    err) < 0)
+			goto fail;
+	if (!(r->sc = cs_scorer_new(m->params.wte, m->params.out_b, m->cfg.V, m->cfg.C,
+				    CS_ITEM_FIRST, kernel, err)))
+		goto fail;
+	return r;
+nomem:
+	cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+fail:
+	cs_recommender_free(r);
+	return NULL;
+}
+
+void cs_recommender_free(cs_recommender *r)
+{
+	if (!r)
+		return;
+	for (size_t t = 0; r->m && t < r->T; t++)
+		if (t)
+			cs_bert_free(r->m[t]);
+	for (size_t t = 0; r->bt && t < r->T; t++)
+		cs_batcher_free(&r->bt[t]);
+	cs_scorer_free(r->sc);
+	free(r->m);
+	free(r->bt);
+	free(r->errs);
+	free(r->h);
+	free(r);
+}
+
+const char *cs_recommender_kernel(const cs_recommender *r)
+{
+	return cs_scorer_kernel(r->sc);
+}
+
+int cs_recommender_run(cs_recommender *r, const cs_dataset *d, size_t first, size_t B,
+		       size_t k, int exclude, uint32_t *ids, float *vals, size_t *n,
+		       cs_error *err)
+{
+	if (B > r->batch)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0, "%zu histories, more than the batch %zu",
+			      B, r->batch);
+	size_t T = r->T < B ? r->T : B, C = r->C;
+	int bad = 0;
+	/* the copies of the model, made when first needed (not for one history) */
+	for (size_t t = 1; t < T; t++)
+		if (!r->m[t]) {
+			cs_bert *m = r->m[0];
+			if (!(r->m[t] = cs_bert_alloc(&m->cfg, m->seed, err)))
+				return -1;
+			memcpy(r->m[t]->params_memory, m->params_memory,
+			       m->nparams * sizeof(float));
+		}
+	/* the memory limit is the process's: T models at work share it */
+	for (size_t t = 0; t < T; t++) {
+		r->m[t]->mem_limit = r->m[0]->mem_limit;
+		r->m[t]->mem_share = (int)T;
+	}
+	memset(r->errs, 0, T * sizeof *r->errs);
+	/*
+	 * The encoder: the batch in chunks (four a thread), each to whichever
+	 * thread is free, on its copy of the model; OpenBLAS on one thread.
+	 */
+	size_t cs = (B + 4 * T - 1) / (4 * T), nch = (B + cs - 1) / cs;
+	int blas = T > 1 ? cs_blas_set_threads(1) : 0;
+	#pragma omp parallel num_threads((int)T) if (T > 1) reduction(|:bad)
+	{
+		size_t t = 0;
+#ifdef _OPENMP
+		t = (size_t)omp_get_thread_num();
+#endif
+		#pragma omp for schedule(dynamic, 1)
+		for (size_t ch = 0; ch < nch; ch++) {
+			size_t lo = ch * cs, hi = lo + cs < B ? lo + cs : B;
+			const cs_batch *b = cs_batcher_fill(&r->bt[t], d, NULL, first + lo, hi - lo);
+			const float *h;
+			if (bad || cs_bert_score_hidden(r->m[t], b, &h, &r->errs[t]) < 0)
+				bad = 1;
+			else
+				memcpy(r->h + lo * C, h, (hi - lo) * C * sizeof *h);
+		}
+	}
+	if (T > 1)
+		cs_blas_set_threads(blas);
+	if (bad) {
+		for (size_t t = 0; t < T; t++)
+			if (r->errs[t].code) {
+				if (err)
+					*err = r->errs[t];
+				break;
+			}
+		return -1;
+	}
+	return cs_scorer_topk(r->sc, r->h, B, k, exclude ? d->off + first : NULL, d->item,
+			      ids, vals, n, err);
+}

@@ -1,0 +1,383 @@
+/* check_score.c - unit tests of the fused scoring and top-K (score.h): every
+ * kernel against a naive reference (all scores, sorted). */
+#include <check.h>
+#include "check_run.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "batch.h"
+#include "model.h"
+#include "nn.h"
+#include "recommend.h"
+#include "score.h"
+
+static const char *kernels[] = { "c", "avx512", "bf16", "amx" };
+#define NKERN 4
+
+typedef struct ref_item {
+	float v;
+	uint32_t id;
+} ref_item;
+
+static int by_score(const void *a, const void *b)
+{
+	const ref_item *x = a, *y = b;
+	if (x->v != y->v)
+		return x->v > y->v ? -1 : 1;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/* The reference: every score of row h (cs_scorer_scores), sorted. */
+static size_t ref_topk(const cs_scorer *s, const float *h, size_t V, size_t first,
+		       size_t k, const uint32_t *seen, size_t nseen, uint32_t *ids,
+		       float *vals)
+{
+	float *sc = malloc(V * sizeof *sc);
+	ref_item *it = malloc(V * sizeof *it);
+	size_t n = 0;
+	cs_scorer_scores(s, h, sc);
+	for (size_t j = first; j < V; j++) {
+		int skip = 0;
+		for (size_t i = 0; i < nseen; i++)
+			skip |= seen[i] == j;
+		if (!skip)
+			it[n++] = (ref_item){ sc[j], (uint32_t)j };
+	}
+	qsort(it, n, sizeof *it, by_score);
+	n = n < k ? n : k;
+	for (size_t i = 0; i < n; i++) {
+		ids[i] = it[i].id;
+		vals[i] = it[i].v;
+	}
+	free(sc);
+	free(it);
+	return n;
+}
+
+/* Values in a few quarters: every product and sum exact in any order, and
+ * in bfloat16 too, so scores tie a lot. */
+static float quarter(cs_nn_rng *r)
+{
+	return (float)((int)(cs_nn_rng_next(r) % 9) - 4) * 0.25f;
+}
+
+static float normal(cs_nn_rng *r)
+{
+	float x = 0;
+	for (int j = 0; j < 12; j++)
+		x += cs_nn_rng_uniform(r);
+	return x - 6.0f;
+}
+
+enum { DATA_QUARTERS, DATA_NORMAL, DATA_CLOSE };
+
+/*
+ * M rows over V items of width C, top k, with seen lists when seen is set,
+ * through every kernel this CPU runs, against the reference.
+ */
+static void check_case(size_t V, size_t C, size_t M, size_t k, size_t first, int data,
+		       int seen, uint64_t seed)
+{
+	cs_nn_rng r;
+	cs_nn_rng_seed(&r, seed);
+	float *w = malloc(V * C * sizeof *w), *b = malloc(V * sizeof *b);
+	float *h = malloc(M * C * sizeof *h);
+	for (size_t i = 0; i < V * C; i++)
+		w[i] = data == DATA_QUARTERS ? quarter(&r) : 0.2f * normal(&r);
+	for (size_t i = 0; i < M * C; i++)
+		h[i] = data == DATA_QUARTERS ? quarter(&r) : normal(&r);
+	for (size_t j = 0; j < V; j++)
+		b[j] = data == DATA_QUARTERS ? quarter(&r) : 0.1f * normal(&r);
+	if (data == DATA_CLOSE) {
+		/* biases cancel the scores of row 0 to within bf16's error, for
+		 * every row a crowd of near-ties to re-score */
+		float *sc = malloc(V * sizeof *sc);
+		memset(b, 0, V * sizeof *b);
+		cs_scorer *s0 = cs_scorer_new(w, b, V, C, 0, "c", NULL);
+		ck_assert_ptr_nonnull(s0);
+		cs_scorer_scores(s0, h, sc);
+		for (size_t j = 0; j < V; j++)
+			b[j] = -sc[j] + 1e-4f * cs_nn_rng_uniform(&r);
+		for (size_t i = 1; i < M; i++)
+			for (size_t c = 0; c < C; c++)
+				h[i * C + c] = h[c] * (1.0f + 1e-3f * normal(&r));
+		free(sc);
+		cs_scorer_free(s0);
+	}
+	size_t *off = malloc((M + 1) * sizeof *off);
+	uint32_t *items = malloc(M * 400 * sizeof *items);
+	off[0] = 0;
+	for (size_t i = 0; i < M; i++) {
+		size_t n = seen ? cs_nn_rng_next(&r) % 40 : 0;
+		off[i + 1] = off[i] + n;
+		for (size_t t = 0; t < n; t++) /* repeats and reserved ids too */
+			items[off[i] + t] = (uint32_t)(cs_nn_rng_next(&r) % (t % 3 ? V : 8));
+		if (seen == 2) {
+			/* and the row's 300 best items overall and 12 best in the
+			 * first 1024 of the first two chunks of 4096 (where the
+			 * threads seed their thresholds), so that exclusion matters */
+			size_t lo[3] = { 0, 0, V > 4096 ? 4096 : 0 };
+			for (int g = 0; g < 3; g++) {
+				size_t nv = g ? 1024 : V;
+				if (lo[g] + nv > V)
+					nv = V - lo[g];
+				cs_scorer *s0 = cs_scorer_new(w + lo[g] * C, b + lo[g], nv, C,
+							      g ? 0 : first, "c", NULL);
+				uint32_t best[300];
+				float bv[300];
+				size_t nb = ref_topk(s0, h + i * C, nv, g ? 0 : first,
+						     g ? 12 : 300, NULL, 0, best, bv);
+				for (size_t t = 0; t < nb; t++)
+					items[off[i + 1]++] = best[t] + (uint32_t)lo[g];
+				cs_scorer_free(s0);
+			}
+		}
+	}
+	uint32_t *ids = malloc(M * k * sizeof *ids), *rid = malloc(k * sizeof *rid);
+	float *vals = malloc(M * k * sizeof *vals), *rval = malloc(k * sizeof *rval);
+	size_t *n = malloc(M * sizeof *n);
+	int tried = 0;
+	for (int ki = 0; ki < NKERN; ki++) {
+		if (!cs_scorer_kernel_supported(kernels[ki]))
+			continue;
+		tried++;
+		cs_error err = { 0 };
+		cs_scorer *s = cs_scorer_new(w, b, V, C, first, kernels[ki], &err);
+		ck_assert_msg(s != NULL, "%s", err.msg);
+		ck_assert_str_eq(cs_scorer_kernel(s), kernels[ki]);
+		ck_assert_int_eq(cs_scorer_topk(s, h, M, k, seen ? off : NULL, items, ids, vals,
+						n, &err), 0);
+		for (size_t i = 0; i < M; i++) {
+			size_t rn = ref_topk(s, h + i * C, V, first, k, items + off[i],
+					     off[i + 1] - off[i], rid, rval);
+			ck_assert_msg(n[i] == rn, "%s V %zu C %zu k %zu row %zu: %zu items, "
+				      "expected %zu", kernels[ki], V, C, k, i, n[i], rn);
+			for (size_t j = 0; j < rn; j++)
+				ck_assert_msg(ids[i * k + j] == rid[j] && vals[i * k + j] == rval[j],
+					      "%s V %zu C %zu k %zu row %zu rank %zu: item %u "
+					      "(%.9g), expected %u (%.9g)", kernels[ki], V, C, k, i,
+					      j, ids[i * k + j], vals[i * k + j], rid[j], rval[j]);
+		}
+		cs_scorer_free(s);
+	}
+	ck_assert_int_ge(tried, 1);
+	free(w);
+	free(b);
+	free(h);
+	free(off);
+	free(items);
+	free(ids);
+	free(rid);
+	free(vals);
+	free(rval);
+	free(n);
+}
+
+START_TEST(test_ties)
+{
+	/* sizes off the tile edges; k past the catalogue */
+	check_case(1000, 64, 33, 10, CS_ITEM_FIRST, DATA_QUARTERS, 0, 1);
+	check_case(1234, 7, 9, 25, CS_ITEM_FIRST, DATA_QUARTERS, 0, 2);
+	check_case(70, 64, 40, 100, CS_ITEM_FIRST, DATA_QUARTERS, 0, 3);
+	check_case(5, 3, 2, 2, CS_ITEM_FIRST, DATA_QUARTERS, 0, 4);
+	check_case(4, 64, 3, 1, CS_ITEM_FIRST, DATA_QUARTERS, 0, 5);
+	check_case(3, 64, 3, 4, CS_ITEM_FIRST, DATA_QUARTERS, 0, 6); /* no items */
+	check_case(100, 1, 17, 10, 0, DATA_QUARTERS, 0, 7);
+	check_case(2000, 33, 65, 1, CS_ITEM_FIRST, DATA_QUARTERS, 0, 8);
+}
+END_TEST
+
+START_TEST(test_exclude_seen)
+{
+	check_case(1000, 64, 33, 10, CS_ITEM_FIRST, DATA_QUARTERS, 1, 11);
+	check_case(300, 16, 20, 50, CS_ITEM_FIRST, DATA_NORMAL, 1, 12);
+	/* the seen items are most of a tiny catalogue */
+	check_case(20, 8, 30, 30, CS_ITEM_FIRST, DATA_QUARTERS, 1, 13);
+}
+END_TEST
+
+/* Catalogues large enough for the seeding pass (chunks of 4 x 32 units,
+ * at least 4 a thread). */
+START_TEST(test_seeded)
+{
+#ifdef _OPENMP
+	omp_set_num_threads(1 + _i % 2);
+#endif
+	check_case(40000, 64, 9, 10, CS_ITEM_FIRST, DATA_NORMAL, 0, 61);
+	check_case(40000, 64, 9, 10, CS_ITEM_FIRST, DATA_NORMAL, 2, 62);
+	check_case(12000, 32, 5, 32, CS_ITEM_FIRST, DATA_QUARTERS, 2, 63);
+	check_case(9000, 64, 4, 33, CS_ITEM_FIRST, DATA_QUARTERS, 0, 64);
+	check_case(12000, 64, 4, 10, CS_ITEM_FIRST, DATA_CLOSE, 2, 65);
+}
+END_TEST
+
+START_TEST(test_normal)
+{
+	check_case(5000, 64, 40, 10, CS_ITEM_FIRST, DATA_NORMAL, 0, 21);
+	check_case(3001, 48, 8, 200, CS_ITEM_FIRST, DATA_NORMAL, 0, 22);
+	check_case(777, 130, 5, 7, CS_ITEM_FIRST, DATA_NORMAL, 0, 23);
+}
+END_TEST
+
+/* Scores closer than bfloat16 can tell: the bf16 kernels re-score crowds. */
+START_TEST(test_close)
+{
+	check_case(4000, 64, 16, 10, CS_ITEM_FIRST, DATA_CLOSE, 0, 31);
+	check_case(4000, 64, 16, 100, CS_ITEM_FIRST, DATA_CLOSE, 1, 32);
+}
+END_TEST
+
+START_TEST(test_threads)
+{
+#ifdef _OPENMP
+	for (int t = 1; t <= 3; t++) {
+		omp_set_num_threads(t);
+		check_case(3000, 64, 17, 10, CS_ITEM_FIRST, DATA_NORMAL, 1, 40 + (uint64_t)t);
+		check_case(100, 64, 3, 10, CS_ITEM_FIRST, DATA_QUARTERS, 0, 50 + (uint64_t)t);
+	}
+#endif
+}
+END_TEST
+
+START_TEST(test_choice)
+{
+	float w[64 * 4] = { 0 }, b[64] = { 0 };
+	cs_error err = { 0 };
+	setenv("CS_KERNEL", "fp32", 1);
+	cs_scorer *s = cs_scorer_new(w, b, 64, 4, 3, NULL, &err);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(cs_scorer_kernel(s), cs_scorer_kernel_supported("avx512") ? "avx512" : "c");
+	cs_scorer_free(s);
+	setenv("CS_KERNEL", "c", 1);
+	s = cs_scorer_new(w, b, 64, 4, 3, "auto", &err);
+	ck_assert_str_eq(cs_scorer_kernel(s), "c");
+	cs_scorer_free(s);
+	/* an explicit kernel wins over the environment */
+	s = cs_scorer_new(w, b, 64, 4, 3, "fp32", &err);
+	ck_assert_ptr_nonnull(s);
+	cs_scorer_free(s);
+	setenv("CS_KERNEL", "nonesuch", 1);
+	ck_assert_ptr_null(cs_scorer_new(w, b, 64, 4, 3, NULL, &err));
+	ck_assert_int_eq(err.code, CS_ERR_USAGE);
+	ck_assert_ptr_nonnull(strstr(err.msg, "nonesuch"));
+	unsetenv("CS_KERNEL");
+	for (int ki = 0; ki < NKERN; ki++)
+		if (!cs_scorer_kernel_supported(kernels[ki])) {
+			ck_assert_ptr_null(cs_scorer_new(w, b, 64, 4, 3, kernels[ki], &err));
+			ck_assert_int_eq(err.code, CS_ERR_USAGE);
+		}
+	s = cs_scorer_new(w, b, 64, 4, 3, NULL, &err);
+	ck_assert_ptr_nonnull(s);
+	cs_scorer_free(s);
+}
+END_TEST
+
+/* cs_topk over a score row: the same order (ties by id), exclusion stamps. */
+START_TEST(test_topk_row)
+{
+	float sc[40];
+	uint32_t excl[40] = { 0 }, ids[8];
+	float vals[8];
+	for (int j = 0; j < 40; j++)
+		sc[j] = (float)(j % 5);
+	excl[4] = excl[9] = 7;
+	size_t n = cs_topk(sc, 40, 3, 4, excl, 7, ids, vals);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_uint_eq(ids[0], 14);
+	ck_assert_uint_eq(ids[1], 19);
+	ck_assert_uint_eq(ids[3], 29);
+	n = cs_topk(sc, 40, 3, 4, NULL, 0, ids, vals);
+	ck_assert_uint_eq(ids[0], 4);
+	ck_assert_uint_eq(ids[1], 9);
+	n = cs_topk(sc, 5, 3, 8, NULL, 0, ids, vals);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(ids[0], 4);
+	ck_assert_uint_eq(ids[1], 3);
+}
+END_TEST
+
+/* cs_recommender on 1 to 3 threads against cs_bert_score and cs_topk,
+ * one history at a time, with and without the history excluded. */
+START_TEST(test_recommender)
+{
+	cs_bert_config cfg;
+	cs_bert_config_default(&cfg, 300);
+	cfg.C = 16;
+	cfg.NH = 2;
+	cfg.FF = 32;
+	cfg.P = 8;
+	cfg.init_range = 0.5f; /* scores far apart: the same items either way */
+	cs_error err;
+	cs_bert *m = cs_bert_new(&cfg, 5, &err);
+	ck_assert_ptr_nonnull(m);
+	cs_nn_rng r;
+	cs_nn_rng_seed(&r, 9);
+	size_t B = 11, k = 6, V = cfg.V;
+	size_t off[12];
+	uint32_t item[11 * 12];
+	off[0] = 0;
+	for (size_t i = 0; i < B; i++) { /* 0 to 11 items: some longer than P-1 */
+		size_t n = i;
+		for (size_t t = 0; t < n; t++)
+			item[off[i] + t] = (uint32_t)(CS_ITEM_FIRST + cs_nn_rng_next(&r) % 40);
+		off[i + 1] = off[i] + n;
+	}
+	cs_dataset d = { .kind = CS_DATA_EVAL, .n = B, .off = off, .item = item };
+	uint32_t ids[11 * 6], rid[6], excl[300] = { 0 };
+	float vals[11 * 6], rval[6];
+	size_t n[11];
+	cs_batcher bt;
+	ck_assert_int_eq(cs_batcher_init(&bt, &cfg, CS_DATA_EVAL, 1, &err), 0);
+	for (int ex = 0; ex < 2; ex++)
+		for (int threads = 1; threads <= 3; threads++) {
+#ifdef _OPENMP
+			omp_set_num_threads(threads);
+#endif
+			cs_recommender *rc = cs_recommender_new(m, 8, NULL, &err);
+			ck_assert_ptr_nonnull(rc);
+			ck_assert_int_eq(cs_recommender_run(rc, &d, 0, 8, k, ex, ids, vals, n, &err), 0);
+			ck_assert_int_eq(cs_recommender_run(rc, &d, 8, 3, k, ex, ids + 8 * k,
+							    vals + 8 * k, n + 8, &err), 0);
+			ck_assert_int_eq(cs_recommender_run(rc, &d, 0, 9, k, ex, ids, vals, n, &err), -1);
+			cs_recommender_free(rc);
+			for (size_t i = 0; i < B; i++) {
+				const float *sc;
+				const cs_batch *b = cs_batcher_fill(&bt, &d, NULL, i, 1);
+				ck_assert_int_eq(cs_bert_score(m, b, &sc, &err), 0);
+				uint32_t stamp = (uint32_t)(1 + i + 100 * (size_t)threads + 1000 * ex);
+				for (size_t j = off[i]; j < off[i + 1]; j++)
+					excl[item[j]] = stamp;
+				size_t rn = cs_topk(sc, V, CS_ITEM_FIRST, k, ex ? excl : NULL, stamp,
+						    rid, rval);
+				ck_assert_uint_eq(n[i], rn);
+				for (size_t j = 0; j < rn; j++) {
+					ck_assert_uint_eq(ids[i * k + j], rid[j]);
+					ck_assert_float_eq_tol(vals[i * k + j], rval[j], 1e-4f);
+				}
+			}
+		}
+	cs_batcher_free(&bt);
+	cs_bert_free(m);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("score");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_ties);
+	tcase_add_test(tc, test_exclude_seen);
+	tcase_add_test(tc, test_normal);
+	tcase_add_loop_test(tc, test_seeded, 0, 2);
+	tcase_add_test(tc, test_close);
+	tcase_add_test(tc, test_threads);
+	tcase_add_test(tc, test_choice);
+	tcase_add_test(tc, test_topk_row);
+	tcase_add_test(tc, test_recommender);
+	suite_add_tcase(s, tc);
+	return check_run(s);
+}

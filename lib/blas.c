@@ -58,28 +58,6 @@ void cs_sgemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha,
 		openblas_set_num_threads(blas_threads);
 }
 
-void cs_blas_serial(int on)
-{
-	if (blas_threads > 1)
-		openblas_set_num_threads(on ? 1 : blas_threads);
-}
-
-void cs_sgemm_serial(int ta, int tb, size_t M, size_t N, size_t K, float alpha,
-		     const float *A, size_t lda, const float *B, size_t ldb,
-		     float beta, float *C, size_t ldc)
-{
-	if (M == 0 || N == 0)
-		return;
-	if (use_ref || K == 0) {
-		cs_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-		return;
-	}
-	cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-		    tb ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N,
-		    (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta,
-		    C, (blasint)ldc);
-}
-
 /* Naive triple loop, accumulating in double. */
 void cs_sgemm_ref(int ta, int tb, size_t M, size_t N, size_t K, float alpha,
 		  const float *A, size_t lda, const float *B, size_t ldb,

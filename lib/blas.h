@@ -22,16 +22,6 @@ void cs_sgemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha,
 void cs_sgemm_ref(int ta, int tb, size_t M, size_t N, size_t K, float alpha,
 		  const float *A, size_t lda, const float *B, size_t ldb,
 		  float beta, float *C, size_t ldc);
-/*
- * cs_sgemm on the calling thread alone, for products inside a parallel
- * region: bracket the region with cs_blas_serial(1) and cs_blas_serial(0),
- * which hold OpenBLAS to one thread (its thread count is global) and put
- * it back. Never call cs_sgemm itself between the two.
- */
-void cs_sgemm_serial(int ta, int tb, size_t M, size_t N, size_t K, float alpha,
-		     const float *A, size_t lda, const float *B, size_t ldb,
-		     float beta, float *C, size_t ldc);
-void cs_blas_serial(int on);
 /* Non-zero: cs_sgemm calls cs_sgemm_ref (for tests; not thread-safe). */
 void cs_blas_use_reference(int on);
 
@@ -69,7 +59,8 @@ int cs_blas_init(int threads, char **argv, const char **corename,
 /*
  * Set OpenBLAS's thread count (and cs_sgemm's idea of it) to n; returns
  * the previous count. With 1, several threads may call cs_sgemm at once,
- * each product running in its caller (cs_recommender's encoders do).
+ * each product running in its caller (cs_recommender's encoders and
+ * the tiled Cloze loss do).
  * Call between products, never during one.
  */
 int cs_blas_set_threads(int n);

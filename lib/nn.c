@@ -524,8 +524,7 @@ static size_t tie_scores(tie_buf *b, const float *h, const uint16_t *hb,
 			    b->bias);
 		return ld;
 	}
-	cs_sgemm_serial(0, 1, rb, n, C, 1.0f, h + r0 * C, C, w + v * C, C,
-			0.0f, b->S, n);
+	cs_sgemm(0, 1, rb, n, C, 1.0f, h + r0 * C, C, w + v * C, C, 0.0f, b->S, n);
 	for (size_t i = 0; i < rb; i++) {
 		float *row = b->S + i * n;
 		for (size_t j = 0; j < n; j++)
@@ -573,11 +572,11 @@ static void tie_grads(const tie_job *j, tie_buf *b, size_t r0, size_t rb,
 	size_t C = j->C;
 	if (!j->hb) {
 		/* dh (rb, C) += dS (rb, n) w (n, C); dw (n, C) += dS^T h (rb, C) */
-		cs_sgemm_serial(0, 0, rb, C, n, 1.0f, b->S, n, j->w + v * C, C, 1.0f,
-				b->dh + r0 * C, C);
+		cs_sgemm(0, 0, rb, C, n, 1.0f, b->S, n, j->w + v * C, C, 1.0f,
+			 b->dh + r0 * C, C);
 		if (j->dw)
-			cs_sgemm_serial(1, 0, n, C, rb, 1.0f, b->S, n, j->h + r0 * C, C,
-					1.0f, j->dw + v * C, C);
+			cs_sgemm(1, 0, n, C, rb, 1.0f, b->S, n, j->h + r0 * C, C, 1.0f,
+				 j->dw + v * C, C);
 		return;
 	}
 	/* dh (rb, C) += dS (rb, n) w (n, C): dS as A, w packed;
@@ -642,8 +641,7 @@ static void tie_thread(const tie_job *j, int t, int T)
 /* Run the job on every thread, each product on one; returns their number. */
 static int tie_run(const tie_job *j)
 {
-	int team = 1;
-	cs_blas_serial(1);
+	int team = 1, blas = cs_blas_set_threads(1);
 	#pragma omp parallel num_threads(tie_threads())
 	{
 		int t = 0, T = 1;
@@ -655,7 +653,7 @@ static int tie_run(const tie_job *j)
 #endif
 		tie_thread(j, t, T);
 	}
-	cs_blas_serial(0);
+	cs_blas_set_threads(blas);
 	return team;
 }
 

@@ -26,26 +26,13 @@ int cs_amx_available(void)
 	return amx_have && amx_on;
 }
 
-/* The tile configuration: all eight tiles 16 rows of 64 bytes. */
-struct tilecfg {
-	uint8_t palette, start;
-	uint8_t reserved[14];
-	uint16_t colsb[16];
-	uint8_t rows[16];
-};
-
 __attribute__((target("amx-tile,amx-bf16")))
 void cs_amx_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
 		 const uint16_t *Bp, size_t bstride, float *C, size_t ldc,
 		 int acc, const float *bias)
 {
-	struct tilecfg cfg;
-	memset(&cfg, 0, sizeof cfg);
-	cfg.palette = 1;
-	for (int i = 0; i < 8; i++) {
-		cfg.rows[i] = 16;
-		cfg.colsb[i] = 64;
-	}
+	cs_amx_tilecfg cfg;
+	cs_amx_tilecfg_init(&cfg);
 	_tile_loadconfig(&cfg);
 	size_t sa = lda * 2, sc = ldc * 4;
 	if (K == 64 && !acc) {

@@ -24,6 +24,25 @@
 int cs_amx_available(void);
 void cs_amx_enable(int on);
 
+/*
+ * The tile configuration every AMX user here loads (_tile_loadconfig):
+ * palette 1, all eight tiles 16 rows of 64 bytes.
+ */
+typedef struct cs_amx_tilecfg {
+	uint8_t palette, start_row, reserved[14];
+	uint16_t colsb[16];
+	uint8_t rows[16];
+} cs_amx_tilecfg;
+
+static inline void cs_amx_tilecfg_init(cs_amx_tilecfg *c)
+{
+	*c = (cs_amx_tilecfg){ .palette = 1 };
+	for (int i = 0; i < 8; i++) {
+		c->rows[i] = 16;
+		c->colsb[i] = 64;
+	}
+}
+
 /* x rounded to the nearest bfloat16 (ties to even). */
 static inline uint16_t cs_bf16(float x)
 {

@@ -27,6 +27,7 @@
  */
 #include <math.h>
 #include <string.h>
+#include "amx.h"
 #include "score_impl.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -202,13 +203,6 @@ void cs__score_bf16(const cs_scorer *s, const uint32_t *hb, size_t Mp,
 	}
 }
 
-/* The tile configuration: palette 1, eight tiles of 16 rows x 64 bytes. */
-struct tilecfg {
-	uint8_t palette, start_row, reserved[14];
-	uint16_t colsb[16];
-	uint8_t rows[16];
-};
-
 /*
  * AMX: 32 rows x 32 items a step, in tiles of 16 x 16 scores: C tiles
  * 0..3 (row half x item panel) += A tiles 4, 5 (16 rows x 16 channel
@@ -221,15 +215,10 @@ void cs__score_amx(const cs_scorer *s, const uint32_t *hb, size_t Mp,
 		   size_t u0, size_t u1, cs__topk_row *rows)
 {
 	size_t C2 = s->C2, KB = C2 / 16, hs = C2 * sizeof *hb;
-	struct tilecfg cfg;
+	cs_amx_tilecfg cfg;
 	float buf[4][256] __attribute__((aligned(64)));
 	float sc[CS_SCORE_UNIT] __attribute__((aligned(64)));
-	memset(&cfg, 0, sizeof cfg);
-	cfg.palette = 1;
-	for (int i = 0; i < 8; i++) {
-		cfg.rows[i] = 16;
-		cfg.colsb[i] = 64;
-	}
+	cs_amx_tilecfg_init(&cfg);
 	_tile_loadconfig(&cfg);
 	for (size_t u = u0; u < u1; u++) {
 		const uint16_t *w0 = s->wb + u * CS_SCORE_UNIT * 2 * C2, *w1 = w0 + 32 * C2;

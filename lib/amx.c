@@ -167,7 +167,11 @@ void cs_bf16_copy(uint16_t *dst, size_t rows_pad, size_t cols_pad,
 typedef uint32_t u32x16 __attribute__((vector_size(64)));
 typedef uint16_t u16x16 __attribute__((vector_size(32)));
 
+#if defined(__x86_64__)
 #define VEC_ATTR __attribute__((target("avx512f,avx512bw")))
+#else
+#define VEC_ATTR
+#endif
 
 static inline VEC_ATTR u32x16 bf16_hi16(const float *x)
 {

@@ -722,14 +722,15 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 			return -1;
 		}
 	}
-	m->tiled = M && b->mtgt && c->head == CS_HEAD_CLOZE && !m->keep_logits &&
-		   !want_logits;
+	m->tiled = head == 1 && M && b->mtgt && c->head == CS_HEAD_CLOZE &&
+		   !m->keep_logits && !want_logits;
 	/* the logits: not for the tiled loss, nor for scoring's hidden states */
 	if (acts_prepare(m, N, A, M, head != HEAD_HIDDEN && !m->tiled, err) < 0)
 		return -1;
 	m->B = b->B;
 	m->batch = b;
-	m->have_targets = head && b->mtgt != NULL;
+	/* a scoring forward (HEAD_HIDDEN) leaves nothing to go backward from */
+	m->have_targets = head == 1 && b->mtgt != NULL;
 	m->loss = 0.0;
 
 	/* dropout stream: one per training forward, from (seed, count) */

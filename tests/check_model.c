@@ -391,6 +391,9 @@ START_TEST(test_score_hidden)
 	for (size_t i = 0; i < M * C; i++)
 		ck_assert_float_eq_tol(h[i], full[i], 1e-5f);
 	cs_error err;
+	/* it stored no logits (and leaves no loss to go backward from) */
+	ck_assert_uint_eq(f.m->act_sizes[CS_BERT_NACTS - 1], 0);
+	ck_assert_int_eq(cs_bert_backward(f.m, &err), -1);
 	cs_scorer *sr = cs_scorer_new(f.m->params.wte, f.m->params.out_b, V, C, 2, "c", &err);
 	ck_assert_ptr_nonnull(sr);
 	const tensor *lg = get("logits");

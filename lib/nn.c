@@ -525,11 +525,8 @@ static size_t tie_scores(tie_buf *b, const float *h, const uint16_t *hb,
 		return ld;
 	}
 	cs_sgemm(0, 1, rb, n, C, 1.0f, h + r0 * C, C, w + v * C, C, 0.0f, b->S, n);
-	for (size_t i = 0; i < rb; i++) {
-		float *row = b->S + i * n;
-		for (size_t j = 0; j < n; j++)
-			row[j] += bias[v + j];
-	}
+	for (size_t i = 0; i < rb; i++)
+		DISPATCH(add_to, b->S + i * n, bias + v, n);
 	return n;
 }
 

@@ -25,6 +25,9 @@ static void __attribute__((noreturn)) usage(void)
 	       "split: write PREFIX.train.cseq, PREFIX.valid.cseq and PREFIX.test.cseq\n"
 	       "  --loo               leave-one-out: last event to test, second last to\n"
 	       "                      validation, the rest to training [default]\n"
+	       "  --train-valid       leave-one-out: training also keeps the validation\n"
+	       "                      item, as BERT4Rec's code trains for its figures\n"
+	       "                      (validation is then no longer held out) [off]\n"
 	       "  --time-cut TIME     sequences starting at or after TIME go to test\n"
 	       "  --valid-cut TIME    those starting in [TIME, time cut) go to validation\n"
 	       "  --whole             time cut: whole sequences in valid and test [off]\n"
@@ -69,7 +72,8 @@ static void __attribute__((noreturn)) usage(void)
 
 enum { O_LOO = 256, O_TIME_CUT, O_VALID_CUT, O_MIN_LEN, O_TRAIN, O_VALID, O_TEST,
        O_MASK_PROB, O_MAX_PRED, O_MAX_LEN, O_SLIDE, O_DUPE, O_NO_LAST, O_SEED,
-       O_WHOLE, O_RANDOM, O_MASK_FIELD, O_ACTION, O_PURCHASE, O_RETURN, O_FIRST, O_VOCAB };
+       O_WHOLE, O_RANDOM, O_MASK_FIELD, O_ACTION, O_PURCHASE, O_RETURN, O_FIRST, O_VOCAB,
+       O_TRAIN_VALID };
 
 static const struct option longopts[] = {
 	{ "loo", no_argument, 0, O_LOO },
@@ -87,6 +91,7 @@ static const struct option longopts[] = {
 	{ "no-mask-last", no_argument, 0, O_NO_LAST },
 	{ "seed", required_argument, 0, O_SEED },
 	{ "whole", no_argument, 0, O_WHOLE },
+	{ "train-valid", no_argument, 0, O_TRAIN_VALID },
 	{ "random", required_argument, 0, O_RANDOM },
 	{ "mask-field", required_argument, 0, O_MASK_FIELD },
 	{ "action", required_argument, 0, O_ACTION },
@@ -384,6 +389,7 @@ int main(int argc, char **argv)
 		case O_TIME_CUT: so.mode = CS_SPLIT_TIME; time_set = 1;
 			so.time_cut = parse_time("--time-cut", optarg); break;
 		case O_WHOLE: so.whole = 1; break;
+		case O_TRAIN_VALID: so.train_valid = 1; break;
 		case O_RANDOM: parse_random(optarg, &so); random_set = 1; break;
 		case O_VALID_CUT: so.valid_cut = parse_time("--valid-cut", optarg); break;
 		case O_MIN_LEN: so.min_len = (size_t)parse_long("--min-len", optarg, 1, 1L << 30); break;
@@ -440,6 +446,8 @@ int main(int argc, char **argv)
 		usage_error("--valid-cut needs a later --time-cut");
 	if (so.whole && so.mode == CS_SPLIT_LOO)
 		usage_error("--whole needs --time-cut (or --random, whose parts are always whole)");
+	if (so.train_valid && so.mode != CS_SPLIT_LOO)
+		usage_error("--train-valid is for leave-one-out splits");
 	static const char *suffix[CS_NSPLIT] = { "train", "valid", "test" };
 	char *names[CS_NSPLIT] = { 0 };
 	for (int p = 0; p < CS_NSPLIT; p++) {

@@ -135,12 +135,16 @@ int cs_splitter_run(cs_splitter *sp, const cs_record *in, cs_record out[CS_NSPLI
 		return 0;
 	switch (sp->o.mode) {
 	case CS_SPLIT_LOO:
-		/* Leave-one-out: train on n-2, validate on event n-2, test on n-1. */
+		/*
+		 * Leave-one-out: train on n-2 (n-1 with train_valid, as the
+		 * BERT4Rec code trains for its reported figures), validate on
+		 * event n-2, test on n-1.
+		 */
 		if (n < 3) {
 			has[CS_SPLIT_TRAIN] = 1;
 			return prefix(&out[0], sp->part[0], in, n, err);
 		}
-		if (prefix(&out[0], sp->part[0], in, n - 2, err) < 0 ||
+		if (prefix(&out[0], sp->part[0], in, n - 2 + (sp->o.train_valid != 0), err) < 0 ||
 		    held_out(sp, &out[1], sp->part[1], in, n - 2, err) < 0 ||
 		    held_out(sp, &out[2], sp->part[2], in, n - 1, err) < 0)
 			return -1;

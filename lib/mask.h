@@ -38,6 +38,7 @@ typedef struct cs_split_opts {
 	int64_t valid_cut;  /* time: [valid_cut, time_cut) go to validation; 0: none */
 	size_t min_len;     /* shorter sequences are dropped [1] */
 	int whole;          /* time: whole sequences in valid and test, none held out */
+	int train_valid;    /* leave-one-out: training keeps the validation item */
 	double valid_frac;  /* random: share of sequences for validation, [0, 1) */
 	double test_frac;   /* random: share for test; valid_frac + test_frac < 1 */
 	uint64_t seed;      /* random: the assignment is a hash of seed and record index */

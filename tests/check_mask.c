@@ -34,10 +34,11 @@ static void seq(cs_record *r, const cs_schema *s, size_t n, int64_t t0)
 	r->nevents = n;
 }
 
+/* _i = 1: train_valid, training keeps the validation item. */
 START_TEST(test_leave_one_out)
 {
 	cs_schema *s = schema();
-	cs_split_opts o = { .mode = CS_SPLIT_LOO, .min_len = 1 };
+	cs_split_opts o = { .mode = CS_SPLIT_LOO, .min_len = 1, .train_valid = _i };
 	cs_error err;
 	cs_splitter *sp = cs_splitter_new(s, "x", &o, &err);
 	ck_assert_ptr_nonnull(sp);
@@ -50,7 +51,8 @@ START_TEST(test_leave_one_out)
 	seq(&in, s, 5, 100);
 	ck_assert_int_eq(cs_splitter_run(sp, &in, out, has, &err), 0);
 	ck_assert(has[0] && has[1] && has[2]);
-	ck_assert_uint_eq(out[0].nevents, 3);
+	ck_assert_uint_eq(out[0].nevents, _i ? 4 : 3);
+	ck_assert_uint_eq(out[0].col[1].v.u32[out[0].nevents - 1], _i ? 13 : 12);
 	ck_assert_uint_eq(out[1].nevents, 3);
 	ck_assert_uint_eq(out[1].col[t].v.u32[0], 13);
 	ck_assert_uint_eq(out[2].nevents, 4);
@@ -736,7 +738,7 @@ int main(void)
 {
 	Suite *s = suite_create("mask");
 	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_leave_one_out);
+	tcase_add_loop_test(tc, test_leave_one_out, 0, 2);
 	tcase_add_test(tc, test_time_cut);
 	tcase_add_test(tc, test_cloze_windows);
 	tcase_add_test(tc, test_cloze_seeded);

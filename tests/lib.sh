@@ -16,6 +16,8 @@ test_must_fail() {
 		die "expected exit 1, got $rc: $*"
 	fi
 }
+# Run a command that must fail with a usage error (status 2).
+test_must_fail_usage() { "$@" 2>/dev/null; [ $? -eq 2 ] || die "expected usage error: $*"; }
 # The last command's stderr must contain a string.
 stderr_has() { grep -qF -- "$1" "$T/stderr" || { cat "$T/stderr" >&2; die "stderr lacks '$1'"; }; }
 expect_eq() { [ "$1" = "$2" ] || die "$3: expected '$2', got '$1'"; }

@@ -19,6 +19,12 @@ cs-vocab encode -q -v "$T/vocab.txt" -o "$T/enc.cseq" "$T/raw.cseq" || die "enco
 cs-mask split -q -o "$T/s" "$T/enc.cseq" || die "split"
 for p in train valid test; do [ -s "$T/s.$p.cseq" ] || die "no $p split"; done
 expect_eq "$(cs-cat -H "$T/s.test.cseq" | cut -f1 | grep . | sort -u | wc -l | tr -d ' ')" 600 "test histories"
+# --train-valid: training gets the test histories (validation item kept).
+cs-mask split -q --train-valid -o "$T/tv" "$T/enc.cseq" || die "split --train-valid"
+expect_eq "$(cs-cat "$T/tv.train.cseq" | cut -f1,2 | md5sum)" "$(cs-cat "$T/s.test.cseq" | cut -f1,2 | md5sum)" \
+	"--train-valid training = test histories"
+cmp -s "$T/tv.valid.cseq" "$T/s.valid.cseq" || die "--train-valid changed validation"
+test_must_fail_usage cs-mask split --train-valid --time-cut 300000 -o "$T/x" "$T/enc.cseq"
 ok "leave-one-out split"
 
 # Time cut by the first event: users 0-199 train, 200-299 validate, 300- test.
@@ -142,7 +148,6 @@ grep -q "1 histories longer than 15 items kept their most recent" "$T/long.err" 
 	die "a long history scored unlike its last 15 items"
 ok "long histories keep their most recent items"
 
-test_must_fail_usage() { "$@" 2>/dev/null; [ $? -eq 2 ] || die "expected usage error: $*"; }
 test_must_fail_usage cs-train -o "$T/x.bin" "$T/train.cseq"
 test_must_fail_usage cs-eval "$T/s.test.cseq"
 test_must_fail_usage cs-recommend -m "$T/m.bin"

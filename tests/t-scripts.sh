@@ -19,6 +19,21 @@ expect_eq "$(ran "$T/mk3.txt")" "1 cs-eval,3 cs-mask session,1 cs-mask split,1 c
 ok "experiment.mk re-runs only what depends on a changed knob"
 
 head -3000 "$DATA/amazon-beauty/beauty_bert4rec.txt" > "$T/b.txt"
+# The main job on a small head: both protocols print the metrics and
+# recommendations; the paper protocol trains on the validation items.
+for p in paper early; do
+	PROTOCOL=$p EPOCHS=1 THREADS=1 sh scripts/beauty.sh "$T/b.txt" "$T/bj-$p" > "$T/bj-$p.out" \
+		2> "$T/bj-$p.err" || { tail "$T/bj-$p.err"; die "beauty.sh PROTOCOL=$p"; }
+	grep -q '^NDCG@10' "$T/bj-$p.out" && grep -q "$(printf '\t1\t')" "$T/bj-$p.out" ||
+		die "beauty.sh PROTOCOL=$p output"
+done
+ev() { cs-cat --info "$1" | awk -F'\t' '$1 == "events" { print $2 }'; }
+expect_eq "$(ev "$T/bj-paper/beauty.train.cseq")" "$(ev "$T/bj-paper/beauty.test.cseq")" "paper protocol training events"
+[ "$(ev "$T/bj-early/beauty.train.cseq")" -lt "$(ev "$T/bj-early/beauty.test.cseq")" ] || die "early protocol holds out"
+[ -s "$T/bj-early/train.log" ] || die "early protocol log"
+PROTOCOL=bogus sh scripts/beauty.sh "$T/b.txt" "$T/bj-x" > /dev/null 2>&1
+expect_eq "$?" 2 "beauty.sh PROTOCOL=bogus"
+ok "beauty.sh, the main job, on a small head of Beauty"
 n=scripts/nightly-retrain.sh
 sh $n -p pairs -e 1 "$T/nr" "$T/b.txt" 2> "$T/n1.err" || { cat "$T/n1.err"; die "first run"; }
 first=$(readlink "$T/nr/current")

@@ -460,6 +460,10 @@ int main(int argc, char **argv)
 		goto fail;
 	if (valid_path && !(valid = cs_dataset_for_model(valid_path, &cfg, to.item_vocab, 0, NULL, &err)))
 		goto fail;
+	if (valid && train->holds_valid)
+		warnx_("warning: '%s' comes from cs-mask split --train-valid, so the validation "
+		       "items are trained on: validation figures and early stopping are optimistic",
+		       train_path);
 	/* the largest batches of training and validation must fit in memory */
 	cs_eval_opts eo;
 	cs_eval_defaults(&eo);

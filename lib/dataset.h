@@ -35,6 +35,7 @@ typedef struct cs_dataset {
 	char *keys;       /* with a key field: each sequence's key, NUL-terminated, */
 	size_t *key_off;  /* (n) at keys + key_off[i] */
 	size_t *start;    /* (n) index of its first event in its record */
+	int holds_valid;  /* metadata holds_valid: made with cs-mask split --train-valid */
 } cs_dataset;
 
 /* Extra event inputs to read: id fields name[0..n), each encoded with the

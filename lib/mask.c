@@ -70,6 +70,10 @@ cs_splitter *cs_splitter_new(const cs_schema *in, const char *stream,
 		}
 		if (cs_schema_set_meta(s, "split", names[p], err) < 0)
 			goto fail;
+		/* Marks the examples made from it, for cs-train's warning. */
+		if (p == CS_SPLIT_TRAIN && o->train_valid &&
+		    cs_schema_set_meta(s, "holds_valid", "1", err) < 0)
+			goto fail;
 	}
 	return sp;
 fail:

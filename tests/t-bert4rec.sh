@@ -25,6 +25,14 @@ expect_eq "$(cs-cat "$T/tv.train.cseq" | cut -f1,2 | md5sum)" "$(cs-cat "$T/s.te
 	"--train-valid training = test histories"
 cmp -s "$T/tv.valid.cseq" "$T/s.valid.cseq" || die "--train-valid changed validation"
 test_must_fail_usage cs-mask split --train-valid --time-cut 300000 -o "$T/x" "$T/enc.cseq"
+# ... and cs-train warns when validating on items it trains on.
+cs-mask cloze -q --dupe 1 --max-len 16 -o "$T/tvc.cseq" "$T/tv.train.cseq" || die "cloze of --train-valid"
+tv() { cs-train -q -v "$T/vocab.txt" --hidden 16 --layers 1 --max-len 16 --epochs 1 -j 1 \
+	-o "$T/tvm.bin" "$@" "$T/tvc.cseq" 2> "$T/stderr" || die "cs-train on --train-valid examples"; }
+tv --valid "$T/s.valid.cseq"
+stderr_has "validation items are trained on"
+tv
+[ -s "$T/stderr" ] && die "warning without --valid"
 ok "leave-one-out split"
 
 # Time cut by the first event: users 0-199 train, 200-299 validate, 300- test.

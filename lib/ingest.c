@@ -1300,7 +1300,7 @@ typedef struct ing {
 	srow *tmp;
 	size_t tmpcap;
 	char tmpdir[400];
-	FILE **runs;
+	struct runfile *runs;
 	size_t nruns, capruns;
 	int last_action;
 	double last_progress;
@@ -1593,35 +1593,59 @@ static int io_err(ing *g, const char *what)
 		      strerror(errno));
 }
 
-/* Write a run to an unlinked temporary file (gone even if we crash).
- * Group: u32 keylen, key, u64 rows, u64 bytes, then rows of i64 time,
- * u32 len, payload (host byte order: the file never leaves this process). */
-static FILE *tmp_run(ing *g)
+/* A run on disk: an unlinked temporary file (gone even if we crash) and
+ * its stdio buffer. Group: u32 keylen, key, u64 rows, u64 bytes, then rows
+ * of i64 time, u32 len, payload (host byte order: the file never leaves
+ * this process). */
+typedef struct runfile {
+	FILE *fp;
+	char *buf;
+} runfile;
+
+#define RUN_BUF (1u << 18)
+
+static void runfile_close(runfile *rf)
+{
+	if (rf->fp)
+		fclose(rf->fp);
+	free(rf->buf);
+	rf->fp = NULL;
+	rf->buf = NULL;
+}
+
+static int tmp_run(ing *g, runfile *rf)
 {
 	char path[512];
 	snprintf(path, sizeof path, "%s/cs-ingest.XXXXXX", g->tmpdir);
+	rf->fp = NULL;
+	/* glibc sizes a buffer it allocates by the block size (4 KiB reads in
+	 * the merge), and a buffer set after the first I/O is ignored. */
+	if (!(rf->buf = malloc(RUN_BUF)))
+		return nomem(g);
 	int fd = mkstemp(path);
 	if (fd < 0) {
 		io_err(g, "cannot create a temporary file");
-		return NULL;
+		runfile_close(rf);
+		return -1;
 	}
 	unlink(path);
-	FILE *fp = fdopen(fd, "w+b");
-	if (!fp) {
+	if (!(rf->fp = fdopen(fd, "w+b"))) {
 		close(fd);
 		io_err(g, "cannot open a temporary file");
+		runfile_close(rf);
+		return -1;
 	}
-	return fp;
+	setvbuf(rf->fp, rf->buf, _IOFBF, RUN_BUF);
+	return 0;
 }
 
 static int spill(ing *g, const run *r)
 {
 	if (grow((void **)&g->runs, &g->capruns, g->nruns + 1, sizeof *g->runs) < 0)
 		return nomem(g);
-	FILE *fp = tmp_run(g);
-	if (!fp)
+	if (tmp_run(g, &g->runs[g->nruns]) < 0)
 		return -1;
-	g->runs[g->nruns++] = fp;
+	FILE *fp = g->runs[g->nruns++].fp;
 	buf b = { 0 };
 	int rc = 0;
 	for (size_t i = 0; i < r->nkeys && rc == 0; i++) {
@@ -1710,7 +1734,6 @@ static int put_group(ing *g, FILE *to, const char *key, uint32_t kl, const srow 
 	return ferror(to) ? io_err(g, "cannot write a temporary file") : 0;
 }
 
-static FILE *tmp_run(ing *g);
 
 /* Merged groups on their way out: keys and payloads in pay, rows sorted
  * by time within each group (p an offset into pay until handed over). */
@@ -1826,9 +1849,10 @@ static int batch_out(ing *g, FILE *to, emitter *e, mbatch **b, mbatch **spare)
 static int merge_runs(ing *g, int compact)
 {
 	size_t k = g->nruns;
-	FILE *to = NULL;
-	if (compact && !(to = tmp_run(g)))
+	runfile tr = { 0 };
+	if (compact && tmp_run(g, &tr) < 0)
 		return -1;
+	FILE *to = tr.fp;
 	cursor *cs = calloc(k ? k : 1, sizeof *cs);
 	mbatch bb[2];
 	mbatch *b = &bb[0], *spare = &bb[1];
@@ -1837,13 +1861,11 @@ static int merge_runs(ing *g, int compact)
 	memset(bb, 0, sizeof bb);
 	memset(&em, 0, sizeof em);
 	if (!cs) {
-		if (to)
-			fclose(to);
+		runfile_close(&tr);
 		return nomem(g);
 	}
 	for (size_t i = 0; i < k; i++) {
-		cs[i].fp = g->runs[i];
-		setvbuf(cs[i].fp, NULL, _IOFBF, 1 << 18);
+		cs[i].fp = g->runs[i].fp;
 		if (fseeko(cs[i].fp, 0, SEEK_SET) != 0) {
 			io_err(g, "cannot rewind a temporary file");
 			goto out;
@@ -1918,10 +1940,11 @@ static int merge_runs(ing *g, int compact)
 			rc = io_err(g, "cannot write a temporary file");
 		} else {
 			for (size_t i = 0; i < k; i++)
-				fclose(g->runs[i]);
-			g->runs[0] = to;
+				runfile_close(&g->runs[i]);
+			g->runs[0] = tr;
 			g->nruns = 1;
-			to = NULL;
+			tr.fp = NULL;
+			tr.buf = NULL;
 		}
 	}
 out:
@@ -1929,8 +1952,7 @@ out:
 		pthread_join(em.job.tid, NULL);
 		em.job.active = 0;
 	}
-	if (to)
-		fclose(to);
+	runfile_close(&tr);
 	for (size_t i = 0; i < k; i++)
 		free(cs[i].key.p);
 	free(cs);
@@ -1942,7 +1964,7 @@ out:
 static void close_runs(ing *g)
 {
 	for (size_t i = 0; i < g->nruns; i++)
-		fclose(g->runs[i]);
+		runfile_close(&g->runs[i]);
 	free(g->runs);
 	g->runs = NULL;
 	g->nruns = 0;

@@ -15,6 +15,7 @@
 # paper's figures: on every item but the test one (cs-mask split
 # --train-valid), for a fixed number of epochs. PROTOCOL=early holds the
 # validation item out and stops early on its NDCG@10.
+# PRESET=seqlines reads 'user item item ...' lines (the 5-core Beauty.txt).
 # Other knobs: EPOCHS (paper: 10; early: at most 30), DUPE (Cloze copies per
 # window, 10), MASK_PROB (0.6), LR (1e-3), BATCH (128), THREADS (all cores),
 # EXTRA (more cs-train options).
@@ -55,7 +56,7 @@ early) split=; valid="--valid beauty.valid.cseq --log train.log"; epochs=${EPOCH
 esac
 cd "$work"
 echo "== ingest, vocabulary, split, Cloze examples" >&2
-cs-ingest -p pairs -o raw.cseq "$data"
+cs-ingest -p "${PRESET:-pairs}" -o raw.cseq "$data"
 cs-vocab build -o vocab.txt raw.cseq
 cs-vocab encode -v vocab.txt -o enc.cseq raw.cseq
 # shellcheck disable=SC2086

@@ -500,9 +500,11 @@ typedef struct chunk {
 	int csv_ready;
 } chunk;
 
+/* What a parsed chunk holds (after chunk_trim): its allocations, not the
+ * bytes in use, which can be half of them. */
 static size_t chunk_mem(const chunk *c)
 {
-	return c->arena.n + c->nrows * sizeof(crow) + c->nkeys * sizeof(ckey);
+	return c->arena.cap + c->caprows * sizeof(crow) + c->capkeys * sizeof(ckey);
 }
 
 static void chunk_free(chunk *c)

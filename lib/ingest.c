@@ -1736,7 +1736,6 @@ static int put_group(ing *g, FILE *to, const char *key, uint32_t kl, const srow 
 	return ferror(to) ? io_err(g, "cannot write a temporary file") : 0;
 }
 
-
 /* Merged groups on their way out: keys and payloads in pay, rows sorted
  * by time within each group (p an offset into pay until handed over). */
 typedef struct mgroup {

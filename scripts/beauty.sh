@@ -30,6 +30,12 @@ if [ -z "$data" ]; then
 	[ -f "$data" ] || data=$work/beauty.txt
 fi
 
+case ${PROTOCOL:=paper} in
+paper) split=--train-valid; valid=; epochs=${EPOCHS:-10} ;;
+early) split=; valid="--valid beauty.valid.cseq --log train.log"; epochs=${EPOCHS:-30} ;;
+*) echo "beauty.sh: PROTOCOL is paper or early, not '$PROTOCOL'" >&2; exit 2 ;;
+esac
+
 (cd "$top" && make -s deps && make -s all)
 PATH=$top:$PATH
 mkdir -p "$work"
@@ -49,11 +55,6 @@ if [ ! -f "$data" ]; then
 fi
 
 threads=${THREADS:+-j $THREADS}
-case ${PROTOCOL:=paper} in
-paper) split=--train-valid; valid=; epochs=${EPOCHS:-10} ;;
-early) split=; valid="--valid beauty.valid.cseq --log train.log"; epochs=${EPOCHS:-30} ;;
-*) echo "beauty.sh: PROTOCOL is paper or early, not '$PROTOCOL'" >&2; exit 2 ;;
-esac
 cd "$work"
 echo "== ingest, vocabulary, split, Cloze examples" >&2
 cs-ingest -p "${PRESET:-pairs}" -o raw.cseq "$data"

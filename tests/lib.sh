@@ -20,5 +20,7 @@ test_must_fail() {
 test_must_fail_usage() { "$@" 2>/dev/null; [ $? -eq 2 ] || die "expected usage error: $*"; }
 # The last command's stderr must contain a string.
 stderr_has() { grep -qF -- "$1" "$T/stderr" || { cat "$T/stderr" >&2; die "stderr lacks '$1'"; }; }
+# info STREAM KEY: a value of cs-cat --info (records, events, ...).
+info() { cs-cat --info "$1" | awk -F'\t' -v k="$2" '$1 == k { print $2 }'; }
 expect_eq() { [ "$1" = "$2" ] || die "$3: expected '$2', got '$1'"; }
 need_data() { [ -f "$DATA/$1" ] || { echo "skip: $DATA/$1 missing"; exit 0; }; }

@@ -37,8 +37,7 @@ ok "leave-one-out split"
 
 # Time cut by the first event: users 0-199 train, 200-299 validate, 300- test.
 cs-mask split -q --time-cut 300000 --valid-cut "1970-01-03 07:33:20" -o "$T/tc" "$T/enc.cseq" || die "time split"
-n() { cs-cat --info "$1" | awk -F'\t' '$1 == "records" { print $2 }'; }
-expect_eq "$(n "$T/tc.train.cseq") $(n "$T/tc.valid.cseq") $(n "$T/tc.test.cseq")" "200 100 300" \
+expect_eq "$(info "$T/tc.train.cseq" records) $(info "$T/tc.valid.cseq" records) $(info "$T/tc.test.cseq" records)" "200 100 300" \
 	"time split sizes"
 ok "time split"
 

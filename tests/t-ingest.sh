@@ -8,7 +8,6 @@ need_data "$K"
 [ -x ./cs-cat ] || { echo "skip: cs-cat not built"; exit 0; }
 
 # info FILE KEY: a count from cs-cat --info
-info() { ./cs-cat --info "$1" | awk -v k="$2" '$1 == k { print $2 }'; }
 # column N of cs-cat's event lines, distinct values counted
 distinct() { ./cs-cat -H "$1" | cut -f"$2" | sort -u | wc -l | tr -d ' '; }
 

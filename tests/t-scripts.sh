@@ -27,9 +27,9 @@ for p in paper early; do
 	grep -q '^NDCG@10' "$T/bj-$p.out" && grep -q "$(printf '\t1\t')" "$T/bj-$p.out" ||
 		die "beauty.sh PROTOCOL=$p output"
 done
-ev() { cs-cat --info "$1" | awk -F'\t' '$1 == "events" { print $2 }'; }
-expect_eq "$(ev "$T/bj-paper/beauty.train.cseq")" "$(ev "$T/bj-paper/beauty.test.cseq")" "paper protocol training events"
-[ "$(ev "$T/bj-early/beauty.train.cseq")" -lt "$(ev "$T/bj-early/beauty.test.cseq")" ] || die "early protocol holds out"
+expect_eq "$(info "$T/bj-paper/beauty.train.cseq" events)" "$(info "$T/bj-paper/beauty.test.cseq" events)" \
+	"paper protocol training events"
+[ "$(info "$T/bj-early/beauty.train.cseq" events)" -lt "$(info "$T/bj-early/beauty.test.cseq" events)" ] || die "early protocol holds out"
 [ -s "$T/bj-early/train.log" ] || die "early protocol log"
 PROTOCOL=bogus sh scripts/beauty.sh "$T/b.txt" "$T/bj-x" > /dev/null 2>&1
 expect_eq "$?" 2 "beauty.sh PROTOCOL=bogus"

@@ -8,7 +8,6 @@ K=kaggle-ecommerce-multicategory/2019-Oct_head17k.csv
 R=online-retail/OnlineRetail_head10k.csv
 need_data "$K"
 need_data "$R"
-info() { cs-cat --info "$1" | awk -F'\t' -v k="$2" '$1 == k { print $2 }'; }
 
 # The head ends in a cut-off row, which cs-ingest reports and skips.
 cs-ingest -q -p kaggle --by session -o "$T/k.cseq" "$DATA/$K" 2>"$T/ingest.err" ||

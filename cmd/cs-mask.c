@@ -19,6 +19,7 @@ static void __attribute__((noreturn)) usage(void)
 	cs_label_defaults(&l);
 	printf("usage: cs-mask split [options] -o PREFIX [IN]\n"
 	       "       cs-mask cloze [options] [-o OUT] [IN]\n"
+	       "       cs-mask next [options] [-o OUT] [IN]\n"
 	       "       cs-mask session [options] [-o OUT] [IN]\n"
 	       "       cs-mask returns [options] [-o OUT] [IN]\n"
 	       "\n"
@@ -48,6 +49,13 @@ static void __attribute__((noreturn)) usage(void)
 	       "                      [none: only the item]\n"
 	       "  --seed N            random seed [%llu]\n"
 	       "\n"
+	       "next: next-item examples for causal models (cs-train --attention causal):\n"
+	       "every event of a window is an input whose target is the item after it\n"
+	       "  --max-len N         events a window feeds the model [%zu]\n"
+	       "  --slide F           window step as a share of --max-len [1: every\n"
+	       "                      target once]\n"
+	       "  --mask-field LIST   event id fields whose next value is also a target\n"
+	       "\n"
 	       "session: purchase intention, label 1 if a session has a purchase; keeps\n"
 	       "the events before the first purchase\n"
 	       "  --first K           keep at most the first K of them [all]\n"
@@ -66,7 +74,7 @@ static void __attribute__((noreturn)) usage(void)
 	       "  -V, --version       version\n"
 	       "TIME is seconds since the epoch or YYYY-MM-DD[ HH:MM:SS] (UTC).\n",
 	       (unsigned long long)d.seed, d.mask_prob, d.max_pred, d.max_len, d.slide,
-	       d.dupe, (unsigned long long)d.seed, l.ret, l.action, l.purchase);
+	       d.dupe, (unsigned long long)d.seed, d.max_len, l.ret, l.action, l.purchase);
 	exit(0);
 }
 
@@ -361,8 +369,8 @@ static size_t parse_fields(const char *s, const char ***names)
 
 int main(int argc, char **argv)
 {
-	enum { SPLIT, CLOZE, SESSION, RETURNS };
-	static const char *cmds[] = { "split", "cloze", "session", "returns" };
+	enum { SPLIT, CLOZE, SESSION, RETURNS, NEXT, NCMD };
+	static const char *cmds[] = { "split", "cloze", "session", "returns", "next" };
 	cs_split_opts so = { 0 };
 	cs_cloze_opts co;
 	cs_label_opts lo;
@@ -371,17 +379,19 @@ int main(int argc, char **argv)
 	so.min_len = 1;
 	so.seed = 1;
 	const char *out = NULL, *named[CS_NSPLIT] = { 0 }, *vocab = NULL, **mfield = NULL;
-	int c, cmd, force = 0, quiet = 0, time_set = 0, random_set = 0;
+	int c, cmd, force = 0, quiet = 0, time_set = 0, random_set = 0, slide_set = 0;
+	const char *cloze_only = NULL;
 	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
 		usage();
 	if (argc > 1 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")))
 		print_version();
 	if (argc < 2)
-		usage_error("missing command: split, cloze, session or returns");
-	for (cmd = 0; cmd < 4 && strcmp(argv[1], cmds[cmd]) != 0; cmd++)
+		usage_error("missing command: split, cloze, next, session or returns");
+	for (cmd = 0; cmd < NCMD && strcmp(argv[1], cmds[cmd]) != 0; cmd++)
 		;
-	if (cmd == 4)
-		usage_error("unknown command '%s' (split, cloze, session or returns)", argv[1]);
+	if (cmd == NCMD)
+		usage_error("unknown command '%s' (split, cloze, next, session or returns)",
+			    argv[1]);
 	argc--, argv++;
 	while ((c = getopt_long(argc, argv, "o:fqhV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -396,12 +406,13 @@ int main(int argc, char **argv)
 		case O_TRAIN: named[CS_SPLIT_TRAIN] = optarg; break;
 		case O_VALID: named[CS_SPLIT_VALID] = optarg; break;
 		case O_TEST: named[CS_SPLIT_TEST] = optarg; break;
-		case O_MASK_PROB: co.mask_prob = parse_double("--mask-prob", optarg, 0, 1); break;
-		case O_MAX_PRED: co.max_pred = (size_t)parse_long("--max-pred", optarg, 1, 1 << 20); break;
+		case O_MASK_PROB: cloze_only = "--mask-prob"; co.mask_prob = parse_double("--mask-prob", optarg, 0, 1); break;
+		case O_MAX_PRED: cloze_only = "--max-pred"; co.max_pred = (size_t)parse_long("--max-pred", optarg, 1, 1 << 20); break;
 		case O_MAX_LEN: co.max_len = (size_t)parse_long("--max-len", optarg, 1, 1 << 20); break;
-		case O_SLIDE: co.slide = parse_double("--slide", optarg, 0, 1); break;
-		case O_DUPE: co.dupe = (size_t)parse_long("--dupe", optarg, 0, 1000); break;
-		case O_NO_LAST: co.mask_last = 0; break;
+		case O_SLIDE: co.slide = parse_double("--slide", optarg, 0, 1); slide_set = 1;
+			break;
+		case O_DUPE: cloze_only = "--dupe"; co.dupe = (size_t)parse_long("--dupe", optarg, 0, 1000); break;
+		case O_NO_LAST: cloze_only = "--no-mask-last"; co.mask_last = 0; break;
 		case O_SEED: so.seed = co.seed =
 			(uint64_t)parse_long("--seed", optarg, 0, 0x7fffffffffffffffL); break;
 		case O_MASK_FIELD: co.nmask_field = parse_fields(optarg, &mfield); break;
@@ -430,7 +441,14 @@ int main(int argc, char **argv)
 			return EXIT_DATA;
 		return run_label(cmd == RETURNS, in, out, vocab, &lo, quiet);
 	}
-	if (cmd == CLOZE) {
+	if (cmd == NEXT) {
+		if (cloze_only)
+			usage_error("%s is for Cloze examples, not next-item ones", cloze_only);
+		co.next = 1;
+		if (!slide_set)
+			co.slide = 1.0;
+	}
+	if (cmd == CLOZE || cmd == NEXT) {
 		if (co.dupe == 0 && !co.mask_last)
 			usage_error("--dupe 0 with --no-mask-last makes no examples");
 		if (check_binary_out(out, force) < 0)

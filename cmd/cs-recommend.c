@@ -76,6 +76,7 @@ typedef struct ctx {
 	cs_bert *m;
 	const cs_vocab *voc;
 	size_t vf, k, batch;
+	size_t room;        /* events of a history the model reads */
 	int exclude;
 	cs_recommender *rec;
 	uint32_t *ids;
@@ -189,7 +190,7 @@ static int from_stream(ctx *c, pending *pd, const char *in, const char *keyfield
 				       cs_reader_records(r), it[j], c->m->cfg.V);
 				goto out;
 			}
-		if (add(pd, k, klen, it, rec.nevents, c->m->cfg.P - 1, &c->truncated) < 0) {
+		if (add(pd, k, klen, it, rec.nevents, c->room, &c->truncated) < 0) {
 			cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 			goto out;
 		}
@@ -273,7 +274,7 @@ static int from_text(ctx *c, pending *pd, const char *in, cs_error *err)
 			}
 			p = e;
 		}
-		if (add(pd, line, (size_t)(tab - line), ids, n, c->m->cfg.P - 1, &c->truncated) < 0) {
+		if (add(pd, line, (size_t)(tab - line), ids, n, c->room, &c->truncated) < 0) {
 			cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 			goto out;
 		}
@@ -389,9 +390,10 @@ int main(int argc, char **argv)
 	}
 	c.voc = voc;
 	c.vf = (size_t)vf;
+	c.room = cs_batch_appends(&c.m->cfg, cs_data_kind(&c.m->cfg, 0)) ? c.m->cfg.P - 1
+									 : c.m->cfg.P;
 	/* every batch is checked before it runs (histories come one by one) */
 	c.m->mem_limit = mem_limit();
-	size_t P = c.m->cfg.P;
 	if (c.m->cfg.head != CS_HEAD_CLOZE) {
 		if (text)
 			usage_error("a %s model reads streams from cs-mask, not --text",
@@ -435,7 +437,7 @@ done:
 		       c.rec ? cs_recommender_kernel(c.rec) : "");
 		if (c.truncated)
 			warnx_("%" PRIu64 " histories longer than %zu items kept their most recent ones",
-			       c.truncated, P - 1);
+			       c.truncated, c.room);
 	}
 	rc = 0;
 	goto out;

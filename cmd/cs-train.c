@@ -35,6 +35,15 @@ static void __attribute__((noreturn)) usage(void)
 	       "      --valid FILE     validation split (cs-mask split) for early stopping\n"
 	       "                       on NDCG@10, full ranking (cloze) or AUC (other heads)\n"
 	       "      --head NAME      cloze, session or event [cloze]\n"
+	       "      --attention NAME bidirectional (BERT4Rec) or causal (SASRec) [causal\n"
+	       "                       on next-item examples (cs-mask next), else\n"
+	       "                       bidirectional]\n"
+	       "      --loss NAME      cloze head: full (softmax over every item), sampled\n"
+	       "                       (softmax over shared negatives) or gbce [full]\n"
+	       "      --negatives N    sampled, gbce: negatives a batch shares [%zu]\n"
+	       "      --sampler NAME   how they are drawn: uniform, pop (by popularity,\n"
+	       "                       logQ-corrected) or batch (the batch's targets) [uniform]\n"
+	       "      --gbce-t T       gbce: calibration, 0 plain BCE .. 1 [%g]\n"
 	       "      --pool NAME      session head: cls (a [MASK] token appended) or mean [cls]\n"
 	       "      --inputs LIST    extra event inputs, id fields such as action,category [none]\n"
 	       "      --combine NAME   join them to the item embedding by sum or concat [sum]\n"
@@ -73,7 +82,7 @@ static void __attribute__((noreturn)) usage(void)
 	       "  -q, --quiet          no progress or summary\n"
 	       "  -h, --help           this help\n"
 	       "  -V, --version        version\n",
-	       t.epochs, t.batch, t.adamw.lr, t.adamw.warmup, t.adamw.weight_decay,
+	       t.negatives, t.gbce_t, t.epochs, t.batch, t.adamw.lr, t.adamw.warmup, t.adamw.weight_decay,
 	       t.adamw.clip, t.eval_every, t.patience, c.C, c.L, c.NH, c.P,
 	       c.hidden_dropout, c.attn_dropout, c.init_range, t.seed);
 	exit(0);
@@ -82,7 +91,8 @@ static void __attribute__((noreturn)) usage(void)
 enum { O_VALID = 256, O_EPOCHS, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP, O_EVAL_EVERY,
        O_PATIENCE, O_HIDDEN, O_LAYERS, O_HEADS, O_MAXLEN, O_DROPOUT, O_ATTN_DROPOUT,
        O_INIT, O_SEED, O_CKPT, O_CKPT_EVERY, O_RESUME, O_LOG, O_LOG_JSON, O_VERBOSE,
-       O_HEAD, O_POOL, O_INPUTS, O_COMBINE, O_POS_WEIGHT, O_INIT_MODEL, O_FREEZE, O_PREDICT };
+       O_HEAD, O_POOL, O_INPUTS, O_COMBINE, O_POS_WEIGHT, O_INIT_MODEL, O_FREEZE, O_PREDICT,
+       O_ATTENTION, O_LOSS, O_NEGATIVES, O_SAMPLER, O_GBCE_T };
 
 static const struct option longopts[] = {
 	{ "vocab", required_argument, 0, 'v' },
@@ -112,6 +122,11 @@ static const struct option longopts[] = {
 	{ "init", required_argument, 0, O_INIT_MODEL },
 	{ "freeze", required_argument, 0, O_FREEZE },
 	{ "predict-input", required_argument, 0, O_PREDICT },
+	{ "attention", required_argument, 0, O_ATTENTION },
+	{ "loss", required_argument, 0, O_LOSS },
+	{ "negatives", required_argument, 0, O_NEGATIVES },
+	{ "sampler", required_argument, 0, O_SAMPLER },
+	{ "gbce-t", required_argument, 0, O_GBCE_T },
 	{ "checkpoint", required_argument, 0, O_CKPT },
 	{ "checkpoint-every", required_argument, 0, O_CKPT_EVERY },
 	{ "resume", required_argument, 0, O_RESUME },
@@ -293,7 +308,7 @@ int main(int argc, char **argv)
 	const char *vocab_path = NULL, *valid_path = NULL, *resume = NULL, *log_path = NULL;
 	const char *init_path = NULL, *predict = NULL;
 	char *ckpt = NULL, *inputs = NULL;
-	int c, threads = 0, verbose = 0;
+	int c, threads = 0, verbose = 0, attention = -1, neg_set = 0, gt_set = 0;
 	run r = { .quiet = 0 };
 	while ((c = getopt_long(argc, argv, "v:o:j:qhV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -336,6 +351,27 @@ int main(int argc, char **argv)
 			to.pos_weight = !strcmp(optarg, "auto") ? 0.0f :
 					(float)parse_double("--pos-weight", optarg, 1e-6, 1e6);
 			break;
+		case O_ATTENTION:
+			if (!strcmp(optarg, "causal"))
+				attention = 1;
+			else if (!strcmp(optarg, "bidirectional"))
+				attention = 0;
+			else
+				usage_error("--attention is bidirectional or causal, not '%s'", optarg);
+			break;
+		case O_LOSS:
+			if ((to.loss = cs_loss_parse(optarg)) < 0)
+				usage_error("--loss is full, sampled or gbce, not '%s'", optarg);
+			break;
+		case O_NEGATIVES: to.negatives = (size_t)parse_long("--negatives", optarg, 1, 1 << 20);
+			neg_set = 1; break;
+		case O_SAMPLER:
+			if ((to.sampler = cs_sampler_parse(optarg)) < 0)
+				usage_error("--sampler is uniform, pop or batch, not '%s'", optarg);
+			neg_set = 1;
+			break;
+		case O_GBCE_T: to.gbce_t = (float)parse_double("--gbce-t", optarg, 0, 1); gt_set = 1;
+			break;
 		case O_INIT_MODEL: init_path = optarg; break;
 		case O_PREDICT: predict = optarg; break;
 		case O_FREEZE:
@@ -360,6 +396,17 @@ int main(int argc, char **argv)
 		usage_error("too many inputs");
 	if (cfg.C % cfg.NH)
 		usage_error("--hidden %zu is not a multiple of --heads %zu", cfg.C, cfg.NH);
+	if (to.loss != CS_LOSS_FULL && cfg.head != CS_HEAD_CLOZE)
+		usage_error("--loss %s is for the cloze head", cs_loss_name(to.loss));
+	if (to.loss == CS_LOSS_FULL && neg_set)
+		usage_error("--negatives and --sampler need --loss sampled or gbce");
+	if (gt_set && to.loss != CS_LOSS_GBCE)
+		usage_error("--gbce-t needs --loss gbce");
+	if (to.loss == CS_LOSS_GBCE && to.sampler != CS_NEG_UNIFORM)
+		usage_error("--loss gbce calibrates for uniform negatives: no --sampler %s",
+			    cs_sampler_name(to.sampler));
+	if (attention >= 0 && (resume || init_path))
+		usage_error("--attention comes from the %s model", resume ? "resumed" : "--init");
 	cfg.FF = 4 * cfg.C;
 	const char *train_path = optind < argc ? argv[optind] : "-";
 	if (!ckpt && asprintf(&ckpt, "%s.ckpt", to.output) < 0) {
@@ -455,9 +502,22 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	int kind = cs_data_kind(&cfg, 1);
-	size_t keep = cfg.head == CS_HEAD_SESSION && cfg.pool == CS_POOL_CLS ? cfg.P - 1 : cfg.P;
 	if (!(train = cs_dataset_for_model(train_path, &cfg, to.item_vocab, 1, NULL, &err)))
 		goto fail;
+	if (cfg.head == CS_HEAD_CLOZE) {
+		/* the attention follows the examples unless said (it sizes no tensor) */
+		if (!resume && !init_path)
+			m->cfg.causal = cfg.causal = attention >= 0 ? attention : train->next;
+		if (cfg.causal != train->next) {
+			cs_err(&err, CS_ERR_USAGE, train_path, 0,
+			       "%s examples for a %s model: make them with cs-mask %s",
+			       train->next ? "next-item" : "Cloze",
+			       cfg.causal ? "causal" : "bidirectional",
+			       cfg.causal ? "next" : "cloze");
+			goto fail;
+		}
+	}
+	size_t keep = cs_batch_appends(&cfg, kind) ? cfg.P - 1 : cfg.P;
 	if (valid_path && !(valid = cs_dataset_for_model(valid_path, &cfg, to.item_vocab, 0, NULL, &err)))
 		goto fail;
 	if (valid && train->holds_valid)

@@ -3,6 +3,12 @@
 #include <string.h>
 #include "batch.h"
 
+int cs_batch_appends(const cs_bert_config *c, int kind)
+{
+	return (kind == CS_DATA_EVAL && !c->causal) ||
+	       (kind == CS_DATA_SESSION && c->pool == CS_POOL_CLS);
+}
+
 int cs_batcher_init(cs_batcher *bt, const cs_bert_config *c, int kind, size_t cap,
 		    cs_error *err)
 {
@@ -12,6 +18,7 @@ int cs_batcher_init(cs_batcher *bt, const cs_bert_config *c, int kind, size_t ca
 	bt->NF = c->NF;
 	bt->kind = kind;
 	bt->mean = kind == CS_DATA_SESSION && c->pool == CS_POOL_MEAN;
+	bt->append = cs_batch_appends(c, kind);
 	size_t T = cap * c->P;
 	bt->off = malloc((cap + 1) * sizeof *bt->off);
 	bt->mpos = malloc(T * sizeof *bt->mpos);
@@ -40,11 +47,11 @@ void cs_batcher_free(cs_batcher *bt)
 	memset(bt, 0, sizeof *bt);
 }
 
-const cs_batch *cs_batcher_fill(cs_batcher *bt, const cs_dataset *d, const size_t *seq,
+cs_batch *cs_batcher_fill(cs_batcher *bt, const cs_dataset *d, const size_t *seq,
 				size_t first, size_t B)
 {
 	size_t P = bt->P, NF = bt->NF, N = 0, M = 0;
-	int append = bt->kind == CS_DATA_EVAL || (bt->kind == CS_DATA_SESSION && !bt->mean);
+	int append = bt->append;
 	size_t room = append ? P - 1 : P;
 	bt->off[0] = 0;
 	for (size_t i = 0; i < B; i++) {
@@ -146,8 +153,7 @@ cs_dataset *cs_dataset_for_model(const char *path, const cs_bert_config *c,
 		names[i] = c->fname[i];
 	cs_dataset_inputs in = { c->NF, names, c->fvocab, (size_t)c->pred, key, c->V, c->VF };
 	int kind = cs_data_kind(c, training);
-	size_t keep = kind == CS_DATA_EVAL ||
-		      (kind == CS_DATA_SESSION && c->pool == CS_POOL_CLS) ? c->P - 1 : c->P;
+	size_t keep = cs_batch_appends(c, kind) ? c->P - 1 : c->P;
 	return cs_dataset_read(path, kind, keep, item_vocab, &in, err);
 }
 
@@ -183,7 +189,7 @@ int cs_dataset_mem_check(const cs_dataset *d, const cs_bert_config *c, int train
 	if (!(limit > 0) || d->n == 0 || B == 0)
 		return 0;
 	int kind = cs_data_kind(c, training);
-	int append = kind == CS_DATA_EVAL || (kind == CS_DATA_SESSION && c->pool == CS_POOL_CLS);
+	int append = cs_batch_appends(c, kind);
 	size_t room = append ? c->P - 1 : c->P, T = 0;
 	if (B > d->n)
 		B = d->n;

@@ -3,6 +3,7 @@
  * each kind of data:
  *   Cloze    the example as is, predicting its masked positions;
  *   eval     the last P-1 events of a history and a [MASK] appended, scored;
+ *            a causal model: the last P events, scored at the last one;
  *   session  cls pooling: the last P-1 events and a [MASK] as [CLS], its
  *            label at the [MASK]; mean pooling: the last P events;
  *   event    the window as is, predicting its labelled events.
@@ -18,10 +19,18 @@ typedef struct cs_batcher {
 	size_t cap, P, NF;  /* sequences per batch, model length, extra inputs */
 	int kind;           /* CS_DATA_* */
 	int mean;           /* session head with mean pooling */
+	int append;         /* a [MASK] goes after each sequence (cs_batch_appends) */
 	size_t *off, *mpos;
 	uint32_t *tok, *pos, *ftok, *mtgt, *ftgt;
 	cs_batch b;
 } cs_batcher;
+
+/*
+ * Whether batches of data kind for model c append a [MASK] to each
+ * sequence (which then keeps its last P-1 events, not P): held-out
+ * histories of a bidirectional model, sessions pooled by a [CLS] token.
+ */
+int cs_batch_appends(const cs_bert_config *c, int kind);
 
 /* Buffers for batches of up to cap sequences of data kind for model c. */
 int cs_batcher_init(cs_batcher *bt, const cs_bert_config *c, int kind, size_t cap,
@@ -31,7 +40,7 @@ void cs_batcher_free(cs_batcher *bt);
  * The batch of sequences seq[0..B) of d, or first .. first+B-1 when seq
  * is NULL (B <= cap). Valid until the next fill.
  */
-const cs_batch *cs_batcher_fill(cs_batcher *bt, const cs_dataset *d, const size_t *seq,
+cs_batch *cs_batcher_fill(cs_batcher *bt, const cs_dataset *d, const size_t *seq,
 				size_t first, size_t B);
 
 /*

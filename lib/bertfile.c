@@ -16,7 +16,8 @@ cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_op
 	}
 	const cs_bert_config *c = &m->cfg;
 	int bad = 0;
-	bad |= cs_modelfile_set(mf, "arch", "bert4rec");
+	/* a causal model is another architecture to readers that predate it */
+	bad |= cs_modelfile_set(mf, "arch", c->causal ? "sasrec" : "bert4rec");
 	bad |= cs_modelfile_set(mf, "V", "%zu", c->V);
 	bad |= cs_modelfile_set(mf, "C", "%zu", c->C);
 	bad |= cs_modelfile_set(mf, "L", "%zu", c->L);
@@ -101,12 +102,14 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 			   uint64_t *item_vocab, cs_error *err)
 {
 	const char *arch = cs_modelfile_get(mf, "arch");
-	if (!arch || strcmp(arch, "bert4rec") != 0) {
-		cs_err(err, CS_ERR_FORMAT, path, 0, "not a BERT4Rec model (arch '%s')",
-		       arch ? arch : "");
+	int causal = arch && !strcmp(arch, "sasrec");
+	if (!arch || (strcmp(arch, "bert4rec") != 0 && !causal)) {
+		cs_err(err, CS_ERR_FORMAT, path, 0,
+		       "not a BERT4Rec or SASRec model (arch '%s')", arch ? arch : "");
 		return NULL;
 	}
 	cs_bert_config c = { 0 };
+	c.causal = causal;
 	size_t step = 0;
 	uint64_t nf = 0, seed = 0;
 	static const char *const sizes_keys[] = { "V", "C", "L", "NH", "P", "FF", "step" };

@@ -185,6 +185,8 @@ cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
 	d->kind = kind;
 	const char *hv = cs_schema_get_meta(s, "holds_valid");
 	d->holds_valid = hv && !strcmp(hv, "1");
+	const char *sp = cs_schema_get_meta(s, "split");
+	d->next = sp && !strcmp(sp, "next");
 	if ((x.item = find_field(s, name, "item", CS_EVENT, CS_ID, err)) < 0)
 		goto fail;
 	if (kind == CS_DATA_CLOZE || kind == CS_DATA_EVAL) {

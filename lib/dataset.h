@@ -36,6 +36,7 @@ typedef struct cs_dataset {
 	size_t *key_off;  /* (n) at keys + key_off[i] */
 	size_t *start;    /* (n) index of its first event in its record */
 	int holds_valid;  /* metadata holds_valid: made with cs-mask split --train-valid */
+	int next;         /* metadata split "next": next-item examples (cs-mask next) */
 } cs_dataset;
 
 /* Extra event inputs to read: id fields name[0..n), each encoded with the

@@ -209,6 +209,7 @@ void cs_cloze_defaults(cs_cloze_opts *o)
 	o->seed = 1;
 	o->mask_field = NULL;
 	o->nmask_field = 0;
+	o->next = 0;
 }
 
 cs_cloze *cs_cloze_new(const cs_schema *in, const char *stream,
@@ -267,7 +268,8 @@ cs_cloze *cs_cloze_new(const cs_schema *in, const char *stream,
 		goto fail;
 	}
 	int t = cs_schema_add(cz->schema, "target", CS_EVENT, CS_ID, err);
-	if (t < 0 || cs_schema_set_meta(cz->schema, "split", "cloze", err) < 0)
+	if (t < 0 || cs_schema_set_meta(cz->schema, "split", o->next ? "next" : "cloze",
+					err) < 0)
 		goto fail;
 	cz->schema->f[t].vocab = in->f[cz->item].vocab;
 	/* target_<field>: the original value of each other masked field */
@@ -357,10 +359,63 @@ static int emit_window(cs_cloze *cz, const cs_record *in, size_t from, size_t w,
 	return emit(ctx, ex, err);
 }
 
+/*
+ * Emit next-item window [from, from + w + 1) of in: its first w events,
+ * each with the item (and the other predicted fields) of the event after
+ * it as target.
+ */
+static int emit_next(cs_cloze *cz, const cs_record *in, size_t from, size_t w,
+		     int (*emit)(void *, const cs_record *, cs_error *),
+		     void *ctx, cs_error *err)
+{
+	cs_record *ex = &cz->ex;
+	if (cs_record_slice(ex, cz->schema, in, from, w) < 0)
+		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	for (size_t c = 0; c <= cz->nmfield; c++) {
+		cs_column *tgt = &ex->col[cz->nin + c];
+		const uint32_t *src = in->col[c ? cz->mfield[c - 1] : cz->item].v.u32;
+		if (cs_col_reserve(tgt, w) < 0)
+			return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+		memcpy(tgt->v.u32, src + from + 1, w * sizeof(uint32_t));
+		tgt->n = w;
+	}
+	return emit(ctx, ex, err);
+}
+
+/*
+ * Next-item examples: windows of max_len + 1 events, the last ending at
+ * the end of the sequence, each slide * max_len earlier than the next
+ * (the first starts at 0); every event of a window but the last is an
+ * input whose target is the item after it.
+ */
+static long next_run(cs_cloze *cz, const cs_record *in,
+		     int (*emit)(void *, const cs_record *, cs_error *),
+		     void *ctx, cs_error *err)
+{
+	size_t n = in->nevents, L = cz->o.max_len;
+	if (n < 2)
+		return 0;
+	size_t step = (size_t)(cz->o.slide * (double)L);
+	if (step < 1)
+		step = 1;
+	size_t nwin = 1;
+	if (n > L + 1)
+		nwin = 1 + (n - L - 1 + step - 1) / step;
+	for (size_t wi = 0; wi < nwin; wi++) {
+		size_t from = wi == 0 ? 0 : n - L - 1 - (nwin - 1 - wi) * step;
+		size_t w = n - 1 < L ? n - 1 : L;
+		if (emit_next(cz, in, from, w, emit, ctx, err) < 0)
+			return -1;
+	}
+	return (long)nwin;
+}
+
 long cs_cloze_run(cs_cloze *cz, const cs_record *in,
 		  int (*emit)(void *ctx, const cs_record *ex, cs_error *err),
 		  void *ctx, cs_error *err)
 {
+	if (cz->o.next)
+		return next_run(cz, in, emit, ctx, err);
 	size_t n = in->nevents, L = cz->o.max_len;
 	if (n == 0)
 		return 0;

@@ -15,6 +15,15 @@
  * "target" holds the original item there and 0 elsewhere. Other id fields
  * masked with the item (mask_field) keep theirs in "target_<field>".
  *
+ * A next-item example (cs_cloze_opts.next, for causal models) is a window
+ * of at most max_len events whose "target" holds, at every position, the
+ * item of the event after it (the window's own events unchanged; its last
+ * event's successor is left out of the window); mask_field fields get
+ * target_<field> the same way. Windows cover the whole sequence, the last
+ * ending at its end, each slide * max_len events after the one before;
+ * a sequence of n <= max_len + 1 events gives one example of n - 1
+ * events. Metadata "split" is "next" (Cloze examples: "cloze").
+ *
  * Classification examples add an int64 field "label": sequence-level for
  * purchase intention (does the session go on to a purchase?), event-level
  * for returns (is this purchase returned later?).
@@ -73,6 +82,7 @@ typedef struct cs_cloze_opts {
 	uint64_t seed;
 	const char *const *mask_field; /* event id fields also masked [none] */
 	size_t nmask_field;
+	int next;           /* next-item examples instead (see below) [0] */
 } cs_cloze_opts;
 
 void cs_cloze_defaults(cs_cloze_opts *o);

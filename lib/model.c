@@ -28,6 +28,7 @@ void cs_bert_config_default(cs_bert_config *cfg, size_t V)
 	cfg->head = CS_HEAD_CLOZE;
 	cfg->pool = CS_POOL_CLS;
 	cfg->pred = 0;
+	cfg->causal = 0;
 }
 
 static const char *const head_names[] = { "cloze", "session", "event" };
@@ -78,6 +79,8 @@ int cs_bert_config_check(const cs_bert_config *cfg, cs_error *err)
 	    cfg->combine > CS_COMBINE_CONCAT)
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "unknown head, pooling or combination");
+	if (cfg->causal < 0 || cfg->causal > 1)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0, "unknown attention");
 	if (cfg->pred < 0 || (size_t)cfg->pred > cfg->NF ||
 	    (cfg->pred && cfg->head != CS_HEAD_CLOZE))
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
@@ -234,10 +237,9 @@ void cs_bert_free(cs_bert *m)
 	free(m);
 }
 
-/* Scratch of the tiled loss for M rows. */
-static int ce_prepare(cs_bert *m, size_t M, cs_error *err)
+/* need floats of loss scratch for M rows. */
+static int scratch_prepare(cs_bert *m, size_t need, size_t M, cs_error *err)
 {
-	size_t need = cs_tiedce_scratch(M, m->cfg.C);
 	if (need <= m->ce_cap)
 		return 0;
 	free(m->ce_scratch);
@@ -247,6 +249,12 @@ static int ce_prepare(cs_bert *m, size_t M, cs_error *err)
 			      "out of memory for the loss of %zu masked positions", M);
 	m->ce_cap = need;
 	return 0;
+}
+
+/* Scratch of the tiled loss for M rows. */
+static int ce_prepare(cs_bert *m, size_t M, cs_error *err)
+{
+	return scratch_prepare(m, cs_tiedce_scratch(M, m->cfg.C), M, err);
 }
 
 /* ------------------------------------------------------------ activations */
@@ -660,6 +668,8 @@ static void last_block_at(cs_bert *m, const cs_batch *b, const float *x, size_t 
 				hi = mid;
 		}
 		size_t s0 = b->off[lo], T = b->off[lo + 1] - s0;
+		if (c->causal)
+			T = t - s0 + 1; /* token t sees itself and the past */
 		for (size_t h = 0; h < NH; h++) {
 			const float *q = qkv + t * C3 + h * hs;
 			float mx = -INFINITY, sum = 0.0f, *o = atty + i * C + h * hs;
@@ -722,10 +732,12 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 			return -1;
 		}
 	}
+	m->sampled = head == 1 && M && b->mtgt && c->head == CS_HEAD_CLOZE &&
+		     m->loss_kind != CS_LOSS_FULL && b->K > 0 && !want_logits;
 	m->tiled = head == 1 && M && b->mtgt && c->head == CS_HEAD_CLOZE &&
-		   !m->keep_logits && !want_logits;
+		   !m->keep_logits && !want_logits && !m->sampled;
 	/* the logits: not for the tiled loss, nor for scoring's hidden states */
-	if (acts_prepare(m, N, A, M, head != HEAD_HIDDEN && !m->tiled, err) < 0)
+	if (acts_prepare(m, N, A, M, head != HEAD_HIDDEN && !m->tiled && !m->sampled, err) < 0)
 		return -1;
 	m->B = b->B;
 	m->batch = b;
@@ -769,7 +781,7 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 				  p->qkv_b + l * 3 * C, N, C, 3 * C);
 		cs_attention_forward(atty, a->att + l * A, a->attd + l * A,
 				     a->attm + l * A, qkv, b->off, b->B, C, NH,
-				     ap, r);
+				     c->causal, ap, r);
 		cs_linear_forward(proj, atty, p->proj_w + l * C * C,
 				  p->proj_b + l * C, N, C, C);
 		if (scoring) {
@@ -814,7 +826,14 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 			     p->headln_w, p->headln_b, M, C);
 	if (head == HEAD_HIDDEN)
 		return 0;
-	if (m->tiled) {
+	if (m->sampled) {
+		if (scratch_prepare(m, cs_sampled_scratch(M, b->K, C), M, err) < 0)
+			return -1;
+		m->loss = cs_sampled_forward(m->ce_scratch, a->hln, p->wte, p->out_b, b->mtgt,
+					     b->neg, m->loss_kind == CS_LOSS_SAMPLED ? m->logq
+										     : NULL,
+					     M, C, b->K, m->loss_kind, m->gbce_beta);
+	} else if (m->tiled) {
 		if (ce_prepare(m, M, err) < 0)
 			return -1;
 		m->loss = cs_tiedce_forward(a->lse, m->ce_scratch, a->hln, p->wte,
@@ -945,7 +964,11 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 		bin_backward(m, b, d->ln2 + (L - 1) * NC);
 		goto blocks;
 	}
-	if (m->tiled) {
+	if (m->sampled) {
+		cs_sampled_backward(d->hln, g->wte, g->out_b, m->ce_scratch, a->hln, p->wte,
+				    b->mtgt, b->neg, M, C, b->K, m->loss_kind, m->gbce_beta,
+				    1.0f);
+	} else if (m->tiled) {
 		if (ce_prepare(m, M, err) < 0)
 			return -1;
 		cs_tiedce_backward(d->hln, g->wte, g->out_b, m->ce_scratch, a->hln,

@@ -10,7 +10,12 @@
  *     x = LayerNorm(x + Dropout(W2 GELU(W1 x + b1) + b2))  width FF = 4C
  *   at the M masked positions: h = LayerNorm(GELU(Dense(x)))
  *   logits (M, V) = h @ wte^T + out_bias  (tied item embedding)
- *   loss = mean cross-entropy over the M positions.
+ *   loss = mean cross-entropy over the M positions (or, training, a
+ *   sampled loss over K negatives the batch shares: sampled.h).
+ * Attention is bidirectional (BERT4Rec) or causal (SASRec: each event
+ * sees itself and the past, trained on next-item examples whose every
+ * position predicts the item after it; scored at a history's last event,
+ * with no [MASK] appended).
  * Extra event inputs (action, category, brand, ...): each of NF fields has
  * its own embedding table; by default their rows are added to
  * wte[item] + wpe[position] (sum); with concat, [wte[item], fte_1[..],
@@ -60,6 +65,7 @@
 #include "cs.h"
 #include "nn.h"
 #include "optim.h"
+#include "sampled.h"
 
 #define CS_ITEM_PAD 0
 #define CS_ITEM_MASK 1
@@ -96,6 +102,8 @@ typedef struct cs_bert_config {
 	int pool;             /* CS_POOL_*, session head [cls] */
 	int pred;             /* cloze head: also predict extra input pred-1 at the
 				 masked positions; 0: none [0] */
+	int causal;           /* attention: 0 bidirectional (BERT4Rec), 1 causal
+				 (SASRec: each event sees itself and the past) [0] */
 } cs_bert_config;
 
 /* The paper's Beauty setup for V items (BERT4Rec's
@@ -212,6 +220,8 @@ typedef struct cs_batch {
 	const size_t *mpos;  /* (M) */
 	const uint32_t *mtgt; /* (M) or NULL */
 	const uint32_t *ftgt; /* (M) pred: targets of the predicted input, or NULL */
+	size_t K;            /* sampled losses: negatives shared by the batch */
+	const uint32_t *neg; /* (K) their items */
 } cs_batch;
 
 typedef struct cs_bert {
@@ -228,6 +238,10 @@ typedef struct cs_bert {
 	uint64_t nforward;    /* training forwards run */
 	float pos_weight;     /* binary heads: weight of positive examples [1] */
 	int frozen;           /* the update leaves the encoder alone (backward skips it) */
+	int loss_kind;        /* cloze head: CS_LOSS_* (sampled.h) [full] */
+	float gbce_beta;      /* CS_LOSS_GBCE: the weight of the positive */
+	const float *logq;    /* CS_LOSS_SAMPLED: (V) log of each item's expected
+				 count among the negatives, NULL: uniform [NULL] */
 	double mem_limit;     /* bytes a forward may need (cs_bert_mem_bytes), 0: no limit [0] */
 	int mem_share;        /* models at work at once that share mem_limit [0: alone] */
 
@@ -247,6 +261,7 @@ typedef struct cs_bert {
 	 * last forward went, so that the backward pass goes the same way.
 	 */
 	int keep_logits, tiled;
+	int sampled;          /* the last forward took the sampled loss */
 	float *ce_scratch;
 	size_t ce_cap;
 } cs_bert;

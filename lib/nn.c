@@ -271,7 +271,7 @@ size_t cs_attention_size(const size_t *off, size_t B, size_t NH)
 
 void cs_attention_forward(float *out, float *att, float *attd, float *attm,
 			  const float *qkv, const size_t *off, size_t B,
-			  size_t C, size_t NH, float p, cs_nn_rng *rng)
+			  size_t C, size_t NH, int causal, float p, cs_nn_rng *rng)
 {
 	size_t C3 = 3 * C, hs = C / NH, ao = 0;
 	float scale = 1.0f / sqrtf((float)hs);
@@ -286,15 +286,19 @@ void cs_attention_forward(float *out, float *att, float *attd, float *attm,
 			cs_sgemm(0, 1, T, T, hs, scale, Q, C3, K, C3, 0.0f, a,
 				 T);
 			for (size_t i = 0; i < T; i++) {
+				/* causal: token i sees 0..i; the weights past it are 0 */
+				size_t n = causal ? i + 1 : T;
 				float *row = a + i * T, mx = row[0], sum = 0.0f;
-				for (size_t j = 1; j < T; j++)
+				for (size_t j = 1; j < n; j++)
 					mx = row[j] > mx ? row[j] : mx;
-				for (size_t j = 0; j < T; j++) {
+				for (size_t j = 0; j < n; j++) {
 					row[j] = expf(row[j] - mx);
 					sum += row[j];
 				}
-				for (size_t j = 0; j < T; j++)
+				for (size_t j = 0; j < n; j++)
 					row[j] /= sum;
+				for (size_t j = n; j < T; j++)
+					row[j] = 0.0f;
 			}
 			cs_dropout_forward(attd + ao, attm + ao, a, T * T, p,
 					   rng);

@@ -63,18 +63,20 @@ void cs_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 			size_t OC);
 
 /*
- * Bidirectional multi-head self-attention over packed sequences: token i
- * of sequence b attends to every token of b and to nothing else, which is
+ * Multi-head self-attention over packed sequences: token i of sequence b
+ * attends to every token of b (bidirectional) and to nothing else, which is
  * BERT's padding mask without the padding. qkv (N, 3C) holds the query,
  * key and value of each token; off (B+1) the token offsets of the
  * sequences. att (A) receives the softmax weights, per sequence then head
  * a (T_b, T_b) row-major block; attd (A) the weights after dropout with
  * probability p (attm (A) the dropout scale, 0 or 1/(1-p)); out (N, C)
  * the heads' outputs side by side. rng NULL or p == 0: no dropout.
+ * causal: token i attends only to tokens 0..i of its sequence (SASRec);
+ * the weights past it are 0, so the backward pass needs no flag.
  */
 void cs_attention_forward(float *out, float *att, float *attd, float *attm,
 			  const float *qkv, const size_t *off, size_t B,
-			  size_t C, size_t NH, float p, cs_nn_rng *rng);
+			  size_t C, size_t NH, int causal, float p, cs_nn_rng *rng);
 /* datt (A) is scratch (overwritten). */
 void cs_attention_backward(float *dqkv, float *datt, const float *dout,
 			   const float *qkv, const float *att,

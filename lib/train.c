@@ -18,6 +18,105 @@ void cs_train_defaults(cs_train_opts *o)
 	o->patience = 3;
 	o->seed = 1;
 	o->pos_weight = 1.0f;
+	o->loss = CS_LOSS_FULL;
+	o->negatives = 256;
+	o->sampler = CS_NEG_UNIFORM;
+	o->gbce_t = 0.75f;
+}
+
+/* ------------------------------------------------------------ negatives */
+
+/* What draws the negatives of the sampled losses. */
+typedef struct sampler {
+	int kind;            /* CS_NEG_* */
+	size_t K, V;
+	double *cdf;         /* pop: (V) cumulative counts of the training targets */
+	float *logq;         /* pop, batch: (V) log of each item's expected count */
+	uint32_t *neg;       /* (K) */
+} sampler;
+
+static void sampler_free(sampler *s)
+{
+	free(s->cdf);
+	free(s->logq);
+	free(s->neg);
+	memset(s, 0, sizeof *s);
+}
+
+/*
+ * Negatives are catalogue items (ids from CS_ITEM_FIRST). Popularity is
+ * the count of each item as a training target, plus one so that every
+ * item can be drawn; the batch sampler takes the batch's own targets,
+ * each about as often as popularity says, so both correct by it.
+ */
+static int sampler_init(sampler *s, const cs_train_opts *o, const cs_dataset *d, size_t V,
+			cs_error *err)
+{
+	memset(s, 0, sizeof *s);
+	s->kind = o->sampler;
+	s->K = o->negatives;
+	s->V = V;
+	if (o->loss == CS_LOSS_FULL)
+		return 0;
+	if (!(s->neg = malloc(s->K * sizeof *s->neg)))
+		goto nomem;
+	if (s->kind == CS_NEG_UNIFORM)
+		return 0;
+	s->cdf = calloc(V, sizeof *s->cdf);
+	s->logq = malloc(V * sizeof *s->logq);
+	if (!s->cdf || !s->logq)
+		goto nomem;
+	size_t nt = d->off[d->n];
+	for (size_t i = 0; i < nt; i++)
+		if (d->mtgt[i] >= CS_ITEM_FIRST && d->mtgt[i] < V)
+			s->cdf[d->mtgt[i]] += 1.0;
+	double total = 0;
+	for (size_t j = CS_ITEM_FIRST; j < V; j++)
+		total += s->cdf[j] + 1.0;
+	for (size_t j = 0; j < V; j++) {
+		double q = j >= CS_ITEM_FIRST ? (s->cdf[j] + 1.0) / total : 1.0 / total;
+		s->logq[j] = (float)log((double)s->K * q);
+	}
+	double run = 0;
+	for (size_t j = 0; j < V; j++) {
+		run += j >= CS_ITEM_FIRST ? s->cdf[j] + 1.0 : 0.0;
+		s->cdf[j] = run;
+	}
+	return 0;
+nomem:
+	sampler_free(s);
+	return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory for the negative sampler");
+}
+
+/* The negatives of the batch at optimiser step `step` (from seed alone,
+ * so that a resumed run draws the same ones). */
+static void sampler_draw(sampler *s, const cs_batch *b, uint64_t seed, long step)
+{
+	cs_nn_rng r;
+	cs_nn_rng_seed(&r, (seed ^ 0x5851f42d4c957f2dULL) * 0x9e3779b97f4a7c15ULL +
+			   (uint64_t)step);
+	size_t items = s->V - CS_ITEM_FIRST;
+	for (size_t k = 0; k < s->K; k++) {
+		uint64_t u = cs_nn_rng_next(&r);
+		if (s->kind == CS_NEG_UNIFORM) {
+			s->neg[k] = (uint32_t)(CS_ITEM_FIRST + u % items);
+		} else if (s->kind == CS_NEG_BATCH && b->M) {
+			uint32_t t = b->mtgt[u % b->M];
+			/* the unknown item is a target, not an item to recommend */
+			s->neg[k] = t >= CS_ITEM_FIRST ? t : (uint32_t)(CS_ITEM_FIRST + u % items);
+		} else {
+			double x = (double)(u >> 11) * 0x1p-53 * s->cdf[s->V - 1];
+			size_t lo = CS_ITEM_FIRST, hi = s->V - 1;
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+				if (s->cdf[mid] > x)
+					hi = mid;
+				else
+					lo = mid + 1;
+			}
+			s->neg[k] = (uint32_t)lo;
+		}
+	}
 }
 
 /* The order of the examples in epoch e: a seeded Fisher-Yates shuffle. */
@@ -97,6 +196,10 @@ static int write_checkpoint(const cs_bert *m, const cs_train_opts *o,
 	bad |= cs_modelfile_set(mf, "train.seed", "%llu", (unsigned long long)o->seed);
 	bad |= cs_modelfile_set(mf, "train.pos_weight", "%.9g", o->pos_weight);
 	bad |= cs_modelfile_set(mf, "train.freeze", "%zu", o->freeze);
+	bad |= cs_modelfile_set(mf, "train.loss", "%s", cs_loss_name(o->loss));
+	bad |= cs_modelfile_set(mf, "train.negatives", "%zu", o->negatives);
+	bad |= cs_modelfile_set(mf, "train.sampler", "%s", cs_sampler_name(o->sampler));
+	bad |= cs_modelfile_set(mf, "train.gbce_t", "%.9g", o->gbce_t);
 	int rc = bad ? cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory")
 		     : cs_modelfile_write(mf, path, err);
 	cs_modelfile_free(mf);
@@ -195,6 +298,19 @@ cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 	ck_u64(mf, "train.seed", 0x7fffffffffffffffULL, 0, &seed, &bad);
 	ck_f64(mf, "train.pos_weight", 0, 1e6, 1, &pw, &bad);
 	ck_u64(mf, "train.freeze", UINT64_MAX, 1, &freeze, &bad);
+	/* absent from checkpoints of runs before the sampled losses: full */
+	uint64_t negatives = 256;
+	double gt = 0.75;
+	int loss = CS_LOSS_FULL, smp = CS_NEG_UNIFORM;
+	ck_u64(mf, "train.negatives", 1 << 20, 1, &negatives, &bad);
+	ck_f64(mf, "train.gbce_t", 0, 1, 1, &gt, &bad);
+	const char *ls = cs_modelfile_get(mf, "train.loss"), *ss = cs_modelfile_get(mf, "train.sampler");
+	if (!bad && ls && (loss = cs_loss_parse(ls)) < 0)
+		bad = "train.loss";
+	if (!bad && ss && (smp = cs_sampler_parse(ss)) < 0)
+		bad = "train.sampler";
+	if (!bad && negatives == 0)
+		bad = "train.negatives";
 	if (!bad && (epochs == 0 || batch == 0 || eval_every == 0 || patience == 0))
 		bad = epochs == 0 ? "train.epochs" : batch == 0 ? "train.batch" :
 		      eval_every == 0 ? "train.eval_every" : "train.patience";
@@ -233,6 +349,10 @@ cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 	o->seed = seed;
 	o->pos_weight = (float)pw;
 	o->freeze = freeze > SIZE_MAX ? SIZE_MAX : (size_t)freeze;
+	o->loss = loss;
+	o->negatives = (size_t)negatives;
+	o->sampler = smp;
+	o->gbce_t = (float)gt;
 	cs_modelfile_free(mf);
 	if (st->epoch >= o->epochs) {
 		cs_err(err, CS_ERR_USAGE, path, 0,
@@ -312,6 +432,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	aw.total = (long)(per_epoch * o->epochs);
 	int rc = -1;
 	cs_batcher bt = { 0 };
+	sampler smp = { 0 };
 	kept k = { -1, 0 };
 	char what[200];
 	size_t *perm = malloc(n * sizeof *perm);
@@ -349,6 +470,16 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	    (valid && cs_dataset_check(valid, &m->cfg, err) < 0) ||
 	    cs_batcher_init(&bt, &m->cfg, kind, BS, err) < 0)
 		goto out;
+	if (o->loss != CS_LOSS_FULL && (head != CS_HEAD_CLOZE || o->negatives == 0)) {
+		cs_err(err, CS_ERR_USAGE, NULL, 0, "the %s loss is for the cloze head, with "
+		       "negatives", cs_loss_name(o->loss));
+		goto out;
+	}
+	if (sampler_init(&smp, o, train, m->cfg.V, err) < 0)
+		goto out;
+	m->loss_kind = o->loss;
+	m->logq = smp.logq;
+	m->gbce_beta = cs_gbce_beta(o->negatives, m->cfg.V - CS_ITEM_FIRST, o->gbce_t);
 	if (head != CS_HEAD_CLOZE) {
 		uint64_t np = train->npos, nn = train->nlabels - train->npos;
 		m->pos_weight = o->pos_weight > 0 ? o->pos_weight :
@@ -365,8 +496,13 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 		m->frozen = st->epoch < o->freeze;
 		for (size_t bi = st->batch_pos; bi < per_epoch; bi++) {
 			size_t first = bi * BS, B = n - first < BS ? n - first : BS;
-			const cs_batch *b = cs_batcher_fill(&bt, train, perm + first, 0, B);
+			cs_batch *b = cs_batcher_fill(&bt, train, perm + first, 0, B);
 			float loss;
+			if (smp.neg) {
+				sampler_draw(&smp, b, o->seed, m->step);
+				b->K = smp.K;
+				b->neg = smp.neg;
+			}
 			if (b->M == 0) { /* nothing labelled in this batch */
 				st->batch_pos = bi + 1;
 				continue;
@@ -475,5 +611,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 out:
 	free(perm);
 	cs_batcher_free(&bt);
+	m->logq = NULL; /* the sampler's */
+	sampler_free(&smp);
 	return rc;
 }

@@ -1,6 +1,8 @@
 /*
- * train.h - the BERT4Rec training loop: shuffled packed batches of Cloze
- * examples, AdamW with warmup and linear decay, evaluation on a
+ * train.h - the training loop: shuffled packed batches of Cloze or
+ * next-item examples (the full softmax, or a sampled loss over negatives
+ * drawn for each batch from a seeded stream, so that a resume goes on
+ * exactly), AdamW with warmup and linear decay, evaluation on a
  * validation split every few epochs with early stopping on NDCG@10 (full
  * ranking), atomic checkpoints that --resume continues bit for bit.
  */
@@ -24,6 +26,10 @@ typedef struct cs_train_opts {
 	uint64_t seed;       /* data order */
 	float pos_weight;    /* binary heads: weight of positives, 0: negatives/positives [1] */
 	size_t freeze;       /* epochs the encoder stays frozen, SIZE_MAX: all [0] */
+	int loss;            /* cloze head: CS_LOSS_* (sampled.h) [full] */
+	size_t negatives;    /* sampled losses: negatives a batch shares [256] */
+	int sampler;         /* how they are drawn, CS_NEG_* [uniform] */
+	float gbce_t;        /* gbce: calibration t in [0, 1] [0.75] */
 } cs_train_opts;
 
 void cs_train_defaults(cs_train_opts *o);

@@ -284,6 +284,7 @@ struct att_ctx {
 	float *out, *att, *attd, *attm, *qkv, *R;
 	size_t *off, B, C, NH, N, A;
 	float p;
+	int causal;
 };
 
 static double att_obj(void *p)
@@ -292,15 +293,15 @@ static double att_obj(void *p)
 	cs_nn_rng r;
 	cs_nn_rng_seed(&r, 99); /* the same dropout mask every time */
 	cs_attention_forward(c->out, c->att, c->attd, c->attm, c->qkv, c->off,
-			     c->B, c->C, c->NH, c->p, c->p > 0 ? &r : NULL);
+			     c->B, c->C, c->NH, c->causal, c->p, c->p > 0 ? &r : NULL);
 	return dot(c->out, c->R, c->N * c->C);
 }
 
-static void attention_case(float p, int *bad)
+static void attention_case(float p, int causal, int *bad)
 {
 	size_t off[] = {0, 1, 5, 8, 14};
 	struct att_ctx c = {.off = off, .B = 4, .C = 8, .NH = 2, .N = 14,
-			    .p = p};
+			    .p = p, .causal = causal};
 	c.A = cs_attention_size(off, c.B, c.NH);
 	ck_assert_uint_eq(c.A, 2 * (1 + 16 + 9 + 36));
 	c.qkv = randv(c.N * 3 * c.C, 1.0f);
@@ -313,7 +314,9 @@ static void attention_case(float p, int *bad)
 	att_obj(&c);
 	cs_attention_backward(dqkv, datt, c.R, c.qkv, c.att, c.attd, c.attm,
 			      off, c.B, c.C, c.NH);
-	*bad += fd_check(p > 0 ? "attention dqkv (dropout)" : "attention dqkv",
+	*bad += fd_check(causal ? (p > 0 ? "causal attention dqkv (dropout)" :
+				   "causal attention dqkv") :
+			 p > 0 ? "attention dqkv (dropout)" : "attention dqkv",
 			 att_obj, &c, c.qkv, dqkv, c.N * 3 * c.C, 1e-2f, 1e-2,
 			 1e-3, 10000);
 }
@@ -322,28 +325,33 @@ START_TEST(test_attention)
 {
 	int bad = 0;
 	cs_nn_rng_seed(&rng, 5);
-	attention_case(0.0f, &bad);
-	attention_case(0.3f, &bad);
+	attention_case(0.0f, 0, &bad);
+	attention_case(0.3f, 0, &bad);
+	attention_case(0.0f, 1, &bad);
+	attention_case(0.3f, 1, &bad);
 	ck_assert_int_eq(bad, 0);
 	free_all();
 }
 END_TEST
 
-/* Packed attention against a naive per-token version in double. */
+/* Packed attention against a naive per-token version in double; _i 1:
+ * causal, each token against the tokens up to it only. */
 START_TEST(test_attention_naive)
 {
 	size_t off[] = {0, 3, 4, 9}, B = 3, C = 6, NH = 3, hs = 2, N = 9;
+	int causal = _i;
 	cs_nn_rng_seed(&rng, 6);
 	float *qkv = randv(N * 3 * C, 2.0f), *out = zerov(N * C);
 	size_t A = cs_attention_size(off, B, NH);
 	float *att = zerov(A), *attd = zerov(A), *attm = zerov(A);
-	cs_attention_forward(out, att, attd, attm, qkv, off, B, C, NH, 0.5f,
-			     NULL);
+	cs_attention_forward(out, att, attd, attm, qkv, off, B, C, NH, causal,
+			     0.5f, NULL);
 	for (size_t b = 0; b < B; b++)
 		for (size_t i = off[b]; i < off[b + 1]; i++)
 			for (size_t h = 0; h < NH; h++) {
 				double w[16], sum = 0.0, mx = -1e300;
-				for (size_t j = off[b]; j < off[b + 1]; j++) {
+				size_t end = causal ? i + 1 : off[b + 1];
+				for (size_t j = off[b]; j < end; j++) {
 					double s = 0.0;
 					for (size_t k = 0; k < hs; k++)
 						s += (double)qkv[i * 3 * C + h * hs + k] *
@@ -351,11 +359,11 @@ START_TEST(test_attention_naive)
 					w[j - off[b]] = s / sqrt((double)hs);
 					mx = fmax(mx, w[j - off[b]]);
 				}
-				for (size_t j = 0; j < off[b + 1] - off[b]; j++)
+				for (size_t j = 0; j < end - off[b]; j++)
 					sum += (w[j] = exp(w[j] - mx));
 				for (size_t k = 0; k < hs; k++) {
 					double y = 0.0;
-					for (size_t j = off[b]; j < off[b + 1]; j++)
+					for (size_t j = off[b]; j < end; j++)
 						y += w[j - off[b]] / sum *
 						     qkv[j * 3 * C + 2 * C + h * hs + k];
 					ck_assert_double_eq_tol(out[i * C + h * hs + k], y, 1e-5);
@@ -931,7 +939,7 @@ int main(void)
 	tcase_add_test(tc, test_embed);
 	tcase_add_test(tc, test_layernorm);
 	tcase_add_test(tc, test_attention);
-	tcase_add_test(tc, test_attention_naive);
+	tcase_add_loop_test(tc, test_attention_naive, 0, 2);
 	/* _i 0: the best SIMD kernels, 1: the SSE2 baseline */
 	tcase_add_loop_test(tc, test_gelu_dropout, 0, 2);
 	tcase_add_loop_test(tc, test_expf, 0, 2);

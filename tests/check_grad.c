@@ -21,6 +21,7 @@
 #include "amx.h"
 #include "model.h"
 #include "nn.h"
+#include "sampled.h"
 #include "optim.h"
 
 static cs_nn_rng rng;
@@ -648,6 +649,89 @@ START_TEST(test_tiedce)
 }
 END_TEST
 
+/*
+ * Sampled losses (sampled.h) over shared negatives, with an accidental
+ * hit and a duplicate among them: the loss against a naive version in
+ * double, and every gradient by central differences. _i: 0 sampled
+ * softmax, 1 the same with logQ corrections, 2 gBCE.
+ */
+struct smp_ctx {
+	float *h, *w, *bias, *logq, *scratch;
+	uint32_t *tgt, *neg;
+	size_t M, C, K;
+	int kind;
+	float beta;
+};
+
+static double smp_obj(void *p)
+{
+	struct smp_ctx *c = p;
+	return cs_sampled_forward(c->scratch, c->h, c->w, c->bias, c->tgt, c->neg, c->logq,
+				  c->M, c->C, c->K, c->kind, c->beta);
+}
+
+static double smp_naive(const struct smp_ctx *c)
+{
+	double sum = 0.0;
+	for (size_t i = 0; i < c->M; i++) {
+		double z[64];
+		int hit[64] = { 0 };
+		for (size_t k = 0; k <= c->K; k++) {
+			uint32_t j = k ? c->neg[k - 1] : c->tgt[i];
+			double d = c->bias[j] - (c->logq ? c->logq[j] : 0.0);
+			for (size_t e = 0; e < c->C; e++)
+				d += (double)c->h[i * c->C + e] * c->w[j * c->C + e];
+			z[k] = d;
+			hit[k] = k && j == c->tgt[i];
+		}
+		if (c->kind == CS_LOSS_GBCE) {
+			sum += c->beta * log1p(exp(-z[0]));
+			for (size_t k = 1; k <= c->K; k++)
+				sum += hit[k] ? 0.0 : log1p(exp(z[k]));
+		} else {
+			double s = 0.0;
+			for (size_t k = 0; k <= c->K; k++)
+				s += hit[k] ? 0.0 : exp(z[k]);
+			sum += log(s) - z[0];
+		}
+	}
+	return sum / (double)c->M;
+}
+
+START_TEST(test_sampled)
+{
+	size_t M = 7, C = 5, K = 6, V = 20;
+	struct smp_ctx c = {.M = M, .C = C, .K = K, .kind = _i == 2 ? CS_LOSS_GBCE : CS_LOSS_SAMPLED};
+	cs_nn_rng_seed(&rng, 31 + _i);
+	c.h = randv(M * C, 1.0f);
+	c.w = randv(V * C, 0.7f);
+	c.bias = randv(V, 0.5f);
+	c.logq = _i == 1 ? randv(V, 1.0f) : NULL;
+	c.beta = cs_gbce_beta(K, V - 3, 0.75f);
+	ck_assert(c.beta > 0.0f && c.beta < 1.0f);
+	ck_assert_float_eq_tol(cs_gbce_beta(K, V - 3, 0.0f), 1.0f, 1e-6f);
+	c.tgt = keep(malloc(M * sizeof *c.tgt));
+	c.neg = keep(malloc(K * sizeof *c.neg));
+	for (size_t i = 0; i < M; i++)
+		c.tgt[i] = 3 + (uint32_t)(cs_nn_rng_next(&rng) % (V - 3));
+	for (size_t k = 0; k < K; k++)
+		c.neg[k] = 3 + (uint32_t)(cs_nn_rng_next(&rng) % (V - 3));
+	c.neg[1] = c.tgt[2]; /* an accidental hit */
+	c.neg[4] = c.neg[3]; /* a duplicate */
+	c.scratch = keep(malloc(cs_sampled_scratch(M, K, C) * sizeof(float)));
+	double loss = smp_obj(&c);
+	ck_assert_double_eq_tol(loss, smp_naive(&c), 1e-5 * fabs(loss));
+	float *dh = zerov(M * C), *dw = zerov(V * C), *db = zerov(V);
+	cs_sampled_backward(dh, dw, db, c.scratch, c.h, c.w, c.tgt, c.neg, M, C, K, c.kind,
+			    c.beta, 1.0f);
+	int bad = fd_check("sampled dh", smp_obj, &c, c.h, dh, M * C, 1e-2f, 1e-2, 1e-5, 1000);
+	bad += fd_check("sampled dw", smp_obj, &c, c.w, dw, V * C, 1e-2f, 1e-2, 1e-5, 1000);
+	bad += fd_check("sampled dbias", smp_obj, &c, c.bias, db, V, 1e-2f, 1e-2, 1e-5, 1000);
+	ck_assert_int_eq(bad, 0);
+	free_all();
+}
+END_TEST
+
 /* The output layer: gather, dense, GELU, LayerNorm, tied logits, loss. */
 struct out_ctx {
 	float *hid, *hm, *w, *b, *hh, *hg, *hln, *mean, *rstd, *lnw, *lnb;
@@ -742,10 +826,12 @@ static double model_obj(void *p)
 	return c->m->loss;
 }
 
-static void model_case(int train, size_t L, int *bad)
+/* causal: SASRec's attention; loss: CS_LOSS_* over 4 shared negatives. */
+static void model_case_ext(int train, size_t L, int causal, int loss, int *bad)
 {
 	cs_bert_config cfg;
 	cs_bert_config_default(&cfg, 23);
+	cfg.causal = causal;
 	cfg.C = 8;
 	cfg.L = L;
 	cfg.NH = 2;
@@ -764,19 +850,28 @@ static void model_case(int train, size_t L, int *bad)
 	uint32_t pos[] = {0, 1, 2, 3, 4, 0, 1, 0, 1, 2, 3, 4, 5};
 	size_t mpos[] = {1, 4, 6, 9, 12};
 	uint32_t mtgt[] = {8, 3, 22, 2, 11};
+	uint32_t neg[] = {5, 22, 14, 5}; /* a hit (22) and a duplicate */
 	cs_batch b = {.B = 3, .off = off, .tok = tok, .pos = pos, .M = 5,
 		      .mpos = mpos, .mtgt = mtgt};
+	if (loss != CS_LOSS_FULL) {
+		b.K = 4;
+		b.neg = neg;
+		m->loss_kind = loss;
+		m->gbce_beta = 0.6f;
+	}
 	struct model_ctx c = {m, &b, train};
 
 	model_obj(&c);
+	ck_assert_int_eq(m->sampled, loss != CS_LOSS_FULL);
 	cs_bert_zero_grad(m);
 	ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
 	/* pad and mask embeddings only reach the loss through their inputs */
 	float *g = m->grads_memory, *p = m->params_memory;
 	char what[64];
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
-		snprintf(what, sizeof what, "model%s L=%zu d%s",
-			 train ? " (dropout)" : "", L, cs_bert_param_name(i));
+		snprintf(what, sizeof what, "model%s%s L=%zu loss %s d%s",
+			 train ? " (dropout)" : "", causal ? " causal" : "", L,
+			 cs_loss_name(loss), cs_bert_param_name(i));
 		*bad += fd_check(what, model_obj, &c, p, g, m->param_sizes[i],
 				 3e-3f, 3e-2, 2e-4, 400);
 		p += m->param_sizes[i];
@@ -785,6 +880,11 @@ static void model_case(int train, size_t L, int *bad)
 	/* the output bias of pad and mask: no gradient */
 	ck_assert(m->grads.out_b[0] == 0.0f && m->grads.out_b[1] == 0.0f);
 	cs_bert_free(m);
+}
+
+static void model_case(int train, size_t L, int *bad)
+{
+	model_case_ext(train, L, 0, CS_LOSS_FULL, bad);
 }
 
 /* Extra inputs and the binary heads: every tensor of the model. */
@@ -858,6 +958,10 @@ START_TEST(test_model)
 	model_case(0, 2, &bad);
 	model_case(0, 1, &bad);
 	model_case(1, 2, &bad);
+	model_case_ext(0, 2, 1, CS_LOSS_FULL, &bad);
+	model_case_ext(1, 1, 1, CS_LOSS_SAMPLED, &bad);
+	model_case_ext(0, 2, 0, CS_LOSS_GBCE, &bad);
+	model_case_ext(0, 1, 1, CS_LOSS_GBCE, &bad);
 	ck_assert_int_eq(bad, 0);
 	free_all();
 }
@@ -945,6 +1049,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_expf, 0, 2);
 	tcase_add_loop_test(tc, test_crossentropy, 0, 2);
 	tcase_add_loop_test(tc, test_tiedce, 0, 4);
+	tcase_add_loop_test(tc, test_sampled, 0, 3);
 	tcase_add_test(tc, test_amx_gemm);
 	tcase_add_test(tc, test_output_layer);
 	tcase_add_test(tc, test_model);

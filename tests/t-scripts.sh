@@ -19,9 +19,9 @@ expect_eq "$(ran "$T/mk3.txt")" "1 cs-eval,3 cs-mask session,1 cs-mask split,1 c
 ok "experiment.mk re-runs only what depends on a changed knob"
 
 head -3000 "$DATA/amazon-beauty/beauty_bert4rec.txt" > "$T/b.txt"
-# The main job on a small head: both protocols print the metrics and
-# recommendations; the paper protocol trains on the validation items.
-for p in paper early; do
+# The main job on a small head: every protocol prints the metrics and
+# recommendations; sasrec and paper train on the validation items.
+for p in sasrec paper early; do
 	PROTOCOL=$p EPOCHS=1 THREADS=1 sh scripts/beauty.sh "$T/b.txt" "$T/bj-$p" > "$T/bj-$p.out" \
 		2> "$T/bj-$p.err" || { tail "$T/bj-$p.err"; die "beauty.sh PROTOCOL=$p"; }
 	grep -q '^NDCG@10' "$T/bj-$p.out" && grep -q "$(printf '\t1\t')" "$T/bj-$p.out" ||
@@ -29,6 +29,10 @@ for p in paper early; do
 done
 expect_eq "$(info "$T/bj-paper/beauty.train.cseq" events)" "$(info "$T/bj-paper/beauty.test.cseq" events)" \
 	"paper protocol training events"
+expect_eq "$(info "$T/bj-sasrec/beauty.train.cseq" events)" "$(info "$T/bj-sasrec/beauty.test.cseq" events)" \
+	"sasrec protocol training events"
+grep -aq sasrec "$T/bj-sasrec/model.bin" || die "the default protocol trains no causal model"
+expect_eq "$(grep -c '^NDCG@10' "$T/bj-sasrec.out")" 2 "both metric tables"
 [ "$(info "$T/bj-early/beauty.train.cseq" events)" -lt "$(info "$T/bj-early/beauty.test.cseq" events)" ] || die "early protocol holds out"
 [ -s "$T/bj-early/train.log" ] || die "early protocol log"
 PROTOCOL=bogus sh scripts/beauty.sh "$T/b.txt" "$T/bj-x" > /dev/null 2>&1

@@ -234,7 +234,32 @@ void cs_bert_free(cs_bert *m)
 	free(m->acts_memory);
 	free(m->dacts_memory);
 	free(m->ce_scratch);
+	free(m->rows);
+	free(m->rowmark);
 	free(m);
+}
+
+/* Note the items of a lazy training step (see cs_bert.lazy). */
+static int rows_add(cs_bert *m, const uint32_t *id, size_t n, cs_error *err)
+{
+	if (!m->rowmark && !(m->rowmark = calloc(m->cfg.V, 1)))
+		goto nomem;
+	if (m->nrows + n > m->rows_cap) {
+		size_t cap = 2 * (m->nrows + n);
+		uint32_t *r = realloc(m->rows, cap * sizeof *r);
+		if (!r)
+			goto nomem;
+		m->rows = r;
+		m->rows_cap = cap;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!m->rowmark[id[i]]) {
+			m->rowmark[id[i]] = 1;
+			m->rows[m->nrows++] = id[i];
+		}
+	return 0;
+nomem:
+	return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 }
 
 /* need floats of loss scratch for M rows. */
@@ -757,6 +782,11 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 	cs_bert_params *p = &m->params;
 	cs_bert_acts *a = &m->acts;
 
+	if (train && m->lazy && c->head == CS_HEAD_CLOZE &&
+	    (rows_add(m, b->tok, N, err) < 0 ||
+	     (b->mtgt && rows_add(m, b->mtgt, b->M, err) < 0) ||
+	     (b->neg && rows_add(m, b->neg, b->K, err) < 0)))
+		return -1;
 	embed_forward(m, b, N);
 	cs_layernorm_forward(a->embln, a->embln_mean, a->embln_rstd, a->emb,
 			     p->embln_w, p->embln_b, N, C);
@@ -926,9 +956,20 @@ int cs_bert_score_hidden(cs_bert *m, const cs_batch *b, const float **h,
 
 /* ------------------------------------------------------------ backward */
 
+/* The tensors a lazy update touches by rows: wte and out_b. */
+static int lazy_tensor(const cs_bert *m, int i)
+{
+	return m->lazy && m->cfg.head == CS_HEAD_CLOZE && (i == 0 || i == 20);
+}
+
 void cs_bert_zero_grad(cs_bert *m)
 {
-	memset(m->grads_memory, 0, m->nparams * sizeof(float));
+	size_t off = 0;
+	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+		if (!lazy_tensor(m, i)) /* those stay zero between lazy steps */
+			memset(m->grads_memory + off, 0, m->param_sizes[i] * sizeof(float));
+		off += m->param_sizes[i];
+	}
 }
 
 int cs_bert_backward(cs_bert *m, cs_error *err)
@@ -1087,7 +1128,28 @@ void cs_bert_update(cs_bert *m, const cs_adamw *o, float *gnorm)
 			off += m->param_sizes[i];
 		}
 	}
-	double norm = cs_grad_norm(m->grads_memory, m->nparams);
+	double norm;
+	if (m->lazy) {
+		/* the rows not touched have zero gradients: leave them out */
+		double ss = 0.0, t;
+		size_t off = 0;
+		for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+			size_t n = m->param_sizes[i], w = i ? 1 : m->cfg.C;
+			if (!lazy_tensor(m, i)) {
+				t = cs_grad_norm(m->grads_memory + off, n);
+				ss += t * t;
+			} else {
+				for (size_t r = 0; r < m->nrows; r++) {
+					t = cs_grad_norm(m->grads_memory + off + m->rows[r] * w, w);
+					ss += t * t;
+				}
+			}
+			off += n;
+		}
+		norm = sqrt(ss);
+	} else {
+		norm = cs_grad_norm(m->grads_memory, m->nparams);
+	}
 	float gs = cs_clip_scale(o, norm);
 	float lr = cs_adamw_lr(o, m->step);
 	size_t off = 0;
@@ -1095,16 +1157,27 @@ void cs_bert_update(cs_bert *m, const cs_adamw *o, float *gnorm)
 	m->step++;
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
 		float wd = cs_bert_param_decays(i) ? o->weight_decay : 0.0f;
-		if (m->frozen && cs_bert_param_encoder(i)) {
-			off += m->param_sizes[i];
-			continue;
+		size_t n = m->param_sizes[i], w = i ? 1 : m->cfg.C;
+		int skip = m->frozen && cs_bert_param_encoder(i);
+		if (lazy_tensor(m, i)) {
+			for (size_t r = 0; r < m->nrows; r++) {
+				size_t at = off + m->rows[r] * w;
+				if (!skip)
+					cs_adamw_update(o, m->params_memory + at,
+							m->grads_memory + at, m->m_memory + at,
+							m->v_memory + at, w, lr, wd, gs, m->step);
+				memset(m->grads_memory + at, 0, w * sizeof(float));
+			}
+		} else if (!skip) {
+			cs_adamw_update(o, m->params_memory + off,
+					m->grads_memory + off, m->m_memory + off,
+					m->v_memory + off, n, lr, wd, gs, m->step);
 		}
-		cs_adamw_update(o, m->params_memory + off,
-				m->grads_memory + off, m->m_memory + off,
-				m->v_memory + off, m->param_sizes[i], lr, wd,
-				gs, m->step);
-		off += m->param_sizes[i];
+		off += n;
 	}
+	for (size_t r = 0; r < m->nrows; r++)
+		m->rowmark[m->rows[r]] = 0;
+	m->nrows = 0;
 	if (gnorm)
 		*gnorm = (float)norm;
 }

@@ -242,6 +242,18 @@ typedef struct cs_bert {
 	float gbce_beta;      /* CS_LOSS_GBCE: the weight of the positive */
 	const float *logq;    /* CS_LOSS_SAMPLED: (V) log of each item's expected
 				 count among the negatives, NULL: uniform [NULL] */
+	/*
+	 * lazy: the update touches only the rows of wte and out_b that the
+	 * last training forward used (its items, targets and negatives; lazy
+	 * Adam, for the sampled losses, whose gradient is zero elsewhere):
+	 * other rows keep their weights and moments, so a step costs what
+	 * the batch holds, not the catalogue. Their gradients stay zero
+	 * between steps; cs_bert_zero_grad leaves them alone.
+	 */
+	int lazy;
+	uint32_t *rows;       /* (nrows) those rows */
+	size_t nrows, rows_cap;
+	unsigned char *rowmark; /* (V) which are in rows */
 	double mem_limit;     /* bytes a forward may need (cs_bert_mem_bytes), 0: no limit [0] */
 	int mem_share;        /* models at work at once that share mem_limit [0: alone] */
 

@@ -478,6 +478,8 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	if (sampler_init(&smp, o, train, m->cfg.V, err) < 0)
 		goto out;
 	m->loss_kind = o->loss;
+	/* the sampled losses touch a few rows of the output layer a step */
+	m->lazy = o->loss != CS_LOSS_FULL;
 	m->logq = smp.logq;
 	m->gbce_beta = cs_gbce_beta(o->negatives, m->cfg.V - CS_ITEM_FIRST, o->gbce_t);
 	if (head != CS_HEAD_CLOZE) {
@@ -612,6 +614,7 @@ out:
 	free(perm);
 	cs_batcher_free(&bt);
 	m->logq = NULL; /* the sampler's */
+	m->lazy = 0;
 	sampler_free(&smp);
 	return rc;
 }

@@ -988,6 +988,88 @@ START_TEST(test_model_tasks)
 }
 END_TEST
 
+/*
+ * Lazy updates (the sampled losses): one step touches only the rows of wte
+ * and out_b the batch used, leaves the others and their moments as they
+ * were, and keeps the gradients of those tensors zero between steps.
+ * With no weight decay and no clipping, a first step from zero moments
+ * equals the dense one (whose other rows have zero gradient and moments).
+ */
+START_TEST(test_lazy_update)
+{
+	cs_bert_config cfg;
+	cs_bert_config_default(&cfg, 40);
+	cfg.C = 8;
+	cfg.L = 1;
+	cfg.NH = 2;
+	cfg.P = 6;
+	cfg.FF = 12;
+	cfg.causal = 1;
+	cs_bert *a = cs_bert_new(&cfg, 21, NULL), *d = cs_bert_new(&cfg, 21, NULL);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(d);
+	size_t off[] = {0, 3, 5};
+	uint32_t tok[] = {3, 4, 5, 9, 10}, pos[] = {0, 1, 2, 0, 1};
+	size_t mpos[] = {0, 1, 2, 3, 4};
+	uint32_t mtgt[] = {4, 5, 6, 10, 11}, neg[] = {20, 30, 6, 20};
+	cs_batch b = {.B = 2, .off = off, .tok = tok, .pos = pos, .M = 5, .mpos = mpos,
+		      .mtgt = mtgt, .K = 4, .neg = neg};
+	cs_adamw o;
+	cs_adamw_default(&o);
+	o.lr = 0.01f;
+	o.weight_decay = 0.0f;
+	o.clip = 0.0f;
+	o.warmup = 0;
+	o.total = 10;
+	a->lazy = 1;
+	for (cs_bert *m = a; m; m = m == a ? d : NULL) {
+		m->loss_kind = CS_LOSS_SAMPLED;
+		cs_bert_zero_grad(m);
+		ck_assert_int_eq(cs_bert_forward(m, &b, 1, NULL, NULL), 0);
+		ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
+		cs_bert_update(m, &o, NULL);
+	}
+	for (size_t i = 0; i < a->nparams; i++)
+		ck_assert_msg(fabsf(a->params_memory[i] - d->params_memory[i]) <=
+			      1e-6f * fabsf(d->params_memory[i]),
+			      "parameter %zu: lazy %g, dense %g", i, a->params_memory[i],
+			      d->params_memory[i]);
+	/* the rows the batch did not touch kept their weights and moments */
+	float *w0 = zerov(a->param_sizes[0]);
+	cs_bert *f = cs_bert_new(&cfg, 21, NULL);
+	memcpy(w0, f->params.wte, a->param_sizes[0] * sizeof *w0);
+	cs_bert_free(f);
+	int used[40] = { 0 };
+	for (size_t i = 0; i < 5; i++)
+		used[tok[i]] = used[mtgt[i]] = 1;
+	for (size_t k = 0; k < 4; k++)
+		used[neg[k]] = 1;
+	for (size_t r = 0; r < 40; r++)
+		for (size_t c = 0; c < 8; c++) {
+			size_t i = r * 8 + c;
+			if (!used[r])
+				ck_assert(a->params.wte[i] == w0[i] && a->m_memory[i] == 0.0f);
+			else if (c == 0)
+				ck_assert_msg(a->params.wte[i] != w0[i], "row %zu not updated", r);
+		}
+	/* the lazy tensors' gradients are zero again, rows forgotten */
+	for (size_t i = 0; i < a->param_sizes[0]; i++)
+		ck_assert(a->grads.wte[i] == 0.0f);
+	for (size_t i = 0; i < 40; i++)
+		ck_assert(a->grads.out_b[i] == 0.0f);
+	ck_assert_uint_eq(a->nrows, 0);
+	/* a second step still runs and moves only its rows */
+	ck_assert_int_eq(cs_bert_forward(a, &b, 1, NULL, NULL), 0);
+	cs_bert_zero_grad(a);
+	ck_assert_int_eq(cs_bert_backward(a, NULL), 0);
+	cs_bert_update(a, &o, NULL);
+	ck_assert(a->params.wte[39 * 8] == w0[39 * 8]);
+	cs_bert_free(a);
+	cs_bert_free(d);
+	free_all();
+}
+END_TEST
+
 /* ------------------------------------------------------------ optimizer */
 
 START_TEST(test_adamw)
@@ -1054,6 +1136,7 @@ int main(void)
 	tcase_add_test(tc, test_output_layer);
 	tcase_add_test(tc, test_model);
 	tcase_add_test(tc, test_model_tasks);
+	tcase_add_test(tc, test_lazy_update);
 	tcase_add_test(tc, test_adamw);
 	suite_add_tcase(s, tc);
 	return check_run(s);

@@ -32,6 +32,11 @@ static void __attribute__((noreturn)) usage(void)
 	       "  --time-cut TIME     sequences starting at or after TIME go to test\n"
 	       "  --valid-cut TIME    those starting in [TIME, time cut) go to validation\n"
 	       "  --whole             time cut: whole sequences in valid and test [off]\n"
+	       "  --at TIME           global time split: events before TIME to training,\n"
+	       "                      each sequence's first event at or after TIME to\n"
+	       "                      test, with all the events before it as history\n"
+	       "  --valid-at TIME     with --at: training ends at TIME instead, and the\n"
+	       "                      first event in [TIME, --at) goes to validation\n"
 	       "  --random VALID,TEST whole sequences at random, these shares to\n"
 	       "                      validation and test (e.g. 0.1,0.1) [off]\n"
 	       "  --seed N            seed of --random [%llu]\n"
@@ -81,7 +86,7 @@ static void __attribute__((noreturn)) usage(void)
 enum { O_LOO = 256, O_TIME_CUT, O_VALID_CUT, O_MIN_LEN, O_TRAIN, O_VALID, O_TEST,
        O_MASK_PROB, O_MAX_PRED, O_MAX_LEN, O_SLIDE, O_DUPE, O_NO_LAST, O_SEED,
        O_WHOLE, O_RANDOM, O_MASK_FIELD, O_ACTION, O_PURCHASE, O_RETURN, O_FIRST, O_VOCAB,
-       O_TRAIN_VALID };
+       O_TRAIN_VALID, O_AT, O_VALID_AT };
 
 static const struct option longopts[] = {
 	{ "loo", no_argument, 0, O_LOO },
@@ -101,6 +106,8 @@ static const struct option longopts[] = {
 	{ "whole", no_argument, 0, O_WHOLE },
 	{ "train-valid", no_argument, 0, O_TRAIN_VALID },
 	{ "random", required_argument, 0, O_RANDOM },
+	{ "at", required_argument, 0, O_AT },
+	{ "valid-at", required_argument, 0, O_VALID_AT },
 	{ "mask-field", required_argument, 0, O_MASK_FIELD },
 	{ "action", required_argument, 0, O_ACTION },
 	{ "purchase", required_argument, 0, O_PURCHASE },
@@ -380,6 +387,8 @@ int main(int argc, char **argv)
 	so.seed = 1;
 	const char *out = NULL, *named[CS_NSPLIT] = { 0 }, *vocab = NULL, **mfield = NULL;
 	int c, cmd, force = 0, quiet = 0, time_set = 0, random_set = 0, slide_set = 0;
+	int loo_set = 0, at_set = 0;
+	int64_t at = 0, valid_at = 0;
 	const char *cloze_only = NULL;
 	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
 		usage();
@@ -395,7 +404,9 @@ int main(int argc, char **argv)
 	argc--, argv++;
 	while ((c = getopt_long(argc, argv, "o:fqhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case O_LOO: so.mode = CS_SPLIT_LOO; break;
+		case O_LOO: so.mode = CS_SPLIT_LOO; loo_set = 1; break;
+		case O_AT: at = parse_time("--at", optarg); at_set = 1; break;
+		case O_VALID_AT: valid_at = parse_time("--valid-at", optarg); so.valid_at = 1; break;
 		case O_TIME_CUT: so.mode = CS_SPLIT_TIME; time_set = 1;
 			so.time_cut = parse_time("--time-cut", optarg); break;
 		case O_WHOLE: so.whole = 1; break;
@@ -460,12 +471,24 @@ int main(int argc, char **argv)
 	}
 	if (random_set && time_set)
 		usage_error("--random and --time-cut are two different splits: give one");
+	if (at_set && (time_set || random_set || loo_set || so.valid_cut))
+		usage_error("--at is a split of its own: give no --time-cut, --valid-cut, "
+			    "--random or --loo with it");
+	if (at_set && so.train_valid)
+		usage_error("--train-valid is for leave-one-out splits");
+	if (so.valid_at && (!at_set || valid_at >= at))
+		usage_error("--valid-at needs a later --at");
 	if (so.valid_cut && (!time_set || so.valid_cut >= so.time_cut))
 		usage_error("--valid-cut needs a later --time-cut");
 	if (so.whole && so.mode == CS_SPLIT_LOO)
 		usage_error("--whole needs --time-cut (or --random, whose parts are always whole)");
 	if (so.train_valid && so.mode != CS_SPLIT_LOO)
 		usage_error("--train-valid is for leave-one-out splits");
+	if (at_set) {
+		so.mode = CS_SPLIT_AT;
+		so.time_cut = at;
+		so.valid_cut = valid_at;
+	}
 	static const char *suffix[CS_NSPLIT] = { "train", "valid", "test" };
 	char *names[CS_NSPLIT] = { 0 };
 	for (int p = 0; p < CS_NSPLIT; p++) {

@@ -1,4 +1,5 @@
 /* mask.c - splits; BERT4Rec's Cloze examples; labels of purchase intention and returns. */
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,8 @@ struct cs_splitter {
 	cs_schema *part[CS_NSPLIT]; /* train: the input's; valid, test: + target, target_pos */
 	int item, time;  /* field indices in the input */
 	size_t nin;      /* input fields */
-	uint64_t index;  /* records seen, for the random split */
+	uint64_t index;  /* records seen, for the random split and errors */
+	char *stream;    /* the input's name, for errors */
 };
 
 /* Whether the evaluation parts hold whole sequences (the input's schema). */
@@ -32,6 +34,10 @@ cs_splitter *cs_splitter_new(const cs_schema *in, const char *stream,
 	}
 	sp->o = *o;
 	sp->nin = in->nfields;
+	if (!(sp->stream = strdup(stream ? stream : ""))) {
+		cs_err(err, CS_ERR_NOMEM, stream, 0, "out of memory");
+		goto fail;
+	}
 	sp->item = cs_schema_find(in, "item");
 	sp->time = cs_schema_find(in, "time");
 	if (o->mode == CS_SPLIT_RANDOM &&
@@ -44,8 +50,14 @@ cs_splitter *cs_splitter_new(const cs_schema *in, const char *stream,
 		cs_err(err, CS_ERR_FORMAT, stream, 0, "stream has no event field 'item'");
 		goto fail;
 	}
-	if (o->mode == CS_SPLIT_TIME && (sp->time < 0 || in->f[sp->time].type != CS_INT64 ||
-					 in->f[sp->time].level != CS_EVENT)) {
+	if (o->mode == CS_SPLIT_AT && o->valid_at && o->valid_cut >= o->time_cut) {
+		cs_err(err, CS_ERR_USAGE, stream, 0,
+		       "the validation cut must be earlier than the test cut");
+		goto fail;
+	}
+	if ((o->mode == CS_SPLIT_TIME || o->mode == CS_SPLIT_AT) &&
+	    (sp->time < 0 || in->f[sp->time].type != CS_INT64 ||
+	     in->f[sp->time].level != CS_EVENT)) {
 		cs_err(err, CS_ERR_FORMAT, stream, 0,
 		       "a time split needs an int64 event field 'time', which the stream lacks");
 		goto fail;
@@ -70,6 +82,15 @@ cs_splitter *cs_splitter_new(const cs_schema *in, const char *stream,
 		}
 		if (cs_schema_set_meta(s, "split", names[p], err) < 0)
 			goto fail;
+		if (o->mode == CS_SPLIT_AT) {
+			char v[24];
+			snprintf(v, sizeof v, "%" PRId64, o->time_cut);
+			if (cs_schema_set_meta(s, "split_at", v, err) < 0)
+				goto fail;
+			snprintf(v, sizeof v, "%" PRId64, o->valid_cut);
+			if (o->valid_at && cs_schema_set_meta(s, "split_valid_at", v, err) < 0)
+				goto fail;
+		}
 		/* Marks the examples made from it, for cs-train's warning. */
 		if (p == CS_SPLIT_TRAIN && o->train_valid &&
 		    cs_schema_set_meta(s, "holds_valid", "1", err) < 0)
@@ -87,6 +108,7 @@ void cs_splitter_free(cs_splitter *sp)
 		return;
 	for (int p = 0; p < CS_NSPLIT; p++)
 		cs_schema_free(sp->part[p]);
+	free(sp->stream);
 	free(sp);
 }
 
@@ -128,6 +150,51 @@ static uint64_t mix64(uint64_t x)
 	return x ^ (x >> 31);
 }
 
+/*
+ * Global time split of one sequence, whose events must be in time order:
+ * training gets the events before the first cut (valid_cut with
+ * validation, else time_cut); validation and test each hold out the first
+ * event at or after their cut (before time_cut for validation), with all
+ * the events before it. Parts that would be empty, or would have no
+ * history, are left out.
+ */
+static int split_at(cs_splitter *sp, const cs_record *in, cs_record out[CS_NSPLIT],
+		    int has[CS_NSPLIT], uint64_t index, cs_error *err)
+{
+	const int64_t *t = in->col[sp->time].v.i64;
+	size_t n = in->nevents, v = n, a = n;
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && t[i] < t[i - 1]) {
+			cs_err(err, CS_ERR_FORMAT, sp->stream, 0,
+			       "events out of time order (event %zu at %" PRId64 " after one at %"
+			       PRId64 "): a global time split needs each sequence sorted by time, "
+			       "as cs-ingest writes them", i + 1, t[i], t[i - 1]);
+			err->record = (long long)index + 1;
+			return -1;
+		}
+		if (v == n && t[i] >= (sp->o.valid_at ? sp->o.valid_cut : sp->o.time_cut))
+			v = i;
+		if (a == n && t[i] >= sp->o.time_cut)
+			a = i;
+	}
+	if (v > 0) {
+		if (prefix(&out[CS_SPLIT_TRAIN], sp->part[CS_SPLIT_TRAIN], in, v, err) < 0)
+			return -1;
+		has[CS_SPLIT_TRAIN] = 1;
+	}
+	if (v > 0 && v < a) {
+		if (held_out(sp, &out[CS_SPLIT_VALID], sp->part[CS_SPLIT_VALID], in, v, err) < 0)
+			return -1;
+		has[CS_SPLIT_VALID] = 1;
+	}
+	if (a > 0 && a < n) {
+		if (held_out(sp, &out[CS_SPLIT_TEST], sp->part[CS_SPLIT_TEST], in, a, err) < 0)
+			return -1;
+		has[CS_SPLIT_TEST] = 1;
+	}
+	return 0;
+}
+
 int cs_splitter_run(cs_splitter *sp, const cs_record *in, cs_record out[CS_NSPLIT],
 		    int has[CS_NSPLIT], cs_error *err)
 {
@@ -154,6 +221,8 @@ int cs_splitter_run(cs_splitter *sp, const cs_record *in, cs_record out[CS_NSPLI
 			return -1;
 		has[0] = has[1] = has[2] = 1;
 		return 0;
+	case CS_SPLIT_AT:
+		return split_at(sp, in, out, has, index, err);
 	case CS_SPLIT_RANDOM: {
 		/* A uniform draw in [0, 1) from the seed and the record's index. */
 		double u = (double)(mix64(sp->o.seed ^ mix64(index)) >> 11) * 0x1p-53;

@@ -10,6 +10,10 @@
  * A split can also send whole sequences to each part (a time cut with
  * whole set, or a random split): then every part has the input's schema.
  *
+ * A global time split (CS_SPLIT_AT) cuts every sequence at the same
+ * instant: training gets the events before the cut, test the first event
+ * at or after it, with every event before that one as its history.
+ *
  * A Cloze example is a window of at most max_len events whose item is
  * replaced by the [MASK] id at some positions; the event-level id field
  * "target" holds the original item there and 0 elsewhere. Other id fields
@@ -39,12 +43,16 @@
 enum { CS_SPLIT_TRAIN = 0, CS_SPLIT_VALID = 1, CS_SPLIT_TEST = 2, CS_NSPLIT = 3 };
 
 /* How a split assigns sequences. */
-enum { CS_SPLIT_LOO = 0, CS_SPLIT_TIME = 1, CS_SPLIT_RANDOM = 2 };
+enum { CS_SPLIT_LOO = 0, CS_SPLIT_TIME = 1, CS_SPLIT_RANDOM = 2, CS_SPLIT_AT = 3 };
 
 typedef struct cs_split_opts {
-	int mode;           /* CS_SPLIT_LOO, CS_SPLIT_TIME or CS_SPLIT_RANDOM */
-	int64_t time_cut;   /* time: sequences starting at or after go to test */
-	int64_t valid_cut;  /* time: [valid_cut, time_cut) go to validation; 0: none */
+	int mode;           /* CS_SPLIT_LOO, CS_SPLIT_TIME, CS_SPLIT_RANDOM or CS_SPLIT_AT */
+	int64_t time_cut;   /* time: sequences starting at or after go to test;
+			       at: the first event at or after is the test target */
+	int64_t valid_cut;  /* time: [valid_cut, time_cut) go to validation; 0: none;
+			       at (with valid_at): training ends here, and the first
+			       event in [valid_cut, time_cut) is the validation target */
+	int valid_at;       /* at: there is a validation cut, valid_cut < time_cut */
 	size_t min_len;     /* shorter sequences are dropped [1] */
 	int whole;          /* time: whole sequences in valid and test, none held out */
 	int train_valid;    /* leave-one-out: training keeps the validation item */
@@ -62,12 +70,15 @@ void cs_splitter_free(cs_splitter *sp);
 /*
  * Schema of a part: the input's (with metadata "split") for training and
  * for whole sequences, the input's plus target and target_pos otherwise.
+ * A global time split adds metadata "split_at" (and "split_valid_at"),
+ * the cuts in decimal seconds, to every part.
  */
 const cs_schema *cs_splitter_schema(const cs_splitter *sp, int part);
 /*
  * Split one sequence: out[part] gets a record for each part it has,
  * has[part] says which. Call once per input record, in order (a random
- * split counts them). Returns 0, or -1 on error.
+ * split counts them; a global time split names them in its errors, such
+ * as events out of time order). Returns 0, or -1 on error.
  */
 int cs_splitter_run(cs_splitter *sp, const cs_record *in, cs_record out[CS_NSPLIT],
 		    int has[CS_NSPLIT], cs_error *err);

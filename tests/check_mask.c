@@ -103,6 +103,124 @@ START_TEST(test_time_cut)
 }
 END_TEST
 
+/* A sequence of n events at times t: items 10, 11, ... */
+static void seq_at(cs_record *r, const cs_schema *s, const int64_t *t, size_t n)
+{
+	ck_assert_int_eq(cs_record_init(r, s, NULL), 0);
+	cs_col_push_str(&r->col[0], "u", 1);
+	for (size_t i = 0; i < n; i++) {
+		cs_col_push_u32(&r->col[1], (uint32_t)(10 + i));
+		cs_col_push_i64(&r->col[2], t[i]);
+	}
+	r->nevents = n;
+}
+
+/* Part p of a split holds the first len events of in (items and times);
+ * an evaluation part also its target, the next item, at target_pos len. */
+static void check_part(const cs_record *out, int p, const cs_record *in, size_t len)
+{
+	ck_assert_uint_eq(out->nevents, len);
+	for (size_t i = 0; i < len; i++) {
+		ck_assert_uint_eq(out->col[1].v.u32[i], in->col[1].v.u32[i]);
+		ck_assert_int_eq(out->col[2].v.i64[i], in->col[2].v.i64[i]);
+	}
+	if (p == CS_SPLIT_TRAIN)
+		return;
+	ck_assert_uint_eq(out->col[3].n, 1);
+	ck_assert_uint_eq(out->col[3].v.u32[0], 10 + len);
+	ck_assert_int_eq(out->col[4].v.i64[0], (int64_t)len);
+}
+
+/*
+ * Global time split at 100, _i = 1 with validation from 50: each case is
+ * the times of a sequence and the length of each part's history (0: none).
+ */
+START_TEST(test_time_at)
+{
+	static const struct {
+		int64_t t[8];
+		size_t n, want[2][3]; /* [_i][part] */
+	} cases[] = {
+		/* the events at the cuts are held out; test history has the valid one */
+		{ { 10, 20, 50, 60, 100, 110 }, 6, { { 4, 0, 4 }, { 2, 2, 4 } } },
+		{ { 10, 20, 30 }, 3, { { 3, 0, 0 }, { 3, 0, 0 } } },   /* nothing after */
+		{ { 10, 60, 70 }, 3, { { 3, 0, 0 }, { 1, 1, 0 } } },   /* not after 100 */
+		{ { 10, 20, 150 }, 3, { { 2, 0, 2 }, { 2, 0, 2 } } },  /* none in [50, 100) */
+		{ { 60, 70, 150 }, 3, { { 2, 0, 2 }, { 0, 0, 2 } } },  /* none before 50 */
+		{ { 100, 150 }, 2, { { 0, 0, 0 }, { 0, 0, 0 } } },     /* no history */
+		{ { 99, 99, 100, 100 }, 4, { { 2, 0, 2 }, { 0, 0, 2 } } }, /* ties */
+		{ { 5 }, 1, { { 1, 0, 0 }, { 1, 0, 0 } } },
+	};
+	cs_schema *s = schema();
+	cs_split_opts o = { .mode = CS_SPLIT_AT, .time_cut = 100, .valid_cut = 50,
+			    .valid_at = _i, .min_len = 1 };
+	cs_error err;
+	cs_splitter *sp = cs_splitter_new(s, "x", &o, &err);
+	ck_assert_msg(sp != NULL, "%s", err.msg);
+	const char *names[] = { "train", "valid", "test" };
+	for (int p = 0; p < 3; p++) {
+		const cs_schema *ps = cs_splitter_schema(sp, p);
+		ck_assert_str_eq(cs_schema_get_meta(ps, "split"), names[p]);
+		ck_assert_str_eq(cs_schema_get_meta(ps, "split_at"), "100");
+		if (_i)
+			ck_assert_str_eq(cs_schema_get_meta(ps, "split_valid_at"), "50");
+		else
+			ck_assert_ptr_null(cs_schema_get_meta(ps, "split_valid_at"));
+		ck_assert_uint_eq(ps->nfields, p ? 5 : 3);
+	}
+	ck_assert_int_eq(cs_schema_find(cs_splitter_schema(sp, CS_SPLIT_TEST), "target"), 3);
+	ck_assert_int_eq(cs_schema_find(cs_splitter_schema(sp, CS_SPLIT_TEST), "target_pos"), 4);
+	cs_record in = { 0 }, out[3] = { { 0 } };
+	int has[3];
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		seq_at(&in, s, cases[c].t, cases[c].n);
+		ck_assert_int_eq(cs_splitter_run(sp, &in, out, has, &err), 0);
+		for (int p = 0; p < 3; p++) {
+			size_t len = cases[c].want[_i][p];
+			ck_assert_msg(has[p] == (len > 0), "case %zu part %d: has %d", c, p, has[p]);
+			if (has[p])
+				check_part(&out[p], p, &in, len);
+		}
+	}
+	/* Events out of time order: an error naming the stream and the record. */
+	int64_t back[] = { 10, 30, 20, 200 };
+	seq_at(&in, s, back, 4);
+	ck_assert_int_eq(cs_splitter_run(sp, &in, out, has, &err), -1);
+	ck_assert_int_eq(err.code, CS_ERR_FORMAT);
+	ck_assert_str_eq(err.path, "x");
+	ck_assert_int_eq(err.record, (long long)(sizeof cases / sizeof cases[0]) + 1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "out of time order (event 3 at 20 after one at 30)"));
+	cs_splitter_free(sp);
+	/* min_len drops whole sequences before the split, as for the others. */
+	o.min_len = 4;
+	sp = cs_splitter_new(s, "x", &o, &err);
+	seq_at(&in, s, cases[3].t, cases[3].n);
+	ck_assert_int_eq(cs_splitter_run(sp, &in, out, has, &err), 0);
+	ck_assert(!has[0] && !has[1] && !has[2]);
+	seq_at(&in, s, cases[6].t, cases[6].n);
+	ck_assert_int_eq(cs_splitter_run(sp, &in, out, has, &err), 0);
+	ck_assert(has[CS_SPLIT_TEST]);
+	cs_splitter_free(sp);
+	/* The validation cut must come first; the stream needs int64 times. */
+	o.valid_cut = 100;
+	o.valid_at = 1;
+	ck_assert_ptr_null(cs_splitter_new(s, "x", &o, &err));
+	ck_assert_int_eq(err.code, CS_ERR_USAGE);
+	o.valid_at = 0;
+	cs_schema *bare = cs_schema_new();
+	cs_schema_add(bare, "item", CS_EVENT, CS_ID, NULL);
+	cs_schema_add(bare, "time", CS_EVENT, CS_FLOAT32, NULL);
+	ck_assert_ptr_null(cs_splitter_new(bare, "bare.cseq", &o, &err));
+	ck_assert_str_eq(err.path, "bare.cseq");
+	ck_assert_ptr_nonnull(strstr(err.msg, "int64 event field 'time'"));
+	cs_schema_free(bare);
+	for (int i = 0; i < 3; i++)
+		cs_record_free(&out[i]);
+	cs_record_free(&in);
+	cs_schema_free(s);
+}
+END_TEST
+
 typedef struct collect {
 	size_t n;
 	size_t len[256];
@@ -740,6 +858,7 @@ int main(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_loop_test(tc, test_leave_one_out, 0, 2);
 	tcase_add_test(tc, test_time_cut);
+	tcase_add_loop_test(tc, test_time_at, 0, 2);
 	tcase_add_test(tc, test_cloze_windows);
 	tcase_add_test(tc, test_cloze_seeded);
 	tcase_add_test(tc, test_time_whole);

@@ -539,11 +539,19 @@ int main(int argc, char **argv)
 		       st.batch_pos, (train->n + to.batch - 1) / to.batch);
 		goto fail;
 	}
-	if (verbose)
+	if (verbose) {
+		char loss[96];
+		if (to.loss == CS_LOSS_FULL)
+			snprintf(loss, sizeof loss, "full softmax, %s", cs_tiedce_kernel(cfg.C));
+		else
+			snprintf(loss, sizeof loss, "%s over %zu %s negatives", cs_loss_name(to.loss),
+				 to.negatives, cs_sampler_name(to.sampler));
 		fprintf(stderr, "%s: OpenBLAS kernel %s, %d threads; V=%zu C=%zu L=%zu heads=%zu "
-			"max-len=%zu inputs=%zu head=%s, %zu parameters; cloze loss %s\n", progname,
-			core ? core : "?", cs_blas_threads(), cfg.V, cfg.C, cfg.L, cfg.NH, cfg.P,
-			cfg.NF, cs_bert_head_name(cfg.head), m->nparams, cs_tiedce_kernel(cfg.C));
+			"max-len=%zu inputs=%zu head=%s attention=%s, %zu parameters; loss %s\n",
+			progname, core ? core : "?", cs_blas_threads(), cfg.V, cfg.C, cfg.L, cfg.NH,
+			cfg.P, cfg.NF, cs_bert_head_name(cfg.head),
+			cfg.causal ? "causal" : "bidirectional", m->nparams, loss);
+	}
 	if (!r.quiet) {
 		fprintf(stderr, "%s: %zu examples, %" PRIu64 " events", progname, train->n,
 			train->events);

@@ -82,14 +82,15 @@ cs.pc: FORCE
 	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: cs\nDescription: clickstream Transformer toolkit library\nVersion: %s\nLibs: -L$${libdir} -lcs\nLibs.private: %s\nCflags: -I$${includedir}/cs\n' \
 		'$(PREFIX)' '$(VERSION)' '$(OMP) $(LIBS)' > $@
 
-check: deps
+# make check installs nothing; 'make deps check' installs first, even under -j.
+check: | $(filter deps,$(MAKECMDGOALS))
 	$(MAKE) all $(TESTS) $(REPLAYS)
 	sh tests/run.sh
 
 # The fast tests (unit tests and the fuzz regression files) under
 # sanitizers, built apart in build/sanitize so that the normal build stays.
 SANITIZE_CHECK ?= address,undefined
-check-sanitize: deps
+check-sanitize: | $(filter deps,$(MAKECMDGOALS))
 	$(MAKE) BUILD=build/sanitize SANITIZE=$(SANITIZE_CHECK) \
 		$(addprefix build/sanitize/,$(TESTS) $(REPLAYS))
 	sh tests/run.sh --unit build/sanitize

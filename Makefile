@@ -1,10 +1,10 @@
 # cs - clickstream Transformer toolkit. See README.md.
 CC ?= cc
 PREFIX ?= /usr/local
-BINDIR = $(PREFIX)/bin
-LIBDIR = $(PREFIX)/lib
-INCDIR = $(PREFIX)/include
-MANDIR = $(PREFIX)/share/man
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
 PKGCONFIG ?= pkg-config
 VERSION = 0.1.0
 
@@ -47,6 +47,11 @@ TEST_SRC := $(sort $(wildcard tests/check_*.c))
 TESTS := $(TEST_SRC:.c=)
 FUZZ_TARGETS := ingest stream vocab model
 REPLAYS := $(addprefix tests/fuzz/replay-,$(FUZZ_TARGETS))
+# The installed headers, under $(INCDIR)/cs (#include <cs/cs.h>): streams,
+# ingest, times, vocabularies, text, masking, metrics and their RNG. The
+# model's headers (model.h, nn.h, train.h, ...) stay private while the
+# model's shape changes.
+PUBLIC_H := lib/cs.h lib/ingest.h lib/vocab.h lib/text.h lib/mask.h lib/metrics.h lib/rng.h
 MAN1 := $(sort $(wildcard man/*.1))
 MAN5 := $(sort $(wildcard man/*.5))
 
@@ -77,10 +82,12 @@ $(B)tests/check_%: tests/check_%.c $(LIBCS) lib/*.h $(wildcard tests/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBCS) $(CHECK_LIBS) $(LIBS)
 
-# Rewritten every time, so that it names the PREFIX of this make.
+# Rewritten every time, so that it names the directories of this make.
+# libcs is static only, so its dependencies go in Libs (Libs.private is
+# read only by pkg-config --static): pkg-config --libs cs links.
 cs.pc: FORCE
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: cs\nDescription: clickstream Transformer toolkit library\nVersion: %s\nLibs: -L$${libdir} -lcs\nLibs.private: %s\nCflags: -I$${includedir}/cs\n' \
-		'$(PREFIX)' '$(VERSION)' '$(OMP) $(LIBS)' > $@
+	printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: cs\nDescription: clickstream Transformer toolkit library\nVersion: %s\nLibs: -L$${libdir} -lcs %s\nCflags: -I$${includedir}\n' \
+		'$(PREFIX)' '$(LIBDIR)' '$(INCDIR)' '$(VERSION)' '$(OMP) $(LIBS)' > $@
 
 # make check installs nothing; 'make deps check' installs first, even under -j.
 check: | $(filter deps,$(MAKECMDGOALS))
@@ -130,10 +137,19 @@ install: all
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)
 	install -m 644 libcs.a $(DESTDIR)$(LIBDIR)
-	install -m 644 lib/*.h $(DESTDIR)$(INCDIR)/cs
+	install -m 644 $(PUBLIC_H) $(DESTDIR)$(INCDIR)/cs
 	install -m 644 cs.pc $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5
+
+# Removes what install put there (the same PREFIX, LIBDIR, DESTDIR).
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(PROGS)) $(DESTDIR)$(LIBDIR)/libcs.a \
+		$(addprefix $(DESTDIR)$(INCDIR)/cs/,$(notdir $(PUBLIC_H))) \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/cs.pc \
+		$(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
+	rmdir $(DESTDIR)$(INCDIR)/cs 2>/dev/null || true
 
 bench-ingest: all
 	sh scripts/bench-ingest.sh
@@ -144,5 +160,5 @@ clean:
 
 FORCE:
 
-.PHONY: all deps check check-sanitize fuzz fuzz-build lint-man install bench-ingest clean FORCE
+.PHONY: all deps check check-sanitize fuzz fuzz-build lint-man install uninstall bench-ingest clean FORCE
 .SECONDARY:

@@ -15,7 +15,8 @@ WARN = -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter
 OMP ?= -fopenmp
 CFLAGS += $(OMP)
 LDFLAGS += $(OMP)
-CPPFLAGS += -D_GNU_SOURCE -Ilib
+# lib/ on the quote path only: lib/time.h must not hide <time.h>.
+CPPFLAGS += -D_GNU_SOURCE -iquote lib
 DEPS_CFLAGS := $(shell $(PKGCONFIG) --cflags openblas libzstd check 2>/dev/null)
 LIBS = -lopenblas -lcsv -lzstd -lpthread -lm
 CHECK_LIBS := $(shell $(PKGCONFIG) --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
@@ -51,7 +52,7 @@ REPLAYS := $(addprefix tests/fuzz/replay-,$(FUZZ_TARGETS))
 # ingest, times, vocabularies, text, masking, metrics and their RNG. The
 # model's headers (model.h, nn.h, train.h, ...) stay private while the
 # model's shape changes.
-PUBLIC_H := lib/cs.h lib/ingest.h lib/vocab.h lib/text.h lib/mask.h lib/metrics.h lib/rng.h
+PUBLIC_H := lib/cs.h lib/ingest.h lib/time.h lib/vocab.h lib/text.h lib/mask.h lib/metrics.h lib/rng.h
 MAN1 := $(sort $(wildcard man/*.1))
 MAN5 := $(sort $(wildcard man/*.5))
 

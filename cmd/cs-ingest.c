@@ -180,7 +180,7 @@ int main(int argc, char **argv)
 		case 'A': o.map.action_value = optarg; o.map.action_mode = CS_ACTION_CONST; break;
 		case 't': o.map.time = optarg; mapped = 1; break;
 		case 'T':
-			if ((o.map.time_format = cs_ingest_time_format(optarg)) < 0)
+			if ((o.map.time_format = cs_time_format(optarg)) < 0)
 				usage_error("invalid time format '%s'", optarg);
 			o.map.time_pattern = optarg;
 			tf_given = 1;

@@ -229,7 +229,8 @@ void cs_ofile_remove_temps(void);
 
 /*
  * Grow array *p of *cap elements of size sz to hold need elements
- * (doubling). Returns 0, or -1 (and *p unchanged) when out of memory.
+ * (doubling from 64). Returns 0, or -1 (and *p unchanged) when out of
+ * memory.
  */
 int cs_grow(void **p, size_t *cap, size_t need, size_t sz);
 /* Monotonic clock in seconds. */

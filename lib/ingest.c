@@ -21,47 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "buf.h"
 #include "ingest.h"
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 
-/* ------------------------------------------------------------ buffers */
-
-typedef struct buf {
-	uint8_t *p;
-	size_t n, cap;
-} buf;
-
-static int buf_reserve(buf *b, size_t extra)
-{
-	if (b->n + extra <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap < b->n + extra)
-		cap *= 2;
-	uint8_t *p = realloc(b->p, cap);
-	if (!p)
-		return -1;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	size_t c = *cap ? *cap : 64;
-	while (c < need)
-		c *= 2;
-	void *q = realloc(*p, c * size);
-	if (!q)
-		return -1;
-	*p = q;
-	*cap = c;
-	return 0;
-}
+/* ------------------------------------------------------------ varints */
 
 static uint8_t *put_varint(uint8_t *d, uint64_t v)
 {
@@ -270,7 +236,7 @@ typedef struct chunk {
 	const cmap *cm;
 	int quoted; /* the text holds a quote somewhere */
 	/* output */
-	buf arena;
+	cs_buf arena;
 	crow *rows;
 	size_t nrows, caprows;
 	ckey *keys;
@@ -285,7 +251,7 @@ typedef struct chunk {
 	/* scratch */
 	fld *f;
 	size_t capf;
-	buf fb;           /* libcsv field bytes */
+	cs_buf fb;           /* libcsv field bytes */
 	size_t *foff;     /* libcsv field offsets in fb */
 	size_t capfoff, nfq;
 	int row_done;
@@ -361,8 +327,8 @@ static int intern(chunk *c, const char *s, size_t n, uint32_t *id)
 		}
 		j = (j + 1) & (c->htcap - 1);
 	}
-	if (grow((void **)&c->keys, &c->capkeys, c->nkeys + 1, sizeof *c->keys) < 0 ||
-	    buf_reserve(&c->arena, n) < 0)
+	if (cs_grow((void **)&c->keys, &c->capkeys, c->nkeys + 1, sizeof *c->keys) < 0 ||
+	    cs_buf_reserve(&c->arena, n) < 0)
 		return -1;
 	ckey *k = &c->keys[c->nkeys];
 	k->hash = h;
@@ -464,8 +430,8 @@ static int add_row(chunk *c, long line, int64_t t, const fld *key, size_t need,
 {
 	uint32_t id;
 	if (intern(c, key->p, key->n, &id) < 0 ||
-	    grow((void **)&c->rows, &c->caprows, c->nrows + 1, sizeof *c->rows) < 0 ||
-	    buf_reserve(&c->arena, need) < 0)
+	    cs_grow((void **)&c->rows, &c->caprows, c->nrows + 1, sizeof *c->rows) < 0 ||
+	    cs_buf_reserve(&c->arena, need) < 0)
 		return -1;
 	crow *r = &c->rows[c->nrows++];
 	r->t = t;
@@ -673,8 +639,8 @@ static void cb_field(void *s, size_t n, void *data)
 	chunk *c = data;
 	if (c->nomem)
 		return;
-	if (buf_reserve(&c->fb, n) < 0 ||
-	    grow((void **)&c->foff, &c->capfoff, c->nfq + 2, sizeof *c->foff) < 0) {
+	if (cs_buf_reserve(&c->fb, n) < 0 ||
+	    cs_grow((void **)&c->foff, &c->capfoff, c->nfq + 2, sizeof *c->foff) < 0) {
 		c->nomem = 1;
 		return;
 	}
@@ -706,7 +672,7 @@ static int csv_reset(chunk *c)
 /* Make room for n fields. */
 static int room_fields(chunk *c, size_t n)
 {
-	return grow((void **)&c->f, &c->capf, n, sizeof *c->f);
+	return cs_grow((void **)&c->f, &c->capf, n, sizeof *c->f);
 }
 
 /* Parse one record with libcsv starting at p (a line holding a quote); it may
@@ -723,8 +689,8 @@ static long parse_quoted(chunk *c, const char *p, const char *end, long line,
 	c->nfq = 0;
 	c->fb.n = 0;
 	/* fb.p must exist even when every field is empty: fields point into it */
-	if (buf_reserve(&c->fb, 1) < 0 ||
-	    grow((void **)&c->foff, &c->capfoff, 2, sizeof *c->foff) < 0) {
+	if (cs_buf_reserve(&c->fb, 1) < 0 ||
+	    cs_grow((void **)&c->foff, &c->capfoff, 2, sizeof *c->foff) < 0) {
 		c->nomem = 1;
 		return -1;
 	}
@@ -824,8 +790,8 @@ static void chunk_parse(chunk *c)
 	char sep = c->cm->m->sep;
 	long line = 0;
 	/* payloads are about as long as the text: size the arena once */
-	if (buf_reserve(&c->arena, c->len + 256) < 0 ||
-	    grow((void **)&c->rows, &c->caprows, c->len / 64 + 16, sizeof *c->rows) < 0)
+	if (cs_buf_reserve(&c->arena, c->len + 256) < 0 ||
+	    cs_grow((void **)&c->rows, &c->caprows, c->len / 64 + 16, sizeof *c->rows) < 0)
 		goto nomem;
 	/* and the key table for a key every 64 bytes, sparing the rehashes */
 	if (!c->ht) {
@@ -904,7 +870,7 @@ static int sort_rows(srow *r, size_t n, srow **tmp, size_t *tmpcap)
 		}
 		return 0;
 	}
-	if (grow((void **)tmp, tmpcap, n, sizeof **tmp) < 0)
+	if (cs_grow((void **)tmp, tmpcap, n, sizeof **tmp) < 0)
 		return -1;
 	srow *a = r, *b = *tmp;
 	for (size_t w = 1; w < n; w *= 2) {
@@ -1436,12 +1402,12 @@ static int tmp_run(ing *g, runfile *rf)
 
 static int spill(ing *g, const run *r)
 {
-	if (grow((void **)&g->runs, &g->capruns, g->nruns + 1, sizeof *g->runs) < 0)
+	if (cs_grow((void **)&g->runs, &g->capruns, g->nruns + 1, sizeof *g->runs) < 0)
 		return nomem(g);
 	if (tmp_run(g, &g->runs[g->nruns]) < 0)
 		return -1;
 	FILE *fp = g->runs[g->nruns++].fp;
-	buf b = { 0 };
+	cs_buf b = { 0 };
 	int rc = 0;
 	for (size_t i = 0; i < r->nkeys && rc == 0; i++) {
 		const gkey *k = &r->keys[r->order[i]];
@@ -1449,7 +1415,7 @@ static int spill(ing *g, const run *r)
 		uint64_t n = r->start[i + 1] - r->start[i], bytes = 0;
 		for (size_t j = r->start[i]; j < r->start[i + 1]; j++)
 			bytes += 12 + r->rows[j].len;
-		if (buf_reserve(&b, 20 + kl + bytes) < 0) {
+		if (cs_buf_reserve(&b, 20 + kl + bytes) < 0) {
 			rc = nomem(g);
 			break;
 		}
@@ -1489,7 +1455,7 @@ static int spill(ing *g, const run *r)
 typedef struct cursor {
 	FILE *fp;
 	int has;
-	buf key;
+	cs_buf key;
 	uint64_t n, bytes;
 } cursor;
 
@@ -1500,7 +1466,7 @@ static int cursor_head(ing *g, cursor *c)
 	if (fread_unlocked(&kl, 4, 1, c->fp) != 1)
 		return ferror(c->fp) ? io_err(g, "cannot read a temporary file") : 0;
 	c->key.n = 0;
-	if (buf_reserve(&c->key, kl + 1) < 0)
+	if (cs_buf_reserve(&c->key, kl + 1) < 0)
 		return nomem(g);
 	if (fread_unlocked(c->key.p, 1, kl, c->fp) != kl || fread_unlocked(&c->n, 8, 1, c->fp) != 1 ||
 	    fread_unlocked(&c->bytes, 8, 1, c->fp) != 1)
@@ -1536,7 +1502,7 @@ typedef struct mgroup {
 } mgroup;
 
 typedef struct mbatch {
-	buf pay;
+	cs_buf pay;
 	srow *rows;
 	size_t nrows, caprows;
 	mgroup *grp;
@@ -1680,8 +1646,8 @@ static int merge_runs(ing *g, int compact)
 			break;
 		/* the key goes first into pay: min's buffer is reused when it advances */
 		size_t kl = min->key.n, koff = b->pay.n, r0 = b->nrows, nr = r0;
-		if (buf_reserve(&b->pay, kl) < 0 ||
-		    grow((void **)&b->grp, &b->capgrp, b->ngrp + 1, sizeof *b->grp) < 0) {
+		if (cs_buf_reserve(&b->pay, kl) < 0 ||
+		    cs_grow((void **)&b->grp, &b->capgrp, b->ngrp + 1, sizeof *b->grp) < 0) {
 			nomem(g);
 			goto out;
 		}
@@ -1691,8 +1657,8 @@ static int merge_runs(ing *g, int compact)
 			cursor *c = &cs[i];
 			if (!c->has || c->key.n != kl || memcmp(c->key.p, b->pay.p + koff, kl))
 				continue;
-			if (buf_reserve(&b->pay, c->bytes) < 0 ||
-			    grow((void **)&b->rows, &b->caprows, nr + c->n + 1, sizeof *b->rows) < 0) {
+			if (cs_buf_reserve(&b->pay, c->bytes) < 0 ||
+			    cs_grow((void **)&b->rows, &b->caprows, nr + c->n + 1, sizeof *b->rows) < 0) {
 				nomem(g);
 				goto out;
 			}
@@ -1769,16 +1735,16 @@ static void close_runs(ing *g)
 typedef struct reader {
 	FILE *fp;
 	const char *name;
-	buf carry;
+	cs_buf carry;
 	int eof;
 } reader;
 
 /* Fill b with whole records (about want bytes, all that is left at the
  * end). Returns 1 with data, 0 at the end, -1 on error. */
-static int read_block(reader *rd, buf *b, size_t want, int *quoted, cs_error *err)
+static int read_block(reader *rd, cs_buf *b, size_t want, int *quoted, cs_error *err)
 {
 	b->n = 0;
-	if (buf_reserve(b, rd->carry.n + want) < 0)
+	if (cs_buf_reserve(b, rd->carry.n + want) < 0)
 		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 	if (rd->carry.n)
 		memcpy(b->p, rd->carry.p, rd->carry.n);
@@ -1786,7 +1752,7 @@ static int read_block(reader *rd, buf *b, size_t want, int *quoted, cs_error *er
 	rd->carry.n = 0;
 	for (;;) {
 		while (!rd->eof && b->n < want) {
-			if (buf_reserve(b, want - b->n) < 0)
+			if (cs_buf_reserve(b, want - b->n) < 0)
 				return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 			size_t k = fread(b->p + b->n, 1, want - b->n, rd->fp);
 			b->n += k;
@@ -1819,7 +1785,7 @@ static int read_block(reader *rd, buf *b, size_t want, int *quoted, cs_error *er
 			cut = memrchr(b->p, '\n', b->n);
 		if (cut) {
 			size_t keep = (size_t)(cut + 1 - b->p);
-			if (buf_reserve(&rd->carry, b->n - keep + 1) < 0)
+			if (cs_buf_reserve(&rd->carry, b->n - keep + 1) < 0)
 				return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 			memcpy(rd->carry.p, b->p + keep, b->n - keep);
 			rd->carry.n = b->n - keep;
@@ -2107,7 +2073,7 @@ static int same_layout(const cmap *a, const cmap *b)
 
 /* Read one input into chunks (spilling runs when over budget). */
 static int read_input(ing *g, const char *path, int secondary, pending *pend,
-		      buf *bufs, size_t block, size_t limit, long *reported)
+		      cs_buf *bufs, size_t block, size_t limit, long *reported)
 {
 	const cs_ingest_opts *o = g->o;
 	const cs_ingest_map *m = secondary ? &o->map2 : &o->map;
@@ -2223,7 +2189,7 @@ static int read_input(ing *g, const char *path, int secondary, pending *pend,
 			base += c->nlines;
 			chunk_trim(c);
 			c->text = NULL;
-			if (grow((void **)&pend->c, &pend->cap, pend->n + 1, sizeof *pend->c) < 0) {
+			if (cs_grow((void **)&pend->c, &pend->cap, pend->n + 1, sizeof *pend->c) < 0) {
 				chunk_free(c);
 				nomem(g);
 				goto out;
@@ -2304,7 +2270,7 @@ int cs_ingest(const cs_ingest_opts *o, const char *const *paths, size_t npaths,
 	flusher fl;
 	memset(&fl, 0, sizeof fl);
 	g.fl = &fl;
-	buf *bufs = calloc((size_t)nthreads, sizeof *bufs);
+	cs_buf *bufs = calloc((size_t)nthreads, sizeof *bufs);
 	long reported = 0;
 	int rc = -1;
 	run r = { 0 };
@@ -2390,89 +2356,65 @@ void cs_ingest_opts_init(cs_ingest_opts *o)
 	o->threads = 1;
 }
 
-static void keep(cs_ingest_map *m, const char *name, const char *col, int type)
-{
-	if (m->nkeep < CS_INGEST_MAX_KEEP) {
-		m->keep[m->nkeep].name = name;
-		m->keep[m->nkeep].col = col;
-		m->keep[m->nkeep].type = type;
-		m->nkeep++;
-	}
-}
+/* What a preset sets: the mapping of its export, the grouping of diginetica
+ * (by session) and its second input, the purchases. */
+typedef struct preset {
+	const char *name;
+	cs_ingest_map map;
+	int by_session;
+	const cs_ingest_map *second;
+} preset;
+
+static const cs_ingest_map diginetica_purchases = {
+	.sep = ';', .header = 1, .user = "userId", .session = "sessionId", .item = "itemId",
+	.time = "eventdate", .time_offset = "timeframe", .time_format = CS_TIME_ISO,
+	.action_mode = CS_ACTION_CONST, .action_value = "purchase",
+};
+
+static const preset presets[] = {
+	{ .name = "kaggle", .map = {
+		.sep = ',', .header = 1, .user = "user_id", .session = "user_session",
+		.item = "product_id", .action = "event_type", .action_mode = CS_ACTION_COLUMN,
+		.time = "event_time", .time_format = CS_TIME_ISO,
+		.nkeep = 4, .keep = {
+			{ "category", "category_id", CS_STRING },
+			{ "category_code", "category_code", CS_STRING },
+			{ "brand", "brand", CS_STRING },
+			{ "price", "price", CS_FLOAT32 } } } },
+	{ .name = "amazon", .map = {
+		.sep = ',', .header = 1, .user = "1", .item = "2", .time = "4",
+		.time_format = CS_TIME_UNIX, .action_mode = CS_ACTION_CONST, .action_value = "rate",
+		.nkeep = 1, .keep = { { "rating", "3", CS_FLOAT32 } } } },
+	{ .name = "pairs", .map = { .sep = ' ', .header = 0, .user = "1", .item = "2" } },
+	{ .name = "seqlines", .map = { .sep = ' ', .header = 0, .seqlines = 1, .user = "1" } },
+	{ .name = "retail", .map = {
+		.sep = ',', .header = 1, .user = "CustomerID", .item = "StockCode",
+		.action = "InvoiceNo", .action_mode = CS_ACTION_INVOICE, .time = "InvoiceDate",
+		.time_format = CS_TIME_AUTO, .skip_missing_key = 1,
+		.nkeep = 3, .keep = {
+			{ "quantity", "Quantity", CS_INT64 },
+			{ "price", "UnitPrice", CS_FLOAT32 },
+			{ "invoice", "InvoiceNo", CS_STRING } } } },
+	{ .name = "diginetica", .map = {
+		.sep = ';', .header = 1, .user = "user_id", .session = "session_id",
+		.item = "item_id", .time = "eventdate", .time_offset = "timeframe",
+		.time_format = CS_TIME_ISO, .action_mode = CS_ACTION_CONST, .action_value = "view" },
+	  .by_session = 1, .second = &diginetica_purchases },
+};
 
 int cs_ingest_preset(cs_ingest_opts *o, const char *name, cs_error *err)
 {
-	cs_ingest_map *m = &o->map;
-	memset(m, 0, sizeof *m);
-	m->sep = ',';
-	m->header = 1;
-	o->source = name;
-	if (!strcmp(name, "kaggle")) {
-		m->user = "user_id";
-		m->session = "user_session";
-		m->item = "product_id";
-		m->action = "event_type";
-		m->action_mode = CS_ACTION_COLUMN;
-		m->time = "event_time";
-		m->time_format = CS_TIME_ISO;
-		keep(m, "category", "category_id", CS_STRING);
-		keep(m, "category_code", "category_code", CS_STRING);
-		keep(m, "brand", "brand", CS_STRING);
-		keep(m, "price", "price", CS_FLOAT32);
-	} else if (!strcmp(name, "amazon")) {
-		m->user = "1";
-		m->item = "2";
-		m->time = "4";
-		m->time_format = CS_TIME_UNIX;
-		m->action_mode = CS_ACTION_CONST;
-		m->action_value = "rate";
-		keep(m, "rating", "3", CS_FLOAT32);
-	} else if (!strcmp(name, "pairs")) {
-		m->sep = ' ';
-		m->header = 0;
-		m->user = "1";
-		m->item = "2";
-	} else if (!strcmp(name, "seqlines")) {
-		m->sep = ' ';
-		m->header = 0;
-		m->seqlines = 1;
-		m->user = "1";
-	} else if (!strcmp(name, "retail")) {
-		m->user = "CustomerID";
-		m->item = "StockCode";
-		m->action = "InvoiceNo";
-		m->action_mode = CS_ACTION_INVOICE;
-		m->time = "InvoiceDate";
-		m->time_format = CS_TIME_AUTO;
-		m->skip_missing_key = 1;
-		keep(m, "quantity", "Quantity", CS_INT64);
-		keep(m, "price", "UnitPrice", CS_FLOAT32);
-		keep(m, "invoice", "InvoiceNo", CS_STRING);
-	} else if (!strcmp(name, "diginetica")) {
-		m->sep = ';';
-		m->user = "user_id";
-		m->session = "session_id";
-		m->item = "item_id";
-		m->time = "eventdate";
-		m->time_offset = "timeframe";
-		m->time_format = CS_TIME_ISO;
-		m->action_mode = CS_ACTION_CONST;
-		m->action_value = "view";
-		o->by = CS_BY_SESSION;
-		cs_ingest_map *p = &o->map2;
-		memset(p, 0, sizeof *p);
-		p->sep = ';';
-		p->header = 1;
-		p->user = "userId";
-		p->session = "sessionId";
-		p->item = "itemId";
-		p->time = "eventdate";
-		p->time_offset = "timeframe";
-		p->time_format = CS_TIME_ISO;
-		p->action_mode = CS_ACTION_CONST;
-		p->action_value = "purchase";
-	} else {
-		return cs_err(err, CS_ERR_USAGE, NULL, 0, "unknown preset '%s'", name);
+	for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+		const preset *p = &presets[i];
+		if (strcmp(name, p->name))
+			continue;
+		o->map = p->map;
+		o->source = name;
+		if (p->by_session)
+			o->by = CS_BY_SESSION;
+		if (p->second)
+			o->map2 = *p->second;
+		return 0;
 	}
-	return 0;
+	return cs_err(err, CS_ERR_USAGE, NULL, 0, "unknown preset '%s'", name);
 }

@@ -13,7 +13,6 @@
  * and feeds the writer, so merging and writing share the cores. Spilled
  * chunks go back to a pool with their buffers for the next ones.
  */
-#include <csv.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -22,10 +21,8 @@
 #include <string.h>
 #include <unistd.h>
 #include "buf.h"
+#include "csvread.h"
 #include "ingest.h"
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 /* ------------------------------------------------------------ varints */
 
@@ -222,11 +219,6 @@ typedef struct ckey {
 	uint32_t count;
 } ckey;
 
-typedef struct fld {
-	const char *p;
-	size_t n;
-} fld;
-
 #define MAX_BADREC 8
 
 typedef struct chunk {
@@ -249,14 +241,7 @@ typedef struct chunk {
 	int nbadrec;
 	int nomem;
 	/* scratch */
-	fld *f;
-	size_t capf;
-	cs_buf fb;           /* libcsv field bytes */
-	size_t *foff;     /* libcsv field offsets in fb */
-	size_t capfoff, nfq;
-	int row_done;
-	struct csv_parser csv;
-	int csv_ready;
+	cs_csv csv;
 } chunk;
 
 /* What a parsed chunk holds (after chunk_trim): its allocations, not the
@@ -274,11 +259,7 @@ static void chunk_free(chunk *c)
 	free(c->rows);
 	free(c->keys);
 	free(c->ht);
-	free(c->f);
-	free(c->fb.p);
-	free(c->foff);
-	if (c->csv_ready)
-		csv_free(&c->csv);
+	cs_csv_free(&c->csv);
 	free(c);
 }
 
@@ -342,7 +323,7 @@ static int intern(chunk *c, const char *s, size_t n, uint32_t *id)
 	return 0;
 }
 
-static int is_missing(const fld *f)
+static int is_missing(const cs_csv_field *f)
 {
 	return f->n == 0 || (f->n == 2 && f->p[0] == 'N' && f->p[1] == 'A');
 }
@@ -425,7 +406,7 @@ static int parse_f32(const char *s, size_t n, float *v)
 
 /* Start a row of key at time t with room for need payload bytes; *out is
  * where its payload goes (finish_row ends it). -1 out of memory. */
-static int add_row(chunk *c, long line, int64_t t, const fld *key, size_t need,
+static int add_row(chunk *c, long line, int64_t t, const cs_csv_field *key, size_t need,
 		   uint8_t **out)
 {
 	uint32_t id;
@@ -449,7 +430,7 @@ static void finish_row(chunk *c, uint8_t *end)
 }
 
 /* The bad row of a number that parse_f32 or parse_i64 refused with e. */
-static void bad_number(chunk *c, long line, int e, const fld *k, const char *what)
+static void bad_number(chunk *c, long line, int e, const cs_csv_field *k, const char *what)
 {
 	int n = (int)(k->n > 60 ? 60 : k->n);
 	if (e == -3)
@@ -462,7 +443,7 @@ static void bad_number(chunk *c, long line, int e, const fld *k, const char *wha
 
 /* 1 (a bad row) when field k of a row, a string of the stream, is longer
  * than a stream string may be. */
-static int too_long(chunk *c, long line, const fld *f, int k)
+static int too_long(chunk *c, long line, const cs_csv_field *f, int k)
 {
 	if (k < 0 || f[k].n <= CS_MAX_STRING)
 		return 0;
@@ -471,7 +452,7 @@ static int too_long(chunk *c, long line, const fld *f, int k)
 	return 1;
 }
 
-static int process_row(chunk *c, fld *f, size_t nf, long line)
+static int process_row(chunk *c, const cs_csv_field *f, size_t nf, long line)
 {
 	const cmap *cm = c->cm;
 	const cs_ingest_map *m = cm->m;
@@ -515,7 +496,7 @@ static int process_row(chunk *c, fld *f, size_t nf, long line)
 	for (size_t i = 0; i < m->nkeep; i++)
 		if (m->keep[i].type == CS_STRING && too_long(c, line, f, cm->c_keep[i]))
 			return 0;
-	const fld *key = &f[cm->c_key];
+	const cs_csv_field *key = &f[cm->c_key];
 	if (is_missing(key)) {
 		if (m->skip_missing_key)
 			c->nskipped++;
@@ -529,14 +510,14 @@ static int process_row(chunk *c, fld *f, size_t nf, long line)
 	}
 	int64_t t = 0;
 	if (cm->c_time >= 0) {
-		const fld *tf = &f[cm->c_time];
+		const cs_csv_field *tf = &f[cm->c_time];
 		if (cs_time_parse(tf->p, tf->n, m->time_format, m->time_pattern, &t) < 0) {
 			bad_row(c, line, "unparsable time '%.*s'", (int)(tf->n > 60 ? 60 : tf->n), tf->p);
 			return 0;
 		}
 		if (cm->c_toff >= 0) {
 			int64_t off;
-			const fld *of = &f[cm->c_toff];
+			const cs_csv_field *of = &f[cm->c_toff];
 			if (parse_i64(of->p, of->n, &off) < 0 ||
 			    (off > 0 ? t > INT64_MAX - off : t < INT64_MIN - off)) {
 				bad_row(c, line, "bad time offset '%.*s'", (int)(of->n > 60 ? 60 : of->n), of->p);
@@ -550,7 +531,7 @@ static int process_row(chunk *c, fld *f, size_t nf, long line)
 	int e;
 	size_t need = 16 + f[cm->c_item].n;
 	for (size_t i = 0; i < m->nkeep; i++) {
-		const fld *k = &f[cm->c_keep[i]];
+		const cs_csv_field *k = &f[cm->c_keep[i]];
 		switch (m->keep[i].type) {
 		case CS_FLOAT32:
 			if (k->n == 0)
@@ -601,7 +582,7 @@ static int process_row(chunk *c, fld *f, size_t nf, long line)
 		return -1;
 	*d++ = cm->secondary ? F_SECOND : 0;
 	if (cm->seq_user) {
-		const fld *u = &f[cm->c_user];
+		const cs_csv_field *u = &f[cm->c_user];
 		d = is_missing(u) ? put_str(d, "", 0) : put_str(d, u->p, u->n);
 	}
 	d = put_str(d, f[cm->c_item].p, f[cm->c_item].n);
@@ -610,7 +591,7 @@ static int process_row(chunk *c, fld *f, size_t nf, long line)
 	if (cm->ev_session)
 		d = put_str(d, f[cm->c_session].p, f[cm->c_session].n);
 	for (size_t i = 0; i < m->nkeep; i++) {
-		const fld *k = &f[cm->c_keep[i]];
+		const cs_csv_field *k = &f[cm->c_keep[i]];
 		switch (m->keep[i].type) {
 		case CS_FLOAT32:
 			memcpy(d, &fv[i], 4);
@@ -628,167 +609,12 @@ static int process_row(chunk *c, fld *f, size_t nf, long line)
 	return 0;
 }
 
-static int csv_nospace(unsigned char ch)
-{
-	(void)ch;
-	return 0;
-}
-
-static void cb_field(void *s, size_t n, void *data)
-{
-	chunk *c = data;
-	if (c->nomem)
-		return;
-	if (cs_buf_reserve(&c->fb, n) < 0 ||
-	    cs_grow((void **)&c->foff, &c->capfoff, c->nfq + 2, sizeof *c->foff) < 0) {
-		c->nomem = 1;
-		return;
-	}
-	if (n)
-		memcpy(c->fb.p + c->fb.n, s, n);
-	c->fb.n += n;
-	c->foff[++c->nfq] = c->fb.n;
-}
-
-static void cb_row(int ch, void *data)
-{
-	(void)ch;
-	((chunk *)data)->row_done = 1;
-}
-
-static int csv_reset(chunk *c)
-{
-	if (c->csv_ready)
-		csv_free(&c->csv);
-	c->csv_ready = 0;
-	if (csv_init(&c->csv, CSV_STRICT | CSV_STRICT_FINI) != 0)
-		return -1;
-	c->csv_ready = 1;
-	csv_set_delim(&c->csv, (unsigned char)c->cm->m->sep);
-	csv_set_space_func(&c->csv, csv_nospace);
-	return 0;
-}
-
-/* Make room for n fields. */
-static int room_fields(chunk *c, size_t n)
-{
-	return cs_grow((void **)&c->f, &c->capf, n, sizeof *c->f);
-}
-
-/* Parse one record with libcsv starting at p (a line holding a quote); it may
- * span lines. *next is set past it; returns the number of lines used, or
- * minus that for a broken row (counted); c->nomem is set when out of memory. */
-static long parse_quoted(chunk *c, const char *p, const char *end, long line,
-			 const char **next, size_t *nf)
-{
-	if (!c->csv_ready && csv_reset(c) < 0) {
-		c->nomem = 1;
-		return -1;
-	}
-	c->row_done = 0;
-	c->nfq = 0;
-	c->fb.n = 0;
-	/* fb.p must exist even when every field is empty: fields point into it */
-	if (cs_buf_reserve(&c->fb, 1) < 0 ||
-	    cs_grow((void **)&c->foff, &c->capfoff, 2, sizeof *c->foff) < 0) {
-		c->nomem = 1;
-		return -1;
-	}
-	c->foff[0] = 0;
-	long used = 0;
-	const char *q = p;
-	int broken = 0;
-	while (q < end && !c->row_done) {
-		const char *nl = memchr(q, '\n', (size_t)(end - q));
-		const char *e = nl ? nl + 1 : end;
-		size_t k = csv_parse(&c->csv, q, (size_t)(e - q), cb_field, cb_row, c);
-		used++;
-		if (k != (size_t)(e - q)) {
-			q = e;
-			broken = 1;
-			break;
-		}
-		q = e;
-	}
-	if (!broken && !c->row_done) {
-		if (csv_fini(&c->csv, cb_field, cb_row, c) != 0)
-			broken = 2;
-	}
-	if (c->nomem)
-		return -1;
-	*next = q;
-	if (broken) {
-		bad_row(c, line, broken == 2 ? "unterminated quoted field" : "broken quoting");
-		c->nread++;
-		if (csv_reset(c) < 0)
-			c->nomem = 1;
-		return -used;
-	}
-	if (room_fields(c, c->nfq + 1) < 0) {
-		c->nomem = 1;
-		return -1;
-	}
-	for (size_t i = 0; i < c->nfq; i++) {
-		c->f[i].p = (const char *)c->fb.p + c->foff[i];
-		c->f[i].n = c->foff[i + 1] - c->foff[i];
-	}
-	*nf = c->nfq;
-	return used;
-}
-
-/* Split the quote-free line [p, e) at sep: sixteen bytes at a time where
- * SSE2 is there (every x86-64), one memchr per field elsewhere. */
-static int split_line(chunk *c, const char *p, const char *e, char sep, size_t *nf)
-{
-	size_t n = 0;
-	const char *s = p; /* start of the current field */
-#ifdef __SSE2__
-	const __m128i vs = _mm_set1_epi8(sep);
-	for (const char *q = p; e - q >= 16; q += 16) {
-		unsigned m = (unsigned)_mm_movemask_epi8(
-			_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)q), vs));
-		if (m && n + 16 >= c->capf && room_fields(c, n + 17) < 0)
-			return -1;
-		while (m) {
-			const char *x = q + __builtin_ctz(m);
-			m &= m - 1;
-			c->f[n].p = s;
-			c->f[n++].n = (size_t)(x - s);
-			s = x + 1;
-		}
-		p = q + 16;
-	}
-#endif
-	for (;;) {
-		if (n >= c->capf && room_fields(c, n + 1) < 0)
-			return -1;
-		const char *x = memchr(p, sep, (size_t)(e - p));
-		if (!x) {
-			c->f[n].p = s;
-			c->f[n++].n = (size_t)(e - s);
-			break;
-		}
-		c->f[n].p = s;
-		c->f[n++].n = (size_t)(x - s);
-		s = p = x + 1;
-	}
-	if (sep == ' ') { /* runs of spaces separate one field */
-		size_t k = 0;
-		for (size_t i = 0; i < n; i++)
-			if (c->f[i].n)
-				c->f[k++] = c->f[i];
-		n = k;
-	}
-	*nf = n;
-	return 0;
-}
-
 /* Parse the chunk's text into rows. */
 static void chunk_parse(chunk *c)
 {
-	const char *p = c->text, *end = c->text + c->len;
-	char sep = c->cm->m->sep;
+	cs_csv *x = &c->csv;
 	long line = 0;
+	int r;
 	/* payloads are about as long as the text: size the arena once */
 	if (cs_buf_reserve(&c->arena, c->len + 256) < 0 ||
 	    cs_grow((void **)&c->rows, &c->caprows, c->len / 64 + 16, sizeof *c->rows) < 0)
@@ -802,43 +628,23 @@ static void chunk_parse(chunk *c)
 			goto nomem;
 		c->htcap = cap;
 	}
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *e = nl ? nl : end;
-		const char *next = nl ? nl + 1 : end;
-		size_t nf;
-		line++;
-		if (c->quoted && memchr(p, '"', (size_t)(e - p))) {
-			long first = line;
-			long used = parse_quoted(c, p, end, line, &next, &nf);
-			if (c->nomem)
-				goto nomem;
-			p = next;
-			if (used < 0) { /* broken, counted */
-				line += -used - 1;
-				continue;
-			}
-			line += used - 1;
-			if (nf == 1 && c->f[0].n == 0)
-				continue;
-			if (process_row(c, c->f, nf, first) < 0)
-				goto nomem;
-			continue;
-		}
-		const char *s = p;
-		p = next;
-		if (e > s && e[-1] == '\r')
-			e--;
-		if (e == s)
-			continue; /* blank line */
-		if (split_line(c, s, e, sep, &nf) < 0 || process_row(c, c->f, nf, line) < 0)
+	x->sep = c->cm->m->sep;
+	cs_csv_start(x, c->text, c->len, c->quoted);
+	while ((r = cs_csv_next(x, &line)) > 0) {
+		if (r == 2) { /* broken quoting */
+			bad_row(c, line, "%s", x->bad);
+			c->nread++;
+		} else if (process_row(c, x->f, x->nf, line) < 0) {
 			goto nomem;
+		}
 	}
-	c->nlines = line;
+	if (r < 0)
+		goto nomem;
+	c->nlines = x->line;
 	return;
 nomem:
 	c->nomem = 1;
-	c->nlines = line;
+	c->nlines = x->line;
 }
 
 /* ------------------------------------------------------------ runs */
@@ -1732,70 +1538,6 @@ static void close_runs(ing *g)
 
 /* ------------------------------------------------------------ reading */
 
-typedef struct reader {
-	FILE *fp;
-	const char *name;
-	cs_buf carry;
-	int eof;
-} reader;
-
-/* Fill b with whole records (about want bytes, all that is left at the
- * end). Returns 1 with data, 0 at the end, -1 on error. */
-static int read_block(reader *rd, cs_buf *b, size_t want, int *quoted, cs_error *err)
-{
-	b->n = 0;
-	if (cs_buf_reserve(b, rd->carry.n + want) < 0)
-		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-	if (rd->carry.n)
-		memcpy(b->p, rd->carry.p, rd->carry.n);
-	b->n = rd->carry.n;
-	rd->carry.n = 0;
-	for (;;) {
-		while (!rd->eof && b->n < want) {
-			if (cs_buf_reserve(b, want - b->n) < 0)
-				return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-			size_t k = fread(b->p + b->n, 1, want - b->n, rd->fp);
-			b->n += k;
-			if (k == 0) {
-				if (ferror(rd->fp))
-					return cs_err(err, CS_ERR_IO, rd->name, 0, "read error: %s",
-						      strerror(errno));
-				rd->eof = 1;
-			}
-		}
-		if (b->n == 0)
-			return 0;
-		const char *q = memchr(b->p, '"', b->n);
-		*quoted = q != NULL;
-		if (rd->eof)
-			return 1;
-		const uint8_t *cut = NULL;
-		if (!q) {
-			cut = memrchr(b->p, '\n', b->n);
-		} else {
-			int inq = 0;
-			for (const uint8_t *p = b->p, *e = b->p + b->n; p < e; p++) {
-				if (*p == '"')
-					inq ^= 1;
-				else if (*p == '\n' && !inq)
-					cut = p;
-			}
-		}
-		if (!cut && b->n >= (64u << 20)) /* a stray quote: do not swallow the file */
-			cut = memrchr(b->p, '\n', b->n);
-		if (cut) {
-			size_t keep = (size_t)(cut + 1 - b->p);
-			if (cs_buf_reserve(&rd->carry, b->n - keep + 1) < 0)
-				return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-			memcpy(rd->carry.p, b->p + keep, b->n - keep);
-			rd->carry.n = b->n - keep;
-			b->n = keep;
-			return 1;
-		}
-		want = b->n * 2; /* a record longer than a block */
-	}
-}
-
 typedef struct thread_arg {
 	chunk *c;
 	pthread_t tid;
@@ -1852,17 +1594,7 @@ static void chunk_trim(chunk *c)
 	free(c->ht);
 	c->ht = NULL;
 	c->htcap = 0;
-	free(c->f);
-	c->f = NULL;
-	c->capf = 0;
-	free(c->fb.p);
-	memset(&c->fb, 0, sizeof c->fb);
-	free(c->foff);
-	c->foff = NULL;
-	c->capfoff = 0;
-	if (c->csv_ready)
-		csv_free(&c->csv);
-	c->csv_ready = 0;
+	cs_csv_free(&c->csv);
 }
 
 typedef struct pending {
@@ -1938,43 +1670,27 @@ static int read_header(const cs_ingest_map *m, const char *text, size_t len,
 		       size_t *used, char ***names, int *nnames, int *total,
 		       const char *path, cs_error *err)
 {
-	cmap cm;
-	memset(&cm, 0, sizeof cm);
-	cm.m = m;
-	chunk *c = chunk_new(NULL);
-	if (!c)
-		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-	c->cm = &cm;
-	const char *nl = memchr(text, '\n', len);
-	const char *e = nl ? nl : text + len, *next = nl ? nl + 1 : text + len;
-	size_t nf = 0;
-	int rc = 0;
-	if (memchr(text, '"', (size_t)(e - text))) {
-		long k = parse_quoted(c, text, text + len, 1, &next, &nf);
-		if (c->nomem)
-			rc = cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-		else if (k < 0)
-			rc = cs_err(err, CS_ERR_FORMAT, path, 1, "broken quoting in the header");
-	} else {
-		if (e > text && e[-1] == '\r')
-			e--;
-		if (split_line(c, text, e, m->sep, &nf) < 0)
-			rc = cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-	}
+	cs_csv x;
+	cs_csv_init(&x, m->sep);
+	int rc = 0, r = cs_csv_first(&x, text, len, used);
+	if (r < 0)
+		rc = cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	else if (r == 2)
+		rc = cs_err(err, CS_ERR_FORMAT, path, 1, "broken quoting in the header");
 	if (rc == 0) {
+		size_t nf = x.nf;
 		*total = (int)nf;
-		while (nf > 0 && c->f[nf - 1].n == 0)
+		while (nf > 0 && x.f[nf - 1].n == 0)
 			nf--;
 		*names = calloc(nf + 1, sizeof **names);
 		if (!*names)
 			rc = cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 		for (size_t i = 0; rc == 0 && i < nf; i++)
-			if (!((*names)[i] = strndup(c->f[i].p, c->f[i].n)))
+			if (!((*names)[i] = strndup(x.f[i].p, x.f[i].n)))
 				rc = cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 		*nnames = (int)nf;
-		*used = (size_t)(next - text);
 	}
-	chunk_free(c);
+	cs_csv_free(&x);
 	return rc;
 }
 
@@ -2081,7 +1797,7 @@ static int read_input(ing *g, const char *path, int secondary, pending *pend,
 	int nthreads = o->threads > 0 ? o->threads : 1;
 	int use_stdin = !path || !strcmp(path, "-");
 	const char *name = use_stdin ? "<stdin>" : path;
-	reader rd = { 0 };
+	cs_csv_reader rd = { 0 };
 	cmap cm;
 	char **names = NULL;
 	int nnames = 0, rc = -1;
@@ -2103,7 +1819,7 @@ static int read_input(ing *g, const char *path, int secondary, pending *pend,
 		int nb = 0;
 		for (; nb < nthreads; nb++) {
 			int quoted = 0;
-			int r = read_block(&rd, &bufs[nb], block, &quoted, err);
+			int r = cs_csv_read_block(&rd, &bufs[nb], block, &quoted, err);
 			if (r < 0)
 				goto out;
 			if (r == 0)
@@ -2224,7 +1940,7 @@ out:
 		chunk_free(batch[i]);
 	free(batch);
 	free(ta);
-	free(rd.carry.p);
+	cs_csv_reader_free(&rd);
 	free_names(names, nnames);
 	if (rd.fp && !use_stdin)
 		fclose(rd.fp);

@@ -233,8 +233,17 @@ int main(int argc, char **argv)
 
 	cs_ingest_stats st;
 	double t0 = cs_now();
-	int rc = cs_ingest(&o, (const char *const *)argv + optind, (size_t)(argc - optind),
-			   out, &wo, &st, &err);
+	cs_writer *w = NULL;
+	int rc = -1;
+	cs_ingest *in = cs_ingest_open(&o, (const char *const *)argv + optind,
+				       (size_t)(argc - optind), &st, &err);
+	if (in && (w = cs_writer_open(out, cs_ingest_schema(in), &wo, &err)) &&
+	    cs_ingest_run(in, w, &err) == 0) {
+		rc = cs_writer_close(w, &err);
+		w = NULL;
+	}
+	cs_writer_abort(w);
+	cs_ingest_close(in);
 	progress_done(&prog);
 	if (rc < 0) {
 		report(&err);

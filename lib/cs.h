@@ -204,6 +204,8 @@ int cs_writer_close(cs_writer *w, cs_error *err);
 void cs_writer_abort(cs_writer *w);
 uint64_t cs_writer_records(const cs_writer *w);
 uint64_t cs_writer_bytes_out(const cs_writer *w);
+/* The name of the output in messages: its path, "<stdout>" or the name given. */
+const char *cs_writer_path(const cs_writer *w);
 
 /* ------------------------------------------------------------ files */
 

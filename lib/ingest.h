@@ -101,13 +101,20 @@ int cs_ingest_preset(cs_ingest_opts *o, const char *name, cs_error *err);
 extern const char *const cs_ingest_presets[];
 
 /*
- * Read the CSV files (NULL or "-": stdin; several are read one after the
- * other) and write the sequence stream to out ("-" or NULL: stdout, else
- * atomically). On error nothing is left at out. Returns 0 or -1.
+ * An ingest of the CSV files (NULL or "-": stdin; several are read one
+ * after the other, then o->second), in two steps: cs_ingest_open reads the
+ * first input's header, which settles the output schema; cs_ingest_run
+ * reads everything and writes the records to a writer opened with that
+ * schema (it neither closes nor aborts it). st (may be NULL) is filled as
+ * it goes. o and paths must outlive the ingest.
  */
-int cs_ingest(const cs_ingest_opts *o, const char *const *paths, size_t npaths,
-	      const char *out, const cs_writer_opts *wo, cs_ingest_stats *st,
-	      cs_error *err);
+typedef struct cs_ingest cs_ingest;
+cs_ingest *cs_ingest_open(const cs_ingest_opts *o, const char *const *paths, size_t npaths,
+			  cs_ingest_stats *st, cs_error *err);
+const cs_schema *cs_ingest_schema(const cs_ingest *in);
+/* Returns 0 or -1. */
+int cs_ingest_run(cs_ingest *in, cs_writer *w, cs_error *err);
+void cs_ingest_close(cs_ingest *in);
 
 /* Compare two group keys in output order. */
 int cs_ingest_keycmp(const char *a, size_t na, const char *b, size_t nb);

@@ -101,8 +101,8 @@ int cs_ingest_preset(cs_ingest_opts *o, const char *name, cs_error *err);
 extern const char *const cs_ingest_presets[];
 
 /*
- * An ingest of the CSV files (NULL or "-": stdin; several are read one
- * after the other, then o->second), in two steps: cs_ingest_open reads the
+ * An ingest of the CSV files (none, NULL or "-": stdin; several are read
+ * one after the other, then o->second), in two steps: cs_ingest_open reads the
  * first input's header, which settles the output schema; cs_ingest_run
  * reads everything and writes the records to a writer opened with that
  * schema (it neither closes nor aborts it). st (may be NULL) is filled as

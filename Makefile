@@ -1,10 +1,10 @@
 # cs - clickstream Transformer toolkit. See README.md.
 CC ?= cc
 PREFIX ?= /usr/local
-BINDIR = $(PREFIX)/bin
-LIBDIR = $(PREFIX)/lib
-INCDIR = $(PREFIX)/include
-MANDIR = $(PREFIX)/share/man
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
 PKGCONFIG ?= pkg-config
 VERSION = 0.1.0
 
@@ -15,7 +15,8 @@ WARN = -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter
 OMP ?= -fopenmp
 CFLAGS += $(OMP)
 LDFLAGS += $(OMP)
-CPPFLAGS += -D_GNU_SOURCE -Ilib
+# lib/ on the quote path only: lib/time.h must not hide <time.h>.
+CPPFLAGS += -D_GNU_SOURCE -iquote lib
 DEPS_CFLAGS := $(shell $(PKGCONFIG) --cflags openblas libzstd check 2>/dev/null)
 LIBS = -lopenblas -lcsv -lzstd -lpthread -lm
 CHECK_LIBS := $(shell $(PKGCONFIG) --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
@@ -47,6 +48,11 @@ TEST_SRC := $(sort $(wildcard tests/check_*.c))
 TESTS := $(TEST_SRC:.c=)
 FUZZ_TARGETS := ingest stream vocab model
 REPLAYS := $(addprefix tests/fuzz/replay-,$(FUZZ_TARGETS))
+# The installed headers, under $(INCDIR)/cs (#include <cs/cs.h>): streams,
+# ingest, times, vocabularies, text, masking, metrics and their RNG. The
+# model's headers (model.h, nn.h, train.h, ...) stay private while the
+# model's shape changes.
+PUBLIC_H := lib/cs.h lib/ingest.h lib/time.h lib/vocab.h lib/text.h lib/mask.h lib/metrics.h lib/rng.h
 MAN1 := $(sort $(wildcard man/*.1))
 MAN5 := $(sort $(wildcard man/*.5))
 
@@ -77,19 +83,22 @@ $(B)tests/check_%: tests/check_%.c $(LIBCS) lib/*.h $(wildcard tests/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBCS) $(CHECK_LIBS) $(LIBS)
 
-# Rewritten every time, so that it names the PREFIX of this make.
+# Rewritten every time, so that it names the directories of this make.
+# libcs is static only, so its dependencies go in Libs (Libs.private is
+# read only by pkg-config --static): pkg-config --libs cs links.
 cs.pc: FORCE
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: cs\nDescription: clickstream Transformer toolkit library\nVersion: %s\nLibs: -L$${libdir} -lcs\nLibs.private: %s\nCflags: -I$${includedir}/cs\n' \
-		'$(PREFIX)' '$(VERSION)' '$(OMP) $(LIBS)' > $@
+	printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: cs\nDescription: clickstream Transformer toolkit library\nVersion: %s\nLibs: -L$${libdir} -lcs %s\nCflags: -I$${includedir}\n' \
+		'$(PREFIX)' '$(LIBDIR)' '$(INCDIR)' '$(VERSION)' '$(OMP) $(LIBS)' > $@
 
-check: deps
+# make check installs nothing; 'make deps check' installs first, even under -j.
+check: | $(filter deps,$(MAKECMDGOALS))
 	$(MAKE) all $(TESTS) $(REPLAYS)
 	sh tests/run.sh
 
 # The fast tests (unit tests and the fuzz regression files) under
 # sanitizers, built apart in build/sanitize so that the normal build stays.
 SANITIZE_CHECK ?= address,undefined
-check-sanitize: deps
+check-sanitize: | $(filter deps,$(MAKECMDGOALS))
 	$(MAKE) BUILD=build/sanitize SANITIZE=$(SANITIZE_CHECK) \
 		$(addprefix build/sanitize/,$(TESTS) $(REPLAYS))
 	sh tests/run.sh --unit build/sanitize
@@ -129,10 +138,19 @@ install: all
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)
 	install -m 644 libcs.a $(DESTDIR)$(LIBDIR)
-	install -m 644 lib/*.h $(DESTDIR)$(INCDIR)/cs
+	install -m 644 $(PUBLIC_H) $(DESTDIR)$(INCDIR)/cs
 	install -m 644 cs.pc $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5
+
+# Removes what install put there (the same PREFIX, LIBDIR, DESTDIR).
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(PROGS)) $(DESTDIR)$(LIBDIR)/libcs.a \
+		$(addprefix $(DESTDIR)$(INCDIR)/cs/,$(notdir $(PUBLIC_H))) \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/cs.pc \
+		$(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
+	rmdir $(DESTDIR)$(INCDIR)/cs 2>/dev/null || true
 
 bench-ingest: all
 	sh scripts/bench-ingest.sh
@@ -143,5 +161,5 @@ clean:
 
 FORCE:
 
-.PHONY: all deps check check-sanitize fuzz fuzz-build lint-man install bench-ingest clean FORCE
+.PHONY: all deps check check-sanitize fuzz fuzz-build lint-man install uninstall bench-ingest clean FORCE
 .SECONDARY:

@@ -180,7 +180,7 @@ int main(int argc, char **argv)
 		case 'A': o.map.action_value = optarg; o.map.action_mode = CS_ACTION_CONST; break;
 		case 't': o.map.time = optarg; mapped = 1; break;
 		case 'T':
-			if ((o.map.time_format = cs_ingest_time_format(optarg)) < 0)
+			if ((o.map.time_format = cs_time_format(optarg)) < 0)
 				usage_error("invalid time format '%s'", optarg);
 			o.map.time_pattern = optarg;
 			tf_given = 1;
@@ -233,8 +233,17 @@ int main(int argc, char **argv)
 
 	cs_ingest_stats st;
 	double t0 = cs_now();
-	int rc = cs_ingest(&o, (const char *const *)argv + optind, (size_t)(argc - optind),
-			   out, &wo, &st, &err);
+	cs_writer *w = NULL;
+	int rc = -1;
+	cs_ingest *in = cs_ingest_open(&o, (const char *const *)argv + optind,
+				       (size_t)(argc - optind), &st, &err);
+	if (in && (w = cs_writer_open(out, cs_ingest_schema(in), &wo, &err)) &&
+	    cs_ingest_run(in, w, &err) == 0) {
+		rc = cs_writer_close(w, &err);
+		w = NULL;
+	}
+	cs_writer_abort(w);
+	cs_ingest_close(in);
 	progress_done(&prog);
 	if (rc < 0) {
 		report(&err);

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common.h"
-#include "ingest.h"
+#include "time.h"
 #include "mask.h"
 
 const char *progname = "cs-mask";
@@ -125,7 +125,7 @@ static const struct option longopts[] = {
 static int64_t parse_time(const char *opt, const char *s)
 {
 	int64_t ms;
-	if (cs_ingest_parse_time(s, strlen(s), CS_TIME_AUTO, NULL, &ms) < 0)
+	if (cs_time_parse(s, strlen(s), CS_TIME_AUTO, NULL, &ms) < 0)
 		usage_error("invalid time '%s' for %s", s, opt);
 	return ms / 1000; /* streams hold seconds */
 }

@@ -204,6 +204,8 @@ int cs_writer_close(cs_writer *w, cs_error *err);
 void cs_writer_abort(cs_writer *w);
 uint64_t cs_writer_records(const cs_writer *w);
 uint64_t cs_writer_bytes_out(const cs_writer *w);
+/* The name of the output in messages: its path, "<stdout>" or the name given. */
+const char *cs_writer_path(const cs_writer *w);
 
 /* ------------------------------------------------------------ files */
 
@@ -229,7 +231,8 @@ void cs_ofile_remove_temps(void);
 
 /*
  * Grow array *p of *cap elements of size sz to hold need elements
- * (doubling). Returns 0, or -1 (and *p unchanged) when out of memory.
+ * (doubling from 64). Returns 0, or -1 (and *p unchanged) when out of
+ * memory.
  */
 int cs_grow(void **p, size_t *cap, size_t need, size_t sz);
 /* Monotonic clock in seconds. */

@@ -14,18 +14,9 @@
 
 #include <stdint.h>
 #include "cs.h"
+#include "time.h"
 
 #define CS_INGEST_MAX_KEEP 64
-
-/* Time column formats. */
-enum cs_time_format {
-	CS_TIME_NONE = 0,  /* no time column: input order */
-	CS_TIME_UNIX,      /* seconds since the epoch */
-	CS_TIME_UNIX_MS,   /* milliseconds since the epoch */
-	CS_TIME_ISO,       /* YYYY-MM-DD[ T]HH:MM[:SS[.fff]][ UTC|Z], or a date */
-	CS_TIME_AUTO,      /* ISO, M/D/YYYY H:MM[:SS] or unix seconds */
-	CS_TIME_PATTERN    /* a strptime(3) pattern, read as UTC */
-};
 
 /* How the action of an event is found. */
 enum cs_action_mode {
@@ -110,21 +101,21 @@ int cs_ingest_preset(cs_ingest_opts *o, const char *name, cs_error *err);
 extern const char *const cs_ingest_presets[];
 
 /*
- * Read the CSV files (NULL or "-": stdin; several are read one after the
- * other) and write the sequence stream to out ("-" or NULL: stdout, else
- * atomically). On error nothing is left at out. Returns 0 or -1.
+ * An ingest of the CSV files (none, NULL or "-": stdin; several are read
+ * one after the other, then o->second), in two steps: cs_ingest_open reads the
+ * first input's header, which settles the output schema; cs_ingest_run
+ * reads everything and writes the records to a writer opened with that
+ * schema (it neither closes nor aborts it). st (may be NULL) is filled as
+ * it goes. o and paths must outlive the ingest.
  */
-int cs_ingest(const cs_ingest_opts *o, const char *const *paths, size_t npaths,
-	      const char *out, const cs_writer_opts *wo, cs_ingest_stats *st,
-	      cs_error *err);
+typedef struct cs_ingest cs_ingest;
+cs_ingest *cs_ingest_open(const cs_ingest_opts *o, const char *const *paths, size_t npaths,
+			  cs_ingest_stats *st, cs_error *err);
+const cs_schema *cs_ingest_schema(const cs_ingest *in);
+/* Returns 0 or -1. */
+int cs_ingest_run(cs_ingest *in, cs_writer *w, cs_error *err);
+void cs_ingest_close(cs_ingest *in);
 
-/* Parse a time in format fmt (pattern for CS_TIME_PATTERN) into
- * milliseconds since the epoch. Returns 0 or -1. */
-int cs_ingest_parse_time(const char *s, size_t n, int fmt, const char *pattern,
-			 int64_t *ms);
-/* Parse a time format name: unix, unix-ms, iso, auto, none, or a pattern
- * containing '%'. Returns the format or -1. */
-int cs_ingest_time_format(const char *name);
 /* Compare two group keys in output order. */
 int cs_ingest_keycmp(const char *a, size_t na, const char *b, size_t nb);
 

@@ -36,7 +36,7 @@
 #define CS_MASK_H
 
 #include "cs.h"
-#include "nn.h"
+#include "rng.h"
 #include "vocab.h"
 
 /* Which part of a split a record goes to. */

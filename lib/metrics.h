@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "cs.h"
-#include "nn.h"
+#include "rng.h"
 
 #define CS_METRICS_MAXK 16
 

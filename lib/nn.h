@@ -18,22 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* ------------------------------------------------------------ random */
-
-/* splitmix64: small, seedable, the same stream on every platform. */
-typedef struct cs_nn_rng {
-	uint64_t s;
-} cs_nn_rng;
-
-void cs_nn_rng_seed(cs_nn_rng *r, uint64_t seed);
-uint64_t cs_nn_rng_next(cs_nn_rng *r);
-/* Uniform in [0, 1), 24 bits. */
-float cs_nn_rng_uniform(cs_nn_rng *r);
-/* Standard normal (Box-Muller, double inside). */
-double cs_nn_rng_normal(cs_nn_rng *r);
-/* Normal with standard deviation std, redrawn outside +-2 std. */
-float cs_nn_rng_truncnormal(cs_nn_rng *r, float std);
+#include "rng.h"
 
 /* ------------------------------------------------------------ layers */
 

@@ -443,6 +443,7 @@ void cs_writer_abort(cs_writer *w)
 
 uint64_t cs_writer_records(const cs_writer *w) { return w->records; }
 uint64_t cs_writer_bytes_out(const cs_writer *w) { return w->bytes_out; }
+const char *cs_writer_path(const cs_writer *w) { return w->name; }
 
 /* ------------------------------------------------------------ reader */
 

@@ -51,7 +51,7 @@ int cs_grow(void **p, size_t *cap, size_t need, size_t sz)
 {
 	if (need <= *cap)
 		return 0;
-	size_t c = *cap ? *cap : 256;
+	size_t c = *cap ? *cap : 64;
 	while (c < need)
 		c *= 2;
 	void *q = realloc(*p, c * sz);

@@ -67,7 +67,7 @@ fi
 
 # Tools: the generator, and a reader that counts a stream's records.
 $CC -O2 -o "$WORK/gen-kaggle" scripts/gen-kaggle.c -lm
-$CC -O2 -Ilib -o "$WORK/bench-stream" scripts/bench-stream.c libcs.a \
+$CC -O2 -iquote lib -o "$WORK/bench-stream" scripts/bench-stream.c libcs.a \
 	-fopenmp -lzstd -lcsv -lopenblas -lpthread -lm
 
 if [ -z "$CSV" ]; then

@@ -1,7 +1,7 @@
 /*
  * bench-model.c - sgemm throughput and BERT4Rec training-step time.
  *
- *   cc -O2 -std=c11 -D_GNU_SOURCE -Ilib -o bench-model scripts/bench-model.c \
+ *   cc -O2 -std=c11 -D_GNU_SOURCE -iquote lib -o bench-model scripts/bench-model.c \
  *       libcs.a -lopenblas -lcsv -lzstd -lpthread -lm
  *   ./bench-model [threads [mask-prob]]
  *   OPENBLAS_CORETYPE=Prescott ./bench-model 2   # the misdetected case

@@ -3,7 +3,7 @@
  * scores by cs_sgemm, then cs_topk row by row) against each kernel of
  * cs_scorer, interleaved in one run so that a busy machine slows all alike.
  *
- *   cc -O2 -std=c11 -D_GNU_SOURCE -Ilib -o bench-score scripts/bench-score.c \
+ *   cc -O2 -std=c11 -D_GNU_SOURCE -iquote lib -o bench-score scripts/bench-score.c \
  *       libcs.a -fopenmp -lopenblas -lcsv -lzstd -lpthread -lm
  *   ./bench-score [MODEL [threads [rounds [M [k]]]]]
  *

@@ -1,7 +1,7 @@
 /*
  * bench-stream.c - throughput and compression of the sequence stream codec.
  *
- *   cc -O2 -Ilib -o bench-stream scripts/bench-stream.c libcs.a \
+ *   cc -O2 -iquote lib -o bench-stream scripts/bench-stream.c libcs.a \
  *      -lzstd -lcsv -lopenblas -lpthread -lm
  *   ./bench-stream [-n RECORDS] [-r RUNS] [-l LEVEL] [-d DIR]
  *   ./bench-stream -c FILE.cseq     (print its record and event counts)

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 BIN=$(mktemp "${TMPDIR:-/tmp}/bench-stream.XXXXXX")
 trap 'rm -f "$BIN"' EXIT
 trap 'exit 130' INT TERM
-${CC:-cc} -O2 -Ilib -o "$BIN" scripts/bench-stream.c libcs.a \
+${CC:-cc} -O2 -iquote lib -o "$BIN" scripts/bench-stream.c libcs.a \
 	-fopenmp -lzstd -lcsv -lopenblas -lpthread -lm
 echo "cpus: $(nproc)"
 "$BIN" "$@"

@@ -213,7 +213,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(out, sizeof out, "%s/out.cseq", fuzz_tmpdir());
 	cs_ingest_stats st;
 	cs_writer_opts wo = { 1, 0 };
-	int rc = cs_ingest(&o, &in, 1, out, &wo, &st, &err);
+	cs_writer *w = NULL;
+	int rc = -1;
+	cs_ingest *ing = cs_ingest_open(&o, &in, 1, &st, &err);
+	if (ing && (w = cs_writer_open(out, cs_ingest_schema(ing), &wo, &err)) &&
+	    cs_ingest_run(ing, w, &err) == 0) {
+		rc = cs_writer_close(w, &err);
+		w = NULL;
+	}
+	cs_writer_abort(w);
+	cs_ingest_close(ing);
 	struct stat sb;
 	if (rc < 0) {
 		FUZZ_ASSERT(err.code != CS_OK && err.msg[0]);

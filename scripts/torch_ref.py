@@ -11,7 +11,8 @@ batch packed, without padding, and must agree tensor by tensor.
 Run from the repository top: scripts/torch_ref.py [OUT]. Needs Debian's
 python3-torch (1.13); the C tests only need the fixture. Importing it
 writes nothing: scripts/torch_ref_tasks.py reuses its encoder, AdamW
-steps and writer for the task heads.
+steps and writer for the task heads, scripts/torch_ref_sasrec.py for the
+causal model and the sampled losses.
 
 Fixture layout, all little endian:
     magic "CSTF", u32 version (1), u32 count of tensors, then count times:
@@ -82,14 +83,18 @@ def ln(x, w, b):
     return F.layer_norm(x, (C,), w, b, eps=1e-12)
 
 
-def encode(p, x, lengths):
+def encode(p, x, lengths, causal=False):
     """Embedding LayerNorm and the L blocks over x (B, T, C), the summed
-    input embeddings of a batch padded to T; the final hidden states."""
+    input embeddings of a batch padded to T; the final hidden states.
+    causal: token t attends to tokens 0..t only (-inf beyond)."""
     B, T, _ = x.shape
     pos = torch.arange(T)
     x = ln(x, p["embln_w"], p["embln_b"])
     valid = pos[None, :] < lengths[:, None]                 # (B, T)
     amask = (1.0 - valid.to(DT))[:, None, None, :] * -10000.0
+    if causal:
+        future = pos[None, :] > pos[:, None]                # (T, T) key > query
+        amask = amask.masked_fill(future[None, None], -math.inf)
     for l in range(L):
         qkv = x @ p["qkv_w"][l].T + p["qkv_b"][l]             # (B, T, 3C)
         q, k, v = qkv.split(C, dim=2)

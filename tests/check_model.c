@@ -36,6 +36,15 @@
 #ifndef FIXTURE_MEAN
 #define FIXTURE_MEAN "tests/fixtures/mean_tiny.bin"
 #endif
+#ifndef FIXTURE_SASREC
+#define FIXTURE_SASREC "tests/fixtures/sasrec_tiny.bin"
+#endif
+#ifndef FIXTURE_SAMPLED
+#define FIXTURE_SAMPLED "tests/fixtures/sasrec_sampled_tiny.bin"
+#endif
+#ifndef FIXTURE_GBCE
+#define FIXTURE_GBCE "tests/fixtures/cloze_gbce_tiny.bin"
+#endif
 
 /* ------------------------------------------------------------ fixture */
 
@@ -108,13 +117,20 @@ static void free_fixture(void)
 	ntens = 0;
 }
 
-static const tensor *get(const char *name)
+/* The tensor called name, or NULL. */
+static const tensor *find(const char *name)
 {
 	for (size_t k = 0; k < ntens; k++)
 		if (strcmp(tens[k].name, name) == 0)
 			return &tens[k];
-	ck_abort_msg("fixture has no tensor '%s'", name);
 	return NULL;
+}
+
+static const tensor *get(const char *name)
+{
+	const tensor *t = find(name);
+	ck_assert_msg(t != NULL, "fixture has no tensor '%s'", name);
+	return t;
 }
 
 /*
@@ -149,14 +165,16 @@ static int compare(const char *what, const float *got, const tensor *ref,
 struct fix {
 	cs_bert *m;
 	cs_batch b;
-	size_t off[8], mpos[16];
-	uint32_t tok[64], pos[64], mtgt[16], ftok[64 * CS_BERT_MAXF];
+	size_t off[8], mpos[64];
+	uint32_t tok[64], pos[64], mtgt[64], ftok[64 * CS_BERT_MAXF], neg[16];
 };
 
 /*
  * Load the fixture at path, build its model and batch. config holds
  * [V C L NH P FF], then for the task heads [NF head pool combine
- * pos_weight VF_1 .. VF_NF].
+ * pos_weight VF_1 .. VF_NF]; objective, if there, [causal loss beta]
+ * with the negatives neg and the corrections logq (which stay in the
+ * fixture: the model points to them).
  */
 static void fix_load(struct fix *f, const char *path)
 {
@@ -173,6 +191,11 @@ static void fix_load(struct fix *f, const char *path)
 	cfg.P = (size_t)cf[4];
 	cfg.FF = (size_t)cf[5];
 	cfg.hidden_dropout = cfg.attn_dropout = 0.0f;
+	const tensor *obj = find("objective");
+	if (obj) {
+		ck_assert_uint_eq(obj->n, 3);
+		cfg.causal = (int)obj->data[0];
+	}
 	float pos_weight = 1.0f;
 	if (ct->n > 6) {
 		ck_assert(ct->n >= 11);
@@ -190,6 +213,15 @@ static void fix_load(struct fix *f, const char *path)
 	f->m = cs_bert_new(&cfg, 1, NULL);
 	ck_assert_ptr_nonnull(f->m);
 	f->m->pos_weight = pos_weight;
+	if (obj) {
+		f->m->loss_kind = (int)obj->data[1];
+		f->m->gbce_beta = obj->data[2];
+	}
+	const tensor *logq = find("logq");
+	if (logq) {
+		ck_assert_uint_eq(logq->n, cfg.V);
+		f->m->logq = logq->data;
+	}
 	char name[80];
 	size_t used = 0, inits = 0;
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
@@ -215,7 +247,7 @@ static void fix_load(struct fix *f, const char *path)
 	const tensor *len = get("lengths"), *tok = get("tokens");
 	const tensor *pos = get("positions"), *mp = get("mpos");
 	const tensor *mt = get("mtgt");
-	ck_assert(len->n < 8 && tok->n <= 64 && mp->n <= 16);
+	ck_assert(len->n < 8 && tok->n <= 64 && mp->n <= 64);
 	f->b.B = len->n;
 	f->off[0] = 0;
 	for (size_t i = 0; i < len->n; i++)
@@ -243,6 +275,16 @@ static void fix_load(struct fix *f, const char *path)
 	f->b.M = mp->n;
 	f->b.mpos = f->mpos;
 	f->b.mtgt = f->mtgt;
+	const tensor *neg = find("neg");
+	f->b.K = 0;
+	f->b.neg = NULL;
+	if (neg) {
+		ck_assert(neg->n <= 16);
+		for (size_t k = 0; k < neg->n; k++)
+			f->neg[k] = (uint32_t)neg->data[k];
+		f->b.K = neg->n;
+		f->b.neg = f->neg;
+	}
 }
 
 static void fix_setup(struct fix *f)
@@ -251,10 +293,32 @@ static void fix_setup(struct fix *f)
 }
 
 /*
+ * Compare scores (M, V) of cs_bert_score with the raw reference logits:
+ * pad and mask must be -inf, the rest as compare. Returns 1 on failure.
+ */
+static int compare_scores(const char *what, const float *s, const tensor *ref,
+			  size_t M, size_t V, double rtol)
+{
+	float *c = malloc(M * V * sizeof *c);
+	ck_assert_uint_eq(ref->n, M * V);
+	for (size_t i = 0; i < M * V; i++) {
+		c[i] = s[i];
+		if (i % V < CS_BERT_V0) {
+			ck_assert(isinf(s[i]) && s[i] < 0);
+			c[i] = ref->data[i];
+		}
+	}
+	int bad = compare(what, c, ref, M * V, rtol);
+	free(c);
+	return bad;
+}
+
+/*
  * Forward, backward and three AdamW steps against PyTorch on the fixture
  * at path; with reference set, on the naive sgemm and the SSE2 kernels
  * with the logits kept, else with the fast ones and the tiled loss.
- * The binary heads have one logit per scored position.
+ * The binary heads have one logit per scored position. The sampled
+ * losses keep no logits: cs_bert_score gives them.
  */
 static void against_torch(const char *path, int reference)
 {
@@ -266,17 +330,25 @@ static void against_torch(const char *path, int reference)
 	size_t N = f.off[f.b.B], C = m->cfg.C, M = f.b.M;
 	size_t V = m->cfg.head == CS_HEAD_CLOZE ? m->cfg.V : 1;
 	int bad = 0;
+	int sampled = m->cfg.head == CS_HEAD_CLOZE && m->loss_kind != CS_LOSS_FULL;
 	float loss;
 	cs_error err;
 
+	if (sampled) {
+		const float *s;
+		ck_assert_int_eq(cs_bert_score(m, &f.b, &s, &err), 0);
+		bad += compare_scores("logits", s, get("logits"), M, V, 1e-5);
+	}
 	/* the logits, kept; then the fast kernels take the tiled loss */
 	m->keep_logits = 1;
 	ck_assert_int_eq(cs_bert_forward(m, &f.b, 0, &loss, &err), 0);
-	bad += compare("logits", m->acts.logits, get("logits"), M * V, 1e-5);
+	ck_assert_int_eq(m->sampled, sampled);
+	if (!sampled)
+		bad += compare("logits", m->acts.logits, get("logits"), M * V, 1e-5);
 	bad += compare("loss", &loss, get("loss"), 1, 1e-6);
 	m->keep_logits = reference;
 	ck_assert_int_eq(cs_bert_forward(m, &f.b, 0, &loss, &err), 0);
-	ck_assert_int_eq(m->tiled, m->cfg.head == CS_HEAD_CLOZE && !reference);
+	ck_assert_int_eq(m->tiled, m->cfg.head == CS_HEAD_CLOZE && !reference && !sampled);
 	bad += compare("loss", &loss, get("loss"), 1, 1e-6);
 	bad += compare("hidden", cs_bert_hidden(m), get("hidden"), N * C, 1e-5);
 	cs_bert_zero_grad(m);
@@ -341,6 +413,17 @@ START_TEST(test_torch_tasks)
 {
 	static const char *const paths[] = {
 		FIXTURE_SESSION, FIXTURE_CONCAT, FIXTURE_MEAN,
+	};
+	against_torch(paths[_i / 2], _i % 2);
+}
+END_TEST
+
+/* Causal attention and the sampled losses (scripts/torch_ref_sasrec.py):
+ * each fixture on the fast and the reference kernels. */
+START_TEST(test_torch_objectives)
+{
+	static const char *const paths[] = {
+		FIXTURE_SASREC, FIXTURE_SAMPLED, FIXTURE_GBCE,
 	};
 	against_torch(paths[_i / 2], _i % 2);
 }
@@ -717,6 +800,7 @@ int main(void)
 	tcase_add_test(tc, test_torch);
 	tcase_add_test(tc, test_torch_reference);
 	tcase_add_loop_test(tc, test_torch_tasks, 0, 6);
+	tcase_add_loop_test(tc, test_torch_objectives, 0, 6);
 	tcase_add_test(tc, test_score);
 	tcase_add_test(tc, test_score_hidden);
 	tcase_add_test(tc, test_packing);

@@ -20,7 +20,9 @@ torch_ref.py's layout:
                     drawn twice (counted twice)
     cloze_gbce      bidirectional Cloze batch (torch_ref.py's masking) with
                     gBCE over K = 7 negatives, a hit and a duplicate among
-                    them, beta = cs_gbce_beta(7, V - 3, 0.75)
+                    them, beta = cs_gbce_beta(7, V - 3, 0.75); it has logq
+                    too, which gBCE does not use (lib/model.c gives the
+                    corrections to the sampled softmax only)
 
 The losses, over logits z = h . wte[j] + out_b[j] at the M predicted
 positions (h the output of the dense, GELU and LayerNorm head):
@@ -79,9 +81,8 @@ def loss_of(case, p, h, targets, neg, logq, beta):
     zn = logits[:, neg]                                       # (M, K)
     hit = neg[None, :] == targets[:, None]                    # (M, K)
     if case["loss"] == "sampled":
-        if logq is not None:
-            zp = zp - logq[targets]
-            zn = zn - logq[neg][None, :]
+        zp = zp - logq[targets]
+        zn = zn - logq[neg][None, :]
         zn = zn.masked_fill(hit, -math.inf)
         lse = torch.logsumexp(torch.cat([zp[:, None], zn], 1), 1)
         return logits, (lse - zp).mean()
@@ -145,10 +146,9 @@ def make_case(case, path):
         neg = torch.randint(3, V, (K,))
         neg[1] = targets[0] if targets[0] >= 3 else 3
         neg[5] = neg[2]
-        if case["loss"] == "sampled":
-            q = torch.softmax(torch.randn(V, dtype=DT), 0)
-            logq = torch.log(K * q).float().to(DT)
-        else:
+        q = torch.softmax(torch.randn(V, dtype=DT), 0)
+        logq = torch.log(K * q).float().to(DT)
+        if case["loss"] == "gbce":
             beta = gbce_beta(K, V - 3, 0.75)
         nhit = int((neg[None, :] == targets[:, None]).sum())
         assert nhit >= 1 and len(set(neg.tolist())) < K

@@ -9,9 +9,18 @@
  * tensor. scripts/torch_ref_tasks.py writes the same for the task heads
  * with extra event inputs: session_tiny.bin ([CLS] pooling, inputs
  * summed), concat_tiny.bin (event head, inputs joined and projected) and
- * mean_tiny.bin (mean pooling). Then: scoring, packing independence,
- * seeded dropout, batch validation, and a small training run whose loss
- * must fall.
+ * mean_tiny.bin (mean pooling); scripts/torch_ref_sasrec.py for the
+ * training objectives: sasrec_tiny.bin (causal attention, next-item
+ * examples, full softmax), sasrec_sampled_tiny.bin (causal, sampled
+ * softmax with logQ corrections, hits and duplicates among the
+ * negatives) and cloze_gbce_tiny.bin (Cloze with gBCE). Regenerate them
+ * all from the top with Debian's python3-torch:
+ *     /usr/bin/python3 scripts/torch_ref.py
+ *     /usr/bin/python3 scripts/torch_ref_tasks.py
+ *     /usr/bin/python3 scripts/torch_ref_sasrec.py
+ * Then: scoring, packing independence, causal attention (no token sees
+ * a later one; scoring's shortcut agrees), seeded dropout, batch
+ * validation, and a small training run whose loss must fall.
  */
 #include <check.h>
 #include "check_run.h"
@@ -493,6 +502,100 @@ START_TEST(test_score_hidden)
 }
 END_TEST
 
+/*
+ * Causal attention: changing a token of a sequence leaves the hidden
+ * states before it exactly as they were, and changes it and those after
+ * it; with bidirectional attention (the same weights) the states before
+ * it change too. Other sequences never change.
+ */
+START_TEST(test_causal)
+{
+	struct fix f;
+	fix_load(&f, FIXTURE_SASREC);
+	ck_assert_int_eq(f.m->cfg.causal, 1);
+	size_t C = f.m->cfg.C, N = f.off[f.b.B];
+	size_t s0 = f.off[1], s1 = f.off[2], t = s0 + 4; /* sequence 1's fifth token */
+	ck_assert(s1 - s0 == 8);
+	uint32_t orig = f.tok[t];
+	float *a = malloc(N * C * sizeof *a);
+	for (int causal = 1; causal >= 0; causal--) {
+		const float *h;
+		f.m->cfg.causal = causal;
+		f.tok[t] = orig;
+		ck_assert_int_eq(cs_bert_encode(f.m, &f.b, &h, NULL), 0);
+		memcpy(a, h, N * C * sizeof *a);
+		f.tok[t] = orig == 5 ? 6 : 5;
+		ck_assert_int_eq(cs_bert_encode(f.m, &f.b, &h, NULL), 0);
+		for (size_t i = 0; i < N; i++) {
+			float d = 0.0f;
+			for (size_t c = 0; c < C; c++)
+				d = fmaxf(d, fabsf(h[i * C + c] - a[i * C + c]));
+			int changes = i >= s0 && i < s1 && (i >= t || !causal);
+			ck_assert_msg(changes ? d > 1e-3f : d == 0.0f,
+				      "%s attention: token %zu (token %zu changed) moved by %g",
+				      causal ? "causal" : "bidirectional", i, t, (double)d);
+		}
+	}
+	free(a);
+	cs_bert_free(f.m);
+	free_fixture();
+}
+END_TEST
+
+/*
+ * A causal model's scoring shortcut (the last block at the scored
+ * positions only, each seeing itself and its past) gives the output layer
+ * the final hidden states of the full forward there: PyTorch's, at every
+ * token of the fixture scored in reverse order; its output equals
+ * cs_bert_score's, and the scorer's scores are the reference logits.
+ */
+START_TEST(test_causal_score_hidden)
+{
+	struct fix f;
+	fix_load(&f, FIXTURE_SASREC);
+	ck_assert_int_eq(f.m->cfg.causal, 1);
+	size_t V = f.m->cfg.V, C = f.m->cfg.C, N = f.off[f.b.B], M = N;
+	ck_assert_uint_eq(f.b.M, N);
+	size_t rev[64];
+	float *want = malloc(M * C * sizeof *want), *full = malloc(M * C * sizeof *full);
+	float *sc = malloc(V * sizeof *sc);
+	const tensor *hid = get("hidden"), *lg = get("logits");
+	for (size_t i = 0; i < M; i++) {
+		rev[i] = f.mpos[M - 1 - i];
+		memcpy(want + i * C, hid->data + rev[i] * C, C * sizeof *want);
+	}
+	tensor ref = {.n = M * C, .data = want};
+	cs_batch b = f.b;
+	b.mpos = rev;
+	b.mtgt = NULL;
+	b.K = 0;
+	b.neg = NULL;
+	const float *s, *h;
+	ck_assert_int_eq(cs_bert_score(f.m, &b, &s, NULL), 0);
+	memcpy(full, f.m->acts.hln, M * C * sizeof *full);
+	ck_assert_int_eq(cs_bert_score_hidden(f.m, &b, &h, NULL), 0);
+	ck_assert_int_eq(compare("shortcut hidden", f.m->acts.hm, &ref, M * C, 1e-5), 0);
+	for (size_t i = 0; i < M * C; i++)
+		ck_assert_float_eq_tol(h[i], full[i], 1e-5f);
+	cs_error err;
+	cs_scorer *sr = cs_scorer_new(f.m->params.wte, f.m->params.out_b, V, C, 2, "c", &err);
+	ck_assert_ptr_nonnull(sr);
+	for (size_t i = 0; i < M; i++) {
+		size_t row = M - 1 - i; /* the fixture's logits follow mpos */
+		ck_assert_uint_eq(f.mpos[row], rev[i]);
+		cs_scorer_scores(sr, h + i * C, sc);
+		for (size_t v = 2; v < V; v++)
+			ck_assert_float_eq_tol(sc[v], lg->data[row * V + v], 1e-4f);
+	}
+	cs_scorer_free(sr);
+	free(want);
+	free(full);
+	free(sc);
+	cs_bert_free(f.m);
+	free_fixture();
+}
+END_TEST
+
 /* A sequence's hidden states do not depend on its batch neighbours. */
 START_TEST(test_packing)
 {
@@ -804,6 +907,8 @@ int main(void)
 	tcase_add_test(tc, test_score);
 	tcase_add_test(tc, test_score_hidden);
 	tcase_add_test(tc, test_packing);
+	tcase_add_test(tc, test_causal);
+	tcase_add_test(tc, test_causal_score_hidden);
 	tcase_add_test(tc, test_dropout_seed);
 	tcase_add_test(tc, test_batch_errors);
 	tcase_add_test(tc, test_training);

@@ -623,8 +623,8 @@ L=99999999999999999999|: bad hyperparameter L
 C=9 NH=2|: 2 heads do not divide hidden size 9
 P=0|: zero size in model config
 P=70000|: model config beyond limits
-arch=gpt2|: not a BERT4Rec model (arch 'gpt2')
--arch|: not a BERT4Rec model
+arch=gpt2|: not a BERT4Rec or SASRec model (arch 'gpt2')
+-arch|: not a BERT4Rec or SASRec model (arch '')
 head=foo|: unknown head, pooling or combination
 item_vocab=xyz|: bad 'item_vocab' in model file
 -item_vocab|: model file lacks 'item_vocab'

@@ -431,6 +431,12 @@ int cs_bert_batch_check(const cs_bert *m, const cs_batch *b, cs_error *err)
 				      "id %u of '%s' beyond its %zu ids",
 				      (unsigned)b->ftok[i], c->fname[i % c->NF],
 				      c->VF[i % c->NF]);
+	if (b->K && !b->neg)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0, "batch lacks its %zu negatives", b->K);
+	for (size_t k = 0; k < b->K; k++)
+		if (b->neg[k] < CS_BERT_V0 || b->neg[k] >= c->V)
+			return cs_err(err, CS_ERR_USAGE, NULL, 0,
+				      "negative item %u cannot be predicted", (unsigned)b->neg[k]);
 	if (c->head != CS_HEAD_CLOZE) {
 		int mean = c->head == CS_HEAD_SESSION && c->pool == CS_POOL_MEAN;
 		if (mean && b->M != b->B)

@@ -478,7 +478,10 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	if (sampler_init(&smp, o, train, m->cfg.V, err) < 0)
 		goto out;
 	m->loss_kind = o->loss;
-	/* the sampled losses touch a few rows of the output layer a step */
+	/* the sampled losses touch a few rows of the output layer a step;
+	 * their gradients start zero (lazy steps keep them so) */
+	m->lazy = 0;
+	cs_bert_zero_grad(m);
 	m->lazy = o->loss != CS_LOSS_FULL;
 	m->logq = smp.logq;
 	m->gbce_beta = cs_gbce_beta(o->negatives, m->cfg.V - CS_ITEM_FIRST, o->gbce_t);

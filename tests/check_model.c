@@ -732,6 +732,18 @@ START_TEST(test_batch_errors)
 	f.pos[0] = (uint32_t)f.m->cfg.P;
 	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, NULL, &err), -1);
 	f.pos[0] = 0;
+	/* negatives of the sampled losses: present and predictable */
+	uint32_t neg[] = {3, (uint32_t)f.m->cfg.V};
+	f.b.K = 2;
+	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, NULL, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "lacks its 2 negatives"));
+	f.b.neg = neg;
+	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, NULL, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "negative item"));
+	neg[1] = 4;
+	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, NULL, &err), 0);
+	f.b.K = 0;
+	f.b.neg = NULL;
 	size_t off[] = {0, 0};
 	cs_batch empty = {.B = 1, .off = off, .tok = f.tok, .pos = f.pos};
 	ck_assert_int_eq(cs_bert_forward(f.m, &empty, 0, NULL, &err), -1);

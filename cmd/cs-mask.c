@@ -371,7 +371,7 @@ int main(int argc, char **argv)
 	so.min_len = 1;
 	so.seed = 1;
 	const char *out = NULL, *named[CS_NSPLIT] = { 0 }, *vocab = NULL, **mfield = NULL;
-	int c, cmd, force = 0, quiet = 0, time_set = 0, random_set = 0;
+	int c, cmd, force = 0, quiet = 0, time_set = 0, random_set = 0, loo_set = 0;
 	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
 		usage();
 	if (argc > 1 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")))
@@ -385,7 +385,7 @@ int main(int argc, char **argv)
 	argc--, argv++;
 	while ((c = getopt_long(argc, argv, "o:fqhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case O_LOO: so.mode = CS_SPLIT_LOO; break;
+		case O_LOO: so.mode = CS_SPLIT_LOO; loo_set = 1; break;
 		case O_TIME_CUT: so.mode = CS_SPLIT_TIME; time_set = 1;
 			so.time_cut = parse_time("--time-cut", optarg); break;
 		case O_WHOLE: so.whole = 1; break;
@@ -421,6 +421,8 @@ int main(int argc, char **argv)
 	if (optind + 1 < argc)
 		usage_error("too many inputs");
 	const char *in = optind < argc ? argv[optind] : "-";
+	if (out && cmd != SPLIT)
+		check_output(out);
 	if (cmd == SESSION || cmd == RETURNS) {
 		if (!*lo.action || !*lo.purchase || !*lo.ret)
 			usage_error("empty --action, --purchase or --return");
@@ -440,8 +442,8 @@ int main(int argc, char **argv)
 		free_fields(mfield);
 		return rc;
 	}
-	if (random_set && time_set)
-		usage_error("--random and --time-cut are two different splits: give one");
+	if (random_set + time_set + loo_set > 1)
+		usage_error("--loo, --random and --time-cut are three different splits: give one");
 	if (so.valid_cut && (!time_set || so.valid_cut >= so.time_cut))
 		usage_error("--valid-cut needs a later --time-cut");
 	if (so.whole && so.mode == CS_SPLIT_LOO)
@@ -463,6 +465,13 @@ int main(int argc, char **argv)
 			warnx_("out of memory");
 			return EXIT_DATA;
 		}
+	}
+	for (int p = 0; p < CS_NSPLIT; p++) {
+		for (int q = p + 1; q < CS_NSPLIT; q++)
+			if (cs_ofile_same(names[p], names[q]))
+				usage_error("the %s and %s splits would both go to '%s'", suffix[p],
+					    suffix[q], names[q]);
+		check_output(names[p]);
 	}
 	int rc = run_split(in, names, &so, quiet);
 	for (int p = 0; p < CS_NSPLIT; p++)

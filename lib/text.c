@@ -88,6 +88,20 @@ size_t cs_text_escape(char *dst, const char *s, size_t len)
 	return (size_t)(d - dst);
 }
 
+int cs_text_put(FILE *fp, const char *s, size_t len)
+{
+	char buf[4 * 256 + 1];
+	while (len) {
+		size_t n = len < 256 ? len : 256;
+		size_t k = cs_text_escape(buf, s, n);
+		if (fwrite(buf, 1, k, fp) != k)
+			return EOF;
+		s += n;
+		len -= n;
+	}
+	return 0;
+}
+
 static int hexval(int c)
 {
 	if (c >= '0' && c <= '9')
@@ -545,6 +559,11 @@ static int getl(cs_text_reader *r, cs_error *err)
 	}
 	r->lineno++;
 	r->len = (size_t)n;
+	/* a byte-order mark some editors put first is no part of a name */
+	if (r->lineno == 1 && r->len >= 3 && !memcmp(r->line, "\xef\xbb\xbf", 3)) {
+		memmove(r->line, r->line + 3, r->len - 2);
+		r->len -= 3;
+	}
 	r->nonl = !(r->len && r->line[r->len - 1] == '\n');
 	if (!r->nonl)
 		r->line[--r->len] = 0;

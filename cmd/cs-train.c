@@ -236,10 +236,12 @@ static int params_fit(const cs_bert_config *cfg, const char *path, cs_error *err
 	need = cs_bert_mem_bytes(cfg, 0, 0, 0, 1);
 	if (!(limit > 0) || need <= limit)
 		return 0;
-	return cs_err(err, CS_ERR_LIMIT, path, 0, "model needs %.1f GiB for its parameters, "
+	int gn = need >= 1 << 30, gl = limit >= 1 << 30;
+	return cs_err(err, CS_ERR_LIMIT, path, 0, "model needs %.*f %s for its parameters, "
 		      "gradients and optimiser state (hidden %zu, ff %zu, layers %zu, items %zu), "
-		      "over the limit of %.1f GiB (set CS_MEM_LIMIT)", need / (1 << 30), cfg->C,
-		      cfg->FF, cfg->L, cfg->V, limit / (1 << 30));
+		      "over the limit of %.*f %s (set CS_MEM_LIMIT)", gn, need / (gn ? 1 << 30 : 1 << 20),
+		      gn ? "GiB" : "MiB", cfg->C, cfg->FF, cfg->L, cfg->V, gl,
+		      limit / (gl ? 1 << 30 : 1 << 20), gl ? "GiB" : "MiB");
 }
 
 static void on_stop(int sig)

@@ -345,11 +345,12 @@ cs_text_writer *cs_text_writer_new(FILE *fp, const char *name, const cs_schema *
 		char tmp[600];
 		if (i)
 			ok |= sb_putc(b, '\t');
-		/* a leading '#' would read as a comment */
-		if (i == 0 && f->name[0] == '#')
-			ok |= sb_add(b, "\\x23", 4);
-		ok |= sb_esc(b, f->name + (i == 0 && f->name[0] == '#'),
-			     strlen(f->name) - (i == 0 && f->name[0] == '#'));
+		/* a leading '#' would read as a comment, a leading byte-order
+		 * mark be skipped (the line may be the first) */
+		int lead = i == 0 && (f->name[0] == '#' || !strncmp(f->name, "\xef\xbb\xbf", 3));
+		if (lead)
+			ok |= sb_add(b, f->name[0] == '#' ? "\\x23" : "\\xef", 4);
+		ok |= sb_esc(b, f->name + lead, strlen(f->name) - lead);
 		int k = snprintf(tmp, sizeof tmp, ":%s:%s", cs_level_name(f->level),
 				 cs_type_name(f->type));
 		if (f->type == CS_ID && f->vocab)

@@ -423,11 +423,8 @@ int main(int argc, char **argv)
 		       "histories only; rank with cs-eval", c.m->cfg.fname[0]);
 		goto fail;
 	}
-	if (!(c.rec = cs_recommender_new(c.m, c.batch, NULL, &err))) {
-		if (err.code == CS_ERR_USAGE) /* CS_KERNEL names a kernel this CPU lacks */
-			rc = EXIT_USAGE;
+	if (!(c.rec = cs_recommender_new(c.m, c.batch, NULL, &err)))
 		goto fail;
-	}
 	c.ids = malloc(c.batch * c.k * sizeof *c.ids);
 	c.vals = malloc(c.batch * c.k * sizeof *c.vals);
 	c.nres = malloc(c.batch * sizeof *c.nres);

@@ -46,7 +46,7 @@ CMD_SRC := $(sort $(wildcard cmd/cs-*.c))
 PROGS := $(patsubst cmd/%.c,%,$(CMD_SRC))
 TEST_SRC := $(sort $(wildcard tests/check_*.c))
 TESTS := $(TEST_SRC:.c=)
-FUZZ_TARGETS := ingest stream vocab model
+FUZZ_TARGETS := ingest stream vocab model text
 REPLAYS := $(addprefix tests/fuzz/replay-,$(FUZZ_TARGETS))
 # The installed headers, under $(INCDIR)/cs (#include <cs/cs.h>): streams,
 # ingest, times, vocabularies, text, masking, metrics and their RNG. The

@@ -51,6 +51,17 @@ int check_binary_out(const char *path, int force)
 	return -1;
 }
 
+void check_output(const char *path)
+{
+	cs_error err;
+	if (cs_ofile_check(path, &err) == 0)
+		return;
+	if (err.code == CS_ERR_USAGE)
+		usage_error("%s%s%s", err.path, err.path[0] ? ": " : "", err.msg);
+	report(&err);
+	exit(EXIT_DATA);
+}
+
 long parse_long(const char *opt, const char *s, long min, long max)
 {
 	char *end;
@@ -84,6 +95,20 @@ double mem_limit(void)
 	}
 	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
 	return pages > 0 && size > 0 ? 0.75 * (double)pages * (double)size : 0;
+}
+
+void check_env(void)
+{
+	static const char *kernels[] = { "auto", "amx", "bf16", "fp32", "avx512", "c" };
+	const char *k = getenv("CS_KERNEL");
+	size_t i = 0;
+	mem_limit();
+	if (!k || !*k)
+		return;
+	while (i < sizeof kernels / sizeof *kernels && strcmp(k, kernels[i]))
+		i++;
+	if (i == sizeof kernels / sizeof *kernels)
+		usage_error("invalid kernel '%s' in CS_KERNEL (auto, amx, bf16, fp32, avx512 or c)", k);
 }
 
 void progress_init(progress *p, int quiet)

@@ -23,6 +23,12 @@ void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), nore
 void print_version(void) __attribute__((noreturn));
 /* Refuse to write a binary stream to a terminal unless forced. 0 ok, -1 refused (message printed). */
 int check_binary_out(const char *path, int force);
+/*
+ * Before any work: can path be written (its directory exists and is
+ * writable)? If not, a message and exit 1 (2 for an empty name or a
+ * directory).
+ */
+void check_output(const char *path);
 /* Strict numeric option parsing: exit 2 with a message on junk. */
 long parse_long(const char *opt, const char *s, long min, long max);
 double parse_double(const char *opt, const char *s, double min, double max);
@@ -33,6 +39,12 @@ double parse_double(const char *opt, const char *s, double min, double max);
  * value is a usage error.
  */
 double mem_limit(void);
+/*
+ * The environment of the model programs, checked before any work:
+ * CS_MEM_LIMIT and CS_KERNEL. A bad value is a usage error (exit 2), as a
+ * bad option is.
+ */
+void check_env(void);
 
 /* Progress on stderr, only when it is a terminal and not quiet; rate-limited to ~4/s. */
 typedef struct progress {

@@ -166,6 +166,7 @@ int main(int argc, char **argv)
 		usage_error("--info cannot be combined with --json, --meta or --no-header");
 	if ((flags & CS_TEXT_JSON) && (flags & (CS_TEXT_META | CS_TEXT_NOHEADER)))
 		usage_error("--json cannot be combined with --meta or --no-header");
+	check_output(out);
 	if (reverse) {
 		if (check_binary_out(out, force) < 0)
 			return EXIT_USAGE;

@@ -62,19 +62,19 @@ static const struct option longopts[] = {
 	{ 0, 0, 0, 0 }
 };
 
-/* "1,5,10" into o->ks. */
+/* "1,5,10" into o->ks; an empty item ("5,,10") is an error, not skipped. */
 static void parse_ks(cs_eval_opts *o, const char *s)
 {
-	char *dup = strdup(s), *save = NULL;
+	char *dup = strdup(s), *p = dup, *t;
 	o->nk = 0;
-	for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+	while (p && (t = strsep(&p, ","))) {
+		if (!*t)
+			usage_error("empty cut-off in --k '%s'", s);
 		if (o->nk == CS_METRICS_MAXK)
 			usage_error("at most %d cut-offs", CS_METRICS_MAXK);
 		o->ks[o->nk++] = (size_t)parse_long("--k", t, 1, 1L << 30);
 	}
 	free(dup);
-	if (!o->nk)
-		usage_error("empty --k list");
 }
 
 static void print_tsv(const cs_eval_opts *o, const cs_eval_result *r)
@@ -280,6 +280,7 @@ int main(int argc, char **argv)
 	if (!o.full && !o.negatives)
 		usage_error("--no-full with --negatives 0 leaves nothing to compute");
 	const char *in = optind < argc ? argv[optind] : "-";
+	check_env();
 	cs_error err;
 	cs_blas_init(threads, argv, NULL, &err);
 	int rc = EXIT_DATA;
@@ -289,6 +290,10 @@ int main(int argc, char **argv)
 	cs_bert *m = cs_bert_load(model_path, &fp, NULL, &err);
 	if (!m)
 		goto fail;
+	/* the sampler stops when no item is left (it used to try 64 (n + 16) times) */
+	if (m->cfg.head == CS_HEAD_CLOZE && o.negatives >= m->cfg.V - CS_ITEM_FIRST && !quiet)
+		warnx_("%zu negatives, more than the model's %zu items: each history is ranked "
+		       "against all the items it has not seen", o.negatives, m->cfg.V - CS_ITEM_FIRST);
 	if (!(d = cs_dataset_for_model(in, &m->cfg, fp, 0, NULL, &err)))
 		goto fail;
 	m->mem_limit = mem_limit();
@@ -299,7 +304,8 @@ int main(int argc, char **argv)
 		double t0 = cs_now();
 		if (cs_evaluate_binary(m, d, o.batch, threshold, &bm, &err) < 0) {
 			if (!err.path[0])
-				snprintf(err.path, sizeof err.path, "%s", in);
+				snprintf(err.path, sizeof err.path, "%s",
+					 err.code == CS_ERR_MODEL ? model_path : in);
 			goto fail;
 		}
 		print_binary(&bm, json);
@@ -315,7 +321,8 @@ int main(int argc, char **argv)
 	}
 	if (cs_evaluate(m, d, &o, &res, &err) < 0) {
 		if (!err.path[0])
-			snprintf(err.path, sizeof err.path, "%s", in);
+			snprintf(err.path, sizeof err.path, "%s",
+				 err.code == CS_ERR_MODEL ? model_path : in);
 		goto fail;
 	}
 	if (json)

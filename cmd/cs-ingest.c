@@ -227,6 +227,8 @@ int main(int argc, char **argv)
 		wo.threads = o.threads;
 	if (check_binary_out(out, force) < 0)
 		return EXIT_USAGE;
+	if (out)
+		check_output(out);
 	o.on_bad = on_bad;
 	o.on_progress = on_progress;
 	progress_init(&prog, quiet);

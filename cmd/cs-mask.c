@@ -443,6 +443,8 @@ int main(int argc, char **argv)
 	if (optind + 1 < argc)
 		usage_error("too many inputs");
 	const char *in = optind < argc ? argv[optind] : "-";
+	if (out && cmd != SPLIT)
+		check_output(out);
 	if (cmd == SESSION || cmd == RETURNS) {
 		if (!*lo.action || !*lo.purchase || !*lo.ret)
 			usage_error("empty --action, --purchase or --return");
@@ -469,8 +471,8 @@ int main(int argc, char **argv)
 		free_fields(mfield);
 		return rc;
 	}
-	if (random_set && time_set)
-		usage_error("--random and --time-cut are two different splits: give one");
+	if (random_set + time_set + loo_set > 1)
+		usage_error("--loo, --random and --time-cut are three different splits: give one");
 	if (at_set && (time_set || random_set || loo_set || so.valid_cut))
 		usage_error("--at is a split of its own: give no --time-cut, --valid-cut, "
 			    "--random or --loo with it");
@@ -504,6 +506,13 @@ int main(int argc, char **argv)
 			warnx_("out of memory");
 			return EXIT_DATA;
 		}
+	}
+	for (int p = 0; p < CS_NSPLIT; p++) {
+		for (int q = p + 1; q < CS_NSPLIT; q++)
+			if (cs_ofile_same(names[p], names[q]))
+				usage_error("the %s and %s splits would both go to '%s'", suffix[p],
+					    suffix[q], names[q]);
+		check_output(names[p]);
 	}
 	int rc = run_split(in, names, &so, quiet);
 	for (int p = 0; p < CS_NSPLIT; p++)

@@ -9,6 +9,7 @@
 #include "bertfile.h"
 #include "evaluate.h"
 #include "recommend.h"
+#include "text.h"
 #include "vocab.h"
 
 #include "common.h"
@@ -68,7 +69,7 @@ typedef struct pending {
 	cs_dataset d;      /* off and item only */
 	size_t cap_tok, cap_off, cap_koff;
 	char *keys;        /* NUL-separated */
-	size_t *key_off;
+	size_t *key_off;   /* (n + 1) */
 	size_t keys_len, keys_cap;
 } pending;
 
@@ -96,19 +97,28 @@ static int add(pending *pd, const char *key, size_t klen, const uint32_t *it, si
 		(*truncated)++;
 	size_t i = pd->d.n, ntok = i ? pd->d.off[i] : 0;
 	if (cs_grow((void **)&pd->d.off, &pd->cap_off, i + 2, sizeof *pd->d.off) < 0 ||
-	    cs_grow((void **)&pd->key_off, &pd->cap_koff, i + 2, sizeof *pd->key_off) < 0 ||
+	    cs_grow((void **)&pd->key_off, &pd->cap_koff, i + 3, sizeof *pd->key_off) < 0 ||
 	    cs_grow((void **)&pd->d.item, &pd->cap_tok, ntok + n + 1, sizeof *pd->d.item) < 0 ||
 	    cs_grow((void **)&pd->keys, &pd->keys_cap, pd->keys_len + klen + 1, 1) < 0)
 		return -1;
-	memcpy(pd->d.item + ntok, it, n * sizeof *it);
+	if (n)
+		memcpy(pd->d.item + ntok, it, n * sizeof *it);
 	pd->d.off[i] = ntok;
 	pd->d.off[i + 1] = ntok + n;
 	pd->key_off[i] = pd->keys_len;
 	memcpy(pd->keys + pd->keys_len, key, klen);
 	pd->keys_len += klen;
 	pd->keys[pd->keys_len++] = 0;
+	pd->key_off[i + 1] = pd->keys_len;
 	pd->d.n++;
 	return 0;
+}
+
+/* A key, escaped (a tab or newline in it cannot forge lines), and a tab. */
+static void put_key(FILE *fp, const char *keys, const size_t *key_off, size_t i)
+{
+	cs_text_put(fp, keys + key_off[i], key_off[i + 1] - key_off[i] - 1);
+	fputc('\t', fp);
 }
 
 /* Score the pending histories and print their top k. */
@@ -120,12 +130,13 @@ static int flush(ctx *c, pending *pd, cs_error *err)
 				       c->vals, c->nres, err) < 0)
 			return -1;
 		for (size_t i = 0; i < B; i++) {
-			const char *key = pd->keys + pd->key_off[first + i];
 			for (size_t r = 0; r < c->nres[i]; r++) {
 				size_t len, at = i * c->k + r;
 				const char *tok = cs_vocab_token(c->voc, c->vf, c->ids[at], &len);
-				fprintf(c->out, "%s\t%zu\t%.*s\t%.6g\n", key, r + 1, (int)len, tok,
-					c->vals[at]);
+				put_key(c->out, pd->keys, pd->key_off, first + i);
+				fprintf(c->out, "%zu\t", r + 1);
+				cs_text_put(c->out, tok, len);
+				fprintf(c->out, "\t%.6g\n", c->vals[at]);
 			}
 		}
 	}
@@ -312,9 +323,9 @@ static int predict(ctx *c, const char *in, const char *keyfield, uint64_t fp, cs
 		goto out;
 	size_t k = 0;
 	for (size_t i = 0; i < d->n; i++) {
-		const char *key = d->keys + d->key_off[i];
 		if (c->m->cfg.head == CS_HEAD_SESSION) {
-			fprintf(c->out, "%s\t%.6g\n", key, p[k++]);
+			put_key(c->out, d->keys, d->key_off, i);
+			fprintf(c->out, "%.6g\n", p[k++]);
 			continue;
 		}
 		for (size_t j = d->off[i]; j < d->off[i + 1]; j++) {
@@ -322,8 +333,13 @@ static int predict(ctx *c, const char *in, const char *keyfield, uint64_t fp, cs
 				continue;
 			size_t len;
 			const char *tok = cs_vocab_token(c->voc, c->vf, d->item[j], &len);
-			fprintf(c->out, "%s\t%zu\t%.*s\t%.6g\n", key, d->start[i] + (j - d->off[i]) + 1,
-			       (int)len, tok ? tok : "?", p[k++]);
+			put_key(c->out, d->keys, d->key_off, i);
+			fprintf(c->out, "%zu\t", d->start[i] + (j - d->off[i]) + 1);
+			if (tok)
+				cs_text_put(c->out, tok, len);
+			else
+				fputc('?', c->out);
+			fprintf(c->out, "\t%.6g\n", p[k++]);
 		}
 	}
 	c->histories = d->n;
@@ -366,6 +382,7 @@ int main(int argc, char **argv)
 	if (optind + 1 < argc)
 		usage_error("too many inputs");
 	const char *in = optind < argc ? argv[optind] : "-";
+	check_env();
 	cs_error err;
 	cs_blas_init(threads, argv, NULL, &err);
 	int rc = EXIT_DATA;
@@ -442,7 +459,7 @@ done:
 	rc = 0;
 	goto out;
 fail:
-	if (err.code == CS_ERR_LIMIT && !err.path[0])
+	if ((err.code == CS_ERR_LIMIT || err.code == CS_ERR_MODEL) && !err.path[0])
 		snprintf(err.path, sizeof err.path, "%s", model_path);
 	report(&err);
 out:

@@ -144,7 +144,18 @@ typedef struct run {
 	progress pr;
 	FILE *log;
 	int json, quiet;
+	int log_errno; /* a write to the log failed: stop (with a checkpoint) */
 } run;
+
+/* Flush the log; on a write error remember it and stop the run. */
+static int log_flush(run *r)
+{
+	if (fflush(r->log) == 0 && !ferror(r->log))
+		return 0;
+	if (!r->log_errno)
+		r->log_errno = errno ? errno : EIO;
+	return 1;
+}
 
 /* The extra inputs of a comma-separated list, sized from the vocabulary. */
 static int set_inputs(cs_bert_config *cfg, char *list, const cs_vocab *voc, const char *vpath,
@@ -228,6 +239,26 @@ static int trim_log(const char *path, size_t epochs_done, const char *header, cs
 	return cs_ofile_commit(&of, err);
 }
 
+/*
+ * Do the parameters, their gradients and the two Adam moments fit in the
+ * memory limit? Checked before they are allocated and initialised.
+ */
+static int params_fit(const cs_bert_config *cfg, const char *path, cs_error *err)
+{
+	double limit = mem_limit(), need;
+	if (cs_bert_config_check(cfg, err) < 0)
+		return -1;
+	need = cs_bert_mem_bytes(cfg, 0, 0, 0, 1);
+	if (!(limit > 0) || need <= limit)
+		return 0;
+	int gn = need >= 1 << 30, gl = limit >= 1 << 30;
+	return cs_err(err, CS_ERR_LIMIT, path, 0, "model needs %.*f %s for its parameters, "
+		      "gradients and optimiser state (hidden %zu, ff %zu, layers %zu, items %zu), "
+		      "over the limit of %.*f %s (set CS_MEM_LIMIT)", gn, need / (gn ? 1 << 30 : 1 << 20),
+		      gn ? "GiB" : "MiB", cfg->C, cfg->FF, cfg->L, cfg->V, gl,
+		      limit / (gl ? 1 << 30 : 1 << 20), gl ? "GiB" : "MiB");
+}
+
 static void on_stop(int sig)
 {
 	(void)sig;
@@ -262,8 +293,8 @@ static int on_event(void *ctx, const cs_train_event *ev)
 				fprintf(r->log, "%zu\t%ld\t%.6f\t%.1f\t%.2f\t%.6f\t%.6f\t%.6f\t%d\n",
 					ev->epoch, ev->step, ev->loss, ev->ex_per_s, ev->elapsed,
 					b->auc, b->prauc, b->logloss, ev->improved);
-			if (r->log)
-				fflush(r->log);
+			if (r->log && log_flush(r))
+				return 1;
 			break;
 		}
 		const cs_metrics *f = &ev->eval->full;
@@ -283,8 +314,8 @@ static int on_event(void *ctx, const cs_train_event *ev)
 				ev->epoch, ev->step, ev->loss, ev->ex_per_s, ev->elapsed,
 				cs_metrics_ndcg(f, 2), cs_metrics_hr(f, 2), cs_metrics_mrr(f),
 				ev->improved);
-		if (r->log)
-			fflush(r->log);
+		if (r->log && log_flush(r))
+			return 1;
 		break;
 	}
 	case CS_TRAIN_SAVE:
@@ -308,7 +339,7 @@ int main(int argc, char **argv)
 	const char *vocab_path = NULL, *valid_path = NULL, *resume = NULL, *log_path = NULL;
 	const char *init_path = NULL, *predict = NULL;
 	char *ckpt = NULL, *inputs = NULL;
-	int c, threads = 0, verbose = 0, attention = -1, neg_set = 0, gt_set = 0;
+	int c, threads = 0, verbose = 0, pool_set = 0, attention = -1, neg_set = 0, gt_set = 0;
 	run r = { .quiet = 0 };
 	while ((c = getopt_long(argc, argv, "v:o:j:qhV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -341,6 +372,7 @@ int main(int argc, char **argv)
 		case O_POOL:
 			if ((cfg.pool = cs_bert_pool_parse(optarg)) < 0)
 				usage_error("--pool is cls or mean, not '%s'", optarg);
+			pool_set = 1;
 			break;
 		case O_COMBINE:
 			if ((cfg.combine = cs_bert_combine_parse(optarg)) < 0)
@@ -396,6 +428,10 @@ int main(int argc, char **argv)
 		usage_error("too many inputs");
 	if (cfg.C % cfg.NH)
 		usage_error("--hidden %zu is not a multiple of --heads %zu", cfg.C, cfg.NH);
+	if (pool_set && cfg.head != CS_HEAD_SESSION)
+		usage_error("--pool is for the session head (--head session)");
+	if (init_path && resume)
+		usage_error("--init and --resume: a checkpoint holds its model, give one of them");
 	if (to.loss != CS_LOSS_FULL && cfg.head != CS_HEAD_CLOZE)
 		usage_error("--loss %s is for the cloze head", cs_loss_name(to.loss));
 	if (to.loss == CS_LOSS_FULL && neg_set)
@@ -414,6 +450,15 @@ int main(int argc, char **argv)
 		return EXIT_DATA;
 	}
 	to.ckpt = ckpt;
+	/* every output can be written, and no two are one file, before any work */
+	const char *outs[3] = { to.output, ckpt, log_path };
+	static const char *what[3] = { "-o", "--checkpoint", "--log" };
+	for (int i = 0; i < 3; i++)
+		for (int j = i + 1; j < 3; j++)
+			if (outs[i] && outs[j] && cs_ofile_same(outs[i], outs[j]))
+				usage_error("%s and %s name the same file '%s'", what[i], what[j],
+					    outs[j]);
+	check_env();
 
 	cs_error err;
 	const char *core = NULL;
@@ -425,6 +470,12 @@ int main(int argc, char **argv)
 	cs_bert *m = NULL;
 	cs_train_state st = { .best = -1 };
 	progress_init(&r.pr, r.quiet);
+	for (int i = 0; i < 3; i++)
+		if (outs[i] && cs_ofile_check(outs[i], &err) < 0) {
+			if (err.code == CS_ERR_USAGE)
+				rc = EXIT_USAGE;
+			goto fail;
+		}
 
 	if (!(voc = cs_vocab_read(vocab_path, &err)))
 		goto fail;
@@ -443,6 +494,7 @@ int main(int argc, char **argv)
 	if (predict && (!cfg.pred || cfg.head != CS_HEAD_CLOZE)) {
 		cs_err(&err, CS_ERR_USAGE, NULL, 0, "--predict-input %s needs the cloze head and "
 		       "'%s' among the --inputs", predict, predict);
+		rc = EXIT_USAGE;
 		goto fail;
 	}
 	if (init_path && !resume) {
@@ -482,7 +534,7 @@ int main(int argc, char **argv)
 				goto fail;
 			}
 		}
-		m = cs_bert_new(&cfg, to.seed, &err);
+		m = params_fit(&cfg, init_path, &err) < 0 ? NULL : cs_bert_new(&cfg, to.seed, &err);
 		if (!m || cs_bert_copy_encoder(m, src, &err) < 0) {
 			cs_bert_free(src);
 			goto fail;
@@ -498,7 +550,7 @@ int main(int argc, char **argv)
 			goto fail;
 		}
 		cfg = m->cfg;
-	} else if (!(m = cs_bert_new(&cfg, to.seed, &err))) {
+	} else if (params_fit(&cfg, NULL, &err) < 0 || !(m = cs_bert_new(&cfg, to.seed, &err))) {
 		goto fail;
 	}
 	int kind = cs_data_kind(&cfg, 1);
@@ -580,9 +632,11 @@ int main(int argc, char **argv)
 			cs_err(&err, CS_ERR_IO, log_path, 0, "cannot open: %s", strerror(errno));
 			goto fail;
 		}
-		if (header && !resume) {
+		if (header && !resume)
 			fputs(header, r.log);
-			fflush(r.log);
+		if (log_flush(&r)) {
+			cs_err(&err, CS_ERR_IO, log_path, 0, "write error: %s", strerror(r.log_errno));
+			goto fail;
 		}
 	}
 	/* stop at the next step with a checkpoint, unless ignored from the start */
@@ -600,7 +654,10 @@ int main(int argc, char **argv)
 	if (got < 0)
 		goto fail;
 	if (got == 1) {
-		warnx_("interrupted: checkpoint written to '%s'; continue with --resume %s", ckpt, ckpt);
+		if (r.log_errno)
+			warnx_("%s: write error: %s", log_path, strerror(r.log_errno));
+		warnx_("%s: checkpoint written to '%s'; continue with --resume %s",
+		       r.log_errno ? "stopped" : "interrupted", ckpt, ckpt);
 		goto out;
 	}
 	if (!r.quiet) {
@@ -617,9 +674,13 @@ fail:
 	progress_done(&r.pr);
 	report(&err);
 out:
-	if (r.log && fclose(r.log) != 0 && rc == 0) {
-		warnx_("%s: write error", log_path);
-		rc = EXIT_DATA;
+	if (r.log) {
+		int bad = log_flush(&r); /* fclose returns 0 after a failed flush */
+		if ((fclose(r.log) != 0 || bad) && rc == 0) {
+			warnx_("%s: write error: %s", log_path,
+			       strerror(r.log_errno ? r.log_errno : errno));
+			rc = EXIT_DATA;
+		}
 	}
 	cs_bert_free(m);
 	cs_dataset_free(train);

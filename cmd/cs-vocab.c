@@ -289,6 +289,7 @@ int main(int argc, char **argv)
 		usage_error("decode takes no --drop-unknown");
 	if (which == 3 && strcmp(o.out, "-"))
 		usage_error("info writes to stdout only");
+	check_output(o.out);
 	switch (which) {
 	case 0:
 		return build();

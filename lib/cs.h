@@ -23,7 +23,8 @@ enum {
 	CS_ERR_VERSION = 3, /* a newer format version */
 	CS_ERR_NOMEM = 4,
 	CS_ERR_USAGE = 5,   /* the caller asked for something impossible */
-	CS_ERR_LIMIT = 6    /* a size beyond the sane limits below */
+	CS_ERR_LIMIT = 6,   /* a size beyond the sane limits below */
+	CS_ERR_MODEL = 7    /* a model's outputs are not finite (its weights overflow) */
 };
 
 typedef struct cs_error {
@@ -226,6 +227,15 @@ int cs_ofile_commit(cs_ofile *of, cs_error *err);
 void cs_ofile_abort(cs_ofile *of);
 /* Unlink every temporary file still open; async-signal-safe, for handlers. */
 void cs_ofile_remove_temps(void);
+/*
+ * Can path be written by cs_ofile? Checked before any work: CS_ERR_USAGE
+ * for an empty name or a directory, CS_ERR_IO when its directory is
+ * missing or not writable. "-" (stdout) always can.
+ */
+int cs_ofile_check(const char *path, cs_error *err);
+/* Do two output names name one file (the same string, the same file, or
+ * the same name in the same directory)? */
+int cs_ofile_same(const char *a, const char *b);
 
 /* ------------------------------------------------------------ utilities */
 

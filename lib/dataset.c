@@ -91,13 +91,14 @@ static int push(reader_ctx *x, const cs_record *rec, size_t from, size_t n, int 
 	}
 	if (x->kstr) {
 		if (cs_grow((void **)&d->keys, &x->cap_keys, x->keys_len + x->klen + 1, 1) < 0 ||
-		    cs_grow((void **)&d->key_off, &x->cap_koff, d->n + 1, sizeof *d->key_off) < 0 ||
+		    cs_grow((void **)&d->key_off, &x->cap_koff, d->n + 2, sizeof *d->key_off) < 0 ||
 		    cs_grow((void **)&d->start, &x->cap_start, d->n + 1, sizeof *d->start) < 0)
 			return -1;
 		d->key_off[d->n] = x->keys_len;
 		memcpy(d->keys + x->keys_len, x->kstr, x->klen);
 		x->keys_len += x->klen;
 		d->keys[x->keys_len++] = 0;
+		d->key_off[d->n + 1] = x->keys_len;
 		d->start[d->n] = from;
 	}
 	d->off[d->n] = nt;

@@ -33,7 +33,8 @@ typedef struct cs_dataset {
 	size_t skipped;   /* examples left with nothing to predict */
 	uint64_t events;  /* events read */
 	char *keys;       /* with a key field: each sequence's key, NUL-terminated, */
-	size_t *key_off;  /* (n) at keys + key_off[i] */
+	size_t *key_off;  /* (n + 1) at keys + key_off[i], key_off[i + 1] - key_off[i] - 1
+			   * bytes (a string key may hold a NUL) */
 	size_t *start;    /* (n) index of its first event in its record */
 	int holds_valid;  /* metadata holds_valid: made with cs-mask split --train-valid */
 	int next;         /* metadata split "next": next-item examples (cs-mask next) */

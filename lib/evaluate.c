@@ -1,7 +1,19 @@
 /* evaluate.c - full and sampled ranking evaluation; top-k selection. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "evaluate.h"
+
+/* A model whose scores overflow ranks NaN first: refuse it instead. */
+static int finite_or_fail(const float *x, size_t n, const char *what, cs_error *err)
+{
+	for (size_t j = 0; j < n; j++)
+		if (!isfinite(x[j]))
+			return cs_err(err, CS_ERR_MODEL, NULL, 0,
+				      "model gives a non-finite %s (%g): its weights overflow in "
+				      "the forward pass", what, x[j]);
+	return 0;
+}
 
 void cs_eval_defaults(cs_eval_opts *o)
 {
@@ -65,6 +77,8 @@ int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
 				res->skipped++;
 				continue;
 			}
+			if (finite_or_fail(sc + CS_ITEM_FIRST, V - CS_ITEM_FIRST, "score", err) < 0)
+				goto out;
 			const uint32_t *h = d->item + d->off[first + i];
 			size_t hn = cs_dataset_len(d, first + i);
 			if (o->full) {
@@ -128,6 +142,11 @@ int cs_predict(cs_bert *m, const cs_dataset *d, size_t batch, float *prob,
 			cs_batcher_free(&bt);
 			return -1;
 		}
+		for (size_t i = 0; i < b->M; i++)
+			if (finite_or_fail(p + i, 1, "probability", err) < 0) {
+				cs_batcher_free(&bt);
+				return -1;
+			}
 		memcpy(prob + k, p, b->M * sizeof *prob);
 		for (size_t i = 0; label && i < b->M; i++)
 			label[k + i] = (uint8_t)b->mtgt[i];

@@ -133,7 +133,9 @@ size_t cs_sampler_draw(const cs_sampler *s, cs_nn_rng *rng, size_t n,
 		       uint32_t *excl, uint32_t stamp, uint32_t *out)
 {
 	size_t got = 0, tries = 0, avail = 0;
-	/* Rejection sampling; past many misses, count what is left to be sure. */
+	/* Rejection sampling; past many misses, count what is left to be sure
+	 * (soon, when n asks for more items than there are: never 64 n misses) */
+	size_t pool = s->V - s->first, patience = 64 * ((n < pool ? n : pool) + 16);
 	while (got < n) {
 		size_t j = draw_one(s, rng);
 		if (excl[j] != stamp) {
@@ -141,7 +143,7 @@ size_t cs_sampler_draw(const cs_sampler *s, cs_nn_rng *rng, size_t n,
 			out[got++] = (uint32_t)j;
 			continue;
 		}
-		if (++tries == 64 * (n + 16)) {
+		if (++tries == patience) {
 			avail = 0;
 			for (size_t k = s->first; k < s->V; k++)
 				avail += excl[k] != stamp &&

@@ -161,24 +161,31 @@ cs_modelfile *cs_modelfile_read(const char *path, cs_error *err)
 		cs_err(err, CS_ERR_FORMAT, path, 0, "not a cs model file (too short)");
 		goto fail;
 	}
-	if (!(buf = malloc(size))) {
-		cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory (%zu bytes)", size);
-		goto fail;
-	}
-	if (fread(buf, 1, size, fp) != size) {
+	/* the magic and version before the rest is read (a CSV given as -m) */
+	unsigned char head[8];
+	if (fread(head, 1, 8, fp) != 8) {
 		cs_err(err, CS_ERR_IO, path, 0, "read error: %s", strerror(errno));
 		goto fail;
 	}
-	if (memcmp(buf, MAGIC, 4) != 0) {
+	if (memcmp(head, MAGIC, 4) != 0) {
 		cs_err(err, CS_ERR_FORMAT, path, 0, "not a cs model file (bad magic)");
 		goto fail;
 	}
 	uint32_t version;
-	memcpy(&version, buf + 4, 4);
+	memcpy(&version, head + 4, 4);
 	if (version > CS_MODELFILE_VERSION) {
 		cs_err(err, CS_ERR_VERSION, path, 0,
 		       "model file version %u is newer than this program reads (%d): upgrade cs",
 		       version, CS_MODELFILE_VERSION);
+		goto fail;
+	}
+	if (!(buf = malloc(size))) {
+		cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory (%zu bytes)", size);
+		goto fail;
+	}
+	memcpy(buf, head, 8);
+	if (fread(buf + 8, 1, size - 8, fp) != size - 8) {
+		cs_err(err, CS_ERR_IO, path, 0, "read error: %s", strerror(errno));
 		goto fail;
 	}
 	uint64_t sum;

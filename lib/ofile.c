@@ -231,3 +231,61 @@ void cs_ofile_abort(cs_ofile *of)
 	free(of->path);
 	of->tmp = of->path = NULL;
 }
+
+/* The directory part of path ("." if none), or NULL. */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+}
+
+int cs_ofile_check(const char *path, cs_error *err)
+{
+	struct stat st;
+	if (!strcmp(path, "-"))
+		return 0;
+	if (!*path)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0, "empty output file name");
+	int there = stat(path, &st) == 0;
+	if (path[strlen(path) - 1] == '/' || (there && S_ISDIR(st.st_mode)))
+		return cs_err(err, CS_ERR_USAGE, path, 0, "cannot write: is a directory");
+	/* a device or FIFO is written in place (cs_ofile_open) */
+	if (there && !S_ISREG(st.st_mode))
+		return access(path, W_OK) == 0 ? 0 : cs_err(err, CS_ERR_IO, path, 0,
+							    "cannot open: %s", strerror(errno));
+	char *dir = dir_of(path);
+	if (!dir)
+		return cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory");
+	int rc = 0;
+	if (stat(dir, &st) < 0)
+		rc = cs_err(err, CS_ERR_IO, path, 0, "cannot create: directory '%s': %s", dir,
+			    strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		rc = cs_err(err, CS_ERR_IO, path, 0, "cannot create: '%s' is not a directory", dir);
+	else if (access(dir, W_OK | X_OK) < 0)
+		rc = cs_err(err, CS_ERR_IO, path, 0, "cannot create: directory '%s': %s", dir,
+			    strerror(errno));
+	free(dir);
+	return rc;
+}
+
+int cs_ofile_same(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	if (!strcmp(a, b))
+		return 1;
+	if (!strcmp(a, "-") || !strcmp(b, "-"))
+		return 0;
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	/* not both there yet: the same last component in the same directory */
+	const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
+	ba = ba ? ba + 1 : a;
+	bb = bb ? bb + 1 : b;
+	char *da = dir_of(a), *db = dir_of(b);
+	int same = da && db && !strcmp(ba, bb) && stat(da, &sa) == 0 && stat(db, &sb) == 0 &&
+		   sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	free(da);
+	free(db);
+	return same;
+}

@@ -1,4 +1,6 @@
 /* recommend.c - top-K next items for batches of histories (see recommend.h). */
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -14,6 +16,9 @@ struct cs_recommender {
 	cs_scorer *sc;
 	size_t batch, C;
 	float *h;           /* (batch, C) the output layer's inputs */
+	const float *w, *b; /* the output layer: (V, C) and (V) */
+	size_t V;
+	double wmax, bmax;  /* the largest |w| and |b| of the catalogue's items */
 	cs_error *errs;     /* (T) */
 };
 
@@ -49,6 +54,17 @@ cs_recommender *cs_recommender_new(cs_bert *m, size_t batch, const char *kernel,
 		if (cs_batcher_init(&r->bt[t], &m->cfg, CS_DATA_EVAL, (batch + T - 1) / T,
 				    err) < 0)
 			goto fail;
+	r->w = m->params.wte;
+	r->b = m->params.out_b;
+	r->V = m->cfg.V;
+	float wm = 0, bm = 0; /* the weights are finite (checked on loading) */
+	for (size_t j = CS_ITEM_FIRST; j < r->V; j++) {
+		for (size_t c = 0; c < r->C; c++)
+			wm = fabsf(r->w[j * r->C + c]) > wm ? fabsf(r->w[j * r->C + c]) : wm;
+		bm = fabsf(r->b[j]) > bm ? fabsf(r->b[j]) : bm;
+	}
+	r->wmax = wm;
+	r->bmax = bm;
 	if (!(r->sc = cs_scorer_new(m->params.wte, m->params.out_b, m->cfg.V, m->cfg.C,
 				    CS_ITEM_FIRST, kernel, err)))
 		goto fail;
@@ -80,6 +96,36 @@ void cs_recommender_free(cs_recommender *r)
 const char *cs_recommender_kernel(const cs_recommender *r)
 {
 	return cs_scorer_kernel(r->sc);
+}
+
+/*
+ * The scorer drops NaN scores: check that none can arise. A row's scores
+ * are at most sum|h| max|w| + max|b| in size; only a row whose bound comes
+ * near the float range (never, for a sane model) is scored exactly here.
+ */
+static int check_finite(const cs_recommender *r, size_t B, cs_error *err)
+{
+	size_t C = r->C;
+	for (size_t i = 0; i < B; i++) {
+		const float *h = r->h + i * C;
+		double hsum = 0;
+		for (size_t c = 0; c < C; c++)
+			hsum += fabs(h[c]);
+		if (!isfinite(hsum))
+			return cs_err(err, CS_ERR_MODEL, NULL, 0, "model gives a non-finite output "
+				      "(%g): its weights overflow in the forward pass", hsum);
+		if (hsum * r->wmax + r->bmax < FLT_MAX / 4)
+			continue;
+		for (size_t j = CS_ITEM_FIRST; j < r->V; j++) {
+			double s = r->b[j];
+			for (size_t c = 0; c < C; c++)
+				s += (double)h[c] * r->w[j * C + c];
+			if (!(fabs(s) < FLT_MAX / 2))
+				return cs_err(err, CS_ERR_MODEL, NULL, 0, "model gives a score out of "
+					      "the float range (%g): its weights overflow", s);
+		}
+	}
+	return 0;
 }
 
 int cs_recommender_run(cs_recommender *r, const cs_dataset *d, size_t first, size_t B,
@@ -140,6 +186,8 @@ int cs_recommender_run(cs_recommender *r, const cs_dataset *d, size_t first, siz
 			}
 		return -1;
 	}
+	if (check_finite(r, B, err) < 0)
+		return -1;
 	return cs_scorer_topk(r->sc, r->h, B, k, exclude ? d->off + first : NULL, d->item,
 			      ids, vals, n, err);
 }

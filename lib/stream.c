@@ -722,6 +722,19 @@ static int decode(cs_reader *r, cs_cursor *c, cs_record *rec)
 	return c->p == c->end ? 0 : -1;
 }
 
+/* The largest record of ne events the schema allows, in bytes: exact
+ * for numbers and ids, strings up to CS_MAX_STRING each. */
+static uint64_t record_most(const cs_schema *s, uint32_t ne)
+{
+	uint64_t n = 4;
+	for (size_t i = 0; i < s->nfields; i++) {
+		uint64_t k = s->f[i].level == CS_SEQ ? 1 : ne;
+		n += k * (s->f[i].type == CS_STRING ? 4 + (uint64_t)CS_MAX_STRING :
+			  s->f[i].type == CS_INT64 ? 8 : 4);
+	}
+	return n;
+}
+
 int cs_reader_next(cs_reader *r, cs_record *rec, cs_error *err)
 {
 	if (r->done)
@@ -786,6 +799,18 @@ int cs_reader_next(cs_reader *r, cs_record *rec, cs_error *err)
 	r->pos += 4;
 	if (n > CS_MAX_RECORD || n < 4) {
 		cs_err(err, CS_ERR_FORMAT, r->name, 0, "corrupt stream (record of %u bytes)", n);
+		goto fail;
+	}
+	/* its length is checked against its event count before the data is
+	 * waited for: a record needs no more than the schema allows */
+	if (need(r, 4, "a record", err) < 0)
+		goto fail;
+	uint32_t ne;
+	memcpy(&ne, r->buf + r->pos, 4);
+	uint64_t most = record_most(r->schema, ne);
+	if (n > most) {
+		cs_err(err, CS_ERR_FORMAT, r->name, 0, "corrupt stream (record of %u bytes, more "
+		       "than %u events can hold)", n, ne);
 		goto fail;
 	}
 	if (need(r, n, "a record", err) < 0)

@@ -88,6 +88,20 @@ size_t cs_text_escape(char *dst, const char *s, size_t len)
 	return (size_t)(d - dst);
 }
 
+int cs_text_put(FILE *fp, const char *s, size_t len)
+{
+	char buf[4 * 256 + 1];
+	while (len) {
+		size_t n = len < 256 ? len : 256;
+		size_t k = cs_text_escape(buf, s, n);
+		if (fwrite(buf, 1, k, fp) != k)
+			return EOF;
+		s += n;
+		len -= n;
+	}
+	return 0;
+}
+
 static int hexval(int c)
 {
 	if (c >= '0' && c <= '9')
@@ -331,11 +345,12 @@ cs_text_writer *cs_text_writer_new(FILE *fp, const char *name, const cs_schema *
 		char tmp[600];
 		if (i)
 			ok |= sb_putc(b, '\t');
-		/* a leading '#' would read as a comment */
-		if (i == 0 && f->name[0] == '#')
-			ok |= sb_add(b, "\\x23", 4);
-		ok |= sb_esc(b, f->name + (i == 0 && f->name[0] == '#'),
-			     strlen(f->name) - (i == 0 && f->name[0] == '#'));
+		/* a leading '#' would read as a comment, a leading byte-order
+		 * mark be skipped (the line may be the first) */
+		int lead = i == 0 && (f->name[0] == '#' || !strncmp(f->name, "\xef\xbb\xbf", 3));
+		if (lead)
+			ok |= sb_add(b, f->name[0] == '#' ? "\\x23" : "\\xef", 4);
+		ok |= sb_esc(b, f->name + lead, strlen(f->name) - lead);
 		int k = snprintf(tmp, sizeof tmp, ":%s:%s", cs_level_name(f->level),
 				 cs_type_name(f->type));
 		if (f->type == CS_ID && f->vocab)
@@ -545,6 +560,11 @@ static int getl(cs_text_reader *r, cs_error *err)
 	}
 	r->lineno++;
 	r->len = (size_t)n;
+	/* a byte-order mark some editors put first is no part of a name */
+	if (r->lineno == 1 && r->len >= 3 && !memcmp(r->line, "\xef\xbb\xbf", 3)) {
+		memmove(r->line, r->line + 3, r->len - 2);
+		r->len -= 3;
+	}
 	r->nonl = !(r->len && r->line[r->len - 1] == '\n');
 	if (!r->nonl)
 		r->line[--r->len] = 0;

@@ -46,6 +46,13 @@ int cs_text_reader_next(cs_text_reader *r, cs_record *rec, cs_error *err);
 
 /* Escape len bytes of s into dst (room for 4 * len + 1); returns the length. */
 size_t cs_text_escape(char *dst, const char *s, size_t len);
+/*
+ * Write len bytes of s to fp escaped as cs_text_escape does: how every
+ * program prints a key or token in a tab-separated line, so that a tab,
+ * newline or NUL in it cannot forge or cut lines (cs-formats(5)).
+ * Returns 0, or EOF on a write error.
+ */
+int cs_text_put(FILE *fp, const char *s, size_t len);
 /* Undo cs_text_escape into dst (room for len + 1); -1 on a bad escape. */
 int cs_text_unescape(char *dst, size_t *dlen, const char *s, size_t len);
 /* Shortest decimal that reads back as exactly v ("nan", "inf", "-inf"). */

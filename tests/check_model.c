@@ -32,6 +32,7 @@
 
 #include "blas.h"
 #include "model.h"
+#include "recommend.h"
 #include "score.h"
 
 #ifndef FIXTURE
@@ -890,6 +891,48 @@ START_TEST(test_memory)
 }
 END_TEST
 
+/*
+ * Finite weights whose scores overflow: the recommender refuses them
+ * (CS_ERR_MODEL) where its top-k used to drop the NaN and inf scores. The
+ * head's output is made exactly 1 in every channel, so that an item whose
+ * embedding is 3e38 in all 8 channels scores 2.4e39 (inf as a float).
+ */
+START_TEST(test_recommend_overflow)
+{
+	cs_bert_config cfg;
+	cs_bert_config_default(&cfg, 30);
+	cfg.C = 8;
+	cfg.P = 8;
+	cfg.FF = 16;
+	cs_bert *m = cs_bert_new(&cfg, 3, NULL);
+	ck_assert_ptr_nonnull(m);
+	for (size_t c = 0; c < cfg.C; c++) {
+		m->params.headln_w[c] = 0;
+		m->params.headln_b[c] = 1;
+	}
+	size_t off[] = { 0, 3, 5 };
+	uint32_t item[] = { 4, 5, 6, 7, 8 }, ids[2 * 5];
+	float vals[2 * 5];
+	size_t n[2];
+	cs_dataset d = { .n = 2, .off = off, .item = item };
+	cs_error err;
+	cs_recommender *r = cs_recommender_new(m, 2, "c", &err);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(cs_recommender_run(r, &d, 0, 2, 5, 0, ids, vals, n, &err), 0);
+	ck_assert_uint_eq(n[0], 5);
+	cs_recommender_free(r);
+	for (size_t c = 0; c < cfg.C; c++)
+		m->params.wte[20 * cfg.C + c] = 3e38f;
+	r = cs_recommender_new(m, 2, "c", &err);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(cs_recommender_run(r, &d, 0, 2, 5, 0, ids, vals, n, &err), -1);
+	ck_assert_int_eq(err.code, CS_ERR_MODEL);
+	ck_assert_msg(strstr(err.msg, "out of the float range"), "%s", err.msg);
+	cs_recommender_free(r);
+	cs_bert_free(m);
+}
+END_TEST
+
 START_TEST(test_training)
 {
 	cs_bert_config cfg;
@@ -971,6 +1014,7 @@ int main(void)
 	tcase_add_test(tc, test_training);
 	tcase_add_test(tc, test_freeze);
 	tcase_add_test(tc, test_memory);
+	tcase_add_test(tc, test_recommend_overflow);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

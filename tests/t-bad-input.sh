@@ -728,6 +728,131 @@ unset CS_MEM_LIMIT
 rm -f "$T/wide.bin" "$T/wide.ckpt"
 group "models whose batches do not fit in memory"
 
+# ------------------------------------- hardening, round two (issue 12)
+
+# 1. Finite weights that overflow in the forward pass give NaN scores:
+# an error naming the model, never HR 1.0 or an empty answer.
+$F model "$T/m.bin" "$T/ovf.bin" 't:embln_w[0]=3e38' 't:embln_w[1]=-3e38' || die "forge ovf"
+$F model "$T/sess.bin" "$T/ovfs.bin" 't:embln_w[0]=3e38' 't:embln_w[1]=-3e38' || die "forge ovfs"
+f=$T/ovf.bin
+bad "$f: model gives a non-finite" -- cs-eval -q -m "$f" "$T/s.test.cseq"
+bad "$f: model gives a non-finite" -- cs-eval -q --json -m "$f" "$T/s.test.cseq"
+bad "$f: model gives a non-finite" -- \
+	cs-recommend -q -m "$f" -v "$T/vocab.txt" --text -o "$O/out" "$T/hist300.txt"
+bad "$f: model gives a non-finite" -- \
+	cs-recommend -q -m "$f" -v "$T/vocab.txt" -o "$O/out" "$T/s.test.cseq"
+f=$T/ovfs.bin
+bad "$f: model gives a non-finite probability" -- cs-eval -q -m "$f" "$T/ses.cseq"
+bad "$f: model gives a non-finite probability" -- \
+	cs-recommend -q -m "$f" -v "$T/vocab.txt" -o "$O/out" "$T/ses.cseq"
+
+# 2. Keys and tokens are printed escaped as in cs-cat's text form: a key
+# with a tab, newline or NUL cannot forge or cut an output line.
+printf 'user:seq:string\titem:event:string\taction:event:string\n' > "$T/evil.txt"
+printf 'evil\\n999\\t1\\tFAKE\\t9\tp1\tview\nevil\\n999\\t1\\tFAKE\\t9\tp2\tpurchase\n' >> "$T/evil.txt"
+printf 'a\\x00b\tp3\tview\na\\x00b\tp4\tpurchase\n' >> "$T/evil.txt"
+cs-cat -r -o "$T/evil.cseq" "$T/evil.txt" &&
+cs-vocab encode -q -v "$T/vocab.txt" -o "$T/evil.enc.cseq" "$T/evil.cseq" &&
+cs-mask session -q --vocab "$T/vocab.txt" -o "$T/evil.ses.cseq" "$T/evil.enc.cseq" ||
+	die "evil keys"
+good -- cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -k 3 "$T/evil.enc.cseq"
+expect_eq "$(awk -F'\t' 'NF != 4' "$T/stdout" | wc -l)" 0 "lines with other than 4 columns"
+expect_eq "$(cut -f1 "$T/stdout" | sort | uniq -c | awk '{ print $1, $2 }' | tr '\n' ' ')" \
+	'3 a\x00b 3 evil\n999\t1\tFAKE\t9 ' "escaped keys"
+good -- cs-recommend -q -m "$T/sess.bin" -v "$T/vocab.txt" "$T/evil.ses.cseq"
+expect_eq "$(awk -F'\t' 'NF != 2' "$T/stdout" | wc -l)" 0 "session lines with other than 2 columns"
+expect_eq "$(cut -f1 "$T/stdout" | tr '\n' ' ')" 'evil\n999\t1\tFAKE\t9 a\x00b ' "escaped session keys"
+
+# 3. A log that cannot be written fails the run.
+bad "/dev/full: write error: No space left on device" -- \
+	cs-train $TRAIN --valid "$T/s.test.cseq" --log /dev/full -o "$O/m.bin" "$T/cl.cseq"
+# JSON lines have no header: the first validation fails, the model and
+# its checkpoint stay
+test_must_fail cs-train $TRAIN --valid "$T/s.test.cseq" --log-json --log /dev/full \
+	-o "$T/mj.bin" "$T/cl.cseq"
+stderr_has "/dev/full: write error: No space left on device"
+
+# 4, 5. Two outputs that are one file; conflicting or meaningless options.
+run 2 "the train and valid splits would both go to '$O/a'" -- \
+	cs-mask split -q --train "$O/a" --valid "$O/a" --test "$O/b" "$T/enc.cseq"
+run 2 "would both go to" -- cs-mask split -q -o "$O/p" --test "$O/p.train.cseq" "$T/enc.cseq"
+run 2 "-o and --checkpoint name the same file" -- \
+	cs-train $TRAIN --checkpoint "$O/m.bin" -o "$O/m.bin" "$T/cl.cseq"
+run 2 "-o and --log name the same file" -- \
+	cs-train $TRAIN --log "$O/m.bin" -o "$O/./m.bin" "$T/cl.cseq"
+run 2 "--pool is for the session head" -- cs-train $TRAIN --pool mean -o "$O/m.bin" "$T/cl.cseq"
+run 2 "three different splits" -- cs-mask split -q --loo --random 0.1,0.1 -o "$O/p" "$T/enc.cseq"
+run 2 "three different splits" -- cs-mask split -q --time-cut 1000 --loo -o "$O/p" "$T/enc.cseq"
+run 2 "--init and --resume" -- \
+	cs-train $TRAIN --init "$T/m.bin" --resume "$T/r.ckpt" -o "$O/m.bin" "$T/cl.cseq"
+run 2 "empty cut-off in --k '5,,10'" -- cs-eval -q -k 5,,10 -m "$T/m.bin" "$T/s.test.cseq"
+run 2 "empty cut-off" -- cs-eval -q -k 5, -m "$T/m.bin" "$T/s.test.cseq"
+
+# 6. More negatives than items: each history ranks against all it has not
+# seen, at once (it hung).
+good -- cs-eval -q -n 1000000 -m "$T/m.bin" "$T/s.test.cseq"
+expect_eq "$(cs-eval -q -n 1000000 -m "$T/m.bin" "$T/s.test.cseq" | head -n 1)" \
+	"metric	full	sampled_1000000_pop" "header"
+
+# 7. Usage errors exit 2, bad environment values too.
+run 2 "--predict-input action needs the cloze head and 'action' among the --inputs" -- \
+	cs-train $TRAIN --predict-input action -o "$O/m.bin" "$T/cla.cseq"
+export CS_KERNEL=bogus
+run 2 "invalid kernel 'bogus' in CS_KERNEL" -- cs-eval -q -m "$T/m.bin" "$T/s.test.cseq"
+run 2 "invalid kernel 'bogus' in CS_KERNEL" -- \
+	cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -o "$O/out" "$T/s.test.cseq"
+run 2 "invalid kernel 'bogus' in CS_KERNEL" -- cs-train $TRAIN -o "$O/m.bin" "$T/cl.cseq"
+unset CS_KERNEL
+
+# 8. Outputs that cannot be written fail before any work.
+run 2 "empty output file name" -- cs-train $TRAIN -o '' "$T/cl.cseq"
+bad "$O/missing/m.bin: cannot create: directory '$O/missing': No such file or directory" -- \
+	cs-train $TRAIN -o "$O/missing/m.bin" /dev/null
+bad "$O/missing/c: cannot create" -- cs-train $TRAIN --checkpoint "$O/missing/c" -o "$O/m.bin" /dev/null
+bad "$O/missing/log: cannot create" -- cs-train $TRAIN --log "$O/missing/log" -o "$O/m.bin" /dev/null
+bad "$O/missing/v: cannot create" -- cs-vocab build -q -o "$O/missing/v" /dev/null
+bad "$O/missing/p.train.cseq: cannot create" -- cs-mask split -q -o "$O/missing/p" /dev/null
+bad "$O/missing/o: cannot create" -- cs-mask cloze -q -o "$O/missing/o" /dev/null
+bad "$O/missing/o: cannot create" -- cs-ingest -q -p kaggle -o "$O/missing/o" /dev/null
+bad "$O/missing/o: cannot create" -- cs-cat -r -o "$O/missing/o" /dev/null
+
+# 9. An empty history as text (UBSan: memcpy from NULL).
+printf 'k\t\nk2\tp1 p2\n' > "$T/hist-empty.txt"
+good -- cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -k 2 --text "$T/hist-empty.txt"
+expect_eq "$(cut -f1 "$T/stdout" | tr '\n' ' ')" "k k k2 k2 " "an empty history ranked"
+
+# 10. The memory limit comes before the parameters are allocated: their
+# 400 MiB with gradients and Adam moments are refused at once (they were
+# allocated and initialised, 4 s, before the batches were found too big),
+# and 580 GiB too (that was "out of memory").
+export CS_MEM_LIMIT=256M
+bad "MiB for its parameters, gradients and optimiser state (hidden 1024" \
+	"over the limit of 256 MiB" -- \
+	cs-train $TRAIN --hidden 1024 --heads 1 --layers 2 -o "$O/m.bin" "$T/cl.cseq"
+export CS_MEM_LIMIT=1G
+bad "GiB for its parameters, gradients and optimiser state" -- \
+	cs-train $TRAIN --hidden 16384 --heads 1 --layers 12 -o "$O/m.bin" "$T/cl.cseq"
+unset CS_MEM_LIMIT
+
+# 11. A UTF-8 byte-order mark is no part of the first name; a record may
+# not claim more bytes than its events can hold (a 1 GiB zstd bomb of 40
+# KB); a model file's magic is checked before it is read (a 1 TiB file).
+{ printf '\357\273\277'; cat "$T/events.txt"; } > "$T/bom.txt"
+good -- cs-cat -r -o "$O/bom.cseq" "$T/bom.txt"
+expect_eq "$(cs-cat -i "$O/bom.cseq" | awk -F'\t' '$1 == "field" { print $2; exit }')" user "first field"
+zstd -q -d -c "$T/enc.cseq" > "$T/plain" || die "zstd -d"
+r=$((12 + $($F get "$T/plain" 8 u32)))
+$F put "$T/plain" $((r + 1)) u32 1073741824 || die "put"
+{ cat "$T/plain"; head -c 1073741824 /dev/zero; } | zstd -q -c > "$T/bomb.cseq" || die "bomb"
+bad "$T/bomb.cseq: record 1: corrupt stream (record of 1073741824 bytes, more than" -- \
+	cs-cat -o "$O/out" "$T/bomb.cseq"
+rm -f "$T/plain" "$T/bomb.cseq"
+{ head -c 4096 $B/kaggle-columns-short.csv; } > "$T/huge.bin" && truncate -s 1T "$T/huge.bin" ||
+	die "sparse file"
+bad "$T/huge.bin: not a cs model file (bad magic)" -- cs-eval -q -m "$T/huge.bin" "$T/s.test.cseq"
+rm -f "$T/huge.bin"
+group "hardening, round two"
+
 # ------------------------------------------------- the public data, damaged
 
 K=$DATA/kaggle-ecommerce-multicategory/2019-Oct_head17k.csv

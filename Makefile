@@ -137,6 +137,7 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/cs \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)
+	install -m 755 scripts/nightly-retrain.sh $(DESTDIR)$(BINDIR)/cs-nightly-retrain
 	install -m 644 libcs.a $(DESTDIR)$(LIBDIR)
 	install -m 644 $(PUBLIC_H) $(DESTDIR)$(INCDIR)/cs
 	install -m 644 cs.pc $(DESTDIR)$(LIBDIR)/pkgconfig

@@ -58,3 +58,41 @@ expect_eq "$(readlink "$T/nr/current")" "$second" "current after a failure"
 grep -q "cannot open" "$T/nr/logs/"*.log || die "log lacks the error"
 ls "$T/nr/runs" | grep -q '^\.work' && die "work directory left behind"
 ok "nightly-retrain.sh: publish, keep previous, lock, failure"
+
+# Relative DIR and EXPORT, silent on success (cron mails any output), a
+# training log kept with the model, logs pruned to -l.
+mkdir -p "$T/rel"
+cp "$T/b.txt" "$T/rel/b.txt"
+(cd "$T/rel" && sh "$TOP/$n" -p pairs -e 1 -l 2 out b.txt) > "$T/rel.out" 2> "$T/rel.err" ||
+	{ cat "$T/rel.err"; die "relative paths"; }
+[ -s "$T/rel.out" ] || [ -s "$T/rel.err" ] && { cat "$T/rel.out" "$T/rel.err"; die "output on success"; }
+[ -s "$T/rel/out/current/model.bin" ] && [ -s "$T/rel/out/current/train.log" ] || die "relative: published files"
+ls "$T/rel/out/current" | grep -q ckpt && die "checkpoint published"
+sleep 1
+(cd "$T/rel" && sh "$TOP/$n" -p pairs -e 1 -l 2 out b.txt) 2>/dev/null || die "relative, second run"
+sleep 1
+(cd "$T/rel" && sh "$TOP/$n" -p pairs -e 1 -l 2 -v out b.txt) 2> "$T/stderr" || die "relative, third run"
+stderr_has "published"
+expect_eq "$(ls "$T/rel/out/logs" | wc -l | tr -d ' ')" 2 "logs kept with -l 2"
+ok "nightly-retrain.sh: relative paths, silent on success, logs pruned"
+
+# The guard: a model that does not beat the current one by -g is not published.
+cur=$(readlink "$T/rel/out/current")
+sleep 1
+(cd "$T/rel" && sh "$TOP/$n" -p pairs -e 1 -g 0.5 out b.txt) 2> "$T/stderr"
+expect_eq $? 3 "exit status of a model held back"
+stderr_has "not published: NDCG@10"
+expect_eq "$(readlink "$T/rel/out/current")" "$cur" "current after the guard"
+(cd "$T/rel" && sh "$TOP/$n" -p pairs -e 1 -g -1 out b.txt) 2>/dev/null || die "-g -1 publishes"
+[ "$(readlink "$T/rel/out/current")" != "$cur" ] || die "not published with -g -1"
+(cd "$T/rel" && sh "$TOP/$n" -g x out b.txt) 2>/dev/null
+expect_eq $? 2 "-g x"
+ok "nightly-retrain.sh: the -g guard against the current model's metrics"
+
+# make install puts the programs, man pages and the cron script in place.
+make -s install DESTDIR="$T/inst" PREFIX=/usr/local > /dev/null || die "make install"
+for f in bin/cs-stats bin/cs-export bin/cs-nightly-retrain share/man/man1/cs-stats.1 \
+	share/man/man1/cs-export.1; do
+	[ -f "$T/inst/usr/local/$f" ] || die "make install: no $f"
+done
+ok "make install"

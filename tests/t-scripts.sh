@@ -18,6 +18,25 @@ ran() { awk '/^cs-/ { print $1 ($1 == "cs-mask" ? " " $2 : "") }' "$1" | sort | 
 expect_eq "$(ran "$T/mk3.txt")" "1 cs-eval,3 cs-mask session,1 cs-mask split,1 cs-train" "after SEED=3"
 ok "experiment.mk re-runs only what depends on a changed knob"
 
+# make -q and -n tell the truth, and change nothing.
+mkq() { make -q -f scripts/experiment.mk W="$T/exp" "$@" >/dev/null 2>&1; }
+mkq EPOCHS=2 SEED=3 || die "make -q after a make says stale"
+mkq EPOCHS=3 SEED=3 && die "make -q misses a changed knob"
+expect_eq "$(make -n -f scripts/experiment.mk W="$T/exp" EPOCHS=2 SEED=3 | grep -c '^cs-')" 0 \
+	"commands of make -n when up to date"
+expect_eq "$(make -n -f scripts/experiment.mk W="$T/exp" EPOCHS=3 SEED=3 | grep -o '^cs-[a-z]*' |
+	tr '\n' ' ')" "cs-train cs-eval " "make -n after EPOCHS=3"
+mkq EPOCHS=2 SEED=3 || die "make -n or -q recorded a knob"
+[ -s "$T/exp/train.log" ] || die "no training log"
+[ -e "$T/exp/model.bin.ckpt" ] && die "the checkpoint is left behind"
+make -s --no-print-directory -f scripts/experiment.mk W="$T/exp" EPOCHS=2 SEED=3 compare \
+	> "$T/cmp.txt" 2>/dev/null || die "make compare"
+head -1 "$T/cmp.txt" | grep -q '^metric	model	baseline$' && grep -q '^AUC	[0-9.]*	[0-9.]*$' "$T/cmp.txt" ||
+	{ cat "$T/cmp.txt"; die "compare"; }
+mk EPOCHS=2 SEED=3 plot > /dev/null
+for f in funnel length train; do [ -s "$T/exp/plots/$f.png" ] || die "plot: no $f.png"; done
+ok "experiment.mk: make -n and -q, a training log, compare and plot targets"
+
 head -3000 "$DATA/amazon-beauty/beauty_bert4rec.txt" > "$T/b.txt"
 # The main job on a small head: both protocols print the metrics and
 # recommendations; the paper protocol trains on the validation items.

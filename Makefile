@@ -146,7 +146,7 @@ install: all
 
 # Removes what install put there (the same PREFIX, LIBDIR, DESTDIR).
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(PROGS)) $(DESTDIR)$(LIBDIR)/libcs.a \
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(PROGS) cs-nightly-retrain) $(DESTDIR)$(LIBDIR)/libcs.a \
 		$(addprefix $(DESTDIR)$(INCDIR)/cs/,$(notdir $(PUBLIC_H))) \
 		$(DESTDIR)$(LIBDIR)/pkgconfig/cs.pc \
 		$(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \

@@ -137,6 +137,7 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/cs \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)
+	install -m 755 scripts/nightly-retrain.sh $(DESTDIR)$(BINDIR)/cs-nightly-retrain
 	install -m 644 libcs.a $(DESTDIR)$(LIBDIR)
 	install -m 644 $(PUBLIC_H) $(DESTDIR)$(INCDIR)/cs
 	install -m 644 cs.pc $(DESTDIR)$(LIBDIR)/pkgconfig
@@ -145,7 +146,7 @@ install: all
 
 # Removes what install put there (the same PREFIX, LIBDIR, DESTDIR).
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(PROGS)) $(DESTDIR)$(LIBDIR)/libcs.a \
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(PROGS) cs-nightly-retrain) $(DESTDIR)$(LIBDIR)/libcs.a \
 		$(addprefix $(DESTDIR)$(INCDIR)/cs/,$(notdir $(PUBLIC_H))) \
 		$(DESTDIR)$(LIBDIR)/pkgconfig/cs.pc \
 		$(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \

@@ -16,10 +16,12 @@ static void usage(FILE *fp)
 		"Print a sequence stream (FILE, or stdin if none or '-') as text, or\n"
 		"with -r read that text back into a stream.\n"
 		"\n"
-		"  -j, --json        one JSON object per sequence [off]\n"
+		"  -j, --json        one JSON object per sequence (with -i: one object) [off]\n"
 		"  -i, --info        print schema, metadata and counts [off]\n"
 		"  -m, --meta        print '#meta' lines before the header [off]\n"
 		"  -H, --no-header   leave out the header line [off]\n"
+		"  -P, --plain-header  plain field names in the header, without\n"
+		"                    ':level:type' (for awk, pandas; not read back) [off]\n"
 		"  -r, --to-stream   read text, write a stream [off]\n"
 		"  -o, --output FILE output file ('-': stdout) [-]\n"
 		"  -f, --force       write a stream to a terminal [off]\n"
@@ -100,8 +102,11 @@ static int to_text(const char *in, const char *out, int flags, int info, int qui
 	}
 	if (k < 0)
 		goto out;
-	if (info && cs_text_write_info(of.fp, oname, cs_reader_schema(r), cs_reader_records(r),
-				       cs_reader_events(r), &err) < 0)
+	if (info && ((flags & CS_TEXT_JSON) ?
+		     cs_text_write_info_json(of.fp, oname, cs_reader_schema(r), cs_reader_records(r),
+					     cs_reader_events(r), &err) :
+		     cs_text_write_info(of.fp, oname, cs_reader_schema(r), cs_reader_records(r),
+					cs_reader_events(r), &err)) < 0)
 		goto out;
 	if (tw) {
 		cs_text_writer *t = tw;
@@ -132,6 +137,7 @@ int main(int argc, char **argv)
 		{ "info", no_argument, NULL, 'i' },
 		{ "meta", no_argument, NULL, 'm' },
 		{ "no-header", no_argument, NULL, 'H' },
+		{ "plain-header", no_argument, NULL, 'P' },
 		{ "to-stream", no_argument, NULL, 'r' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "force", no_argument, NULL, 'f' },
@@ -142,12 +148,13 @@ int main(int argc, char **argv)
 	};
 	const char *out = "-";
 	int flags = 0, info = 0, reverse = 0, force = 0, quiet = 0, c;
-	while ((c = getopt_long(argc, argv, "jimHro:fqhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jimHPro:fqhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': flags |= CS_TEXT_JSON; break;
 		case 'i': info = 1; break;
 		case 'm': flags |= CS_TEXT_META; break;
 		case 'H': flags |= CS_TEXT_NOHEADER; break;
+		case 'P': flags |= CS_TEXT_PLAIN; break;
 		case 'r': reverse = 1; break;
 		case 'o': out = optarg; break;
 		case 'f': force = 1; break;
@@ -162,10 +169,12 @@ int main(int argc, char **argv)
 	const char *in = optind < argc ? argv[optind] : NULL;
 	if (reverse && (flags || info))
 		usage_error("--to-stream cannot be combined with --json, --info, --meta or --no-header");
-	if (info && flags)
-		usage_error("--info cannot be combined with --json, --meta or --no-header");
-	if ((flags & CS_TEXT_JSON) && (flags & (CS_TEXT_META | CS_TEXT_NOHEADER)))
-		usage_error("--json cannot be combined with --meta or --no-header");
+	if (info && (flags & ~CS_TEXT_JSON))
+		usage_error("--info cannot be combined with --meta, --no-header or --plain-header");
+	if ((flags & CS_TEXT_JSON) && (flags & (CS_TEXT_META | CS_TEXT_NOHEADER | CS_TEXT_PLAIN)))
+		usage_error("--json cannot be combined with --meta, --no-header or --plain-header");
+	if ((flags & CS_TEXT_PLAIN) && (flags & CS_TEXT_NOHEADER))
+		usage_error("--plain-header cannot be combined with --no-header");
 	check_output(out);
 	if (reverse) {
 		if (check_binary_out(out, force) < 0)

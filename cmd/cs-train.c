@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,8 +76,10 @@ static void __attribute__((noreturn)) usage(void)
 	       "      --checkpoint-every N  steps between checkpoints, 0: epochs only [0]\n"
 	       "      --resume FILE    continue from a checkpoint, with the model and training\n"
 	       "                       options it was started with\n"
-	       "      --log FILE       metrics of each validation, TSV (or --log-json)\n"
+	       "      --log FILE       a row per epoch: loss, learning rate, speed, time and\n"
+	       "                       validation metrics, TSV (or --log-json)\n"
 	       "      --log-json       write the log as JSON lines\n"
+	       "      --log-every N    also a row every N steps, 0: none [0]\n"
 	       "  -j, --threads N      threads [all cores]\n"
 	       "      --verbose        print the OpenBLAS kernel and the configuration\n"
 	       "  -q, --quiet          no progress or summary\n"
@@ -90,7 +93,7 @@ static void __attribute__((noreturn)) usage(void)
 
 enum { O_VALID = 256, O_EPOCHS, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP, O_EVAL_EVERY,
        O_PATIENCE, O_HIDDEN, O_LAYERS, O_HEADS, O_MAXLEN, O_DROPOUT, O_ATTN_DROPOUT,
-       O_INIT, O_SEED, O_CKPT, O_CKPT_EVERY, O_RESUME, O_LOG, O_LOG_JSON, O_VERBOSE,
+       O_INIT, O_SEED, O_CKPT, O_CKPT_EVERY, O_RESUME, O_LOG, O_LOG_JSON, O_LOG_EVERY, O_VERBOSE,
        O_HEAD, O_POOL, O_INPUTS, O_COMBINE, O_POS_WEIGHT, O_INIT_MODEL, O_FREEZE, O_PREDICT,
        O_ATTENTION, O_LOSS, O_NEGATIVES, O_SAMPLER, O_GBCE_T };
 
@@ -132,6 +135,7 @@ static const struct option longopts[] = {
 	{ "resume", required_argument, 0, O_RESUME },
 	{ "log", required_argument, 0, O_LOG },
 	{ "log-json", no_argument, 0, O_LOG_JSON },
+	{ "log-every", required_argument, 0, O_LOG_EVERY },
 	{ "threads", required_argument, 0, 'j' },
 	{ "verbose", no_argument, 0, O_VERBOSE },
 	{ "quiet", no_argument, 0, 'q' },
@@ -144,6 +148,10 @@ typedef struct run {
 	progress pr;
 	FILE *log;
 	int json, quiet;
+	long log_every;
+	const char *const *vname; /* the three validation metrics of the log */
+	double win_loss;          /* step losses since the last step row */
+	long win_n;
 	int log_errno; /* a write to the log failed: stop (with a checkpoint) */
 } run;
 
@@ -155,6 +163,47 @@ static int log_flush(run *r)
 	if (!r->log_errno)
 		r->log_errno = errno ? errno : EIO;
 	return 1;
+}
+
+static const char *const cloze_metrics[3] = { "ndcg10", "hr10", "mrr" };
+static const char *const binary_metrics[3] = { "auc", "prauc", "logloss" };
+
+/*
+ * One row of the log: an epoch's (epoch whole) or, every --log-every
+ * steps, a step's (epoch as a fraction); valid and best only after a
+ * validation (NULL, -1: left empty in TSV, out of JSON).
+ */
+static int log_row(run *r, const cs_train_event *ev, double epoch, int whole, double loss,
+		    const double *valid, int best)
+{
+	FILE *fp = r->log;
+	char ep[32];
+	if (whole)
+		snprintf(ep, sizeof ep, "%.0f", epoch);
+	else
+		snprintf(ep, sizeof ep, "%.3f", epoch);
+	if (r->json) {
+		fprintf(fp, "{\"epoch\":%s,\"step\":%ld,\"loss\":%.6f,\"examples_per_s\":%.1f,"
+			"\"elapsed_s\":%.2f", ep, ev->step, loss, ev->ex_per_s, ev->elapsed);
+		for (int i = 0; valid && i < 3; i++)
+			fprintf(fp, ",\"valid_%s\":%.6f", r->vname[i], valid[i]);
+		if (best >= 0)
+			fprintf(fp, ",\"best\":%s", best ? "true" : "false");
+		fprintf(fp, ",\"lr\":%.6g}\n", ev->lr);
+	} else {
+		fprintf(fp, "%s\t%ld\t%.6f\t%.1f\t%.2f", ep, ev->step, loss, ev->ex_per_s, ev->elapsed);
+		for (int i = 0; i < 3; i++)
+			if (valid)
+				fprintf(fp, "\t%.6f", valid[i]);
+			else
+				fputc('\t', fp);
+		if (best >= 0)
+			fprintf(fp, "\t%d", best);
+		else
+			fputc('\t', fp);
+		fprintf(fp, "\t%.6g\n", ev->lr);
+	}
+	return log_flush(r);
 }
 
 /* The extra inputs of a comma-separated list, sized from the vocabulary. */
@@ -202,7 +251,8 @@ static int same_inputs(const cs_bert_config *a, const cs_bert_config *b)
  * wrote are written again by this one, and a kill may have cut the last
  * line short or lost the header.
  */
-static int trim_log(const char *path, size_t epochs_done, const char *header, cs_error *err)
+static int trim_log(const char *path, size_t epochs_done, long steps_done, const char *header,
+		    cs_error *err)
 {
 	struct stat st;
 	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
@@ -222,11 +272,20 @@ static int trim_log(const char *path, size_t epochs_done, const char *header, cs
 	size_t cap = 0;
 	ssize_t n;
 	while (in && (n = getline(&line, &cap, in)) > 0 && line[n - 1] == '\n') {
-		const char *s = line + (strncmp(line, "{\"epoch\":", 9) ? 0 : 9);
+		int json = strncmp(line, "{\"epoch\":", 9) == 0;
+		const char *s = line + (json ? 9 : 0);
 		char *end;
 		unsigned long long e = strtoull(s, &end, 10);
-		if (end != s && e <= epochs_done)
+		if (end == s)
+			continue;
+		if (*end == '.') { /* a step row (--log-every): keep those up to the checkpoint */
+			const char *p = json ? strstr(line, "\"step\":") : strchr(line, '\t');
+			long step = p ? strtol(p + (json ? 7 : 1), NULL, 10) : LONG_MAX;
+			if (step <= steps_done)
+				fwrite(line, 1, (size_t)n, of.fp);
+		} else if (e <= epochs_done) {
 			fwrite(line, 1, (size_t)n, of.fp);
+		}
 	}
 	free(line);
 	int bad = in && ferror(in);
@@ -273,9 +332,21 @@ static int on_event(void *ctx, const cs_train_event *ev)
 		progress_update(&r->pr, "epoch %zu/%zu  step %ld/%ld  loss %.4f  %.0f ex/s  %.0fs left",
 				ev->epoch + 1, ev->epochs, ev->step, ev->steps, ev->loss,
 				ev->ex_per_s, ev->eta);
+		r->win_loss += ev->step_loss;
+		r->win_n++;
+		if (r->log && r->log_every && ev->step % r->log_every == 0) {
+			double per = ev->steps ? (double)ev->steps / (double)ev->epochs : 1;
+			int bad = log_row(r, ev, (double)ev->step / per, 0,
+					  r->win_loss / (double)r->win_n, NULL, -1);
+			r->win_loss = 0;
+			r->win_n = 0;
+			if (bad)
+				return 1;
+		}
 		break;
 	case CS_TRAIN_EVAL: {
 		progress_done(&r->pr);
+		double v[3];
 		if (ev->bin) {
 			const cs_binmetrics *b = ev->bin;
 			if (!r->quiet)
@@ -283,38 +354,17 @@ static int on_event(void *ctx, const cs_train_event *ev)
 					"PR-AUC %.4f  log loss %.4f%s\n", progname, ev->epoch, ev->loss,
 					ev->ex_per_s, b->auc, b->prauc, b->logloss,
 					ev->improved ? "  (best, saved)" : "");
-			if (r->log && r->json)
-				fprintf(r->log, "{\"epoch\":%zu,\"step\":%ld,\"loss\":%.6f,"
-					"\"examples_per_s\":%.1f,\"elapsed_s\":%.2f,\"valid_auc\":%.6f,"
-					"\"valid_prauc\":%.6f,\"valid_logloss\":%.6f,\"best\":%s}\n",
-					ev->epoch, ev->step, ev->loss, ev->ex_per_s, ev->elapsed,
-					b->auc, b->prauc, b->logloss, ev->improved ? "true" : "false");
-			else if (r->log)
-				fprintf(r->log, "%zu\t%ld\t%.6f\t%.1f\t%.2f\t%.6f\t%.6f\t%.6f\t%d\n",
-					ev->epoch, ev->step, ev->loss, ev->ex_per_s, ev->elapsed,
-					b->auc, b->prauc, b->logloss, ev->improved);
-			if (r->log && log_flush(r))
-				return 1;
-			break;
+			v[0] = b->auc, v[1] = b->prauc, v[2] = b->logloss;
+		} else {
+			const cs_metrics *f = &ev->eval->full;
+			if (!r->quiet)
+				fprintf(stderr, "%s: epoch %zu  loss %.4f  %.0f ex/s  valid NDCG@10 %.4f  "
+					"HR@10 %.4f%s\n", progname, ev->epoch, ev->loss, ev->ex_per_s,
+					cs_metrics_ndcg(f, 2), cs_metrics_hr(f, 2),
+					ev->improved ? "  (best, saved)" : "");
+			v[0] = cs_metrics_ndcg(f, 2), v[1] = cs_metrics_hr(f, 2), v[2] = cs_metrics_mrr(f);
 		}
-		const cs_metrics *f = &ev->eval->full;
-		if (!r->quiet)
-			fprintf(stderr, "%s: epoch %zu  loss %.4f  %.0f ex/s  valid NDCG@10 %.4f  HR@10 %.4f%s\n",
-				progname, ev->epoch, ev->loss, ev->ex_per_s, cs_metrics_ndcg(f, 2),
-				cs_metrics_hr(f, 2), ev->improved ? "  (best, saved)" : "");
-		if (r->log && r->json)
-			fprintf(r->log, "{\"epoch\":%zu,\"step\":%ld,\"loss\":%.6f,\"examples_per_s\":%.1f,"
-				"\"elapsed_s\":%.2f,\"valid_ndcg10\":%.6f,\"valid_hr10\":%.6f,"
-				"\"valid_mrr\":%.6f,\"best\":%s}\n",
-				ev->epoch, ev->step, ev->loss, ev->ex_per_s, ev->elapsed,
-				cs_metrics_ndcg(f, 2), cs_metrics_hr(f, 2), cs_metrics_mrr(f),
-				ev->improved ? "true" : "false");
-		else if (r->log)
-			fprintf(r->log, "%zu\t%ld\t%.6f\t%.1f\t%.2f\t%.6f\t%.6f\t%.6f\t%d\n",
-				ev->epoch, ev->step, ev->loss, ev->ex_per_s, ev->elapsed,
-				cs_metrics_ndcg(f, 2), cs_metrics_hr(f, 2), cs_metrics_mrr(f),
-				ev->improved);
-		if (r->log && log_flush(r))
+		if (r->log && log_row(r, ev, (double)ev->epoch, 1, ev->loss, v, ev->improved))
 			return 1;
 		break;
 	}
@@ -323,6 +373,12 @@ static int on_event(void *ctx, const cs_train_event *ev)
 		if (!r->quiet)
 			fprintf(stderr, "%s: epoch %zu  loss %.4f  %.0f ex/s  saved '%s'\n", progname,
 				ev->epoch, ev->loss, ev->ex_per_s, ev->path);
+		if (r->log && log_row(r, ev, (double)ev->epoch, 1, ev->loss, NULL, -1))
+			return 1;
+		break;
+	case CS_TRAIN_EPOCH:
+		if (r->log && log_row(r, ev, (double)ev->epoch, 1, ev->loss, NULL, -1))
+			return 1;
 		break;
 	default:
 		break;
@@ -412,6 +468,7 @@ int main(int argc, char **argv)
 			break;
 		case O_LOG: log_path = optarg; break;
 		case O_LOG_JSON: r.json = 1; break;
+		case O_LOG_EVERY: r.log_every = parse_long("--log-every", optarg, 0, LONG_MAX); break;
 		case 'j': threads = (int)parse_long("--threads", optarg, 1, 1024); break;
 		case O_VERBOSE: verbose = 1; break;
 		case 'q': r.quiet = 1; break;
@@ -426,6 +483,8 @@ int main(int argc, char **argv)
 		usage_error("missing -o MODEL (a file)");
 	if (optind + 1 < argc)
 		usage_error("too many inputs");
+	if (r.log_every && !log_path)
+		usage_error("--log-every needs --log FILE");
 	if (cfg.C % cfg.NH)
 		usage_error("--hidden %zu is not a multiple of --heads %zu", cfg.C, cfg.NH);
 	if (pool_set && cfg.head != CS_HEAD_SESSION)
@@ -621,12 +680,13 @@ int main(int argc, char **argv)
 		fputc('\n', stderr);
 	}
 	if (log_path) {
+		r.vname = kind == CS_DATA_CLOZE ? cloze_metrics : binary_metrics;
 		const char *header = r.json ? NULL : kind == CS_DATA_CLOZE ?
 			"epoch\tstep\tloss\texamples_per_s\telapsed_s\tvalid_ndcg10\t"
-			"valid_hr10\tvalid_mrr\tbest\n" :
+			"valid_hr10\tvalid_mrr\tbest\tlr\n" :
 			"epoch\tstep\tloss\texamples_per_s\telapsed_s\tvalid_auc\t"
-			"valid_prauc\tvalid_logloss\tbest\n";
-		if (resume && trim_log(log_path, st.epoch, header, &err) < 0)
+			"valid_prauc\tvalid_logloss\tbest\tlr\n";
+		if (resume && trim_log(log_path, st.epoch, m->step, header, &err) < 0)
 			goto fail;
 		if (!(r.log = fopen(log_path, resume ? "a" : "w"))) {
 			cs_err(&err, CS_ERR_IO, log_path, 0, "cannot open: %s", strerror(errno));

@@ -15,7 +15,7 @@ static void usage(FILE *fp)
 		"usage: cs-vocab build [options] [-o VOCAB] [FILE]\n"
 		"       cs-vocab encode -v VOCAB [options] [-o OUT] [FILE]\n"
 		"       cs-vocab decode -v VOCAB [options] [-o OUT] [FILE]\n"
-		"       cs-vocab info [VOCAB]\n"
+		"       cs-vocab info [--json] [VOCAB]\n"
 		"Build vocabularies for the string fields of a sequence stream, encode\n"
 		"those fields to ids, or decode ids back to strings. FILE is a stream\n"
 		"(stdin if none or '-').\n"
@@ -30,6 +30,8 @@ static void usage(FILE *fp)
 		"  -v, --vocab FILE      vocabulary file (encode, decode) [none]\n"
 		"  -d, --drop-unknown    drop events whose item is unknown [off]\n"
 		"  -l, --min-len N       drop sequences with fewer than N events [0]\n"
+		"info:\n"
+		"      --json            one JSON object of sections [off]\n"
 		"all:\n"
 		"  -o, --output FILE     output file ('-': stdout) [-]\n"
 		"  -f, --force           write a stream to a terminal [off]\n"
@@ -46,7 +48,7 @@ static void version(void)
 	exit(0);
 }
 
-enum { OPT_ITEM = 256 };
+enum { OPT_ITEM = 256, OPT_JSON };
 
 static const struct option longopts[] = {
 	{ "field", required_argument, NULL, 'F' },
@@ -59,6 +61,7 @@ static const struct option longopts[] = {
 	{ "min-len", required_argument, NULL, 'l' },
 	{ "output", required_argument, NULL, 'o' },
 	{ "force", no_argument, NULL, 'f' },
+	{ "json", no_argument, NULL, OPT_JSON },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -69,8 +72,8 @@ static struct {
 	char *fields;
 	long min_count, max_size, kcore, min_len;
 	const char *item, *vocab, *out, *in;
-	int drop, force, quiet;
-} o = { NULL, 1, 0, 0, 0, "item", NULL, "-", NULL, 0, 0, 0 };
+	int drop, force, quiet, json;
+} o = { NULL, 1, 0, 0, 0, "item", NULL, "-", NULL, 0, 0, 0, 0 };
 
 static int build(void)
 {
@@ -220,11 +223,24 @@ static int info(void)
 		uint32_t n = cs_vocab_size(v, i);
 		for (uint32_t id = 0; id < n; id++)
 			total += cs_vocab_count(v, i, id);
+		if (o.json) {
+			/* field names have no control characters: escape quotes and backslashes */
+			printf("%s\"", i ? "," : "{");
+			for (const char *p = cs_vocab_field(v, i); *p; p++)
+				printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+			printf("\":{\"size\":%u,\"tokens\":%u,\"fingerprint\":\"%s\",\"count\":%" PRIu64
+			       ",\"unknown\":%" PRIu64 "}", n, n - CS_VOCAB_RESERVED,
+			       cs_vocab_fpstr(cs_vocab_fingerprint(v, i), fp), total,
+			       cs_vocab_count(v, i, CS_VOCAB_UNK));
+			continue;
+		}
 		printf("%s\tsize %u\ttokens %u\tfingerprint %s\tcount %" PRIu64 "\tunknown %" PRIu64 "\n",
 		       cs_vocab_field(v, i), n, n - CS_VOCAB_RESERVED,
 		       cs_vocab_fpstr(cs_vocab_fingerprint(v, i), fp), total,
 		       cs_vocab_count(v, i, CS_VOCAB_UNK));
 	}
+	if (o.json)
+		puts(cs_vocab_nfields(v) ? "}" : "{}");
 	cs_vocab_free(v);
 	if (fflush(stdout) != 0) {
 		warnx_("write error on stdout");
@@ -265,6 +281,7 @@ int main(int argc, char **argv)
 		case 's': o.max_size = parse_long("--max-size", optarg, 0, UINT32_MAX - 4); break;
 		case 'k': o.kcore = parse_long("--kcore", optarg, 0, LONG_MAX); break;
 		case OPT_ITEM: o.item = optarg; break;
+		case OPT_JSON: o.json = 1; break;
 		case 'v': o.vocab = optarg; break;
 		case 'd': o.drop = 1; break;
 		case 'l': o.min_len = parse_long("--min-len", optarg, 0, LONG_MAX); break;
@@ -287,6 +304,8 @@ int main(int argc, char **argv)
 		usage_error("%s needs a vocabulary (-v FILE)", cmd);
 	if (which == 2 && o.drop)
 		usage_error("decode takes no --drop-unknown");
+	if (which != 3 && o.json)
+		usage_error("only info takes --json");
 	if (which == 3 && strcmp(o.out, "-"))
 		usage_error("info writes to stdout only");
 	check_output(o.out);

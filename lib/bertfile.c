@@ -6,6 +6,43 @@
 #include <string.h>
 #include "bertfile.h"
 
+int cs_bert_param_shape(const cs_bert_config *c, int i, uint64_t d[3])
+{
+	uint64_t V = c->V, C = c->C, L = c->L, P = c->P, FF = c->FF, sf = 0;
+	for (size_t f = 0; f < c->NF; f++)
+		sf += c->VF[f];
+	switch (i) {
+	case 0: d[0] = V, d[1] = C; return 2;
+	case 1: d[0] = P, d[1] = C; return 2;
+	case 4: d[0] = L, d[1] = 3 * C, d[2] = C; return 3;
+	case 5: d[0] = L, d[1] = 3 * C; return 2;
+	case 6: d[0] = L, d[1] = C, d[2] = C; return 3;
+	case 10: d[0] = L, d[1] = FF, d[2] = C; return 3;
+	case 11: d[0] = L, d[1] = FF; return 2;
+	case 12: d[0] = L, d[1] = C, d[2] = FF; return 3;
+	case 7: case 8: case 9: case 13: case 14: case 15:
+		d[0] = L, d[1] = C; return 2;
+	case 16: case 24: d[0] = C, d[1] = C; return 2;
+	case 20: d[0] = V; return 1;
+	case 21: d[0] = sf, d[1] = C; return 2;
+	case 22: d[0] = C, d[1] = (1 + c->NF) * C; return 2;
+	case 27: d[0] = 1; return 1;
+	case 28: d[0] = c->pred ? c->VF[c->pred - 1] : 0; return 1;
+	default: d[0] = C; return 1; /* LayerNorms, biases, cls_w */
+	}
+}
+
+/* Metadata "shape.NAME": the dimensions of tensor NAME, comma-separated. */
+static int set_shape(cs_modelfile *mf, const char *name, const uint64_t *d, int rank)
+{
+	char key[64], val[96];
+	size_t n = 0;
+	for (int k = 0; k < rank; k++)
+		n += (size_t)snprintf(val + n, sizeof val - n, "%s%" PRIu64, k ? "," : "", d[k]);
+	snprintf(key, sizeof key, "shape.%s", name);
+	return cs_modelfile_set(mf, key, "%s", val);
+}
+
 cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_optim,
 			      cs_error *err)
 {
@@ -48,13 +85,23 @@ cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_op
 	bad |= cs_modelfile_set(mf, "nforward", "%" PRIu64, m->nforward);
 	float *p = m->params_memory;
 	for (int i = 0; i < CS_BERT_NPARAMS && !bad; i++) {
-		if (m->param_sizes[i])
+		if (m->param_sizes[i]) {
+			uint64_t d[3], n = 1;
+			int rank = cs_bert_param_shape(c, i, d);
+			for (int k = 0; k < rank; k++)
+				n *= d[k];
+			if (n != m->param_sizes[i]) /* a tensor this table does not know */
+				d[0] = m->param_sizes[i], rank = 1;
 			bad |= cs_modelfile_add(mf, cs_bert_param_name(i), p, m->param_sizes[i], NULL);
+			bad |= set_shape(mf, cs_bert_param_name(i), d, rank);
+		}
 		p += m->param_sizes[i];
 	}
 	if (with_optim && !bad) {
+		uint64_t d[1] = { m->nparams };
 		bad |= cs_modelfile_add(mf, "adam.m", m->m_memory, m->nparams, NULL);
 		bad |= cs_modelfile_add(mf, "adam.v", m->v_memory, m->nparams, NULL);
+		bad |= set_shape(mf, "adam.m", d, 1) | set_shape(mf, "adam.v", d, 1);
 	}
 	if (bad) {
 		cs_modelfile_free(mf);

@@ -16,6 +16,12 @@
  */
 cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_optim,
 			      cs_error *err);
+/*
+ * The shape of parameter tensor i (cs_bert_param_name) of a model of
+ * config c into d, outermost first; returns the rank (1 to 3). Model files
+ * store it as the metadata "shape.NAME" (cs-formats(5)).
+ */
+int cs_bert_param_shape(const cs_bert_config *c, int i, uint64_t d[3]);
 /* Build a model from a file read by cs_modelfile_read; *item_vocab gets
  * the fingerprint. Moments and step are restored when the file has them. */
 cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,

@@ -351,6 +351,8 @@ cs_text_writer *cs_text_writer_new(FILE *fp, const char *name, const cs_schema *
 		if (lead)
 			ok |= sb_add(b, f->name[0] == '#' ? "\\x23" : "\\xef", 4);
 		ok |= sb_esc(b, f->name + lead, strlen(f->name) - lead);
+		if (flags & CS_TEXT_PLAIN)
+			continue;
 		int k = snprintf(tmp, sizeof tmp, ":%s:%s", cs_level_name(f->level),
 				 cs_type_name(f->type));
 		if (f->type == CS_ID && f->vocab)
@@ -499,6 +501,46 @@ int cs_text_write_info(FILE *fp, const char *name, const cs_schema *s,
 	}
 	char tmp[96];
 	int k = snprintf(tmp, sizeof tmp, "records\t%" PRIu64 "\nevents\t%" PRIu64 "\n",
+			 records, events);
+	r |= sb_add(&b, tmp, (size_t)k);
+	if (r < 0) {
+		free(b.p);
+		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	}
+	if (fwrite(b.p, 1, b.n, fp) != b.n || fflush(fp) != 0) {
+		free(b.p);
+		return cs_err(err, CS_ERR_IO, name, 0, "write error: %s", strerror(errno));
+	}
+	free(b.p);
+	return 0;
+}
+
+int cs_text_write_info_json(FILE *fp, const char *name, const cs_schema *s,
+			    uint64_t records, uint64_t events, cs_error *err)
+{
+	sbuf b = { 0 };
+	int r = sb_add(&b, "{\"fields\":[", 11);
+	char tmp[128];
+	for (size_t i = 0; i < s->nfields; i++) {
+		const cs_field *f = &s->f[i];
+		r |= sb_add(&b, i ? ",{\"name\":" : "{\"name\":", i ? 9 : 8);
+		r |= json_str(&b, f->name, strlen(f->name));
+		int k = snprintf(tmp, sizeof tmp, ",\"level\":\"%s\",\"type\":\"%s\"",
+				 cs_level_name(f->level), cs_type_name(f->type));
+		if (f->type == CS_ID)
+			k += snprintf(tmp + k, sizeof tmp - k, ",\"vocab\":\"%016" PRIx64 "\"", f->vocab);
+		r |= sb_add(&b, tmp, (size_t)k);
+		r |= sb_putc(&b, '}');
+	}
+	r |= sb_add(&b, "],\"meta\":{", 10);
+	for (size_t i = 0; i < s->nmeta; i++) {
+		if (i)
+			r |= sb_putc(&b, ',');
+		r |= json_str(&b, s->key[i], strlen(s->key[i]));
+		r |= sb_putc(&b, ':');
+		r |= json_str(&b, s->val[i], strlen(s->val[i]));
+	}
+	int k = snprintf(tmp, sizeof tmp, "},\"records\":%" PRIu64 ",\"events\":%" PRIu64 "}\n",
 			 records, events);
 	r |= sb_add(&b, tmp, (size_t)k);
 	if (r < 0) {

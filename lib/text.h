@@ -13,6 +13,8 @@
 #define CS_TEXT_JSON 0x1     /* JSON lines instead of tab-separated text */
 #define CS_TEXT_META 0x2     /* write "#meta" lines before the header */
 #define CS_TEXT_NOHEADER 0x4 /* no header line (the text cannot be read back) */
+#define CS_TEXT_PLAIN 0x8    /* header of plain names, no ":level:type" (awk, pandas;
+			      * the text cannot be read back) */
 
 typedef struct cs_text_writer cs_text_writer;
 
@@ -32,6 +34,12 @@ void cs_text_writer_free(cs_text_writer *w);
  */
 int cs_text_write_info(FILE *fp, const char *name, const cs_schema *s,
 		       uint64_t records, uint64_t events, cs_error *err);
+/*
+ * The same as one JSON object: {"fields": [{"name", "level", "type"[,
+ * "vocab"]}, ...], "meta": {KEY: VALUE, ...}, "records": N, "events": N}.
+ */
+int cs_text_write_info_json(FILE *fp, const char *name, const cs_schema *s,
+			    uint64_t records, uint64_t events, cs_error *err);
 
 typedef struct cs_text_reader cs_text_reader;
 

@@ -538,7 +538,8 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 			long left = aw.total - m->step;
 			cs_train_event ev = { CS_TRAIN_STEP, st->epoch, o->epochs, m->step, aw.total,
 					      st->loss_sum / st->loss_n, rate, now - t_start,
-					      left * (double)BS / (rate + 1e-9), lr, gnorm, NULL, NULL, 0, NULL };
+					      left * (double)BS / (rate + 1e-9), lr, gnorm, NULL, NULL, 0, NULL,
+					      loss };
 			int stop = cb && cb(ctx, &ev);
 			if (o->ckpt && (stop || (o->ckpt_every && m->step % o->ckpt_every == 0))) {
 				if (save_checkpoint(m, o, st, &k, err) < 0)
@@ -557,8 +558,9 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 		double now = cs_now();
 		cs_train_event ev = { 0, st->epoch + 1, o->epochs, m->step, aw.total,
 				      st->loss_n ? st->loss_sum / st->loss_n : 0,
-				      seen / (now - t0 + 1e-9), now - t_start, 0, 0, gnorm, NULL, NULL, 0,
-				      NULL };
+				      seen / (now - t0 + 1e-9), now - t_start, 0,
+				      m->step ? cs_adamw_lr(&aw, m->step - 1) : 0, gnorm, NULL, NULL, 0,
+				      NULL, 0 };
 		int last = st->epoch + 1 == o->epochs;
 		if (valid && ((st->epoch + 1) % o->eval_every == 0 || last)) {
 			cs_eval_result res;
@@ -601,6 +603,9 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 			ev.path = o->output;
 			if (cb)
 				cb(ctx, &ev);
+		} else if (cb) {
+			ev.kind = CS_TRAIN_EPOCH;
+			cb(ctx, &ev);
 		}
 		if (o->ckpt) {
 			cs_train_state next = *st;

@@ -48,7 +48,13 @@ typedef struct cs_train_state {
 	int stopped_early;
 } cs_train_state;
 
-enum { CS_TRAIN_STEP = 1, CS_TRAIN_EVAL = 2, CS_TRAIN_CKPT = 3, CS_TRAIN_SAVE = 4 };
+/*
+ * Every epoch ends with one of CS_TRAIN_EVAL (validated), CS_TRAIN_SAVE
+ * (no validation set: the model saved) or CS_TRAIN_EPOCH (a validation set,
+ * but not validated this epoch: --eval-every).
+ */
+enum { CS_TRAIN_STEP = 1, CS_TRAIN_EVAL = 2, CS_TRAIN_CKPT = 3, CS_TRAIN_SAVE = 4,
+       CS_TRAIN_EPOCH = 5 };
 
 typedef struct cs_train_event {
 	int kind;
@@ -57,11 +63,12 @@ typedef struct cs_train_event {
 	double loss;          /* running mean of the epoch */
 	double ex_per_s;      /* examples per second this epoch */
 	double elapsed, eta;  /* seconds */
-	double lr, gnorm;
+	double lr, gnorm;     /* of the last step */
 	const cs_eval_result *eval; /* CS_TRAIN_EVAL, cloze head */
 	const cs_binmetrics *bin;   /* CS_TRAIN_EVAL, binary heads */
 	int improved;
 	const char *path;     /* CS_TRAIN_CKPT, CS_TRAIN_SAVE */
+	double step_loss;     /* CS_TRAIN_STEP: the loss of this step's batch */
 } cs_train_event;
 
 /* Called after events; a non-zero return stops training after a checkpoint. */

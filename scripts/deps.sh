@@ -3,7 +3,7 @@
 # 'deps.sh fuzz': those of make fuzz instead (clang, its sanitizer and
 # libFuzzer runtimes, and its OpenMP).
 set -e
-PKGS="build-essential libopenblas-dev libcsv-dev libzstd-dev check pkg-config mandoc zstd"
+PKGS="build-essential libopenblas-dev libcsv-dev libzstd-dev check pkg-config mandoc zstd gnuplot-nox python3-zstandard python3-numpy"
 [ "${1:-}" = fuzz ] && PKGS="clang libclang-rt-dev libomp-dev libopenblas-dev libcsv-dev libzstd-dev pkg-config"
 missing=""
 for p in $PKGS; do

@@ -77,3 +77,28 @@ cs-cat -m "$T/k2.cseq" | cmp - "$T/k.txt" || die "Kaggle text round trip differs
 cs-cat -i "$T/k.cseq" >"$T/k.info"
 cs-cat -i "$T/k2.cseq" | cmp - "$T/k.info" || die "schema or counts differ"
 ok "Kaggle stream -> text -> stream -> text is identical"
+
+# Plain header names for awk and pandas; the data lines are the same.
+cs-cat -P "$T/a.cseq" >"$T/p.txt" || die "cs-cat -P"
+expect_eq "$(head -1 "$T/p.txt")" "$(printf 'user\titem\ttime\tprice')" "plain header"
+cs-cat "$T/a.cseq" | tail -n +2 >"$T/d1" || die "cs-cat"
+tail -n +2 "$T/p.txt" >"$T/d2"
+cmp "$T/d1" "$T/d2" || die "-P changed the data lines"
+for o in -H -j -r -i; do
+	cs-cat -P $o "$T/a.cseq" >/dev/null 2>&1; expect_eq $? 2 "-P with $o"
+done
+ok "--plain-header names the columns plainly"
+
+# --info --json: the same schema, metadata and counts as one JSON object.
+cs-cat -i -j "$T/a.cseq" >"$T/info.json" || die "cs-cat -i -j"
+python3 - "$T/info.json" "$T/info.want" <<'EOF2' || die "--info --json differs from --info"
+import json, sys
+j = json.load(open(sys.argv[1]))
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[2])]
+want = {"fields": [{"name": r[1], "level": r[2], "type": r[3]} for r in rows if r[0] == "field"],
+        "meta": {r[1]: r[2].replace("\\t", "\t") for r in rows if r[0] == "meta"},
+        "records": int([r for r in rows if r[0] == "records"][0][1]),
+        "events": int([r for r in rows if r[0] == "events"][0][1])}
+assert j == want, (j, want)
+EOF2
+ok "--info --json"

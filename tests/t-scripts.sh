@@ -18,6 +18,25 @@ ran() { awk '/^cs-/ { print $1 ($1 == "cs-mask" ? " " $2 : "") }' "$1" | sort | 
 expect_eq "$(ran "$T/mk3.txt")" "1 cs-eval,3 cs-mask session,1 cs-mask split,1 cs-train" "after SEED=3"
 ok "experiment.mk re-runs only what depends on a changed knob"
 
+# make -q and -n tell the truth, and change nothing.
+mkq() { make -q -f scripts/experiment.mk W="$T/exp" "$@" >/dev/null 2>&1; }
+mkq EPOCHS=2 SEED=3 || die "make -q after a make says stale"
+mkq EPOCHS=3 SEED=3 && die "make -q misses a changed knob"
+expect_eq "$(make -n -f scripts/experiment.mk W="$T/exp" EPOCHS=2 SEED=3 | grep -c '^cs-')" 0 \
+	"commands of make -n when up to date"
+expect_eq "$(make -n -f scripts/experiment.mk W="$T/exp" EPOCHS=3 SEED=3 | grep -o '^cs-[a-z]*' |
+	tr '\n' ' ')" "cs-train cs-eval " "make -n after EPOCHS=3"
+mkq EPOCHS=2 SEED=3 || die "make -n or -q recorded a knob"
+[ -s "$T/exp/train.log" ] || die "no training log"
+[ -e "$T/exp/model.bin.ckpt" ] && die "the checkpoint is left behind"
+make -s --no-print-directory -f scripts/experiment.mk W="$T/exp" EPOCHS=2 SEED=3 compare \
+	> "$T/cmp.txt" 2>/dev/null || die "make compare"
+head -1 "$T/cmp.txt" | grep -q '^metric	model	baseline$' && grep -q '^AUC	[0-9.]*	[0-9.]*$' "$T/cmp.txt" ||
+	{ cat "$T/cmp.txt"; die "compare"; }
+mk EPOCHS=2 SEED=3 plot > /dev/null
+for f in funnel length train; do [ -s "$T/exp/plots/$f.png" ] || die "plot: no $f.png"; done
+ok "experiment.mk: make -n and -q, a training log, compare and plot targets"
+
 head -3000 "$DATA/amazon-beauty/beauty_bert4rec.txt" > "$T/b.txt"
 # The main job on a small head: every protocol prints the metrics and
 # recommendations; sasrec and paper train on the validation items.
@@ -62,3 +81,41 @@ expect_eq "$(readlink "$T/nr/current")" "$second" "current after a failure"
 grep -q "cannot open" "$T/nr/logs/"*.log || die "log lacks the error"
 ls "$T/nr/runs" | grep -q '^\.work' && die "work directory left behind"
 ok "nightly-retrain.sh: publish, keep previous, lock, failure"
+
+# Relative DIR and EXPORT, silent on success (cron mails any output), a
+# training log kept with the model, logs pruned to -l.
+mkdir -p "$T/rel"
+cp "$T/b.txt" "$T/rel/b.txt"
+(cd "$T/rel" && sh "$TOP/$n" -p pairs -e 1 -l 2 out b.txt) > "$T/rel.out" 2> "$T/rel.err" ||
+	{ cat "$T/rel.err"; die "relative paths"; }
+[ -s "$T/rel.out" ] || [ -s "$T/rel.err" ] && { cat "$T/rel.out" "$T/rel.err"; die "output on success"; }
+[ -s "$T/rel/out/current/model.bin" ] && [ -s "$T/rel/out/current/train.log" ] || die "relative: published files"
+ls "$T/rel/out/current" | grep -q ckpt && die "checkpoint published"
+sleep 1
+(cd "$T/rel" && sh "$TOP/$n" -p pairs -e 1 -l 2 out b.txt) 2>/dev/null || die "relative, second run"
+sleep 1
+(cd "$T/rel" && sh "$TOP/$n" -p pairs -e 1 -l 2 -v out b.txt) 2> "$T/stderr" || die "relative, third run"
+stderr_has "published"
+expect_eq "$(ls "$T/rel/out/logs" | wc -l | tr -d ' ')" 2 "logs kept with -l 2"
+ok "nightly-retrain.sh: relative paths, silent on success, logs pruned"
+
+# The guard: a model that does not beat the current one by -g is not published.
+cur=$(readlink "$T/rel/out/current")
+sleep 1
+(cd "$T/rel" && sh "$TOP/$n" -p pairs -e 1 -g 0.5 out b.txt) 2> "$T/stderr"
+expect_eq $? 3 "exit status of a model held back"
+stderr_has "not published: NDCG@10"
+expect_eq "$(readlink "$T/rel/out/current")" "$cur" "current after the guard"
+(cd "$T/rel" && sh "$TOP/$n" -p pairs -e 1 -g -1 out b.txt) 2>/dev/null || die "-g -1 publishes"
+[ "$(readlink "$T/rel/out/current")" != "$cur" ] || die "not published with -g -1"
+(cd "$T/rel" && sh "$TOP/$n" -g x out b.txt) 2>/dev/null
+expect_eq $? 2 "-g x"
+ok "nightly-retrain.sh: the -g guard against the current model's metrics"
+
+# make install puts the programs, man pages and the cron script in place.
+make -s install DESTDIR="$T/inst" PREFIX=/usr/local > /dev/null || die "make install"
+for f in bin/cs-stats bin/cs-export bin/cs-nightly-retrain share/man/man1/cs-stats.1 \
+	share/man/man1/cs-export.1; do
+	[ -f "$T/inst/usr/local/$f" ] || die "make install: no $f"
+done
+ok "make install"

@@ -90,6 +90,18 @@ stderr_has "$T/bad.txt:7: id 4 out of order (expected 3)"
 [ ! -e "$T/x.cseq" ] || die "output left behind"
 cs-vocab info "$T/v5.txt" >"$T/info" || die "info failed"
 expect_eq "$(cut -f1-3 "$T/info")" "item	size 12104	tokens 12101" "info"
+cs-vocab info --json "$T/v5.txt" >"$T/info.json" || die "info --json failed"
+python3 - "$T/info.json" "$T/info" <<'EOF2' || die "info --json differs from info"
+import json, sys
+j = json.load(open(sys.argv[1]))
+for line in open(sys.argv[2]):
+    f = line.rstrip("\n").split("\t")
+    kv = dict(x.split(" ") for x in f[1:])
+    want = {k: (v if k == "fingerprint" else int(v)) for k, v in kv.items()}
+    assert j[f[0]] == want, (j[f[0]], want)
+assert len(j) == sum(1 for _ in open(sys.argv[2]))
+EOF2
+cs-vocab encode --json -v "$T/v5.txt" "$T/v5.txt" >/dev/null 2>&1; expect_eq $? 2 "--json with encode"
 ok "damaged vocabularies are rejected with file:line"
 
 cs-vocab >/dev/null 2>"$T/stderr"; expect_eq $? 2 "no command"

@@ -9,6 +9,7 @@
 #include <omp.h>
 #endif
 #include "batch.h"
+#include "metrics.h"
 #include "model.h"
 #include "nn.h"
 #include "recommend.h"
@@ -299,6 +300,102 @@ START_TEST(test_topk_row)
 }
 END_TEST
 
+/*
+ * cs_scorer_rank against cs_rank_full over all the scores (cs_scorer_scores):
+ * the same rank for every target, ties and seen items as cs_rank_full
+ * counts them, on 1 to 3 threads, for each single-precision kernel.
+ */
+static void check_rank(size_t V, size_t C, size_t M, size_t first, int data, int seen,
+		       uint64_t seed)
+{
+	cs_nn_rng r;
+	cs_nn_rng_seed(&r, seed);
+	float *w = malloc(V * C * sizeof *w), *b = malloc(V * sizeof *b);
+	float *h = malloc(M * C * sizeof *h), *sc = malloc(V * sizeof *sc);
+	for (size_t i = 0; i < V * C; i++)
+		w[i] = data == DATA_QUARTERS ? quarter(&r) : 0.2f * normal(&r);
+	for (size_t i = 0; i < M * C; i++)
+		h[i] = data == DATA_QUARTERS ? quarter(&r) : normal(&r);
+	for (size_t j = 0; j < V; j++)
+		b[j] = data == DATA_QUARTERS ? quarter(&r) : 0.1f * normal(&r);
+	/* some items twins of others: exact ties whatever the data */
+	for (size_t j = first + 1; j < V; j += 7) {
+		memcpy(w + j * C, w + (j - 1) * C, C * sizeof *w);
+		b[j] = b[j - 1];
+	}
+	size_t *off = malloc((M + 1) * sizeof *off), *rank = malloc(M * sizeof *rank);
+	uint32_t *items = malloc(M * 40 * sizeof *items), *target = malloc(M * sizeof *target);
+	uint32_t *excl = calloc(V, sizeof *excl);
+	off[0] = 0;
+	for (size_t i = 0; i < M; i++) {
+		size_t n = seen ? cs_nn_rng_next(&r) % 40 : 0;
+		off[i + 1] = off[i] + n;
+		for (size_t t = 0; t < n; t++)
+			items[off[i] + t] = (uint32_t)(cs_nn_rng_next(&r) % V);
+		/* targets anywhere; some among the seen items, some twins */
+		target[i] = (uint32_t)(first + cs_nn_rng_next(&r) % (V - first));
+		if (n && i % 3 == 0 && items[off[i]] >= first)
+			target[i] = items[off[i]];
+	}
+	cs_error err = { 0 };
+	int tried = 0;
+	for (int ki = 0; ki < 2; ki++) {
+		if (!cs_scorer_kernel_supported(kernels[ki]))
+			continue;
+		tried++;
+		for (int threads = 1; threads <= 3; threads++) {
+#ifdef _OPENMP
+			omp_set_num_threads(threads);
+#endif
+			cs_scorer *s = cs_scorer_new(w, b, V, C, first, kernels[ki], &err);
+			ck_assert_ptr_nonnull(s);
+			ck_assert_int_eq(cs_scorer_rank(s, h, M, target, seen ? off : NULL, items,
+							rank, &err), 0);
+			for (size_t i = 0; i < M; i++) {
+				uint32_t stamp = (uint32_t)(1 + i + M * (size_t)(threads + 4 * ki));
+				for (size_t j = off[i]; seen && j < off[i + 1]; j++)
+					if (items[j] != target[i])
+						excl[items[j]] = stamp;
+				cs_scorer_scores(s, h + i * C, sc);
+				size_t want = cs_rank_full(sc, V, first, target[i],
+							   seen ? excl : NULL, stamp);
+				ck_assert_msg(rank[i] == want, "%s, %d threads, V %zu row %zu target "
+					      "%u: rank %zu, expected %zu", kernels[ki], threads, V, i,
+					      target[i], rank[i], want);
+				ck_assert_float_eq(cs_scorer_score(s, h + i * C, target[i]),
+						   sc[target[i]]);
+			}
+			cs_scorer_free(s);
+		}
+	}
+	ck_assert_int_ge(tried, 1);
+	if (cs_scorer_kernel_supported("bf16")) {
+		cs_scorer *s = cs_scorer_new(w, b, V, C, first, "bf16", &err);
+		ck_assert_int_eq(cs_scorer_rank(s, h, M, target, NULL, NULL, rank, &err), -1);
+		ck_assert_int_eq(err.code, CS_ERR_USAGE);
+		cs_scorer_free(s);
+	}
+	free(w);
+	free(b);
+	free(h);
+	free(sc);
+	free(off);
+	free(rank);
+	free(items);
+	free(target);
+	free(excl);
+}
+
+START_TEST(test_rank)
+{
+	check_rank(1000, 64, 33, CS_ITEM_FIRST, DATA_QUARTERS, 0, 71);
+	check_rank(1000, 64, 33, CS_ITEM_FIRST, DATA_QUARTERS, 1, 72);
+	check_rank(5000, 64, 17, CS_ITEM_FIRST, DATA_NORMAL, 1, 73);
+	check_rank(777, 13, 5, 0, DATA_NORMAL, 0, 74);
+	check_rank(40, 8, 9, CS_ITEM_FIRST, DATA_QUARTERS, 1, 75);
+}
+END_TEST
+
 /* cs_recommender on 1 to 3 threads against cs_bert_score and cs_topk,
  * one history at a time, with and without the history excluded. */
 START_TEST(test_recommender)
@@ -378,6 +475,7 @@ int main(void)
 	tcase_add_test(tc, test_choice);
 	tcase_add_test(tc, test_topk_row);
 	tcase_add_test(tc, test_recommender);
+	tcase_add_test(tc, test_rank);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

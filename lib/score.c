@@ -581,8 +581,8 @@ int cs_scorer_rank(cs_scorer *s, const float *h, size_t M, const uint32_t *targe
 			row->thr = INFINITY; /* padding: nothing */
 			if (r < M) {
 				row->target = target[r];
-				row->thr = target[r] < s->V ? score_one(s, h + r * C, target[r])
-							    : INFINITY;
+				row->thr = target[r] >= s->first && target[r] < s->V ?
+					   score_one(s, h + r * C, target[r]) : INFINITY;
 			}
 			if (nseen && r < M) {
 				row->seen = ss + seen_off[r] - seen_off[0];

@@ -67,7 +67,8 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
  * target count ahead of it (as cs_rank_full). No score matrix is written:
  * the kernels hand over only the scores that reach the target's. Needs a
  * single-precision kernel (c or avx512: "fp32"). Threads and calls as
- * cs_scorer_topk. Returns 0, or -1 with err filled.
+ * cs_scorer_topk. A target outside first .. V-1 ranks 0. Returns 0, or
+ * -1 with err filled.
  */
 int cs_scorer_rank(cs_scorer *s, const float *h, size_t M, const uint32_t *target,
 		   const size_t *seen_off, const uint32_t *seen, size_t *rank,

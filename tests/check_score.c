@@ -9,6 +9,7 @@
 #include <omp.h>
 #endif
 #include "batch.h"
+#include "evaluate.h"
 #include "metrics.h"
 #include "model.h"
 #include "nn.h"
@@ -396,6 +397,119 @@ START_TEST(test_rank)
 }
 END_TEST
 
+/*
+ * cs_evaluate against the way it used to rank, over every score of each
+ * history (cs_scorer_scores of the hidden states): cs_rank_full and
+ * cs_rank_among, the same negatives drawn. Ties, [UNK] targets, seen
+ * items and thread counts included; the metrics must be equal, not close.
+ */
+START_TEST(test_evaluate)
+{
+	cs_bert_config cfg;
+	cs_bert_config_default(&cfg, 60);
+	cfg.C = 8;
+	cfg.NH = 2;
+	cfg.FF = 16;
+	cfg.P = 8;
+	cs_error err;
+	cs_bert *m = cs_bert_new(&cfg, 3, &err);
+	ck_assert_ptr_nonnull(m);
+	size_t V = cfg.V, C = cfg.C, N = 70;
+	/* twin items: exact ties */
+	for (size_t j = 10; j < 20; j++) {
+		memcpy(m->params.wte + j * C, m->params.wte + (j + 20) * C, C * sizeof(float));
+		m->params.out_b[j] = m->params.out_b[j + 20];
+	}
+	cs_nn_rng r;
+	cs_nn_rng_seed(&r, 4);
+	size_t off[71];
+	uint32_t item[70 * 12], target[70];
+	off[0] = 0;
+	for (size_t i = 0; i < N; i++) {
+		size_t n = 1 + cs_nn_rng_next(&r) % 11;
+		for (size_t t = 0; t < n; t++)
+			item[off[i] + t] = (uint32_t)(CS_ITEM_FIRST + cs_nn_rng_next(&r) % (V - 3));
+		off[i + 1] = off[i] + n;
+		target[i] = i % 9 == 0 ? item[off[i]] : i % 13 == 0 ? 2 /* [UNK] */
+			    : (uint32_t)(CS_ITEM_FIRST + cs_nn_rng_next(&r) % (V - 3));
+	}
+	cs_dataset d = { .kind = CS_DATA_EVAL, .n = N, .off = off, .item = item,
+			 .target = target };
+	cs_scorer *sc = cs_scorer_new(m->params.wte, m->params.out_b, V, C, CS_ITEM_FIRST, "c",
+				      &err);
+	cs_batcher bt;
+	ck_assert_int_eq(cs_batcher_init(&bt, &cfg, CS_DATA_EVAL, 1, &err), 0);
+	float *score = malloc(V * sizeof *score);
+	for (int v = 0; v < 4; v++) {
+#ifdef _OPENMP
+		omp_set_num_threads(1 + v % 3);
+#endif
+		cs_eval_opts o;
+		cs_eval_defaults(&o);
+		o.batch = v % 2 ? 16 : 256;
+		o.exclude_seen = v >= 2;
+		o.negatives = v == 3 ? 70 : 20; /* 70: more than there are to draw */
+		o.popular = v != 1;
+		cs_eval_result res;
+		ck_assert_int_eq(cs_evaluate(m, &d, &o, &res, &err), 0);
+		/* the reference, history by history */
+		cs_metrics full, samp;
+		cs_metrics_init(&full, o.ks, o.nk);
+		cs_metrics_init(&samp, o.ks, o.nk);
+		double *w = calloc(V, sizeof *w);
+		for (size_t i = 0; i < off[N]; i++)
+			w[item[i]] += 1;
+		for (size_t i = 0; i < N; i++)
+			w[target[i]] += 1;
+		cs_sampler *smp = cs_sampler_new(V, CS_ITEM_FIRST, o.popular ? w : NULL, &err);
+		cs_nn_rng rng;
+		cs_nn_rng_seed(&rng, o.seed);
+		uint32_t *excl = calloc(V, sizeof *excl), stamp = 0, cand[71];
+		uint64_t skipped = 0;
+		for (size_t i = 0; i < N; i++) {
+			const float *h;
+			const cs_batch *b = cs_batcher_fill(&bt, &d, NULL, i, 1);
+			ck_assert_int_eq(cs_bert_score_hidden(m, b, &h, &err), 0);
+			cs_scorer_scores(sc, h, score);
+			uint32_t t = target[i];
+			if (t < CS_ITEM_FIRST) {
+				skipped++;
+				continue;
+			}
+			stamp++;
+			for (size_t j = off[i]; o.exclude_seen && j < off[i + 1]; j++)
+				if (item[j] != t)
+					excl[item[j]] = stamp;
+			cs_metrics_add(&full, cs_rank_full(score, V, CS_ITEM_FIRST, t,
+							   o.exclude_seen ? excl : NULL, stamp));
+			stamp++;
+			for (size_t j = off[i]; j < off[i + 1]; j++)
+				excl[item[j]] = stamp;
+			excl[t] = stamp;
+			size_t k = cs_sampler_draw(smp, &rng, o.negatives, excl, stamp, cand);
+			cs_metrics_add(&samp, cs_rank_among(score, t, cand, k));
+		}
+		ck_assert_uint_eq(res.skipped, skipped);
+		ck_assert_uint_eq(res.full.n, full.n);
+		ck_assert_uint_eq(res.sampled.n, samp.n);
+		ck_assert_msg(res.full.mrr == full.mrr && res.sampled.mrr == samp.mrr,
+			      "variant %d: MRR %.17g %.17g, expected %.17g %.17g", v, res.full.mrr,
+			      res.sampled.mrr, full.mrr, samp.mrr);
+		for (size_t i = 0; i < o.nk; i++) {
+			ck_assert(res.full.hr[i] == full.hr[i] && res.full.ndcg[i] == full.ndcg[i]);
+			ck_assert(res.sampled.hr[i] == samp.hr[i] && res.sampled.ndcg[i] == samp.ndcg[i]);
+		}
+		free(w);
+		free(excl);
+		cs_sampler_free(smp);
+	}
+	free(score);
+	cs_scorer_free(sc);
+	cs_batcher_free(&bt);
+	cs_bert_free(m);
+}
+END_TEST
+
 /* cs_recommender on 1 to 3 threads against cs_bert_score and cs_topk,
  * one history at a time, with and without the history excluded. */
 START_TEST(test_recommender)
@@ -476,6 +590,7 @@ int main(void)
 	tcase_add_test(tc, test_topk_row);
 	tcase_add_test(tc, test_recommender);
 	tcase_add_test(tc, test_rank);
+	tcase_add_test(tc, test_evaluate);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

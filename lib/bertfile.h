@@ -16,7 +16,7 @@
  */
 cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_optim,
 			      cs_error *err);
-/* Build a model from a file read by cs_modelfile_read; *item_vocab gets
+/* Build a model from a file read by cs_modelfile_read or _open; *item_vocab gets
  * the fingerprint. Moments and step are restored when the file has them. */
 cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 			   uint64_t *item_vocab, cs_error *err);

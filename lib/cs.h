@@ -270,6 +270,13 @@ int cs_lines_next(cs_lines *l, int wait, char **line, size_t *len, cs_error *err
  * memory.
  */
 int cs_grow(void **p, size_t *cap, size_t need, size_t sz);
+/*
+ * malloc for a large buffer about to be filled at once (a model's
+ * parameters): big ones are aligned to 2 MiB and offered transparent huge
+ * pages, one page fault per 2 MiB rather than per 4 KiB (that is most of the
+ * cost of filling fresh memory in a virtual machine). Freed with free().
+ */
+void *cs_malloc_large(size_t n);
 /* Monotonic clock in seconds. */
 double cs_now(void);
 /* "512M", "2G", "100k", "1000" (bytes, binary multiples) into *out. */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include "cs.h"
 
@@ -120,6 +121,19 @@ int cs_lines_next(cs_lines *l, int wait, char **line, size_t *len, cs_error *err
 			l->eof = 1;
 		l->len += (size_t)n;
 	}
+}
+
+void *cs_malloc_large(size_t n)
+{
+	const size_t huge = (size_t)2 << 20;
+	if (n < 2 * huge)
+		return malloc(n ? n : 1);
+	void *p = aligned_alloc(huge, (n + huge - 1) / huge * huge);
+#ifdef MADV_HUGEPAGE
+	if (p)
+		madvise(p, (n + huge - 1) / huge * huge, MADV_HUGEPAGE); /* a hint only */
+#endif
+	return p;
 }
 
 int cs_grow(void **p, size_t *cap, size_t need, size_t sz)

@@ -409,9 +409,21 @@ int main(int argc, char **argv)
 		c.out = of.fp;
 		c.oname = out_path;
 	}
-	if (!(c.m = cs_bert_load(model_path, &fp, NULL, &err)) ||
-	    !(voc = cs_vocab_read(vocab_path, &err)))
+	/* model and vocabulary read side by side: the model's checksum takes
+	 * about as long as the vocabulary (a one-history run waits for both) */
+	cs_error verr = { 0 };
+	#pragma omp parallel sections num_threads(2)
+	{
+		#pragma omp section
+		c.m = cs_bert_load(model_path, &fp, NULL, &err);
+		#pragma omp section
+		voc = cs_vocab_read(vocab_path, &verr);
+	}
+	if (!c.m || !voc) {
+		if (c.m)
+			err = verr;
 		goto fail;
+	}
 	int vf = cs_vocab_find(voc, "item");
 	if (vf < 0 || cs_vocab_fingerprint(voc, (size_t)vf) != fp) {
 		cs_err(&err, CS_ERR_FORMAT, vocab_path, 0,

@@ -59,3 +59,13 @@ ok "one history at a time through a FIFO: each answered while the input stays op
 cat "$T/h1.txt" "$T/h2.txt" "$T/h1.txt" | rec --batch 2 > "$T/many.txt" || die "--batch 2"
 cat "$T/want1.txt" "$T/want2.txt" "$T/want1.txt" | cmp -s - "$T/many.txt" || die "batched answers"
 ok "batches of what is available give the same answers"
+
+# scripts/bench-latency.py runs (a smoke test: its figures are not checked)
+if [ -x /usr/bin/python3 ]; then
+	cat "$T/h1.txt" "$T/h2.txt" > "$T/hist.txt"
+	/usr/bin/python3 scripts/bench-latency.py --bin "$TOP/cs-recommend" -k 3 -n 5 --warm 1 -r 1 \
+		"$T/m.bin" "$T/vocab.txt" "$T/hist.txt" > "$T/lat.txt" 2>&1 || { cat "$T/lat.txt" >&2; die "bench-latency.py"; }
+	grep -q '^  p50 .* p99 ' "$T/lat.txt" && grep -q "re-execution's share" "$T/lat.txt" ||
+		{ cat "$T/lat.txt" >&2; die "bench-latency.py output"; }
+	ok "bench-latency.py"
+fi

@@ -18,7 +18,8 @@ Prints, with the CPU's model name and flags:
              HISTORIES in turn) one at a time: each written, then its K
              answer lines read before the next is written; p50, p90, p99
              and the largest time from the write to the last line, after
-             WARM answers not counted.
+             WARM answers not counted. -n 0 leaves this out (a cs-recommend
+             older than this script answers only at the end of its input).
 
 Options: --bin PATH [./cs-recommend, else cs-recommend on PATH], -k K [10],
 -n N [1000], --warm WARM [20], -r RUNS [9], -j THREADS [all cores].
@@ -130,6 +131,9 @@ def main():
           % (m([x[0] for x in full]) - m([x[0] for x in nore]),
              m([x[1] for x in full]) - m([x[1] for x in nore])))
 
+    if a.n <= 0:
+        print("load average: %s" % loadavg())
+        return
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
     out = p.stdout
     times = []

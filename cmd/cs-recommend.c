@@ -412,7 +412,7 @@ int main(int argc, char **argv)
 	/* model and vocabulary read side by side: the model's checksum takes
 	 * about as long as the vocabulary (a one-history run waits for both) */
 	cs_error verr = { 0 };
-	#pragma omp parallel sections num_threads(2)
+	#pragma omp parallel sections num_threads(2) if (threads != 1)
 	{
 		#pragma omp section
 		c.m = cs_bert_load(model_path, &fp, NULL, &err);

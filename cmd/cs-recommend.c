@@ -1,10 +1,12 @@
 /* cs-recommend - top-K next items for histories, from a BERT4Rec model;
  * or the probabilities of a session or event head. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "blas.h"
 #include "bertfile.h"
 #include "evaluate.h"
@@ -121,7 +123,7 @@ static void put_key(FILE *fp, const char *keys, const size_t *key_off, size_t i)
 	fputc('\t', fp);
 }
 
-/* Score the pending histories and print their top k. */
+/* Score the pending histories, print their top k and flush. */
 static int flush(ctx *c, pending *pd, cs_error *err)
 {
 	for (size_t first = 0; first < pd->d.n; first += c->batch) {
@@ -143,7 +145,7 @@ static int flush(ctx *c, pending *pd, cs_error *err)
 	c->histories += pd->d.n;
 	pd->d.n = 0;
 	pd->keys_len = 0;
-	if (ferror(c->out))
+	if (fflush(c->out) != 0 || ferror(c->out))
 		return cs_err(err, CS_ERR_IO, c->oname, 0, "write error: %s", strerror(errno));
 	return 0;
 }
@@ -230,32 +232,48 @@ static void put_token(FILE *fp, const char *p, size_t n)
 		fprintf(fp, "... (%zu bytes)", n);
 }
 
-/* Histories from text lines 'key<TAB>item item ...'. */
+/*
+ * Histories from text lines 'key<TAB>item item ...'. A batch is what has
+ * arrived, up to c->batch: when the input stalls, what was read is
+ * answered (and flushed) before the wait, so that a service writing one
+ * history and waiting gets its answer.
+ */
 static int from_text(ctx *c, pending *pd, const char *in, cs_error *err)
 {
 	int std = !strcmp(in, "-");
 	const char *name = std ? "<stdin>" : in;
-	FILE *fp = std ? stdin : fopen(in, "r");
-	if (!fp)
+	int fd = std ? 0 : open(in, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return cs_err(err, CS_ERR_IO, in, 0, "cannot open: %s", strerror(errno));
-	char *line = NULL;
-	size_t cap = 0, ids_cap = 0;
+	cs_lines *lr = cs_lines_new(fd, name);
+	char *line;
+	size_t len, ids_cap = 0;
 	uint32_t *ids = NULL;
-	ssize_t len;
 	long lineno = 0;
 	uint64_t unknown = 0;
-	int rc = -1;
-	while ((len = getline(&line, &cap, fp)) >= 0) {
+	int rc = -1, got;
+	if (!lr) {
+		cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+		goto out;
+	}
+	while ((got = cs_lines_next(lr, pd->d.n == 0, &line, &len, err)) != 0) {
+		if (got < 0)
+			goto out;
+		if (got == CS_LINES_LATER) {
+			if (flush(c, pd, err) < 0)
+				goto out;
+			continue;
+		}
 		lineno++;
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		while (len > 0 && line[len - 1] == '\r')
 			line[--len] = 0;
 		if (len == 0)
 			continue;
-		if (memchr(line, 0, (size_t)len)) {
+		if (memchr(line, 0, len)) {
 			cs_err(err, CS_ERR_FORMAT, name, lineno, "NUL byte in line");
 			goto out;
 		}
-		char *tab = memchr(line, '\t', (size_t)len);
+		char *tab = memchr(line, '\t', len);
 		if (!tab) {
 			cs_err(err, CS_ERR_FORMAT, name, lineno, "expected 'key<TAB>items', found no tab");
 			goto out;
@@ -292,10 +310,6 @@ static int from_text(ctx *c, pending *pd, const char *in, cs_error *err)
 		if (pd->d.n >= c->batch && flush(c, pd, err) < 0)
 			goto out;
 	}
-	if (ferror(fp)) {
-		cs_err(err, CS_ERR_IO, name, 0, "read error: %s", strerror(errno));
-		goto out;
-	}
 	if (flush(c, pd, err) < 0)
 		goto out;
 	if (unknown > 5)
@@ -303,10 +317,10 @@ static int from_text(ctx *c, pending *pd, const char *in, cs_error *err)
 			unknown);
 	rc = 0;
 out:
-	free(line);
+	cs_lines_free(lr);
 	free(ids);
 	if (!std)
-		fclose(fp);
+		close(fd);
 	return rc;
 }
 
@@ -396,9 +410,21 @@ int main(int argc, char **argv)
 		c.out = of.fp;
 		c.oname = out_path;
 	}
-	if (!(c.m = cs_bert_load(model_path, &fp, NULL, &err)) ||
-	    !(voc = cs_vocab_read(vocab_path, &err)))
+	/* model and vocabulary read side by side: the model's checksum takes
+	 * about as long as the vocabulary (a one-history run waits for both) */
+	cs_error verr = { 0 };
+	#pragma omp parallel sections num_threads(2) if (threads != 1)
+	{
+		#pragma omp section
+		c.m = cs_bert_load(model_path, &fp, NULL, &err);
+		#pragma omp section
+		voc = cs_vocab_read(vocab_path, &verr);
+	}
+	if (!c.m || !voc) {
+		if (c.m)
+			err = verr;
 		goto fail;
+	}
 	int vf = cs_vocab_find(voc, "item");
 	if (vf < 0 || cs_vocab_fingerprint(voc, (size_t)vf) != fp) {
 		cs_err(&err, CS_ERR_FORMAT, vocab_path, 0,

@@ -261,12 +261,10 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 	/* a model that diverged would score NaN: such a file is refused */
 	for (size_t i = 0; i < mf->ntensors; i++) {
 		const cs_tensor *t = &mf->t[i];
-		size_t j = 0;
-		while (j < t->n && isfinite(t->data[j]))
-			j++;
+		uint64_t j = cs_tensor_first_nonfinite(t);
 		if (j < t->n) {
-			cs_err(err, CS_ERR_FORMAT, path, 0, "tensor '%s' holds %s at index %zu", t->name,
-			       isnan(t->data[j]) ? "a NaN" : "an infinity", j);
+			cs_err(err, CS_ERR_FORMAT, path, 0, "tensor '%s' holds %s at index %" PRIu64,
+			       t->name, isnan(cs_tensor_at(t, j)) ? "a NaN" : "an infinity", j);
 			return NULL;
 		}
 	}
@@ -276,14 +274,13 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 	float *p = m->params_memory;
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
 		if (sizes[i])
-			memcpy(p, cs_modelfile_find(mf, cs_bert_param_name(i))->data,
-			       sizes[i] * sizeof(float));
+			cs_tensor_get(cs_modelfile_find(mf, cs_bert_param_name(i)), p);
 		p += sizes[i];
 	}
 	const cs_tensor *am = cs_modelfile_find(mf, "adam.m"), *av = cs_modelfile_find(mf, "adam.v");
 	if (am && av && am->n == m->nparams && av->n == m->nparams) {
-		memcpy(m->m_memory, am->data, m->nparams * sizeof(float));
-		memcpy(m->v_memory, av->data, m->nparams * sizeof(float));
+		cs_tensor_get(am, m->m_memory);
+		cs_tensor_get(av, m->v_memory);
 	}
 	m->step = (long)step;
 	m->nforward = nf;
@@ -293,7 +290,7 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 cs_bert *cs_bert_load(const char *path, uint64_t *item_vocab, cs_modelfile **mfp,
 		      cs_error *err)
 {
-	cs_modelfile *mf = cs_modelfile_read(path, err);
+	cs_modelfile *mf = cs_modelfile_open(path, err);
 	if (!mf)
 		return NULL;
 	cs_bert *m = cs_bert_from_file(mf, path, item_vocab, err);

@@ -22,7 +22,7 @@ cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_op
  * store it as the metadata "shape.NAME" (cs-formats(5)).
  */
 int cs_bert_param_shape(const cs_bert_config *c, int i, uint64_t d[3]);
-/* Build a model from a file read by cs_modelfile_read; *item_vocab gets
+/* Build a model from a file read by cs_modelfile_read or _open; *item_vocab gets
  * the fingerprint. Moments and step are restored when the file has them. */
 cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 			   uint64_t *item_vocab, cs_error *err);

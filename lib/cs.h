@@ -237,6 +237,31 @@ int cs_ofile_check(const char *path, cs_error *err);
  * the same name in the same directory)? */
 int cs_ofile_same(const char *a, const char *b);
 
+/* ------------------------------------------------------------ lines */
+
+/*
+ * Text lines of a file descriptor, read in large blocks, that can say when
+ * the next line is not at hand yet: a program answering lines one by one
+ * (a service writing a request and waiting) answers what it has read
+ * before it waits for more.
+ */
+typedef struct cs_lines cs_lines;
+
+#define CS_LINES_LATER 2
+
+/* Read fd (not closed by cs_lines_free); name for messages. NULL: no memory. */
+cs_lines *cs_lines_new(int fd, const char *name);
+void cs_lines_free(cs_lines *l);
+/*
+ * The next line into *line (its newline replaced by a NUL; valid until the
+ * next call) and its length, without the newline, into *len (it may hold
+ * NUL bytes). Returns 1 with a line (the last one may lack its newline),
+ * 0 at the end of input, -1 with err filled on a read error or when out of
+ * memory. With wait == 0, returns CS_LINES_LATER instead of waiting when
+ * no whole line is buffered and the descriptor has nothing to read now.
+ */
+int cs_lines_next(cs_lines *l, int wait, char **line, size_t *len, cs_error *err);
+
 /* ------------------------------------------------------------ utilities */
 
 /*
@@ -245,6 +270,13 @@ int cs_ofile_same(const char *a, const char *b);
  * memory.
  */
 int cs_grow(void **p, size_t *cap, size_t need, size_t sz);
+/*
+ * malloc for a large buffer about to be filled at once (a model's
+ * parameters): big ones are aligned to 2 MiB and offered transparent huge
+ * pages, one page fault per 2 MiB rather than per 4 KiB (that is most of the
+ * cost of filling fresh memory in a virtual machine). Freed with free().
+ */
+void *cs_malloc_large(size_t n);
 /* Monotonic clock in seconds. */
 double cs_now(void);
 /* "512M", "2G", "100k", "1000" (bytes, binary multiples) into *out. */

@@ -1,4 +1,5 @@
 /* evaluate.c - full and sampled ranking evaluation; top-k selection. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,34 @@ static int finite_or_fail(const float *x, size_t n, const char *what, cs_error *
 	return 0;
 }
 
+/*
+ * The scores of hidden state h (C) finite and in the float range, without
+ * making them: |score| <= sum |h| max|w| + max|b|, and only a model near
+ * the range (never, for a sane one) has its scores made here.
+ */
+static int scores_finite(const cs_bert *m, const float *h, float wmax, float bmax,
+			 cs_error *err)
+{
+	size_t C = m->cfg.C;
+	double hsum = 0;
+	for (size_t c = 0; c < C; c++)
+		hsum += fabs(h[c]);
+	if (!isfinite(hsum))
+		return cs_err(err, CS_ERR_MODEL, NULL, 0, "model gives a non-finite score "
+			      "(%g): its weights overflow in the forward pass", hsum);
+	if (hsum * wmax + bmax < FLT_MAX / 4)
+		return 0;
+	for (size_t j = CS_ITEM_FIRST; j < m->cfg.V; j++) {
+		double s = m->params.out_b[j];
+		for (size_t c = 0; c < C; c++)
+			s += (double)h[c] * m->params.wte[j * C + c];
+		if (!(fabs(s) < FLT_MAX / 2))
+			return cs_err(err, CS_ERR_MODEL, NULL, 0, "model gives a non-finite score "
+				      "(%g): its weights overflow in the forward pass", s);
+	}
+	return 0;
+}
+
 void cs_eval_defaults(cs_eval_opts *o)
 {
 	memset(o, 0, sizeof *o);
@@ -28,10 +57,16 @@ void cs_eval_defaults(cs_eval_opts *o)
 	o->seed = 1;
 }
 
+/*
+ * The output layer's scores come from cs_scorer in single precision (the
+ * scores cs-recommend ranks by): the full ranking counts the items that
+ * reach each target's score as they are computed, the sampled one scores
+ * the target and its negatives alone; no (B, V) score matrix is made.
+ */
 int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
 		cs_eval_result *res, cs_error *err)
 {
-	size_t V = m->cfg.V, BS = o->batch ? o->batch : 256;
+	size_t V = m->cfg.V, C = m->cfg.C, BS = o->batch ? o->batch : 256;
 	double t0 = cs_now();
 	memset(res, 0, sizeof *res);
 	cs_metrics_init(&res->full, o->ks, o->nk);
@@ -39,16 +74,28 @@ int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
 	int rc = -1;
 	double *w = NULL;
 	cs_sampler *smp = NULL;
+	cs_scorer *sc = NULL;
 	if (!d->target)
 		return cs_err(err, CS_ERR_USAGE, NULL, 0, "no held-out items to rank");
 	cs_batcher bt = { 0 };
 	uint32_t *excl = calloc(V, sizeof *excl);
 	uint32_t *cand = malloc((o->negatives + 1) * sizeof *cand);
-	if (!excl || !cand)
+	float *score = malloc(V * sizeof *score); /* of the target and negatives only */
+	uint32_t *tgt = malloc(BS * sizeof *tgt);
+	size_t *rank = malloc(BS * sizeof *rank);
+	if (!excl || !cand || !score || !tgt || !rank)
 		goto nomem;
 	if (cs_dataset_check(d, &m->cfg, err) < 0 ||
-	    cs_batcher_init(&bt, &m->cfg, CS_DATA_EVAL, BS, err) < 0)
+	    cs_batcher_init(&bt, &m->cfg, CS_DATA_EVAL, BS, err) < 0 ||
+	    !(sc = cs_scorer_new(m->params.wte, m->params.out_b, V, C, CS_ITEM_FIRST, "fp32",
+				 err)))
 		goto out;
+	float wmax = 0, bmax = 0; /* the weights are finite (checked on loading) */
+	for (size_t j = CS_ITEM_FIRST; j < V; j++) {
+		for (size_t c = 0; c < C; c++)
+			wmax = fmaxf(wmax, fabsf(m->params.wte[j * C + c]));
+		bmax = fmaxf(bmax, fabsf(m->params.out_b[j]));
+	}
 	if (o->negatives) {
 		if (o->popular) { /* popularity: counts over histories and targets */
 			if (!(w = calloc(V, sizeof *w)))
@@ -67,37 +114,37 @@ int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
 	for (size_t first = 0; first < d->n; first += BS) {
 		size_t B = d->n - first < BS ? d->n - first : BS;
 		const cs_batch *b = cs_batcher_fill(&bt, d, NULL, first, B);
-		const float *scores;
-		if (cs_bert_score(m, b, &scores, err) < 0)
+		const float *hid; /* (B, C) */
+		if (cs_bert_score_hidden(m, b, &hid, err) < 0)
+			goto out;
+		/* the history is never ahead of its target with --exclude-seen */
+		for (size_t i = 0; i < B; i++)
+			tgt[i] = d->target[first + i];
+		if (o->full && cs_scorer_rank(sc, hid, B, tgt, o->exclude_seen ? d->off + first : NULL,
+					      d->item, rank, err) < 0)
 			goto out;
 		for (size_t i = 0; i < B; i++) {
-			uint32_t t = d->target[first + i];
-			const float *sc = scores + i * V;
+			uint32_t t = tgt[i];
 			if (t < CS_ITEM_FIRST) {
 				res->skipped++;
 				continue;
 			}
-			if (finite_or_fail(sc + CS_ITEM_FIRST, V - CS_ITEM_FIRST, "score", err) < 0)
+			if (scores_finite(m, hid + i * C, wmax, bmax, err) < 0)
 				goto out;
 			const uint32_t *h = d->item + d->off[first + i];
 			size_t hn = cs_dataset_len(d, first + i);
-			if (o->full) {
-				stamp++;
-				if (o->exclude_seen)
-					for (size_t j = 0; j < hn; j++)
-						if (h[j] != t)
-							excl[h[j]] = stamp;
-				cs_metrics_add(&res->full, cs_rank_full(sc, V, CS_ITEM_FIRST, t,
-									o->exclude_seen ? excl : NULL,
-									stamp));
-			}
+			if (o->full)
+				cs_metrics_add(&res->full, rank[i]);
 			if (o->negatives) {
 				stamp++;
 				for (size_t j = 0; j < hn; j++)
 					excl[h[j]] = stamp;
 				excl[t] = stamp;
 				size_t k = cs_sampler_draw(smp, &rng, o->negatives, excl, stamp, cand);
-				cs_metrics_add(&res->sampled, cs_rank_among(sc, t, cand, k));
+				score[t] = cs_scorer_score(sc, hid + i * C, t);
+				for (size_t j = 0; j < k; j++)
+					score[cand[j]] = cs_scorer_score(sc, hid + i * C, cand[j]);
+				cs_metrics_add(&res->sampled, cs_rank_among(score, t, cand, k));
 			}
 		}
 	}
@@ -108,8 +155,12 @@ nomem:
 	cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 out:
 	cs_batcher_free(&bt);
+	cs_scorer_free(sc);
 	free(excl);
 	free(cand);
+	free(score);
+	free(tgt);
+	free(rank);
 	free(w);
 	cs_sampler_free(smp);
 	return rc;

@@ -5,7 +5,10 @@
  * target gives HR@K, NDCG@K and MRR, over the whole catalogue (full
  * ranking) and/or against N sampled negatives (uniform or by popularity,
  * never an item of the user's history or the target itself). Reserved
- * ids are never candidates; targets that are [UNK] are skipped.
+ * ids are never candidates; targets that are [UNK] are skipped. Scores
+ * are cs_scorer's (score.h), the ones cs_recommender ranks by; the full
+ * ranking counts the items that reach the target's score as they are
+ * computed (cs_scorer_rank), with no (batch, V) score matrix.
  */
 #ifndef CS_EVALUATE_H
 #define CS_EVALUATE_H

@@ -205,7 +205,7 @@ cs_bert *cs_bert_alloc(const cs_bert_config *cfg, uint64_t seed, cs_error *err)
 		goto nomem;
 	m->cfg = *cfg;
 	m->nparams = cs_bert_param_sizes(cfg, m->param_sizes);
-	m->params_memory = malloc(m->nparams * sizeof(float));
+	m->params_memory = cs_malloc_large(m->nparams * sizeof(float));
 	m->grads_memory = calloc(m->nparams, sizeof(float));
 	m->m_memory = calloc(m->nparams, sizeof(float));
 	m->v_memory = calloc(m->nparams, sizeof(float));

@@ -1,9 +1,11 @@
 /* modelfile.c - named tensors with metadata, checksummed, written atomically. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cursor.h"
@@ -36,7 +38,44 @@ void cs_modelfile_free(cs_modelfile *mf)
 	}
 	free(mf->t);
 	cs_schema_free(mf->meta);
+	if (mf->image && mf->mapped)
+		munmap(mf->image, mf->image_len);
+	else
+		free(mf->image);
 	free(mf);
+}
+
+void cs_tensor_get(const cs_tensor *t, float *dst)
+{
+	if (t->n)
+		memcpy(dst, t->data ? (const void *)t->data : t->src, t->n * sizeof(float));
+}
+
+float cs_tensor_at(const cs_tensor *t, uint64_t i)
+{
+	float v;
+	memcpy(&v, t->data ? (const void *)(t->data + i)
+			   : (const void *)((const unsigned char *)t->src + i * sizeof(float)),
+	       sizeof v);
+	return v;
+}
+
+uint64_t cs_tensor_first_nonfinite(const cs_tensor *t)
+{
+	float buf[1024];
+	for (uint64_t i = 0; i < t->n; i += 1024) {
+		size_t m = t->n - i < 1024 ? (size_t)(t->n - i) : 1024;
+		const float *v = buf;
+		if (t->data)
+			v = t->data + i;
+		else
+			memcpy(buf, (const unsigned char *)t->src + i * sizeof(float),
+			       m * sizeof(float));
+		for (size_t j = 0; j < m; j++)
+			if (!isfinite(v[j]))
+				return i + j;
+	}
+	return t->n;
 }
 
 int cs_modelfile_add(cs_modelfile *mf, const char *name, float *data, uint64_t n,
@@ -53,6 +92,7 @@ int cs_modelfile_add(cs_modelfile *mf, const char *name, float *data, uint64_t n
 		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 	t->data = data;
 	t->n = n;
+	t->src = NULL;
 	mf->ntensors++;
 	return 0;
 }
@@ -133,43 +173,34 @@ int cs_modelfile_write(const cs_modelfile *mf, const char *path, cs_error *err)
 	return cs_ofile_commit(&of, err);
 }
 
-cs_modelfile *cs_modelfile_read(const char *path, cs_error *err)
+/* The whole file at path into memory: mapped, else read. */
+static int load_image(cs_modelfile *mf, const char *path, cs_error *err)
 {
 	/* O_NONBLOCK: a FIFO with no writer must be refused, not waited for
 	 * (it changes nothing for a regular file) */
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		cs_err(err, CS_ERR_IO, path, 0, "cannot open: %s", strerror(errno));
-		return NULL;
-	}
+	if (fd < 0)
+		return cs_err(err, CS_ERR_IO, path, 0, "cannot open: %s", strerror(errno));
 	struct stat st;
-	unsigned char *buf = NULL;
-	cs_modelfile *mf = NULL;
+	int rc = -1;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
 		cs_err(err, CS_ERR_IO, path, 0, "not a regular file (a model file is read whole)");
-		return NULL;
-	}
-	FILE *fp = fdopen(fd, "rb");
-	if (!fp) {
-		close(fd);
-		cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory");
-		return NULL;
+		goto out;
 	}
 	size_t size = (size_t)st.st_size;
 	if (size < 24) {
 		cs_err(err, CS_ERR_FORMAT, path, 0, "not a cs model file (too short)");
-		goto fail;
+		goto out;
 	}
-	/* the magic and version before the rest is read (a CSV given as -m) */
+	/* the magic and version before the rest is mapped (a CSV given as -m) */
 	unsigned char head[8];
-	if (fread(head, 1, 8, fp) != 8) {
+	if (pread(fd, head, 8, 0) != 8) {
 		cs_err(err, CS_ERR_IO, path, 0, "read error: %s", strerror(errno));
-		goto fail;
+		goto out;
 	}
 	if (memcmp(head, MAGIC, 4) != 0) {
 		cs_err(err, CS_ERR_FORMAT, path, 0, "not a cs model file (bad magic)");
-		goto fail;
+		goto out;
 	}
 	uint32_t version;
 	memcpy(&version, head + 4, 4);
@@ -177,28 +208,60 @@ cs_modelfile *cs_modelfile_read(const char *path, cs_error *err)
 		cs_err(err, CS_ERR_VERSION, path, 0,
 		       "model file version %u is newer than this program reads (%d): upgrade cs",
 		       version, CS_MODELFILE_VERSION);
-		goto fail;
+		goto out;
 	}
-	if (!(buf = malloc(size))) {
+	/* mapped with its pages at hand: no copy, and no page faults one by one */
+#ifdef MAP_POPULATE
+	void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+#else
+	void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+#endif
+	if (p != MAP_FAILED) {
+		mf->image = p;
+		mf->image_len = size;
+		mf->mapped = 1;
+		rc = 0;
+		goto out;
+	}
+	if (!(mf->image = malloc(size))) {
 		cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory (%zu bytes)", size);
-		goto fail;
+		goto out;
 	}
-	memcpy(buf, head, 8);
-	if (fread(buf + 8, 1, size - 8, fp) != size - 8) {
-		cs_err(err, CS_ERR_IO, path, 0, "read error: %s", strerror(errno));
-		goto fail;
+	mf->image_len = size;
+	for (size_t got = 0; got < size;) {
+		ssize_t n = pread(fd, (char *)mf->image + got, size - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			cs_err(err, CS_ERR_IO, path, 0, "read error: %s",
+			       n < 0 ? strerror(errno) : "file shrank");
+			goto out;
+		}
+		got += (size_t)n;
 	}
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+cs_modelfile *cs_modelfile_open(const char *path, cs_error *err)
+{
+	cs_modelfile *mf = cs_modelfile_new();
+	if (!mf) {
+		cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory");
+		return NULL;
+	}
+	if (load_image(mf, path, err) < 0)
+		goto fail;
+	const unsigned char *buf = mf->image; /* magic and version checked */
+	size_t size = mf->image_len;
 	uint64_t sum;
 	memcpy(&sum, buf + size - 8, 8);
 	if (cs_hash64(buf, size - 8, CS_HASH64_INIT) != sum) {
 		cs_err(err, CS_ERR_FORMAT, path, 0, "corrupt model file (checksum mismatch)");
 		goto fail;
 	}
-	if (!(mf = cs_modelfile_new())) {
-		cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory");
-		goto fail;
-	}
-	mf->own = 1;
 	cs_cursor r = { buf + 8, buf + size - 8, 0 };
 	uint32_t nm = cs_take_u32(&r);
 	for (uint32_t i = 0; i < nm && !r.bad; i++) {
@@ -217,28 +280,49 @@ cs_modelfile *cs_modelfile_read(const char *path, cs_error *err)
 	for (uint32_t i = 0; i < nt && !r.bad; i++) {
 		char *name = cs_take_str(&r, cs_take_u16(&r));
 		uint64_t n = cs_take_u64(&r);
-		float *d = NULL;
 		if (!name || r.bad || n > (uint64_t)(r.end - r.p) / sizeof(float) ||
-		    !(d = malloc(n ? n * sizeof(float) : 1)) ||
-		    cs_modelfile_add(mf, name, d, n, NULL) < 0) {
+		    cs_modelfile_add(mf, name, NULL, n, NULL) < 0) {
 			free(name);
-			free(d);
 			r.bad = 1;
 			break;
 		}
 		free(name);
-		cs_take(&r, d, n * sizeof(float));
+		mf->t[mf->ntensors - 1].src = r.p;
+		r.p += n * sizeof(float);
 	}
 	if (r.bad || r.p != r.end) {
 		cs_err(err, CS_ERR_FORMAT, path, 0, "corrupt model file (bad layout)");
 		goto fail;
 	}
-	free(buf);
-	fclose(fp);
 	return mf;
 fail:
 	cs_modelfile_free(mf);
-	free(buf);
-	fclose(fp);
 	return NULL;
+}
+
+cs_modelfile *cs_modelfile_read(const char *path, cs_error *err)
+{
+	cs_modelfile *mf = cs_modelfile_open(path, err);
+	if (!mf)
+		return NULL;
+	mf->own = 1;
+	for (size_t i = 0; i < mf->ntensors; i++) {
+		cs_tensor *t = &mf->t[i];
+		float *d = malloc(t->n ? t->n * sizeof(float) : 1);
+		if (!d) {
+			cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory");
+			cs_modelfile_free(mf);
+			return NULL;
+		}
+		cs_tensor_get(t, d); /* from src, while data is still NULL */
+		t->data = d;
+		t->src = NULL;
+	}
+	/* the values are copied: the image can go */
+	if (mf->mapped)
+		munmap(mf->image, mf->image_len);
+	else
+		free(mf->image);
+	mf->image = NULL;
+	return mf;
 }

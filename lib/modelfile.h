@@ -17,8 +17,10 @@
 
 typedef struct cs_tensor {
 	char *name;
-	float *data;
+	float *data;      /* NULL for a tensor of cs_modelfile_open: see src */
 	uint64_t n;
+	const void *src;  /* read: the values in the file's image, little-endian
+			   * f32, not aligned; NULL for a tensor added */
 } cs_tensor;
 
 typedef struct cs_modelfile {
@@ -26,6 +28,9 @@ typedef struct cs_modelfile {
 	size_t ntensors;
 	cs_tensor *t;
 	int own;           /* tensors' data belongs to the file (read) */
+	void *image;       /* read: the file's bytes, mapped or in memory */
+	size_t image_len;
+	int mapped;
 } cs_modelfile;
 
 cs_modelfile *cs_modelfile_new(void);
@@ -42,5 +47,18 @@ const cs_tensor *cs_modelfile_find(const cs_modelfile *mf, const char *name);
 int cs_modelfile_write(const cs_modelfile *mf, const char *path, cs_error *err);
 /* Read and check a whole file (magic, version, sizes, checksum). */
 cs_modelfile *cs_modelfile_read(const char *path, cs_error *err);
+/*
+ * The same checks, the tensors' values left in the file's image (mapped
+ * where the system can): their data is NULL, cs_tensor_get copies them
+ * out. For a program that copies the tensors once (into a model), this
+ * saves a copy of the whole file; the image lives until cs_modelfile_free.
+ */
+cs_modelfile *cs_modelfile_open(const char *path, cs_error *err);
+/* Copy the values of t into dst (t->n floats). */
+void cs_tensor_get(const cs_tensor *t, float *dst);
+/* Index of the first value of t that is not finite (NaN or infinite), or t->n. */
+uint64_t cs_tensor_first_nonfinite(const cs_tensor *t);
+/* Value i of t. */
+float cs_tensor_at(const cs_tensor *t, uint64_t i);
 
 #endif

@@ -166,6 +166,11 @@ static float score_one(const cs_scorer *s, const float *h, size_t j)
 	return acc + s->bias[j];
 }
 
+float cs_scorer_score(const cs_scorer *s, const float *h, size_t j)
+{
+	return score_one(s, h, j);
+}
+
 void cs_scorer_scores(const cs_scorer *s, const float *h, float *out)
 {
 	for (size_t j = 0; j < s->V; j++)
@@ -177,6 +182,13 @@ void cs__score_take(const cs_scorer *s, cs__topk_row *row, const float *sc,
 {
 	if (row->seeding) {
 		cs__seed(row, sc, base);
+		return;
+	}
+	if (row->ranking) {
+		for (; mask; mask &= mask - 1) {
+			size_t j = base + (unsigned)__builtin_ctz(mask);
+			row->n += j != row->target && cs__admissible(s, row, j);
+		}
 		return;
 	}
 	for (; mask; mask &= mask - 1) {
@@ -335,6 +347,38 @@ static void *carve(char **p, size_t n)
 	return r;
 }
 
+/* The scorer's scratch, at least need bytes. */
+static int scratch(cs_scorer *s, size_t need, cs_error *err)
+{
+	if (need <= s->scratch_cap)
+		return 0;
+	free(s->scratch);
+	s->scratch_cap = 0;
+	if (!(s->scratch = aligned_alloc(64, (need + 63) & ~(size_t)63)))
+		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory for the item scorer");
+	s->scratch_cap = need;
+	return 0;
+}
+
+/* The threads that score: the OpenMP threads, at most one a unit. */
+static size_t score_threads(const cs_scorer *s)
+{
+	size_t T = 1;
+#ifdef _OPENMP
+	T = (size_t)omp_get_max_threads();
+#endif
+	return T < s->U ? T : s->U;
+}
+
+/* Sorted copies of the seen lists of rows 0 .. M-1 into ss. */
+static void sort_seen(uint32_t *ss, size_t M, const size_t *seen_off, const uint32_t *seen)
+{
+	memcpy(ss, seen + seen_off[0], (seen_off[M] - seen_off[0]) * sizeof *ss);
+	for (size_t r = 0; r < M; r++)
+		qsort(ss + seen_off[r] - seen_off[0], seen_off[r + 1] - seen_off[r],
+		      sizeof *ss, cmp_u32);
+}
+
 int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 		   const size_t *seen_off, const uint32_t *seen, uint32_t *ids,
 		   float *vals, size_t *n, cs_error *err)
@@ -354,26 +398,15 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 	}
 	if (!direct && !s->packed && pack(s, err) < 0)
 		return -1;
-	size_t T = 1;
-#ifdef _OPENMP
-	T = (size_t)omp_get_max_threads();
-#endif
-	if (T > s->U)
-		T = s->U;
+	size_t T = score_threads(s);
 	size_t nseen = seen && seen_off ? seen_off[M] - seen_off[0] : 0;
 	size_t need = 64 * 8 + Mp * C * sizeof(float) + Mp * C2 * sizeof(uint32_t) +
 		      nseen * sizeof(uint32_t) + T * Mp * sizeof(cs__topk_row) +
 		      T * Mp * kk * (sizeof(float) + sizeof(uint32_t)) * (bf ? 2 : 1) +
 		      (bf ? T * Mp * CS_SCORE_CAND * 2 * sizeof(uint32_t) : 0) +
 		      T * Mp * CS_SCORE_SEED * sizeof(float) + 64 * 8;
-	if (need > s->scratch_cap) {
-		free(s->scratch);
-		s->scratch_cap = 0;
-		if (!(s->scratch = aligned_alloc(64, (need + 63) & ~(size_t)63)))
-			return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory for top-%zu of %zu rows",
-				      k, M);
-		s->scratch_cap = need;
-	}
+	if (scratch(s, need, err) < 0)
+		return -1;
 	char *p = s->scratch;
 	float *hp = carve(&p, Mp * C * sizeof *hp);
 	uint32_t *hb = carve(&p, Mp * C2 * sizeof *hb);
@@ -398,12 +431,8 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 				hb[r * C2 + q] = (uint32_t)to_bf16(lo) |
 						 (uint32_t)to_bf16(hi2) << 16;
 			}
-	if (nseen) {
-		memcpy(ss, seen + seen_off[0], nseen * sizeof *ss);
-		for (size_t r = 0; r < M; r++)
-			qsort(ss + seen_off[r] - seen_off[0], seen_off[r + 1] - seen_off[r],
-			      sizeof *ss, cmp_u32);
-	}
+	if (nseen)
+		sort_seen(ss, M, seen_off, seen);
 	for (size_t t = 0; t < T; t++)
 		for (size_t r = 0; r < Mp; r++) {
 			cs__topk_row *row = &rows[t * Mp + r];
@@ -509,6 +538,79 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 				cs__sift_down(v, id, got, i);
 		heap_sort(v, id, got);
 		n[r] = got;
+	}
+	return 0;
+}
+
+int cs_scorer_rank(cs_scorer *s, const float *h, size_t M, const uint32_t *target,
+		   const size_t *seen_off, const uint32_t *seen, size_t *rank,
+		   cs_error *err)
+{
+	if (s->kernel != CS_KERNEL_AVX512 && s->kernel != CS_KERNEL_C)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "ranks are counted by the fp32 kernels, not '%s'",
+			      kernel_names[s->kernel]);
+	if (M == 0)
+		return 0;
+	if (!s->packed && pack(s, err) < 0)
+		return -1;
+	size_t C = s->C, Mp = (M + CS_SCORE_R - 1) / CS_SCORE_R * CS_SCORE_R;
+	size_t T = score_threads(s);
+	size_t nseen = seen && seen_off ? seen_off[M] - seen_off[0] : 0;
+	size_t need = Mp * C * sizeof(float) + nseen * sizeof(uint32_t) +
+		      T * Mp * sizeof(cs__topk_row) + 64 * 3;
+	if (scratch(s, need, err) < 0)
+		return -1;
+	char *p = s->scratch;
+	float *hp = carve(&p, Mp * C * sizeof *hp);
+	uint32_t *ss = carve(&p, nseen * sizeof *ss);
+	cs__topk_row *rows = carve(&p, T * Mp * sizeof *rows);
+	memcpy(hp, h, M * C * sizeof *hp);
+	memset(hp + M * C, 0, (Mp - M) * C * sizeof *hp);
+	if (nseen)
+		sort_seen(ss, M, seen_off, seen);
+	/* each row's threshold is its target's score: the kernels hand over
+	 * exactly the items that score at least as high */
+	for (size_t t = 0; t < T; t++)
+		for (size_t r = 0; r < Mp; r++) {
+			cs__topk_row *row = &rows[t * Mp + r];
+			memset(row, 0, sizeof *row);
+			row->ranking = 1;
+			row->h = hp + r * C;
+			row->sthr = -INFINITY;
+			row->thr = INFINITY; /* padding: nothing */
+			if (r < M) {
+				row->target = target[r];
+				row->thr = target[r] >= s->first && target[r] < s->V ?
+					   score_one(s, h + r * C, target[r]) : INFINITY;
+			}
+			if (nseen && r < M) {
+				row->seen = ss + seen_off[r] - seen_off[0];
+				row->nseen = seen_off[r + 1] - seen_off[r];
+			}
+		}
+	size_t chunk = (s->U + 4 * T - 1) / (4 * T);
+	chunk = chunk < 4 * CS_SCORE_SEED ? chunk : 4 * CS_SCORE_SEED;
+	size_t nch = (s->U + chunk - 1) / chunk;
+	#pragma omp parallel num_threads((int)T)
+	{
+		size_t t = 0;
+#ifdef _OPENMP
+		t = (size_t)omp_get_thread_num();
+#endif
+		#pragma omp for schedule(dynamic, 1) nowait
+		for (size_t ch = 0; ch < nch; ch++) {
+			size_t u0 = ch * chunk, u1 = u0 + chunk < s->U ? u0 + chunk : s->U;
+			if (s->kernel == CS_KERNEL_AVX512)
+				cs__score_avx512(s, hp, Mp, u0, u1, rows + t * Mp);
+			else
+				score_c(s, hp, Mp, u0, u1, rows + t * Mp);
+		}
+	}
+	for (size_t r = 0; r < M; r++) {
+		rank[r] = 0;
+		for (size_t t = 0; t < T; t++)
+			rank[r] += rows[t * Mp + r].n;
 	}
 	return 0;
 }

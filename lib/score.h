@@ -59,6 +59,23 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 		   const size_t *seen_off, const uint32_t *seen, uint32_t *ids,
 		   float *vals, size_t *n, cs_error *err);
 
+/*
+ * The rank (from 0) of item target[i] in row i of h (M, C) into rank (M):
+ * how many items first .. V-1 other than the target, and not among the
+ * row's seen items (seen_off, seen as for cs_scorer_topk), score at least
+ * as high as it, the scores as defined above; items that tie with the
+ * target count ahead of it (as cs_rank_full). No score matrix is written:
+ * the kernels hand over only the scores that reach the target's. Needs a
+ * single-precision kernel (c or avx512: "fp32"). Threads and calls as
+ * cs_scorer_topk. A target outside first .. V-1 ranks 0. Returns 0, or
+ * -1 with err filled.
+ */
+int cs_scorer_rank(cs_scorer *s, const float *h, size_t M, const uint32_t *target,
+		   const size_t *seen_off, const uint32_t *seen, size_t *rank,
+		   cs_error *err);
+/* The score of item j (< V) for row h (C), as the kernels make it. */
+float cs_scorer_score(const cs_scorer *s, const float *h, size_t j);
+
 /* All V scores of one row h (C) as the kernels define them (for tests). */
 void cs_scorer_scores(const cs_scorer *s, const float *h, float *out);
 

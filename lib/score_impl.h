@@ -69,6 +69,10 @@ typedef struct cs__topk_row {
 	float *cval;        /* (CS_SCORE_CAND) */
 	size_t nc;
 	double margin;      /* twice the bound on |approximate - exact| */
+	/* ranking (cs_scorer_rank): thr is the target's score, and n counts
+	 * the items other than target handed over */
+	int ranking;
+	uint32_t target;
 } cs__topk_row;
 
 /* a worse than b: a lower score, or the same and a larger id */

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "cs.h"
 
 int cs_err(cs_error *err, int code, const char *path, long line,
@@ -45,6 +48,92 @@ uint64_t cs_hash64(const void *p, size_t n, uint64_t h)
 		h *= 0x100000001b3ULL;
 	}
 	return h;
+}
+
+struct cs_lines {
+	int fd, eof;
+	char *name;
+	char *buf;        /* bytes [pos, len) not yet returned */
+	size_t pos, scan, len, cap; /* scan: no newline in [pos, scan) */
+};
+
+cs_lines *cs_lines_new(int fd, const char *name)
+{
+	cs_lines *l = calloc(1, sizeof *l);
+	if (!l || !(l->name = strdup(name ? name : "<input>")) ||
+	    !(l->buf = malloc(l->cap = 1 << 16))) {
+		cs_lines_free(l);
+		return NULL;
+	}
+	l->fd = fd;
+	return l;
+}
+
+void cs_lines_free(cs_lines *l)
+{
+	if (!l)
+		return;
+	free(l->name);
+	free(l->buf);
+	free(l);
+}
+
+int cs_lines_next(cs_lines *l, int wait, char **line, size_t *len, cs_error *err)
+{
+	for (;;) {
+		char *nl = memchr(l->buf + l->scan, '\n', l->len - l->scan);
+		if (nl || (l->eof && l->len > l->pos)) {
+			size_t n = nl ? (size_t)(nl - l->buf) - l->pos : l->len - l->pos;
+			*line = l->buf + l->pos;
+			*len = n;
+			(*line)[n] = 0; /* a read leaves room for it */
+			l->pos = l->scan = l->pos + n + (nl != NULL);
+			return 1;
+		}
+		l->scan = l->len;
+		if (l->eof)
+			return 0;
+		/* the partial line to the front; room for a block and a NUL */
+		if (l->pos) {
+			memmove(l->buf, l->buf + l->pos, l->len - l->pos);
+			l->len -= l->pos;
+			l->scan = l->len;
+			l->pos = 0;
+		}
+		if (l->cap - l->len < (1 << 12) + 1) {
+			char *b = realloc(l->buf, l->cap * 2);
+			if (!b)
+				return cs_err(err, CS_ERR_NOMEM, l->name, 0, "out of memory");
+			l->buf = b;
+			l->cap *= 2;
+		}
+		if (!wait) {
+			struct pollfd p = { .fd = l->fd, .events = POLLIN };
+			if (poll(&p, 1, 0) == 0)
+				return CS_LINES_LATER;
+		}
+		ssize_t n = read(l->fd, l->buf + l->len, l->cap - l->len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return cs_err(err, CS_ERR_IO, l->name, 0, "read error: %s", strerror(errno));
+		if (n == 0)
+			l->eof = 1;
+		l->len += (size_t)n;
+	}
+}
+
+void *cs_malloc_large(size_t n)
+{
+	const size_t huge = (size_t)2 << 20;
+	if (n < 2 * huge)
+		return malloc(n ? n : 1);
+	void *p = aligned_alloc(huge, (n + huge - 1) / huge * huge);
+#ifdef MADV_HUGEPAGE
+	if (p)
+		madvise(p, (n + huge - 1) / huge * huge, MADV_HUGEPAGE); /* a hint only */
+#endif
+	return p;
 }
 
 int cs_grow(void **p, size_t *cap, size_t need, size_t sz)

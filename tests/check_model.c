@@ -29,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "bertfile.h"
 #include "blas.h"
 #include "model.h"
 #include "recommend.h"
@@ -993,6 +995,59 @@ START_TEST(test_training)
 }
 END_TEST
 
+/* A model file read back both ways (tensors copied out, or left in the
+ * file's image) holds the values written, and loads into the same model. */
+START_TEST(test_modelfile_read)
+{
+	cs_bert_config cfg;
+	cs_bert_config_default(&cfg, 50);
+	cfg.C = 8;
+	cfg.NH = 2;
+	cfg.FF = 16;
+	cfg.P = 8;
+	cs_error err;
+	cs_bert *m = cs_bert_new(&cfg, 7, &err);
+	ck_assert_ptr_nonnull(m);
+	char path[] = "/tmp/cs-check-model.XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	cs_modelfile *w = cs_bert_to_file(m, 42, 0, &err);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_eq(cs_modelfile_write(w, path, &err), 0);
+	cs_modelfile_free(w);
+	for (int lazy = 0; lazy < 2; lazy++) {
+		cs_modelfile *mf = lazy ? cs_modelfile_open(path, &err) : cs_modelfile_read(path, &err);
+		ck_assert_ptr_nonnull(mf);
+		const float *p = m->params_memory;
+		float *got = malloc(m->nparams * sizeof *got);
+		for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+			if (!m->param_sizes[i])
+				continue;
+			const cs_tensor *t = cs_modelfile_find(mf, cs_bert_param_name(i));
+			ck_assert_ptr_nonnull(t);
+			ck_assert_uint_eq(t->n, m->param_sizes[i]);
+			ck_assert(lazy ? !t->data && t->src : t->data && !t->src);
+			cs_tensor_get(t, got);
+			ck_assert_msg(!memcmp(got, p, t->n * sizeof *got), "%s, lazy %d", t->name, lazy);
+			ck_assert_uint_eq(cs_tensor_first_nonfinite(t), t->n);
+			ck_assert(cs_tensor_at(t, t->n - 1) == p[t->n - 1]);
+			p += t->n;
+		}
+		uint64_t fp = 0;
+		cs_bert *b = cs_bert_from_file(mf, path, &fp, &err);
+		ck_assert_ptr_nonnull(b);
+		ck_assert_uint_eq(fp, 42);
+		ck_assert(!memcmp(b->params_memory, m->params_memory, m->nparams * sizeof(float)));
+		cs_bert_free(b);
+		free(got);
+		cs_modelfile_free(mf);
+	}
+	unlink(path);
+	cs_bert_free(m);
+}
+END_TEST
+
 int main(void)
 {
 	cs_blas_init(1, NULL, NULL, NULL);
@@ -1015,6 +1070,7 @@ int main(void)
 	tcase_add_test(tc, test_freeze);
 	tcase_add_test(tc, test_memory);
 	tcase_add_test(tc, test_recommend_overflow);
+	tcase_add_test(tc, test_modelfile_read);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

@@ -9,6 +9,8 @@
 #include <omp.h>
 #endif
 #include "batch.h"
+#include "evaluate.h"
+#include "metrics.h"
 #include "model.h"
 #include "nn.h"
 #include "recommend.h"
@@ -299,6 +301,215 @@ START_TEST(test_topk_row)
 }
 END_TEST
 
+/*
+ * cs_scorer_rank against cs_rank_full over all the scores (cs_scorer_scores):
+ * the same rank for every target, ties and seen items as cs_rank_full
+ * counts them, on 1 to 3 threads, for each single-precision kernel.
+ */
+static void check_rank(size_t V, size_t C, size_t M, size_t first, int data, int seen,
+		       uint64_t seed)
+{
+	cs_nn_rng r;
+	cs_nn_rng_seed(&r, seed);
+	float *w = malloc(V * C * sizeof *w), *b = malloc(V * sizeof *b);
+	float *h = malloc(M * C * sizeof *h), *sc = malloc(V * sizeof *sc);
+	for (size_t i = 0; i < V * C; i++)
+		w[i] = data == DATA_QUARTERS ? quarter(&r) : 0.2f * normal(&r);
+	for (size_t i = 0; i < M * C; i++)
+		h[i] = data == DATA_QUARTERS ? quarter(&r) : normal(&r);
+	for (size_t j = 0; j < V; j++)
+		b[j] = data == DATA_QUARTERS ? quarter(&r) : 0.1f * normal(&r);
+	/* some items twins of others: exact ties whatever the data */
+	for (size_t j = first + 1; j < V; j += 7) {
+		memcpy(w + j * C, w + (j - 1) * C, C * sizeof *w);
+		b[j] = b[j - 1];
+	}
+	size_t *off = malloc((M + 1) * sizeof *off), *rank = malloc(M * sizeof *rank);
+	uint32_t *items = malloc(M * 40 * sizeof *items), *target = malloc(M * sizeof *target);
+	uint32_t *excl = calloc(V, sizeof *excl);
+	off[0] = 0;
+	for (size_t i = 0; i < M; i++) {
+		size_t n = seen ? cs_nn_rng_next(&r) % 40 : 0;
+		off[i + 1] = off[i] + n;
+		for (size_t t = 0; t < n; t++)
+			items[off[i] + t] = (uint32_t)(cs_nn_rng_next(&r) % V);
+		/* targets anywhere; some among the seen items, some twins */
+		target[i] = (uint32_t)(first + cs_nn_rng_next(&r) % (V - first));
+		if (n && i % 3 == 0 && items[off[i]] >= first)
+			target[i] = items[off[i]];
+	}
+	cs_error err = { 0 };
+	int tried = 0;
+	for (int ki = 0; ki < 2; ki++) {
+		if (!cs_scorer_kernel_supported(kernels[ki]))
+			continue;
+		tried++;
+		for (int threads = 1; threads <= 3; threads++) {
+#ifdef _OPENMP
+			omp_set_num_threads(threads);
+#endif
+			cs_scorer *s = cs_scorer_new(w, b, V, C, first, kernels[ki], &err);
+			ck_assert_ptr_nonnull(s);
+			ck_assert_int_eq(cs_scorer_rank(s, h, M, target, seen ? off : NULL, items,
+							rank, &err), 0);
+			for (size_t i = 0; i < M; i++) {
+				uint32_t stamp = (uint32_t)(1 + i + M * (size_t)(threads + 4 * ki));
+				for (size_t j = off[i]; seen && j < off[i + 1]; j++)
+					if (items[j] != target[i])
+						excl[items[j]] = stamp;
+				cs_scorer_scores(s, h + i * C, sc);
+				size_t want = cs_rank_full(sc, V, first, target[i],
+							   seen ? excl : NULL, stamp);
+				ck_assert_msg(rank[i] == want, "%s, %d threads, V %zu row %zu target "
+					      "%u: rank %zu, expected %zu", kernels[ki], threads, V, i,
+					      target[i], rank[i], want);
+				ck_assert_float_eq(cs_scorer_score(s, h + i * C, target[i]),
+						   sc[target[i]]);
+			}
+			cs_scorer_free(s);
+		}
+	}
+	ck_assert_int_ge(tried, 1);
+	if (cs_scorer_kernel_supported("bf16")) {
+		cs_scorer *s = cs_scorer_new(w, b, V, C, first, "bf16", &err);
+		ck_assert_int_eq(cs_scorer_rank(s, h, M, target, NULL, NULL, rank, &err), -1);
+		ck_assert_int_eq(err.code, CS_ERR_USAGE);
+		cs_scorer_free(s);
+	}
+	free(w);
+	free(b);
+	free(h);
+	free(sc);
+	free(off);
+	free(rank);
+	free(items);
+	free(target);
+	free(excl);
+}
+
+START_TEST(test_rank)
+{
+	check_rank(1000, 64, 33, CS_ITEM_FIRST, DATA_QUARTERS, 0, 71);
+	check_rank(1000, 64, 33, CS_ITEM_FIRST, DATA_QUARTERS, 1, 72);
+	check_rank(5000, 64, 17, CS_ITEM_FIRST, DATA_NORMAL, 1, 73);
+	check_rank(777, 13, 5, 0, DATA_NORMAL, 0, 74);
+	check_rank(40, 8, 9, CS_ITEM_FIRST, DATA_QUARTERS, 1, 75);
+}
+END_TEST
+
+/*
+ * cs_evaluate against the way it used to rank, over every score of each
+ * history (cs_scorer_scores of the hidden states): cs_rank_full and
+ * cs_rank_among, the same negatives drawn. Ties, [UNK] targets, seen
+ * items and thread counts included; the metrics must be equal, not close.
+ */
+START_TEST(test_evaluate)
+{
+	cs_bert_config cfg;
+	cs_bert_config_default(&cfg, 60);
+	cfg.C = 8;
+	cfg.NH = 2;
+	cfg.FF = 16;
+	cfg.P = 8;
+	cs_error err;
+	cs_bert *m = cs_bert_new(&cfg, 3, &err);
+	ck_assert_ptr_nonnull(m);
+	size_t V = cfg.V, C = cfg.C, N = 70;
+	/* twin items: exact ties */
+	for (size_t j = 10; j < 20; j++) {
+		memcpy(m->params.wte + j * C, m->params.wte + (j + 20) * C, C * sizeof(float));
+		m->params.out_b[j] = m->params.out_b[j + 20];
+	}
+	cs_nn_rng r;
+	cs_nn_rng_seed(&r, 4);
+	size_t off[71];
+	uint32_t item[70 * 12], target[70];
+	off[0] = 0;
+	for (size_t i = 0; i < N; i++) {
+		size_t n = 1 + cs_nn_rng_next(&r) % 11;
+		for (size_t t = 0; t < n; t++)
+			item[off[i] + t] = (uint32_t)(CS_ITEM_FIRST + cs_nn_rng_next(&r) % (V - 3));
+		off[i + 1] = off[i] + n;
+		target[i] = i % 9 == 0 ? item[off[i]] : i % 13 == 0 ? 2 /* [UNK] */
+			    : (uint32_t)(CS_ITEM_FIRST + cs_nn_rng_next(&r) % (V - 3));
+	}
+	cs_dataset d = { .kind = CS_DATA_EVAL, .n = N, .off = off, .item = item,
+			 .target = target };
+	cs_scorer *sc = cs_scorer_new(m->params.wte, m->params.out_b, V, C, CS_ITEM_FIRST, "c",
+				      &err);
+	cs_batcher bt;
+	ck_assert_int_eq(cs_batcher_init(&bt, &cfg, CS_DATA_EVAL, 1, &err), 0);
+	float *score = malloc(V * sizeof *score);
+	for (int v = 0; v < 4; v++) {
+#ifdef _OPENMP
+		omp_set_num_threads(1 + v % 3);
+#endif
+		cs_eval_opts o;
+		cs_eval_defaults(&o);
+		o.batch = v % 2 ? 16 : 256;
+		o.exclude_seen = v >= 2;
+		o.negatives = v == 3 ? 70 : 20; /* 70: more than there are to draw */
+		o.popular = v != 1;
+		cs_eval_result res;
+		ck_assert_int_eq(cs_evaluate(m, &d, &o, &res, &err), 0);
+		/* the reference, history by history */
+		cs_metrics full, samp;
+		cs_metrics_init(&full, o.ks, o.nk);
+		cs_metrics_init(&samp, o.ks, o.nk);
+		double *w = calloc(V, sizeof *w);
+		for (size_t i = 0; i < off[N]; i++)
+			w[item[i]] += 1;
+		for (size_t i = 0; i < N; i++)
+			w[target[i]] += 1;
+		cs_sampler *smp = cs_sampler_new(V, CS_ITEM_FIRST, o.popular ? w : NULL, &err);
+		cs_nn_rng rng;
+		cs_nn_rng_seed(&rng, o.seed);
+		uint32_t *excl = calloc(V, sizeof *excl), stamp = 0, cand[71];
+		uint64_t skipped = 0;
+		for (size_t i = 0; i < N; i++) {
+			const float *h;
+			const cs_batch *b = cs_batcher_fill(&bt, &d, NULL, i, 1);
+			ck_assert_int_eq(cs_bert_score_hidden(m, b, &h, &err), 0);
+			cs_scorer_scores(sc, h, score);
+			uint32_t t = target[i];
+			if (t < CS_ITEM_FIRST) {
+				skipped++;
+				continue;
+			}
+			stamp++;
+			for (size_t j = off[i]; o.exclude_seen && j < off[i + 1]; j++)
+				if (item[j] != t)
+					excl[item[j]] = stamp;
+			cs_metrics_add(&full, cs_rank_full(score, V, CS_ITEM_FIRST, t,
+							   o.exclude_seen ? excl : NULL, stamp));
+			stamp++;
+			for (size_t j = off[i]; j < off[i + 1]; j++)
+				excl[item[j]] = stamp;
+			excl[t] = stamp;
+			size_t k = cs_sampler_draw(smp, &rng, o.negatives, excl, stamp, cand);
+			cs_metrics_add(&samp, cs_rank_among(score, t, cand, k));
+		}
+		ck_assert_uint_eq(res.skipped, skipped);
+		ck_assert_uint_eq(res.full.n, full.n);
+		ck_assert_uint_eq(res.sampled.n, samp.n);
+		ck_assert_msg(res.full.mrr == full.mrr && res.sampled.mrr == samp.mrr,
+			      "variant %d: MRR %.17g %.17g, expected %.17g %.17g", v, res.full.mrr,
+			      res.sampled.mrr, full.mrr, samp.mrr);
+		for (size_t i = 0; i < o.nk; i++) {
+			ck_assert(res.full.hr[i] == full.hr[i] && res.full.ndcg[i] == full.ndcg[i]);
+			ck_assert(res.sampled.hr[i] == samp.hr[i] && res.sampled.ndcg[i] == samp.ndcg[i]);
+		}
+		free(w);
+		free(excl);
+		cs_sampler_free(smp);
+	}
+	free(score);
+	cs_scorer_free(sc);
+	cs_batcher_free(&bt);
+	cs_bert_free(m);
+}
+END_TEST
+
 /* cs_recommender on 1 to 3 threads against cs_bert_score and cs_topk,
  * one history at a time, with and without the history excluded. */
 START_TEST(test_recommender)
@@ -378,6 +589,8 @@ int main(void)
 	tcase_add_test(tc, test_choice);
 	tcase_add_test(tc, test_topk_row);
 	tcase_add_test(tc, test_recommender);
+	tcase_add_test(tc, test_rank);
+	tcase_add_test(tc, test_evaluate);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

@@ -286,6 +286,7 @@ static int on_event(void *ctx, const cs_train_event *ev)
 
 int main(int argc, char **argv)
 {
+	cleanup_on_signals();
 	cs_train_opts to;
 	cs_train_defaults(&to);
 	cs_bert_config cfg;
@@ -369,9 +370,7 @@ int main(int argc, char **argv)
 	to.ckpt = ckpt;
 
 	cs_error err;
-	const char *core = NULL;
-	if (cs_blas_init(threads, argv, &core, &err) < 0 && verbose)
-		report(&err);
+	model_setup(argv, threads, verbose);
 	int rc = EXIT_DATA;
 	cs_vocab *voc = NULL;
 	cs_dataset *train = NULL, *valid = NULL;
@@ -479,11 +478,13 @@ int main(int argc, char **argv)
 		       st.batch_pos, (train->n + to.batch - 1) / to.batch);
 		goto fail;
 	}
+	char origin[128];
 	if (verbose)
-		fprintf(stderr, "%s: OpenBLAS kernel %s, %d threads; V=%zu C=%zu L=%zu heads=%zu "
-			"max-len=%zu inputs=%zu head=%s, %zu parameters; cloze loss %s\n", progname,
-			core ? core : "?", cs_blas_threads(), cfg.V, cfg.C, cfg.L, cfg.NH, cfg.P,
-			cfg.NF, cs_bert_head_name(cfg.head), m->nparams, cs_tiedce_kernel(cfg.C));
+		fprintf(stderr, "%s: OpenBLAS kernel %s (%s), %d threads; V=%zu C=%zu L=%zu "
+			"heads=%zu max-len=%zu inputs=%zu head=%s, %zu parameters; cloze loss %s\n",
+			progname, cs_blas_corename(), cs_blas_core_origin(origin, sizeof origin),
+			cs_blas_threads(), cfg.V, cfg.C, cfg.L, cfg.NH, cfg.P, cfg.NF,
+			cs_bert_head_name(cfg.head), m->nparams, cs_tiedce_kernel(cfg.C));
 	if (!r.quiet) {
 		fprintf(stderr, "%s: %zu examples, %" PRIu64 " events", progname, train->n,
 			train->events);

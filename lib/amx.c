@@ -1,5 +1,6 @@
 /*
- * amx.c - bfloat16 matrix products on AMX tiles (see amx.h).
+ * amx.c - bfloat16 matrix products on AMX tiles, and their operands'
+ * packing (see amx.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -7,24 +8,6 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
 #include <immintrin.h>
-#include "score_impl.h"
-
-static int amx_have = -1, amx_on = 1;
-
-/*
- * The CPU and kernel check is the scorer's (score_x86.c); CS_KERNEL, the
- * scorer's choice of kernel, keeps AMX off here too when it names another
- * (fp32, avx512, bf16, c).
- */
-int cs_amx_available(void)
-{
-	if (amx_have < 0) {
-		const char *k = getenv("CS_KERNEL");
-		amx_have = (!k || !*k || !strcmp(k, "auto") || !strcmp(k, "amx")) &&
-			   cs__score_cpu_amx();
-	}
-	return amx_have && amx_on;
-}
 
 __attribute__((target("amx-tile,amx-bf16")))
 void cs_amx_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
@@ -110,34 +93,23 @@ void cs_amx_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
 	}
 	_tile_release();
 }
+
 #else
-int cs_amx_available(void)
-{
-	return 0;
-}
-
-static int amx_on = 1;
-
 void cs_amx_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
 		 const uint16_t *Bp, size_t bstride, float *C, size_t ldc,
 		 int acc, const float *bias)
 {
 	(void)M, (void)N, (void)K, (void)A, (void)lda, (void)Bp, (void)bstride;
 	(void)C, (void)ldc, (void)acc, (void)bias;
-	abort(); /* callers check cs_amx_available() */
+	abort(); /* callers check cs_kernel_supported() */
 }
+
 #endif
 
-void cs_amx_enable(int on)
-{
-	amx_on = on;
-}
-
-/* The bfloat16 of x in the high half of the result (low half zero). */
+/* The bfloat16 of x (cs_bf16) in the high half of the result (low half zero). */
 static inline uint32_t bf16_hi(float x)
 {
-	union { float f; uint32_t u; } v = { x };
-	return (v.u + 0x7fffu + ((v.u >> 16) & 1u)) & 0xffff0000u;
+	return (uint32_t)cs_bf16(x) << 16;
 }
 
 void cs_bf16_copy(uint16_t *dst, size_t rows_pad, size_t cols_pad,
@@ -153,7 +125,7 @@ void cs_bf16_copy(uint16_t *dst, size_t rows_pad, size_t cols_pad,
 					d[j] = cs_bf16(src[j * lds + i]);
 			else
 				for (const float *s = src + i * lds; j < cols; j++)
-					d[j] = (uint16_t)(bf16_hi(s[j]) >> 16);
+					d[j] = cs_bf16(s[j]);
 		}
 		for (; j < cols_pad; j++)
 			d[j] = 0;
@@ -161,8 +133,9 @@ void cs_bf16_copy(uint16_t *dst, size_t rows_pad, size_t cols_pad,
 }
 
 /*
- * Rounding 16 floats at once: GCC's -O2 leaves these loops scalar, and
- * only CPUs with AMX (hence AVX-512) come here.
+ * Rounding 16 floats at once, as cs_bf16 does: GCC's -O2 leaves these
+ * loops scalar, and only CPUs with AVX-512F and BW (the scorer's bf16
+ * kernel, AMX) come here.
  */
 typedef uint32_t u32x16 __attribute__((vector_size(64)));
 typedef uint16_t u16x16 __attribute__((vector_size(32)));
@@ -177,7 +150,9 @@ static inline VEC_ATTR u32x16 bf16_hi16(const float *x)
 {
 	u32x16 u;
 	memcpy(&u, x, sizeof u);
-	return (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+	u32x16 nan = (u32x16)((u & 0x7fffffffu) > 0x7f800000u); /* all ones where NaN */
+	u32x16 r = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+	return (r & ~nan) | ((u | 0x400000u) & 0xffff0000u & nan);
 }
 
 /*

@@ -3,26 +3,22 @@
  *
  * The output layer's products (items x 64) run about ten times faster on
  * AMX than FP32 sgemm on the same core. Inputs are rounded to bfloat16
- * (8 bits of mantissa), products summed in FP32, as mixed-precision
- * training does elsewhere. cs_amx_available says whether the CPU has
- * AMX-BF16 and the kernel lets the process use it (Linux asks each
- * process to request the tile state); CS_KERNEL set to anything but auto
- * or amx (fp32, say), or cs_amx_enable(0), turns it off, and every caller
- * then takes its FP32 path.
+ * (8 bits of mantissa, cs_bf16 of cpu.h), products summed in FP32, as
+ * mixed-precision training does elsewhere. Which one runs, if any, is the
+ * caller's choice from cpu.h (cs_cpu_kernel, cs_kernel_supported).
  *
  * Layouts. A is row-major bfloat16. B (K, N) is packed by cs_amx_pack:
  * each block of 16 columns holds K/2 rows of 16 pairs (B[2p][n],
  * B[2p+1][n]); blocks follow each other bstride elements apart. M, N and K
- * must be multiples of 32: callers pad with zeros.
+ * must be multiples of 32: callers pad with zeros. The scorer (score.c)
+ * packs the item embeddings the same way, as B^T.
  */
 #ifndef CS_AMX_H
 #define CS_AMX_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-int cs_amx_available(void);
-void cs_amx_enable(int on);
+#include "cpu.h"
 
 /*
  * The tile configuration every AMX user here loads (_tile_loadconfig):
@@ -41,13 +37,6 @@ static inline void cs_amx_tilecfg_init(cs_amx_tilecfg *c)
 		c->rows[i] = 16;
 		c->colsb[i] = 64;
 	}
-}
-
-/* x rounded to the nearest bfloat16 (ties to even). */
-static inline uint16_t cs_bf16(float x)
-{
-	union { float f; uint32_t u; } v = { x };
-	return (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
 }
 
 /*
@@ -79,7 +68,8 @@ void cs_amx_split(uint16_t *A, uint16_t *Bp, const float *S, size_t lds,
  * C (M, N) = A (M, K) B (K, N), or C += when acc, or C = bias + A B when
  * bias (N, every row) is not NULL. A has row stride lda, C row stride ldc;
  * B's 16-column blocks start bstride apart at Bp (which may point at pair
- * row k0 / 2 of a larger packed matrix). Only when cs_amx_available().
+ * row k0 / 2 of a larger packed matrix). Only where
+ * cs_kernel_supported(CS_KERNEL_AMX).
  */
 void cs_amx_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
 		 const uint16_t *Bp, size_t bstride, float *C, size_t ldc,

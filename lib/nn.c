@@ -10,6 +10,7 @@
 
 #include "amx.h"
 #include "blas.h"
+#include "cpu.h"
 #include "nn.h"
 
 /* ------------------------------------------------------------ exp */
@@ -42,17 +43,14 @@
 #undef SIMD_SUFFIX
 #undef SIMD_ATTR
 
-static int simd_best = 1, simd_w = -1;
+static int simd_best = 1;
 
 /* 0: SSE2, 1: AVX2, 2: AVX-512 */
 static int wide(void)
 {
-	if (simd_w < 0) {
-		__builtin_cpu_init();
-		simd_w = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") ? 2
-			 : __builtin_cpu_supports("avx2") != 0;
-	}
-	return simd_best ? simd_w : 0;
+	if (!simd_best)
+		return 0;
+	return cs_cpu_has(CS_CPU_AVX512F | CS_CPU_AVX512DQ) ? 2 : cs_cpu_has(CS_CPU_AVX2);
 }
 
 void cs_nn_simd(int best)
@@ -414,9 +412,15 @@ static int tie_threads(void)
 #endif
 }
 
-static int tie_amx(size_t C)
+/* How the products run: CS_KERNEL_AMX or CS_KERNEL_FP32. */
+static cs_kernel tie_kernel(size_t C)
 {
-	return C % 32 == 0 && cs_amx_available();
+	int k = cs_cpu_kernel(NULL);
+	if (C % 32)
+		return CS_KERNEL_FP32;
+	if ((k == CS_KERNEL_AUTO || k == CS_KERNEL_AMX) && cs_kernel_supported(CS_KERNEL_AMX))
+		return CS_KERNEL_AMX;
+	return CS_KERNEL_FP32;
 }
 
 /* One thread's part of the scratch, and the shared part after them all. */
@@ -465,7 +469,7 @@ static tie_buf tie_view(float *scratch, size_t M, size_t C, int t)
 
 const char *cs_tiedce_kernel(size_t C)
 {
-	return tie_amx(C) ? "AMX bfloat16" : "FP32";
+	return tie_kernel(C) == CS_KERNEL_AMX ? "AMX bfloat16" : "FP32";
 }
 
 size_t cs_tiedce_scratch(size_t M, size_t C)
@@ -627,7 +631,7 @@ double cs_tiedce_forward(float *lse, float *scratch, const float *h,
 	tie_job j = { .h = h, .w = w, .bias = bias, .tgt = tgt, .scratch = scratch,
 		      .zt = scratch /* the target's logit, by row */,
 		      .M = M, .C = C, .V = V, .v0 = v0 };
-	if (tie_amx(C)) {
+	if (tie_kernel(C) == CS_KERNEL_AMX) {
 		uint16_t *hb = (uint16_t *)(scratch + M);
 		cs_bf16_copy(hb, R32(M), C, h, C, M, C, 0);
 		j.hb = hb;
@@ -654,7 +658,7 @@ void cs_tiedce_backward(float *dh, float *dw, float *dbias, float *scratch,
 	tie_job j = { .h = h, .w = w, .bias = bias, .lse = lse, .tgt = tgt,
 		      .scratch = scratch, .dw = dw, .dbias = dbias, .M = M, .C = C,
 		      .V = V, .v0 = v0, .s = dloss / (float)M, .backward = 1 };
-	if (tie_amx(C)) { /* h as A, and h^T as A (C, R32(rb)) of each row block */
+	if (tie_kernel(C) == CS_KERNEL_AMX) { /* h as A, and h^T as A (C, R32(rb)) of each row block */
 		uint16_t *hb = (uint16_t *)(scratch + M), *ht = hb + R32(M) * C;
 		cs_bf16_copy(hb, R32(M), C, h, C, M, C, 0);
 		for (size_t r0 = 0; r0 < M; r0 += TIE_RB) {

@@ -116,8 +116,9 @@ void cs_crossentropy_backward(float *dlogits, const float *logits,
  * computed a tile of items at a time (in parallel over OpenMP threads,
  * each product on one OpenBLAS thread) so that z is never stored whole:
  * the forward pass keeps only lse (M), the backward one recomputes the
- * scores it needs. Where cs_amx_available() and C is a multiple of 32 the
- * products run on AMX in bfloat16 (amx.h), else in FP32 through OpenBLAS. scratch holds cs_tiedce_scratch(M, C) floats (the
+ * scores it needs. Where C is a multiple of 32 the products run in
+ * bfloat16 on AMX tiles (amx.h) where the CPU has them and CS_KERNEL
+ * allows (auto, amx: cpu.h), else in FP32 through OpenBLAS. scratch holds cs_tiedce_scratch(M, C) floats (the
  * count depends on omp_get_max_threads(), which must not change between
  * the call that sized it and the calls that use it). The backward pass
  * adds into dh (M, C), dw (V, C) and dbias (V); dw or dbias may be NULL.

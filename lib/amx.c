@@ -1,6 +1,6 @@
 /*
- * amx.c - bfloat16 matrix products on AMX tiles, and their operands'
- * packing (see amx.h).
+ * amx.c - bfloat16 matrix products on AMX tiles and with AVX512-BF16,
+ * and their operands' packing (see amx.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +94,52 @@ void cs_amx_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
 	_tile_release();
 }
 
+/*
+ * AVX512-BF16: a register tile of 8 rows x 32 columns (16 accumulators);
+ * per pair row p of B, its two 16-column blocks are loaded once and each
+ * row's pair (A[r][2p], A[r][2p+1]) is broadcast against them: vdpbf16ps
+ * adds both products into each column's FP32 sum. Columns outside (j),
+ * rows inside, so that B's 32-column panel stays in L1 while A passes.
+ */
+#define BF_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+__attribute__((target("avx512f,avx512bf16")))
+void cs_bf16_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
+		  const uint16_t *Bp, size_t bstride, float *C, size_t ldc,
+		  int acc, const float *bias)
+{
+	for (size_t j = 0; j < N; j += 32) {
+		const uint16_t *b0 = Bp + (j / 16) * bstride, *b1 = b0 + bstride;
+		__m512 z0 = bias ? _mm512_loadu_ps(bias + j) : _mm512_setzero_ps();
+		__m512 z1 = bias ? _mm512_loadu_ps(bias + j + 16) : _mm512_setzero_ps();
+		for (size_t i = 0; i < M; i += 8) {
+			const uint16_t *a = A + i * lda;
+			float *c = C + i * ldc + j;
+#define INIT(r)                                                                \
+	__m512 c##r##0 = acc ? _mm512_loadu_ps(c + r * ldc) : z0;               \
+	__m512 c##r##1 = acc ? _mm512_loadu_ps(c + r * ldc + 16) : z1;
+			BF_ROWS(INIT)
+#undef INIT
+			for (size_t p = 0; p < K / 2; p++) {
+				__m512bh x0 = (__m512bh)_mm512_loadu_si512(b0 + p * 32);
+				__m512bh x1 = (__m512bh)_mm512_loadu_si512(b1 + p * 32);
+				__m512bh y;
+				uint32_t pr;
+#define DP(r)                                                                  \
+	memcpy(&pr, a + r * lda + 2 * p, sizeof pr);                           \
+	y = (__m512bh)_mm512_set1_epi32((int)pr);                              \
+	c##r##0 = _mm512_dpbf16_ps(c##r##0, y, x0);                            \
+	c##r##1 = _mm512_dpbf16_ps(c##r##1, y, x1);
+				BF_ROWS(DP)
+#undef DP
+			}
+#define STORE(r)                                                               \
+	_mm512_storeu_ps(c + r * ldc, c##r##0);                                \
+	_mm512_storeu_ps(c + r * ldc + 16, c##r##1);
+			BF_ROWS(STORE)
+#undef STORE
+		}
+	}
+}
 #else
 void cs_amx_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
 		 const uint16_t *Bp, size_t bstride, float *C, size_t ldc,
@@ -104,6 +150,14 @@ void cs_amx_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
 	abort(); /* callers check cs_kernel_supported() */
 }
 
+void cs_bf16_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
+		  const uint16_t *Bp, size_t bstride, float *C, size_t ldc,
+		  int acc, const float *bias)
+{
+	(void)M, (void)N, (void)K, (void)A, (void)lda, (void)Bp, (void)bstride;
+	(void)C, (void)ldc, (void)acc, (void)bias;
+	abort(); /* callers check cs_kernel_supported() */
+}
 #endif
 
 /* The bfloat16 of x (cs_bf16) in the high half of the result (low half zero). */
@@ -134,8 +188,8 @@ void cs_bf16_copy(uint16_t *dst, size_t rows_pad, size_t cols_pad,
 
 /*
  * Rounding 16 floats at once, as cs_bf16 does: GCC's -O2 leaves these
- * loops scalar, and only CPUs with AVX-512F and BW (the scorer's bf16
- * kernel, AMX) come here.
+ * loops scalar, and only CPUs with AVX512-BF16 or AMX (hence AVX-512F and
+ * BW) come here.
  */
 typedef uint32_t u32x16 __attribute__((vector_size(64)));
 typedef uint16_t u16x16 __attribute__((vector_size(32)));

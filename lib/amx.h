@@ -1,8 +1,9 @@
 /*
- * amx.h - matrix products in bfloat16 on Intel AMX tiles (fp32 sums).
+ * amx.h - matrix products in bfloat16 (fp32 sums): on Intel AMX tiles, or
+ * with AVX512-BF16's vdpbf16ps (Zen 4 and 5, Cooper Lake, Sapphire Rapids).
  *
- * The output layer's products (items x 64) run about ten times faster on
- * AMX than FP32 sgemm on the same core. Inputs are rounded to bfloat16
+ * The output layer's products (items x 64) run several times faster so
+ * than FP32 sgemm on the same core. Inputs are rounded to bfloat16
  * (8 bits of mantissa, cs_bf16 of cpu.h), products summed in FP32, as
  * mixed-precision training does elsewhere. Which one runs, if any, is the
  * caller's choice from cpu.h (cs_cpu_kernel, cs_kernel_supported).
@@ -68,11 +69,15 @@ void cs_amx_split(uint16_t *A, uint16_t *Bp, const float *S, size_t lds,
  * C (M, N) = A (M, K) B (K, N), or C += when acc, or C = bias + A B when
  * bias (N, every row) is not NULL. A has row stride lda, C row stride ldc;
  * B's 16-column blocks start bstride apart at Bp (which may point at pair
- * row k0 / 2 of a larger packed matrix). Only where
- * cs_kernel_supported(CS_KERNEL_AMX).
+ * row k0 / 2 of a larger packed matrix). cs_amx_gemm on AMX tiles (only
+ * where cs_kernel_supported(CS_KERNEL_AMX)), cs_bf16_gemm with vdpbf16ps
+ * (CS_KERNEL_BF16); the same sums, in their own orders.
  */
 void cs_amx_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
 		 const uint16_t *Bp, size_t bstride, float *C, size_t ldc,
 		 int acc, const float *bias);
+void cs_bf16_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
+		  const uint16_t *Bp, size_t bstride, float *C, size_t ldc,
+		  int acc, const float *bias);
 
 #endif

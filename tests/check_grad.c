@@ -468,11 +468,13 @@ static float bf16_value(float x)
 	return f;
 }
 
+/* _i 0: cs_amx_gemm, 1: cs_bf16_gemm (AVX512-BF16) */
 START_TEST(test_amx_gemm)
 {
-	cs_kernel kern = CS_KERNEL_AMX;
+	cs_kernel kern = _i == 0 ? CS_KERNEL_AMX : CS_KERNEL_BF16;
 	void (*gemm)(size_t, size_t, size_t, const uint16_t *, size_t, const uint16_t *,
-		     size_t, float *, size_t, int, const float *) = cs_amx_gemm;
+		     size_t, float *, size_t, int, const float *) =
+		_i == 0 ? cs_amx_gemm : cs_bf16_gemm;
 	if (!cs_kernel_supported(kern)) {
 		fprintf(stderr, "test_amx_gemm: no %s here, skipped\n", cs_kernel_name(kern));
 		return;
@@ -588,20 +590,21 @@ static double maxdiff(const float *a, const float *b, size_t n, double *scale)
 
 /*
  * _i: 0, 1 the FP32 path (C = 16) on the SSE2 and best kernels; 2 C = 64
- * on a CPU without AMX (the fallback); 3 C = 64 on AMX where the CPU has
- * it (bfloat16 products: looser tolerances, and no finite differences
- * through rounded inputs).
+ * on a CPU without bfloat16 products (the fallback); 3, 4 C = 64 on AMX
+ * and with AVX512-BF16 where the CPU has them (bfloat16 products: looser
+ * tolerances, and no finite differences through rounded inputs).
  */
 START_TEST(test_tiedce)
 {
-	static const char *want[] = { "FP32", "FP32", "FP32", "AMX bfloat16" };
+	static const char *want[] = { "FP32", "FP32", "FP32", "AMX bfloat16", "AVX512-BF16" };
 	cs_nn_simd(_i != 0);
 	int amx = _i >= 3;
-	if (_i == 3 && !cs_kernel_supported(CS_KERNEL_AMX)) {
+	if ((_i == 3 && !cs_kernel_supported(CS_KERNEL_AMX)) ||
+	    (_i == 4 && !cs_kernel_supported(CS_KERNEL_BF16))) {
 		fprintf(stderr, "test_tiedce: no %s here, bfloat16 case skipped\n", want[_i]);
 		return;
 	}
-	cs_cpu_mask(_i == 2 ? CS_CPU_AMX : 0);
+	cs_cpu_mask(_i == 2 ? CS_CPU_AMX | CS_CPU_AVX512BF16 : _i == 4 ? CS_CPU_AMX : 0);
 	ck_assert_str_eq(cs_tiedce_kernel(_i >= 2 ? 64 : 16), want[_i]);
 	double tol = amx ? 2e-2 : 1e-5;
 	struct tie_ctx c = {.M = 300, .C = _i >= 2 ? 64 : 16, .V = 1300};
@@ -662,6 +665,48 @@ START_TEST(test_tiedce)
 	}
 	omp_set_num_threads(threads0);
 	cs_cpu_mask(0);
+	free_all();
+}
+END_TEST
+
+/*
+ * CS_KERNEL picks the loss's products (each test runs in a process of its
+ * own, so the variable is read afresh): _i 0 fp32, the same bits as on a
+ * CPU without bfloat16 products; 1 bf16 and 2 amx, where the CPU has
+ * them, the bfloat16 products, whose bits differ from FP32's.
+ */
+START_TEST(test_tiedce_fallback)
+{
+	static const char *env[] = { "fp32", "bf16", "amx" };
+	static const char *want[] = { "FP32", "AVX512-BF16", "AMX bfloat16" };
+	setenv("CS_KERNEL", env[_i], 1);
+	if (_i && !cs_kernel_supported(_i == 1 ? CS_KERNEL_BF16 : CS_KERNEL_AMX)) {
+		fprintf(stderr, "test_tiedce_fallback: no %s here, skipped\n", env[_i]);
+		ck_assert_str_eq(cs_tiedce_kernel(64), "FP32");
+		return;
+	}
+	ck_assert_str_eq(cs_tiedce_kernel(64), want[_i]);
+	ck_assert_str_eq(cs_tiedce_kernel(48), "FP32"); /* not a multiple of 32 */
+	struct tie_ctx c = {.M = 70, .C = 64, .V = 700};
+	cs_nn_rng_seed(&rng, 5);
+	c.h = randv(c.M * c.C, 1.0f);
+	c.w = randv(c.V * c.C, 0.5f);
+	c.bias = randv(c.V, 0.5f);
+	c.tgt = keep(malloc(c.M * sizeof *c.tgt));
+	for (size_t m = 0; m < c.M; m++)
+		c.tgt[m] = 2 + (uint32_t)(m * 7 % (c.V - 2));
+	c.scratch = keep(malloc(cs_tiedce_scratch(c.M, c.C) * sizeof(float)));
+	c.lse = zerov(c.M);
+	double loss = tie_obj(&c);
+	cs_cpu_mask(CS_CPU_AMX | CS_CPU_AVX512BF16); /* a CPU without them: FP32 */
+	ck_assert_str_eq(cs_tiedce_kernel(64), "FP32");
+	double fp32 = tie_obj(&c);
+	cs_cpu_mask(0);
+	if (_i == 0)
+		ck_assert_msg(loss == fp32, "CS_KERNEL=fp32: loss %.17g, FP32 %.17g", loss, fp32);
+	else
+		ck_assert_msg(loss != fp32 && fabs(loss - fp32) < 1e-3 * fabs(fp32),
+			      "%s: loss %.17g, FP32 %.17g", env[_i], loss, fp32);
 	free_all();
 }
 END_TEST
@@ -962,8 +1007,9 @@ int main(void)
 	tcase_add_loop_test(tc, test_gelu_dropout, 0, 2);
 	tcase_add_loop_test(tc, test_expf, 0, 2);
 	tcase_add_loop_test(tc, test_crossentropy, 0, 2);
-	tcase_add_loop_test(tc, test_tiedce, 0, 4);
-	tcase_add_test(tc, test_amx_gemm);
+	tcase_add_loop_test(tc, test_tiedce, 0, 5);
+	tcase_add_loop_test(tc, test_tiedce_fallback, 0, 3);
+	tcase_add_loop_test(tc, test_amx_gemm, 0, 2);
 	tcase_add_test(tc, test_output_layer);
 	tcase_add_test(tc, test_model);
 	tcase_add_test(tc, test_model_tasks);

@@ -1,6 +1,7 @@
 # Kernels and the restart of the model programs: OpenBLAS's kernel by what
-# the CPU can do, a bad CS_KERNEL as a usage error, and the process name
-# kept across the restart.
+# the CPU can do (and OPENBLAS_CORETYPE over it), the Cloze loss's
+# products by CS_KERNEL and the CPU, a bad CS_KERNEL as a usage error, and
+# the process name kept across the restart.
 . tests/lib.sh
 unset CS_BLAS_REEXEC CS_BLAS_DETECTED OPENBLAS_CORETYPE OMP_WAIT_POLICY OPENBLAS_THREAD_TIMEOUT CS_KERNEL
 
@@ -46,6 +47,24 @@ for ct in "" Prescott; do # Prescott runs on any x86-64
 	expect_eq "$(core)" "$want" "kernel with OPENBLAS_CORETYPE='$ct'"
 	ok "OpenBLAS kernel ${ct:+over $ct}: $want"
 done
+
+# The loss's products: bfloat16 where the CPU has them, FP32 by request
+train
+if has amx_tile && has amx_bf16; then want="AMX bfloat16"
+elif has avx512_bf16; then want=AVX512-BF16
+else want=FP32; fi
+case $want in
+AMX*) ;; # the kernel may refuse the tile state: either answer
+*) expect_eq "$(loss)" "$want" "cloze loss" ;;
+esac
+CS_KERNEL=fp32 train
+expect_eq "$(loss)" FP32 "cloze loss with CS_KERNEL=fp32"
+CS_KERNEL=bf16 train
+expect_eq "$(loss)" "$(has avx512_bf16 && echo AVX512-BF16 || echo FP32)" "cloze loss with CS_KERNEL=bf16"
+cs-train -q -v "$T/vocab.txt" --hidden 48 --heads 2 --layers 1 --max-len 8 --epochs 1 -j 1 \
+	-o "$T/m48.bin" --verbose "$T/train.cseq" 2> "$T/stderr" || die "cs-train --hidden 48"
+expect_eq "$(loss)" FP32 "cloze loss at C 48"
+ok "cloze loss: $want; FP32 with CS_KERNEL=fp32"
 
 # A bad CS_KERNEL is a usage error in every program that reads it.
 for p in "cs-train -v $T/vocab.txt -o $T/x.bin $T/train.cseq" "cs-eval -m $T/m.bin $T/enc.cseq" \

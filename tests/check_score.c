@@ -295,9 +295,20 @@ START_TEST(test_choice)
 				ck_assert_ptr_null(cs_scorer_new(w, b, 64, 4, 3, kernels[ki], &err));
 				ck_assert_int_eq(err.code, CS_ERR_USAGE);
 			}
+		/* auto: the fastest, amx, bf16, avx512, c in that order */
 		s = cs_scorer_new(w, b, 64, 4, 3, NULL, &err);
 		ck_assert_ptr_nonnull(s);
+		ck_assert_str_eq(cs_scorer_kernel(s),
+				 cs_scorer_kernel_supported("amx") ? "amx"
+				 : cs_scorer_kernel_supported("bf16") ? "bf16"
+				 : cs_scorer_kernel_supported("avx512") ? "avx512" : "c");
 		cs_scorer_free(s);
+		cs_cpu_mask(CS_CPU_AMX | CS_CPU_AVX512BF16);
+		s = cs_scorer_new(w, b, 64, 4, 3, "auto", &err);
+		ck_assert_str_eq(cs_scorer_kernel(s),
+				 cs_scorer_kernel_supported("avx512") ? "avx512" : "c");
+		cs_scorer_free(s);
+		cs_cpu_mask(0);
 		ck_assert_int_eq(cs_cpu_kernel(NULL), CS_KERNEL_AUTO);
 	}
 }

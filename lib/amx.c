@@ -6,7 +6,7 @@
 #include <string.h>
 #include "amx.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#if CS_AMX_BUILT
 #include <immintrin.h>
 
 __attribute__((target("amx-tile,amx-bf16")))

@@ -22,6 +22,16 @@
 #include "cpu.h"
 
 /*
+ * Non-zero where this file's products are built (GCC on x86-64 Linux);
+ * elsewhere they abort, and callers take their FP32 paths.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define CS_AMX_BUILT 1
+#else
+#define CS_AMX_BUILT 0
+#endif
+
+/*
  * The tile configuration every AMX user here loads (_tile_loadconfig):
  * palette 1, all eight tiles 16 rows of 64 bytes.
  */

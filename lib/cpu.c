@@ -84,7 +84,8 @@ int cs_kernel_supported(cs_kernel k)
 {
 	switch (k) {
 	case CS_KERNEL_AVX512: return cs_cpu_has(CS_CPU_AVX512F);
-	case CS_KERNEL_BF16: return cs_cpu_has(CS_CPU_AVX512F | CS_CPU_AVX512BF16);
+	case CS_KERNEL_BF16:
+		return cs_cpu_has(CS_CPU_AVX512F | CS_CPU_AVX512BW | CS_CPU_AVX512BF16);
 	case CS_KERNEL_AMX: return cs_cpu_has(CS_CPU_AMX);
 	default: return 1;
 	}

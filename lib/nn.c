@@ -416,7 +416,7 @@ static int tie_threads(void)
 static cs_kernel tie_kernel(size_t C)
 {
 	int k = cs_cpu_kernel(NULL);
-	if (C % 32)
+	if (C % 32 || !CS_AMX_BUILT)
 		return CS_KERNEL_FP32;
 	if ((k == CS_KERNEL_AUTO || k == CS_KERNEL_AMX) && cs_kernel_supported(CS_KERNEL_AMX))
 		return CS_KERNEL_AMX;

@@ -475,7 +475,7 @@ START_TEST(test_amx_gemm)
 	void (*gemm)(size_t, size_t, size_t, const uint16_t *, size_t, const uint16_t *,
 		     size_t, float *, size_t, int, const float *) =
 		_i == 0 ? cs_amx_gemm : cs_bf16_gemm;
-	if (!cs_kernel_supported(kern)) {
+	if (!cs_kernel_supported(kern) || !CS_AMX_BUILT) {
 		fprintf(stderr, "test_amx_gemm: no %s here, skipped\n", cs_kernel_name(kern));
 		return;
 	}
@@ -600,7 +600,7 @@ START_TEST(test_tiedce)
 	cs_nn_simd(_i != 0);
 	int amx = _i >= 3;
 	if ((_i == 3 && !cs_kernel_supported(CS_KERNEL_AMX)) ||
-	    (_i == 4 && !cs_kernel_supported(CS_KERNEL_BF16))) {
+	    (_i == 4 && !cs_kernel_supported(CS_KERNEL_BF16)) || (_i >= 3 && !CS_AMX_BUILT)) {
 		fprintf(stderr, "test_tiedce: no %s here, bfloat16 case skipped\n", want[_i]);
 		return;
 	}
@@ -680,7 +680,7 @@ START_TEST(test_tiedce_fallback)
 	static const char *env[] = { "fp32", "bf16", "amx" };
 	static const char *want[] = { "FP32", "AVX512-BF16", "AMX bfloat16" };
 	setenv("CS_KERNEL", env[_i], 1);
-	if (_i && !cs_kernel_supported(_i == 1 ? CS_KERNEL_BF16 : CS_KERNEL_AMX)) {
+	if (_i && (!cs_kernel_supported(_i == 1 ? CS_KERNEL_BF16 : CS_KERNEL_AMX) || !CS_AMX_BUILT)) {
 		fprintf(stderr, "test_tiedce_fallback: no %s here, skipped\n", env[_i]);
 		ck_assert_str_eq(cs_tiedce_kernel(64), "FP32");
 		return;

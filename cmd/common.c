@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "blas.h"
 #include "common.h"
+#include "cpu.h"
 #include "modelfile.h"
 
 void warnx_(const char *fmt, ...)
@@ -108,7 +110,7 @@ void check_env(void)
 	while (i < sizeof kernels / sizeof *kernels && strcmp(k, kernels[i]))
 		i++;
 	if (i == sizeof kernels / sizeof *kernels)
-		usage_error("invalid kernel '%s' in CS_KERNEL (auto, amx, bf16, fp32, avx512 or c)", k);
+		usage_error("invalid value '%s' in CS_KERNEL (expected auto, amx, bf16, fp32, avx512 or c)", k);
 }
 
 void progress_init(progress *p, int quiet)
@@ -144,9 +146,9 @@ void progress_done(progress *p)
 
 /*
  * Every program removes its half-written temporary outputs when it is
- * interrupted, then dies of the same signal. Installed before main(),
- * except for signals ignored at the start (nohup, a background job of a
- * script): those stay ignored.
+ * interrupted, then dies of the same signal: main() calls
+ * cleanup_on_signals() first thing. Signals ignored at the start (nohup,
+ * a background job of a script) stay ignored.
  */
 static void on_signal(int sig)
 {
@@ -155,7 +157,7 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
-__attribute__((constructor)) static void install_cleanup(void)
+void cleanup_on_signals(void)
 {
 	/*
 	 * Past a file size limit (ulimit -f) write() fails with EFBIG instead
@@ -173,4 +175,14 @@ __attribute__((constructor)) static void install_cleanup(void)
 		sigemptyset(&sa.sa_mask);
 		sigaction(sigs[i], &sa, NULL);
 	}
+}
+
+void model_setup(char **argv, int threads, int verbose)
+{
+	cs_error err;
+	if (cs_cpu_kernel(&err) < 0)
+		usage_error("%s", err.msg);
+	if (cs_blas_restart(argv, &err) < 0 && verbose)
+		report(&err);
+	cs_blas_init(threads);
 }

@@ -46,6 +46,21 @@ double mem_limit(void);
  */
 void check_env(void);
 
+/*
+ * Remove temporary outputs on SIGINT, SIGTERM, SIGHUP and SIGPIPE, then
+ * die of the signal; ignore SIGXFSZ (the write fails, EFBIG). Every main
+ * calls it first.
+ */
+void cleanup_on_signals(void);
+
+/*
+ * The model programs' set-up, before any other thread: CS_KERNEL checked
+ * (a bad value is a usage error), OpenBLAS's settings (which may start the
+ * program again: cs_blas_restart; a failure is reported when verbose),
+ * then its thread count (0: OpenBLAS's default).
+ */
+void model_setup(char **argv, int threads, int verbose);
+
 /* Progress on stderr, only when it is a terminal and not quiet; rate-limited to ~4/s. */
 typedef struct progress {
 	int on;

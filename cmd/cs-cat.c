@@ -132,6 +132,7 @@ out:
 
 int main(int argc, char **argv)
 {
+	cleanup_on_signals();
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "info", no_argument, NULL, 'i' },

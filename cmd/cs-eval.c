@@ -235,6 +235,7 @@ out:
 
 int main(int argc, char **argv)
 {
+	cleanup_on_signals();
 	cs_eval_opts o;
 	cs_eval_defaults(&o);
 	const char *model_path = NULL;
@@ -282,7 +283,7 @@ int main(int argc, char **argv)
 	const char *in = optind < argc ? argv[optind] : "-";
 	check_env();
 	cs_error err;
-	cs_blas_init(threads, argv, NULL, &err);
+	model_setup(argv, threads, 0);
 	int rc = EXIT_DATA;
 	uint64_t fp;
 	cs_dataset *d = NULL;

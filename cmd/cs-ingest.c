@@ -110,6 +110,7 @@ enum { O_HEADER = 256, O_NOHEADER, O_PURCHASES, O_TOFF, O_STRICT, O_MAXREP, O_SK
 
 int main(int argc, char **argv)
 {
+	cleanup_on_signals();
 	static const struct option lo[] = {
 		{ "preset", required_argument, 0, 'p' }, { "output", required_argument, 0, 'o' },
 		{ "by", required_argument, 0, 'b' }, { "gap", required_argument, 0, 'g' },

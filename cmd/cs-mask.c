@@ -376,6 +376,7 @@ static size_t parse_fields(const char *s, const char ***names)
 
 int main(int argc, char **argv)
 {
+	cleanup_on_signals();
 	enum { SPLIT, CLOZE, SESSION, RETURNS, NEXT, NCMD };
 	static const char *cmds[] = { "split", "cloze", "session", "returns", "next" };
 	cs_split_opts so = { 0 };

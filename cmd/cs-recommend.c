@@ -369,6 +369,7 @@ out:
 
 int main(int argc, char **argv)
 {
+	cleanup_on_signals();
 	const char *model_path = NULL, *vocab_path = NULL, *keyfield = NULL;
 	int opt, threads = 0, text = 0, quiet = 0;
 	ctx c = { .k = 10, .batch = 256, .out = stdout, .oname = "<stdout>" };
@@ -398,7 +399,7 @@ int main(int argc, char **argv)
 	const char *in = optind < argc ? argv[optind] : "-";
 	check_env();
 	cs_error err;
-	cs_blas_init(threads, argv, NULL, &err);
+	model_setup(argv, threads, 0);
 	int rc = EXIT_DATA;
 	uint64_t fp;
 	cs_vocab *voc = NULL;

@@ -388,6 +388,7 @@ static int on_event(void *ctx, const cs_train_event *ev)
 
 int main(int argc, char **argv)
 {
+	cleanup_on_signals();
 	cs_train_opts to;
 	cs_train_defaults(&to);
 	cs_bert_config cfg;
@@ -520,9 +521,7 @@ int main(int argc, char **argv)
 	check_env();
 
 	cs_error err;
-	const char *core = NULL;
-	if (cs_blas_init(threads, argv, &core, &err) < 0 && verbose)
-		report(&err);
+	model_setup(argv, threads, verbose);
 	int rc = EXIT_DATA;
 	cs_vocab *voc = NULL;
 	cs_dataset *train = NULL, *valid = NULL;
@@ -650,6 +649,7 @@ int main(int argc, char **argv)
 		       st.batch_pos, (train->n + to.batch - 1) / to.batch);
 		goto fail;
 	}
+	char origin[128];
 	if (verbose) {
 		char loss[96];
 		if (to.loss == CS_LOSS_FULL)
@@ -657,10 +657,11 @@ int main(int argc, char **argv)
 		else
 			snprintf(loss, sizeof loss, "%s over %zu %s negatives", cs_loss_name(to.loss),
 				 to.negatives, cs_sampler_name(to.sampler));
-		fprintf(stderr, "%s: OpenBLAS kernel %s, %d threads; V=%zu C=%zu L=%zu heads=%zu "
-			"max-len=%zu inputs=%zu head=%s attention=%s, %zu parameters; loss %s\n",
-			progname, core ? core : "?", cs_blas_threads(), cfg.V, cfg.C, cfg.L, cfg.NH,
-			cfg.P, cfg.NF, cs_bert_head_name(cfg.head),
+		fprintf(stderr, "%s: OpenBLAS kernel %s (%s), %d threads; V=%zu C=%zu L=%zu "
+			"heads=%zu max-len=%zu inputs=%zu head=%s attention=%s, %zu parameters; "
+			"loss %s\n", progname, cs_blas_corename(),
+			cs_blas_core_origin(origin, sizeof origin), cs_blas_threads(), cfg.V, cfg.C,
+			cfg.L, cfg.NH, cfg.P, cfg.NF, cs_bert_head_name(cfg.head),
 			cfg.causal ? "causal" : "bidirectional", m->nparams, loss);
 	}
 	if (!r.quiet) {

@@ -251,6 +251,7 @@ static int info(void)
 
 int main(int argc, char **argv)
 {
+	cleanup_on_signals();
 	if (argc < 2)
 		usage_error("missing command (build, encode, decode or info)");
 	const char *cmd = argv[1];

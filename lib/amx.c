@@ -1,30 +1,13 @@
 /*
- * amx.c - bfloat16 matrix products on AMX tiles (see amx.h).
+ * amx.c - bfloat16 matrix products on AMX tiles and with AVX512-BF16,
+ * and their operands' packing (see amx.h).
  */
 #include <stdlib.h>
 #include <string.h>
 #include "amx.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#if CS_AMX_BUILT
 #include <immintrin.h>
-#include "score_impl.h"
-
-static int amx_have = -1, amx_on = 1;
-
-/*
- * The CPU and kernel check is the scorer's (score_x86.c); CS_KERNEL, the
- * scorer's choice of kernel, keeps AMX off here too when it names another
- * (fp32, avx512, bf16, c).
- */
-int cs_amx_available(void)
-{
-	if (amx_have < 0) {
-		const char *k = getenv("CS_KERNEL");
-		amx_have = (!k || !*k || !strcmp(k, "auto") || !strcmp(k, "amx")) &&
-			   cs__score_cpu_amx();
-	}
-	return amx_have && amx_on;
-}
 
 __attribute__((target("amx-tile,amx-bf16")))
 void cs_amx_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
@@ -110,34 +93,77 @@ void cs_amx_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
 	}
 	_tile_release();
 }
-#else
-int cs_amx_available(void)
+
+/*
+ * AVX512-BF16: a register tile of 8 rows x 32 columns (16 accumulators);
+ * per pair row p of B, its two 16-column blocks are loaded once and each
+ * row's pair (A[r][2p], A[r][2p+1]) is broadcast against them: vdpbf16ps
+ * adds both products into each column's FP32 sum. Columns outside (j),
+ * rows inside, so that B's 32-column panel stays in L1 while A passes.
+ */
+#define BF_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+__attribute__((target("avx512f,avx512bf16")))
+void cs_bf16_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
+		  const uint16_t *Bp, size_t bstride, float *C, size_t ldc,
+		  int acc, const float *bias)
 {
-	return 0;
+	for (size_t j = 0; j < N; j += 32) {
+		const uint16_t *b0 = Bp + (j / 16) * bstride, *b1 = b0 + bstride;
+		__m512 z0 = bias ? _mm512_loadu_ps(bias + j) : _mm512_setzero_ps();
+		__m512 z1 = bias ? _mm512_loadu_ps(bias + j + 16) : _mm512_setzero_ps();
+		for (size_t i = 0; i < M; i += 8) {
+			const uint16_t *a = A + i * lda;
+			float *c = C + i * ldc + j;
+#define INIT(r)                                                                \
+	__m512 c##r##0 = acc ? _mm512_loadu_ps(c + r * ldc) : z0;               \
+	__m512 c##r##1 = acc ? _mm512_loadu_ps(c + r * ldc + 16) : z1;
+			BF_ROWS(INIT)
+#undef INIT
+			for (size_t p = 0; p < K / 2; p++) {
+				__m512bh x0 = (__m512bh)_mm512_loadu_si512(b0 + p * 32);
+				__m512bh x1 = (__m512bh)_mm512_loadu_si512(b1 + p * 32);
+				__m512bh y;
+				uint32_t pr;
+#define DP(r)                                                                  \
+	memcpy(&pr, a + r * lda + 2 * p, sizeof pr);                           \
+	y = (__m512bh)_mm512_set1_epi32((int)pr);                              \
+	c##r##0 = _mm512_dpbf16_ps(c##r##0, y, x0);                            \
+	c##r##1 = _mm512_dpbf16_ps(c##r##1, y, x1);
+				BF_ROWS(DP)
+#undef DP
+			}
+#define STORE(r)                                                               \
+	_mm512_storeu_ps(c + r * ldc, c##r##0);                                \
+	_mm512_storeu_ps(c + r * ldc + 16, c##r##1);
+			BF_ROWS(STORE)
+#undef STORE
+		}
+	}
 }
-
-static int amx_on = 1;
-
+#else
 void cs_amx_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
 		 const uint16_t *Bp, size_t bstride, float *C, size_t ldc,
 		 int acc, const float *bias)
 {
 	(void)M, (void)N, (void)K, (void)A, (void)lda, (void)Bp, (void)bstride;
 	(void)C, (void)ldc, (void)acc, (void)bias;
-	abort(); /* callers check cs_amx_available() */
+	abort(); /* callers check cs_kernel_supported() */
+}
+
+void cs_bf16_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
+		  const uint16_t *Bp, size_t bstride, float *C, size_t ldc,
+		  int acc, const float *bias)
+{
+	(void)M, (void)N, (void)K, (void)A, (void)lda, (void)Bp, (void)bstride;
+	(void)C, (void)ldc, (void)acc, (void)bias;
+	abort(); /* callers check cs_kernel_supported() */
 }
 #endif
 
-void cs_amx_enable(int on)
-{
-	amx_on = on;
-}
-
-/* The bfloat16 of x in the high half of the result (low half zero). */
+/* The bfloat16 of x (cs_bf16) in the high half of the result (low half zero). */
 static inline uint32_t bf16_hi(float x)
 {
-	union { float f; uint32_t u; } v = { x };
-	return (v.u + 0x7fffu + ((v.u >> 16) & 1u)) & 0xffff0000u;
+	return (uint32_t)cs_bf16(x) << 16;
 }
 
 void cs_bf16_copy(uint16_t *dst, size_t rows_pad, size_t cols_pad,
@@ -153,7 +179,7 @@ void cs_bf16_copy(uint16_t *dst, size_t rows_pad, size_t cols_pad,
 					d[j] = cs_bf16(src[j * lds + i]);
 			else
 				for (const float *s = src + i * lds; j < cols; j++)
-					d[j] = (uint16_t)(bf16_hi(s[j]) >> 16);
+					d[j] = cs_bf16(s[j]);
 		}
 		for (; j < cols_pad; j++)
 			d[j] = 0;
@@ -161,8 +187,9 @@ void cs_bf16_copy(uint16_t *dst, size_t rows_pad, size_t cols_pad,
 }
 
 /*
- * Rounding 16 floats at once: GCC's -O2 leaves these loops scalar, and
- * only CPUs with AMX (hence AVX-512) come here.
+ * Rounding 16 floats at once, as cs_bf16 does: GCC's -O2 leaves these
+ * loops scalar, and only CPUs with AVX512-BF16 or AMX (hence AVX-512F and
+ * BW) come here.
  */
 typedef uint32_t u32x16 __attribute__((vector_size(64)));
 typedef uint16_t u16x16 __attribute__((vector_size(32)));
@@ -177,7 +204,9 @@ static inline VEC_ATTR u32x16 bf16_hi16(const float *x)
 {
 	u32x16 u;
 	memcpy(&u, x, sizeof u);
-	return (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+	u32x16 nan = (u32x16)((u & 0x7fffffffu) > 0x7f800000u); /* all ones where NaN */
+	u32x16 r = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+	return (r & ~nan) | ((u | 0x400000u) & 0xffff0000u & nan);
 }
 
 /*

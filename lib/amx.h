@@ -1,28 +1,35 @@
 /*
- * amx.h - matrix products in bfloat16 on Intel AMX tiles (fp32 sums).
+ * amx.h - matrix products in bfloat16 (fp32 sums): on Intel AMX tiles, or
+ * with AVX512-BF16's vdpbf16ps (Zen 4 and 5, Cooper Lake, Sapphire Rapids).
  *
- * The output layer's products (items x 64) run about ten times faster on
- * AMX than FP32 sgemm on the same core. Inputs are rounded to bfloat16
- * (8 bits of mantissa), products summed in FP32, as mixed-precision
- * training does elsewhere. cs_amx_available says whether the CPU has
- * AMX-BF16 and the kernel lets the process use it (Linux asks each
- * process to request the tile state); CS_KERNEL set to anything but auto
- * or amx (fp32, say), or cs_amx_enable(0), turns it off, and every caller
- * then takes its FP32 path.
+ * The output layer's products (items x 64) run several times faster so
+ * than FP32 sgemm on the same core. Inputs are rounded to bfloat16
+ * (8 bits of mantissa, cs_bf16 of cpu.h), products summed in FP32, as
+ * mixed-precision training does elsewhere. Which one runs, if any, is the
+ * caller's choice from cpu.h (cs_cpu_kernel, cs_kernel_supported).
  *
  * Layouts. A is row-major bfloat16. B (K, N) is packed by cs_amx_pack:
  * each block of 16 columns holds K/2 rows of 16 pairs (B[2p][n],
  * B[2p+1][n]); blocks follow each other bstride elements apart. M, N and K
- * must be multiples of 32: callers pad with zeros.
+ * must be multiples of 32: callers pad with zeros. The scorer (score.c)
+ * packs the item embeddings the same way, as B^T.
  */
 #ifndef CS_AMX_H
 #define CS_AMX_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "cpu.h"
 
-int cs_amx_available(void);
-void cs_amx_enable(int on);
+/*
+ * Non-zero where this file's products are built (GCC on x86-64 Linux);
+ * elsewhere they abort, and callers take their FP32 paths.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define CS_AMX_BUILT 1
+#else
+#define CS_AMX_BUILT 0
+#endif
 
 /*
  * The tile configuration every AMX user here loads (_tile_loadconfig):
@@ -41,13 +48,6 @@ static inline void cs_amx_tilecfg_init(cs_amx_tilecfg *c)
 		c->rows[i] = 16;
 		c->colsb[i] = 64;
 	}
-}
-
-/* x rounded to the nearest bfloat16 (ties to even). */
-static inline uint16_t cs_bf16(float x)
-{
-	union { float f; uint32_t u; } v = { x };
-	return (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
 }
 
 /*
@@ -79,10 +79,15 @@ void cs_amx_split(uint16_t *A, uint16_t *Bp, const float *S, size_t lds,
  * C (M, N) = A (M, K) B (K, N), or C += when acc, or C = bias + A B when
  * bias (N, every row) is not NULL. A has row stride lda, C row stride ldc;
  * B's 16-column blocks start bstride apart at Bp (which may point at pair
- * row k0 / 2 of a larger packed matrix). Only when cs_amx_available().
+ * row k0 / 2 of a larger packed matrix). cs_amx_gemm on AMX tiles (only
+ * where cs_kernel_supported(CS_KERNEL_AMX)), cs_bf16_gemm with vdpbf16ps
+ * (CS_KERNEL_BF16); the same sums, in their own orders.
  */
 void cs_amx_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
 		 const uint16_t *Bp, size_t bstride, float *C, size_t ldc,
 		 int acc, const float *bias);
+void cs_bf16_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
+		  const uint16_t *Bp, size_t bstride, float *C, size_t ldc,
+		  int acc, const float *bias);
 
 #endif

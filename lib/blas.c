@@ -1,18 +1,21 @@
 /*
  * blas.c - cs_sgemm over cblas_sgemm, a naive reference beside it, and
- * OpenBLAS kernel selection (see blas.h).
+ * OpenBLAS's settings: kernel, idle threads, thread counts (see blas.h).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <cblas.h>
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 #include "blas.h"
+#include "cpu.h"
 
 static int use_ref;
 /*
@@ -98,73 +101,84 @@ int cs_blas_threads(void)
 	return openblas_get_num_threads();
 }
 
-int cs_blas_weak_core(const char *corename)
+int cs_blas_core_avx512(const char *corename)
 {
-	static const char *weak[] = {
-		"generic", "prescott", "core2", "penryn", "dunnington",
-		"nehalem", "atom", "katmai", "coppermine", "northwood",
-		"banias", "unknown",
-	};
-	if (!corename)
-		return 1;
-	for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++)
-		if (strcasecmp(corename, weak[i]) == 0)
+	static const char *avx512[] = { "skylakex", "cooperlake", "sapphirerapids" };
+	for (size_t i = 0; corename && i < sizeof avx512 / sizeof *avx512; i++)
+		if (strcasecmp(corename, avx512[i]) == 0)
 			return 1;
 	return 0;
 }
 
-int cs_blas_cpu_has_avx512(void)
+cs_blas_plan cs_blas_plan_for(unsigned cpu_features, const char *corename,
+			      const char *env_reexec, const char *env_wait,
+			      const char *env_timeout)
 {
-#if defined(__x86_64__) || defined(__i386__)
-	/* libgcc checks XCR0 too, so the OS must save the ZMM state. */
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx512f") &&
-	       __builtin_cpu_supports("avx512bw") &&
-	       __builtin_cpu_supports("avx512vl") &&
-	       __builtin_cpu_supports("avx512dq");
-#else
-	return 0;
-#endif
+	cs_blas_plan p = { 0 };
+	if (env_reexec)
+		return p;
+	if ((cpu_features & CS_CPU_AVX512) == CS_CPU_AVX512 && !cs_blas_core_avx512(corename))
+		p.coretype = "SkylakeX";
+	p.idle = !env_wait || !env_timeout;
+	p.restart = p.coretype || p.idle;
+	return p;
 }
 
-int cs_blas_should_reexec(int has_avx512, const char *corename,
-			  const char *env_coretype, const char *env_reexec)
+/* The process name (comm) of a restarted program: its file's, not "exe". */
+static void keep_name(const char *argv0)
 {
-	if (!has_avx512 || env_coretype || env_reexec)
-		return 0;
-	return cs_blas_weak_core(corename);
-}
-
-int cs_blas_init(int threads, char **argv, const char **corename,
-		 cs_error *err)
-{
-	int rc = 0;
-	const char *reexec = getenv("CS_BLAS_REEXEC");
-	int kernel = argv && argv[0] &&
-		     cs_blas_should_reexec(cs_blas_cpu_has_avx512(), cs_blas_corename(),
-					   getenv("OPENBLAS_CORETYPE"), reexec);
-	/*
-	 * Idle threads: OpenBLAS's spin on sched_yield for ~0.1 s after each
-	 * product and libgomp's spin after each loop, fighting for the cores
-	 * the other needs (a third of training time went to the kernel).
-	 * Both read these only at load, so they too need a fresh start.
-	 */
-	int idle = argv && argv[0] && !reexec &&
-		   (!getenv("OMP_WAIT_POLICY") || !getenv("OPENBLAS_THREAD_TIMEOUT"));
-	if (kernel || idle) {
-		int ok = setenv("CS_BLAS_REEXEC", "1", 1) == 0 &&
-			 (!kernel || setenv("OPENBLAS_CORETYPE", "SkylakeX", 1) == 0) &&
-			 setenv("OMP_WAIT_POLICY", "PASSIVE", 0) == 0 &&
-			 setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0) == 0;
-		if (ok)
-			execv("/proc/self/exe", argv);
-		/* Still here: run on as we are. */
-		rc = cs_err(err, CS_ERR_IO, "/proc/self/exe", 0,
-			    "cannot re-execute with tuned OpenBLAS settings: %s",
-			    strerror(errno));
-		if (kernel)
-			unsetenv("OPENBLAS_CORETYPE");
+	char comm[32] = "";
+	FILE *f = fopen("/proc/self/comm", "r");
+	if (f) {
+		if (!fgets(comm, sizeof comm, f))
+			comm[0] = 0;
+		fclose(f);
 	}
+	if (strcmp(comm, "exe\n") == 0 && argv0) {
+		const char *b = strrchr(argv0, '/');
+		prctl(PR_SET_NAME, b ? b + 1 : argv0, 0, 0, 0);
+	}
+}
+
+int cs_blas_restart(char **argv, cs_error *err)
+{
+	if (!argv || !argv[0])
+		return 0;
+	if (getenv("CS_BLAS_REEXEC")) {
+		keep_name(argv[0]);
+		return 0;
+	}
+	cs_blas_plan p = cs_blas_plan_for(cs_cpu_features(), cs_blas_corename(), NULL,
+					  getenv("OMP_WAIT_POLICY"),
+					  getenv("OPENBLAS_THREAD_TIMEOUT"));
+	if (!p.restart)
+		return 0;
+	int ok = setenv("CS_BLAS_REEXEC", "1", 1) == 0 &&
+		 (!p.coretype || (setenv("OPENBLAS_CORETYPE", p.coretype, 1) == 0 &&
+				  setenv("CS_BLAS_DETECTED", cs_blas_corename(), 1) == 0)) &&
+		 setenv("OMP_WAIT_POLICY", "PASSIVE", 0) == 0 &&
+		 setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0) == 0;
+	/*
+	 * Through the file's own path, so that the new process is named after
+	 * it: execv("/proc/self/exe") would name it "exe". /proc/self/exe is
+	 * the fallback (the file was removed or replaced), renamed on arrival.
+	 */
+	char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+	if (ok) {
+		if (n > 0 && (path[n] = 0, !strstr(path, " (deleted)")))
+			execv(path, argv);
+		execv("/proc/self/exe", argv);
+	}
+	/* Still here: run on as we are (OPENBLAS_CORETYPE is read no more). */
+	int e = errno;
+	unsetenv("CS_BLAS_DETECTED");
+	return cs_err(err, CS_ERR_IO, "/proc/self/exe", 0,
+		      "cannot re-execute with tuned OpenBLAS settings: %s", strerror(e));
+}
+
+void cs_blas_init(int threads)
+{
 	if (threads > 0)
 		openblas_set_num_threads(threads);
 	blas_threads = cs_blas_threads();
@@ -172,7 +186,16 @@ int cs_blas_init(int threads, char **argv, const char **corename,
 	/* The model's own loops use as many threads as OpenBLAS. */
 	omp_set_num_threads(threads > 0 ? threads : cs_blas_threads());
 #endif
-	if (corename)
-		*corename = cs_blas_corename();
-	return rc;
+}
+
+const char *cs_blas_core_origin(char *buf, size_t n)
+{
+	const char *det = getenv("CS_BLAS_DETECTED");
+	if (det && *det)
+		snprintf(buf, n, "chosen by cs for AVX-512, in place of %s", det);
+	else if (getenv("OPENBLAS_CORETYPE") && *getenv("OPENBLAS_CORETYPE"))
+		snprintf(buf, n, "OPENBLAS_CORETYPE");
+	else
+		snprintf(buf, n, "OpenBLAS's choice");
+	return buf;
 }

@@ -26,36 +26,66 @@ void cs_sgemm_ref(int ta, int tb, size_t M, size_t N, size_t K, float alpha,
 void cs_blas_use_reference(int on);
 
 /*
- * Set up OpenBLAS; call first thing in main(), before any other thread.
+ * OpenBLAS reads its settings only when it loads, before main(): the
+ * kernel (OPENBLAS_CORETYPE) and how long idle threads spin
+ * (OPENBLAS_THREAD_TIMEOUT; libgomp's OMP_WAIT_POLICY likewise). So a
+ * program that wants other settings sets them and starts itself again,
+ * once; cs_blas_restart does that when the program calls it (first thing
+ * in main, before any other thread), never as a side effect.
  *
- * Kernels: some OpenBLAS builds (Debian's 0.3.21 on Intel family 6 model
- * 207, for one) do not recognise a new CPU and fall back to the generic
- * Prescott kernels, about five times slower than SkylakeX. OpenBLAS reads
- * OPENBLAS_CORETYPE only when it initialises, at program load, so the fix
- * is to set it and start the program again. When argv is not NULL, the
- * CPU (and OS) supports AVX-512 F, BW, VL and DQ, OpenBLAS reports a
- * pre-AVX core (cs_blas_weak_core), OPENBLAS_CORETYPE is unset and
- * CS_BLAS_REEXEC is unset, cs_blas_init sets OPENBLAS_CORETYPE=SkylakeX
- * and CS_BLAS_REEXEC=1 and re-executes /proc/self/exe with argv; it does
- * not return then. CPUs without AVX-512 are never touched. To do it by
- * hand: `OPENBLAS_CORETYPE=SkylakeX cs-train ...`; to opt out, set
- * OPENBLAS_CORETYPE to anything (e.g. the core OpenBLAS picked) or
- * CS_BLAS_REEXEC=0.
+ * Kernel: by what the CPU can do. With AVX-512 F, BW, VL and DQ (cpu.h)
+ * and a kernel that is not one of OpenBLAS's AVX-512 ones (SkylakeX,
+ * Cooperlake, SapphireRapids), SkylakeX: some OpenBLAS builds do not know
+ * a new CPU (Debian's 0.3.21 took Intel family 6 model 207 for Prescott),
+ * and an environment may name an older kernel (OPENBLAS_CORETYPE=Haswell
+ * on a Zen 5, where sgemm of the FFN's shape ran at 173 GFLOP/s on
+ * SkylakeX against 118 on Haswell). CPUs without AVX-512 are never
+ * touched; CS_BLAS_REEXEC=0 keeps OpenBLAS as it loaded (and whatever
+ * OPENBLAS_CORETYPE says).
  *
- * Idle threads: when OMP_WAIT_POLICY or OPENBLAS_THREAD_TIMEOUT is unset
- * (and CS_BLAS_REEXEC too), cs_blas_init also re-executes once with
- * OMP_WAIT_POLICY=PASSIVE and OPENBLAS_THREAD_TIMEOUT=4 for the unset
- * ones: both libraries read them only at load, and their default spinning
- * idle threads take the cores the working ones need.
- *
- * threads > 0 sets the OpenBLAS thread count; 0 keeps its default
- * (OPENBLAS_NUM_THREADS or the number of cores). *corename (if not NULL)
- * receives the kernel name OpenBLAS uses ("SkylakeX", "Haswell", "Zen",
- * "Prescott", ...). Returns 0, or -1 with err filled if the re-execution
- * failed (OpenBLAS then still works, with the slow kernel).
+ * Idle threads: OpenBLAS's spin on sched_yield for ~0.1 s after each
+ * product and libgomp's spin after each loop take the cores the working
+ * ones need: OMP_WAIT_POLICY=PASSIVE and OPENBLAS_THREAD_TIMEOUT=4 where
+ * unset.
  */
-int cs_blas_init(int threads, char **argv, const char **corename,
-		 cs_error *err);
+typedef struct cs_blas_plan {
+	const char *coretype; /* OPENBLAS_CORETYPE to set, or NULL */
+	int idle;             /* set the idle-thread variables that are unset */
+	int restart;          /* non-zero: set them and start again */
+} cs_blas_plan;
+/*
+ * The plan, pure for tests: for a CPU with cpu_features (cs_cpu_features)
+ * whose OpenBLAS runs corename, given the environment's CS_BLAS_REEXEC,
+ * OMP_WAIT_POLICY and OPENBLAS_THREAD_TIMEOUT (NULL: unset).
+ * CS_BLAS_REEXEC (set by the restart, or by hand to opt out) keeps
+ * everything as it is.
+ */
+cs_blas_plan cs_blas_plan_for(unsigned cpu_features, const char *corename,
+			      const char *env_reexec, const char *env_wait,
+			      const char *env_timeout);
+/* Non-zero if corename is one of OpenBLAS's AVX-512 kernels. */
+int cs_blas_core_avx512(const char *corename);
+/*
+ * Follow the plan for this process: set the variables (CS_BLAS_REEXEC=1,
+ * and CS_BLAS_DETECTED to the kernel OpenBLAS had chosen when the plan
+ * changes it) and execute the program again with argv, through its own
+ * path, so that ps, pgrep and pidof still show its name; it does not
+ * return then. Returns 0 when no restart is needed (in a restarted
+ * process, it checks the process name), or -1 with err filled if the
+ * execution failed (the program then runs on as it is).
+ */
+int cs_blas_restart(char **argv, cs_error *err);
+/*
+ * Thread counts: threads > 0 sets OpenBLAS's (and OpenMP's) to it, 0
+ * keeps OpenBLAS's default (OPENBLAS_NUM_THREADS or the cores).
+ */
+void cs_blas_init(int threads);
+/*
+ * How the kernel was chosen, for a verbose line: "chosen by cs for
+ * AVX-512, in place of Haswell", "OPENBLAS_CORETYPE" or "OpenBLAS's
+ * choice".
+ */
+const char *cs_blas_core_origin(char *buf, size_t n);
 /*
  * Set OpenBLAS's thread count (and cs_sgemm's idea of it) to n; returns
  * the previous count. With 1, several threads may call cs_sgemm at once,
@@ -68,17 +98,4 @@ int cs_blas_set_threads(int n);
 const char *cs_blas_corename(void);
 /* OpenBLAS's thread count. */
 int cs_blas_threads(void);
-/* Non-zero if corename is a pre-AVX fallback kernel (Prescott, Core2, ...). */
-int cs_blas_weak_core(const char *corename);
-/* Non-zero if this CPU and OS can run OpenBLAS's SkylakeX kernels. */
-int cs_blas_cpu_has_avx512(void);
-/*
- * The decision of cs_blas_init, pure for tests: non-zero if a program on a
- * CPU with (has_avx512) running OpenBLAS core corename, with the values
- * of OPENBLAS_CORETYPE and CS_BLAS_REEXEC given (NULL: unset), should
- * re-execute itself with OPENBLAS_CORETYPE=SkylakeX.
- */
-int cs_blas_should_reexec(int has_avx512, const char *corename,
-			  const char *env_coretype, const char *env_reexec);
-
 #endif

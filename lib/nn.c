@@ -10,6 +10,7 @@
 
 #include "amx.h"
 #include "blas.h"
+#include "cpu.h"
 #include "nn.h"
 
 /* ------------------------------------------------------------ exp */
@@ -42,17 +43,14 @@
 #undef SIMD_SUFFIX
 #undef SIMD_ATTR
 
-static int simd_best = 1, simd_w = -1;
+static int simd_best = 1;
 
 /* 0: SSE2, 1: AVX2, 2: AVX-512 */
 static int wide(void)
 {
-	if (simd_w < 0) {
-		__builtin_cpu_init();
-		simd_w = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") ? 2
-			 : __builtin_cpu_supports("avx2") != 0;
-	}
-	return simd_best ? simd_w : 0;
+	if (!simd_best)
+		return 0;
+	return cs_cpu_has(CS_CPU_AVX512F | CS_CPU_AVX512DQ) ? 2 : cs_cpu_has(CS_CPU_AVX2);
 }
 
 void cs_nn_simd(int best)
@@ -401,8 +399,8 @@ void cs_gather_backward(float *dinp, const float *dout, const size_t *idx,
  * Tiles: TIE_TV items by TIE_RB rows of scores (512 KiB) stay in the L2
  * cache between the product that makes them and the loops that use them,
  * where the whole (M, V) matrix of logits went to memory and back several
- * times. Each thread takes a contiguous range of item tiles. With AMX
- * (amx.h) the three products of a tile run in bfloat16 on the tiles, from
+ * times. Each thread takes a contiguous range of item tiles. With AMX or
+ * AVX512-BF16 (amx.h) the three products of a tile run in bfloat16, from
  * operands packed per item tile and per row block, padded to 32.
  */
 #define TIE_TV 512
@@ -418,9 +416,17 @@ static int tie_threads(void)
 #endif
 }
 
-static int tie_amx(size_t C)
+/* How the products run: CS_KERNEL_AMX, CS_KERNEL_BF16 or CS_KERNEL_FP32. */
+static cs_kernel tie_kernel(size_t C)
 {
-	return C % 32 == 0 && cs_amx_available();
+	int k = cs_cpu_kernel(NULL);
+	if (C % 32 || !CS_AMX_BUILT)
+		return CS_KERNEL_FP32;
+	if ((k == CS_KERNEL_AUTO || k == CS_KERNEL_AMX) && cs_kernel_supported(CS_KERNEL_AMX))
+		return CS_KERNEL_AMX;
+	if ((k == CS_KERNEL_AUTO || k == CS_KERNEL_BF16) && cs_kernel_supported(CS_KERNEL_BF16))
+		return CS_KERNEL_BF16;
+	return CS_KERNEL_FP32;
 }
 
 /* One thread's part of the scratch, and the shared part after them all. */
@@ -469,7 +475,11 @@ static tie_buf tie_view(float *scratch, size_t M, size_t C, int t)
 
 const char *cs_tiedce_kernel(size_t C)
 {
-	return tie_amx(C) ? "AMX bfloat16" : "FP32";
+	switch (tie_kernel(C)) {
+	case CS_KERNEL_AMX: return "AMX bfloat16";
+	case CS_KERNEL_BF16: return "AVX512-BF16";
+	default: return "FP32";
+	}
 }
 
 size_t cs_tiedce_scratch(size_t M, size_t C)
@@ -477,19 +487,23 @@ size_t cs_tiedce_scratch(size_t M, size_t C)
 	return tie_shared(M, C) + (size_t)tie_threads() * tie_per(M, C);
 }
 
+/* The bfloat16 product of a kernel (cs_amx_gemm's arguments). */
+typedef void tie_gemm(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
+		      const uint16_t *Bp, size_t bstride, float *C, size_t ldc,
+		      int acc, const float *bias);
+
 /*
  * S (rb, n) = h[r0 ..] w[v .. v+n)^T + bias[v ..]: FP32 with stride n, or
- * on AMX from hb (h in bfloat16), b->wt and b->bias, stride R32(n) (rows
- * and columns beyond rb and n hold the padding's scores).
+ * in bfloat16 (gemm) from hb (h in bfloat16), b->wt and b->bias, stride
+ * R32(n) (rows and columns beyond rb and n hold the padding's scores).
  */
-static size_t tie_scores(tie_buf *b, const float *h, const uint16_t *hb,
+static size_t tie_scores(tie_buf *b, tie_gemm *gemm, const float *h, const uint16_t *hb,
 			 const float *w, const float *bias, size_t r0, size_t rb,
 			 size_t n, size_t C, size_t v)
 {
 	if (hb) {
 		size_t ld = R32(n);
-		cs_amx_gemm(R32(rb), ld, C, hb + r0 * C, C, b->wt, C * 16, b->S, ld, 0,
-			    b->bias);
+		gemm(R32(rb), ld, C, hb + r0 * C, C, b->wt, C * 16, b->S, ld, 0, b->bias);
 		return ld;
 	}
 	cs_sgemm(0, 1, rb, n, C, 1.0f, h + r0 * C, C, w + v * C, C, 0.0f, b->S, n);
@@ -498,7 +512,7 @@ static size_t tie_scores(tie_buf *b, const float *h, const uint16_t *hb,
 	return n;
 }
 
-/* A tile's operands for AMX: w packed as B^T (scores) and as B (dh). */
+/* A tile's bfloat16 operands: w packed as B^T (scores) and as B (dh). */
 static void tie_pack(tie_buf *b, const float *w, const float *bias, size_t n,
 		     size_t C, size_t v, int for_dh)
 {
@@ -523,7 +537,8 @@ static double logaddexp(double a, double b)
 typedef struct tie_job {
 	const float *h, *w, *bias, *lse;
 	const uint32_t *tgt;
-	const uint16_t *hb, *ht; /* AMX: h in bfloat16, h^T by row block */
+	const uint16_t *hb, *ht; /* bfloat16: h, and h^T by row block */
+	tie_gemm *gemm;          /* bfloat16: cs_amx_gemm or cs_bf16_gemm */
 	float *scratch, *zt, *dw, *dbias;
 	size_t M, C, V, v0;
 	float s;      /* backward: dloss / M */
@@ -549,11 +564,10 @@ static void tie_grads(const tie_job *j, tie_buf *b, size_t r0, size_t rb,
 	 * row blocks of the tile */
 	size_t rb32 = R32(rb), n32 = R32(n);
 	cs_amx_split(b->dsb, b->dst, b->S, ld, rb, rb32, n32);
-	cs_amx_gemm(rb32, C, n32, b->dsb, n32, b->w, n32 * 16, b->dh + r0 * C, C, 1,
-		    NULL);
+	j->gemm(rb32, C, n32, b->dsb, n32, b->w, n32 * 16, b->dh + r0 * C, C, 1, NULL);
 	if (j->dw)
-		cs_amx_gemm(C, n32, rb32, j->ht + r0 * C, rb32, b->dst, rb32 * 16, b->dwt,
-			    n32, r0 > 0, NULL);
+		j->gemm(C, n32, rb32, j->ht + r0 * C, rb32, b->dst, rb32 * 16, b->dwt,
+			n32, r0 > 0, NULL);
 }
 
 /* Thread t of T: its item tiles, forward (log-sum-exps) or backward. */
@@ -573,7 +587,8 @@ static void tie_thread(const tie_job *j, int t, int T)
 			tie_pack(&b, j->w, j->bias, n, C, v, j->backward);
 		for (size_t r0 = 0; r0 < M; r0 += TIE_RB) {
 			size_t rb = M - r0 < TIE_RB ? M - r0 : TIE_RB;
-			size_t ld = tie_scores(&b, j->h, j->hb, j->w, j->bias, r0, rb, n, C, v);
+			size_t ld = tie_scores(&b, j->gemm, j->h, j->hb, j->w, j->bias, r0, rb, n,
+					       C, v);
 			for (size_t i = 0; i < rb; i++) {
 				size_t m = r0 + i;
 				float *row = b.S + i * ld;
@@ -631,10 +646,12 @@ double cs_tiedce_forward(float *lse, float *scratch, const float *h,
 	tie_job j = { .h = h, .w = w, .bias = bias, .tgt = tgt, .scratch = scratch,
 		      .zt = scratch /* the target's logit, by row */,
 		      .M = M, .C = C, .V = V, .v0 = v0 };
-	if (tie_amx(C)) {
+	cs_kernel k = tie_kernel(C);
+	if (k != CS_KERNEL_FP32) {
 		uint16_t *hb = (uint16_t *)(scratch + M);
 		cs_bf16_copy(hb, R32(M), C, h, C, M, C, 0);
 		j.hb = hb;
+		j.gemm = k == CS_KERNEL_AMX ? cs_amx_gemm : cs_bf16_gemm;
 	}
 	int team = tie_run(&j);
 	double loss = 0.0;
@@ -658,7 +675,8 @@ void cs_tiedce_backward(float *dh, float *dw, float *dbias, float *scratch,
 	tie_job j = { .h = h, .w = w, .bias = bias, .lse = lse, .tgt = tgt,
 		      .scratch = scratch, .dw = dw, .dbias = dbias, .M = M, .C = C,
 		      .V = V, .v0 = v0, .s = dloss / (float)M, .backward = 1 };
-	if (tie_amx(C)) { /* h as A, and h^T as A (C, R32(rb)) of each row block */
+	cs_kernel k = tie_kernel(C);
+	if (k != CS_KERNEL_FP32) { /* h as A, and h^T as A (C, R32(rb)) of each row block */
 		uint16_t *hb = (uint16_t *)(scratch + M), *ht = hb + R32(M) * C;
 		cs_bf16_copy(hb, R32(M), C, h, C, M, C, 0);
 		for (size_t r0 = 0; r0 < M; r0 += TIE_RB) {
@@ -667,6 +685,7 @@ void cs_tiedce_backward(float *dh, float *dw, float *dbias, float *scratch,
 		}
 		j.hb = hb;
 		j.ht = ht;
+		j.gemm = k == CS_KERNEL_AMX ? cs_amx_gemm : cs_bf16_gemm;
 	}
 	int team = tie_run(&j);
 	if (dh)

@@ -118,15 +118,17 @@ void cs_crossentropy_backward(float *dlogits, const float *logits,
  * computed a tile of items at a time (in parallel over OpenMP threads,
  * each product on one OpenBLAS thread) so that z is never stored whole:
  * the forward pass keeps only lse (M), the backward one recomputes the
- * scores it needs. Where cs_amx_available() and C is a multiple of 32 the
- * products run on AMX in bfloat16 (amx.h), else in FP32 through OpenBLAS. scratch holds cs_tiedce_scratch(M, C) floats (the
+ * scores it needs. Where C is a multiple of 32 the products run in
+ * bfloat16 (amx.h) on AMX tiles, else with AVX512-BF16, where the CPU has
+ * them and CS_KERNEL allows (auto, amx; auto, bf16: cpu.h), else in FP32
+ * through OpenBLAS. scratch holds cs_tiedce_scratch(M, C) floats (the
  * count depends on omp_get_max_threads(), which must not change between
  * the call that sized it and the calls that use it). The backward pass
  * adds into dh (M, C), dw (V, C) and dbias (V); dw or dbias may be NULL.
  * Same thread count, same bits.
  */
 size_t cs_tiedce_scratch(size_t M, size_t C);
-/* "AMX bfloat16" or "FP32": how the products run for hidden size C. */
+/* "AMX bfloat16", "AVX512-BF16" or "FP32": how the products run for hidden size C. */
 const char *cs_tiedce_kernel(size_t C);
 double cs_tiedce_forward(float *lse, float *scratch, const float *h,
 			 const float *w, const float *bias, const uint32_t *tgt,

@@ -9,56 +9,39 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "amx.h"
 #include "score_impl.h"
-
-static const char *kernel_names[] = { "c", "avx512", "bf16", "amx" };
 
 int cs_scorer_kernel_supported(const char *kernel)
 {
-	if (!strcmp(kernel, "c") || !strcmp(kernel, "fp32") || !strcmp(kernel, "auto"))
-		return 1;
-	if (!strcmp(kernel, "avx512"))
-		return cs__score_cpu_avx512();
-	if (!strcmp(kernel, "bf16"))
-		return cs__score_cpu_bf16();
-	if (!strcmp(kernel, "amx"))
-		return cs__score_cpu_amx();
-	return 0;
+	int k = cs_kernel_parse(kernel, NULL);
+	return k >= 0 && cs_kernel_supported((cs_kernel)k);
 }
 
-/* The kernel for a name (NULL: CS_KERNEL, else auto), or -1. */
+/* The kernel for a name (NULL or auto: CS_KERNEL's, else auto), or -1. */
 static int pick_kernel(const char *name, cs_error *err)
 {
-	if (!name || !strcmp(name, "auto")) {
-		const char *env = getenv("CS_KERNEL");
-		name = env && *env ? env : "auto";
-	}
-	if (!strcmp(name, "auto"))
-		return cs__score_cpu_amx() ? CS_KERNEL_AMX
-		       : cs__score_cpu_avx512() ? CS_KERNEL_AVX512 : CS_KERNEL_C;
-	if (!strcmp(name, "fp32"))
-		return cs__score_cpu_avx512() ? CS_KERNEL_AVX512 : CS_KERNEL_C;
-	for (int i = 0; i < 4; i++)
-		if (!strcmp(name, kernel_names[i])) {
-			if (!cs_scorer_kernel_supported(name))
-				return cs_err(err, CS_ERR_USAGE, NULL, 0,
-					      "kernel '%s' needs a CPU feature this one lacks "
-					      "(try CS_KERNEL=fp32)", name);
-			return i;
-		}
-	return cs_err(err, CS_ERR_USAGE, NULL, 0,
-		      "unknown kernel '%s' (auto, amx, bf16, fp32, avx512, c)", name);
-}
-
-/* x rounded to bfloat16, to nearest even. */
-static uint16_t to_bf16(float x)
-{
-	uint32_t u;
-	memcpy(&u, &x, sizeof u);
-	if ((u & 0x7fffffff) > 0x7f800000) /* NaN stays NaN */
-		return (uint16_t)((u >> 16) | 0x40);
-	u += 0x7fff + ((u >> 16) & 1);
-	return (uint16_t)(u >> 16);
+	int k = name ? cs_kernel_parse(name, err) : CS_KERNEL_AUTO;
+	if (k == CS_KERNEL_AUTO)
+		k = cs_cpu_kernel(err);
+	if (k < 0)
+		return -1;
+	/*
+	 * auto: AMX, else AVX512-BF16 (on a Zen 5, 1.3x avx512 on one thread
+	 * and 1.6x on two, scripts/bench-score.c), else AVX-512F, else C.
+	 * All give the same items and scores, so the choice is speed alone.
+	 */
+	if (k == CS_KERNEL_AUTO)
+		return cs_kernel_supported(CS_KERNEL_AMX) ? CS_KERNEL_AMX
+		       : cs_kernel_supported(CS_KERNEL_BF16) ? CS_KERNEL_BF16
+		       : cs_kernel_supported(CS_KERNEL_AVX512) ? CS_KERNEL_AVX512 : CS_KERNEL_C;
+	if (k == CS_KERNEL_FP32)
+		return cs_kernel_supported(CS_KERNEL_AVX512) ? CS_KERNEL_AVX512 : CS_KERNEL_C;
+	if (!cs_kernel_supported((cs_kernel)k))
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "kernel '%s' needs a CPU feature this one lacks "
+			      "(try CS_KERNEL=fp32)", cs_kernel_name((cs_kernel)k));
+	return k;
 }
 
 cs_scorer *cs_scorer_new(const float *w, const float *bias, size_t V, size_t C,
@@ -74,7 +57,7 @@ cs_scorer *cs_scorer_new(const float *w, const float *bias, size_t V, size_t C,
 	s->C = C;
 	s->C2 = ((C + 1) / 2 + 15) / 16 * 16;
 	s->first = first;
-	s->kernel = kern;
+	s->kernel = (cs_kernel)kern;
 	s->U = (V + CS_SCORE_UNIT - 1) / CS_SCORE_UNIT;
 	s->w = w;
 	s->bias = aligned_alloc(64, s->U * CS_SCORE_UNIT * sizeof *s->bias);
@@ -109,13 +92,8 @@ static int pack(cs_scorer *s, cs_error *err)
 		size_t C2 = s->C2;
 		if (!(s->wb = aligned_alloc(64, Vp * C2 * 2 * sizeof *s->wb + 64)))
 			goto nomem;
-		memset(s->wb, 0, Vp * C2 * 2 * sizeof *s->wb);
-		for (size_t j = 0; j < V; j++) {
-			uint16_t *o = s->wb + (j / 16) * 16 * C2 * 2 + (j % 16) * 2;
-			const float *x = w + j * C;
-			for (size_t c = 0; c < C; c++)
-				o[(c / 2) * 32 + c % 2] = to_bf16(x[c]);
-		}
+		/* B^T of amx.h: panels of 16 items, C2 pair rows each */
+		cs_amx_pack(s->wb, 2 * C2, Vp, w, C, C, V, 1);
 		/* the largest norm and bias, for the error bound; four chains */
 		for (size_t j = s->first; j < V; j++) {
 			const float *x = w + j * C;
@@ -153,7 +131,7 @@ void cs_scorer_free(cs_scorer *s)
 
 const char *cs_scorer_kernel(const cs_scorer *s)
 {
-	return kernel_names[s->kernel];
+	return cs_kernel_name(s->kernel);
 }
 
 /* One score as the kernels define it. */
@@ -428,8 +406,8 @@ int cs_scorer_topk(cs_scorer *s, const float *h, size_t M, size_t k,
 			for (size_t q = 0; q < C2; q++) {
 				float lo = 2 * q < C ? hp[r * C + 2 * q] : 0.0f;
 				float hi2 = 2 * q + 1 < C ? hp[r * C + 2 * q + 1] : 0.0f;
-				hb[r * C2 + q] = (uint32_t)to_bf16(lo) |
-						 (uint32_t)to_bf16(hi2) << 16;
+				hb[r * C2 + q] = (uint32_t)cs_bf16(lo) |
+						 (uint32_t)cs_bf16(hi2) << 16;
 			}
 	if (nseen)
 		sort_seen(ss, M, seen_off, seen);
@@ -549,7 +527,7 @@ int cs_scorer_rank(cs_scorer *s, const float *h, size_t M, const uint32_t *targe
 	if (s->kernel != CS_KERNEL_AVX512 && s->kernel != CS_KERNEL_C)
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "ranks are counted by the fp32 kernels, not '%s'",
-			      kernel_names[s->kernel]);
+			      cs_kernel_name(s->kernel));
 	if (M == 0)
 		return 0;
 	if (!s->packed && pack(s, err) < 0)

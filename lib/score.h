@@ -19,8 +19,9 @@
  * a call of fewer than 8 rows on a scorer not yet packed scores straight
  * from w (the same scores), and the first larger call packs.
  * "auto" (or NULL) takes the environment variable CS_KERNEL if set, else
- * the fastest kernel this CPU runs; "fp32" is avx512 where the CPU has it,
- * else c. Asking for a kernel the CPU lacks is an error.
+ * the fastest kernel this CPU runs (amx, else bf16, else avx512, else c);
+ * "fp32" is avx512 where the CPU has it, else c. Asking for a kernel the
+ * CPU lacks is an error.
  */
 #ifndef CS_SCORE_H
 #define CS_SCORE_H

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "cpu.h"
 #include "score.h"
 
 #define CS_SCORE_R 8      /* rows of a register tile */
@@ -27,11 +28,9 @@
 
 #define CS_SCORE_R_AMX 32  /* rows of an AMX tile pair */
 
-enum { CS_KERNEL_C = 0, CS_KERNEL_AVX512 = 1, CS_KERNEL_BF16 = 2, CS_KERNEL_AMX = 3 };
-
 struct cs_scorer {
 	size_t V, C, C2, first, U;
-	int kernel;
+	cs_kernel kernel; /* c, avx512, bf16 or amx */
 	const float *w; /* (V, C) the caller's: exact scores one item at a time */
 	float *wp;      /* (U, 2, C, 16), the fp32 kernels only */
 	float *bias;    /* (32 U) */
@@ -165,9 +164,5 @@ void cs__score_rescore(const cs_scorer *s, cs__topk_row *row);
 void cs__score_seeded(cs__topk_row *row);
 /* bf16: drop the candidates that can no longer reach the top k. */
 void cs__score_compact(const cs_scorer *s, cs__topk_row *row);
-int cs__score_cpu_avx512(void);
-int cs__score_cpu_bf16(void);
-/* Also asks the kernel for the AMX state (once); 0 if refused. */
-int cs__score_cpu_amx(void);
 
 #endif

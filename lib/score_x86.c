@@ -2,7 +2,7 @@
  * score_x86.c - the SIMD kernels of score.c: AVX-512F in single precision,
  * and AVX512-BF16 with exact re-scoring. Each function carries its target
  * attribute, so the file builds with the default flags and the kernels
- * run only where cs__score_cpu_* says the CPU has them.
+ * run only where cpu.h says the CPU has them.
  *
  * Register tile: 8 rows x 32 items, 16 accumulators. A unit's weights
  * (32 items x C: 8 KiB at C 64) stay in L1 while the rows stream past
@@ -31,46 +31,7 @@
 #include "score_impl.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <cpuid.h>
 #include <immintrin.h>
-#include <unistd.h>
-#include <sys/syscall.h>
-
-int cs__score_cpu_avx512(void)
-{
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx512f");
-}
-
-int cs__score_cpu_bf16(void)
-{
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
-}
-
-/*
- * AMX: CPUID leaf 7 says the CPU has the tiles and their bf16 products;
- * Linux (5.16 on) hands a process the tile state only when asked
- * (arch_prctl ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), for all its threads.
- */
-int cs__score_cpu_amx(void)
-{
-	static int ok = -1;
-	int r = __atomic_load_n(&ok, __ATOMIC_ACQUIRE);
-	if (r >= 0)
-		return r;
-	unsigned a, b, c, d;
-	r = 0;
-	if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 22 & 1) && (d >> 24 & 1) &&
-	    cs__score_cpu_avx512()) {
-#if defined(SYS_arch_prctl)
-		r = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */,
-			    18 /* XFEATURE_XTILEDATA */) == 0;
-#endif
-	}
-	__atomic_store_n(&ok, r, __ATOMIC_RELEASE);
-	return r;
-}
 
 #define TILE_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 #define DECL(i) __m512 a##i##0 = _mm512_setzero_ps(), a##i##1 = _mm512_setzero_ps();
@@ -299,9 +260,6 @@ void cs__score_rescore(const cs_scorer *s, cs__topk_row *row)
 
 #else /* not x86-64 with GNU C: the portable kernel only */
 
-int cs__score_cpu_avx512(void) { return 0; }
-int cs__score_cpu_bf16(void) { return 0; }
-int cs__score_cpu_amx(void) { return 0; }
 void cs__score_amx(const cs_scorer *s, const uint32_t *hb, size_t Mp,
 		   size_t u0, size_t u1, cs__topk_row *rows) { }
 void cs__score_avx512(const cs_scorer *s, const float *h, size_t Mp,

@@ -62,8 +62,10 @@ int main(int argc, char **argv)
 	double mprob = argc > 2 ? atof(argv[2]) : 0.6;
 	const char *core;
 	cs_error err;
-	if (cs_blas_init(threads, argv, &core, &err) < 0)
+	if (cs_blas_restart(argv, &err) < 0)
 		fprintf(stderr, "bench-model: %s\n", err.msg);
+	cs_blas_init(threads);
+	core = cs_blas_corename();
 	printf("OpenBLAS core %s, %d threads, OPENBLAS_CORETYPE=%s\n", core,
 	       cs_blas_threads(), getenv("OPENBLAS_CORETYPE") ?
 	       getenv("OPENBLAS_CORETYPE") : "(unset)");

@@ -19,6 +19,7 @@
 #include "blas.h"
 #include <omp.h>
 #include "amx.h"
+#include "cpu.h"
 #include "model.h"
 #include "nn.h"
 #include "sampled.h"
@@ -139,18 +140,36 @@ START_TEST(test_sgemm)
 }
 END_TEST
 
-START_TEST(test_blas_reexec_decision)
+/*
+ * OpenBLAS's kernel by what the CPU can do: SkylakeX for AVX-512 F, BW,
+ * VL and DQ wherever OpenBLAS runs a kernel without AVX-512 (its own
+ * choice or OPENBLAS_CORETYPE's); never without them (one missing is
+ * enough), never over CS_BLAS_REEXEC.
+ */
+START_TEST(test_blas_plan)
 {
-	ck_assert(cs_blas_should_reexec(1, "Prescott", NULL, NULL));
-	ck_assert(cs_blas_should_reexec(1, "prescott", NULL, NULL));
-	ck_assert(!cs_blas_should_reexec(0, "Prescott", NULL, NULL));
-	ck_assert(!cs_blas_should_reexec(1, "SkylakeX", NULL, NULL));
-	ck_assert(!cs_blas_should_reexec(1, "Haswell", NULL, NULL));
-	ck_assert(!cs_blas_should_reexec(1, "Prescott", "Prescott", NULL));
-	ck_assert(!cs_blas_should_reexec(1, "Prescott", NULL, "1"));
-	const char *core = NULL;
-	ck_assert_int_eq(cs_blas_init(1, NULL, &core, NULL), 0);
-	ck_assert_ptr_nonnull(core);
+	unsigned z5 = CS_CPU_AVX2 | CS_CPU_FMA | CS_CPU_AVX512 | CS_CPU_AVX512BF16;
+	cs_blas_plan p = cs_blas_plan_for(z5, "Haswell", NULL, "PASSIVE", "4");
+	ck_assert_str_eq(p.coretype, "SkylakeX");
+	ck_assert(p.restart && !p.idle);
+	const char *weak[] = { "Prescott", "prescott", "Zen", "Haswell", "SandyBridge", "unknown", NULL };
+	for (int i = 0; i < 7; i++)
+		ck_assert_ptr_nonnull(cs_blas_plan_for(z5, weak[i], NULL, "P", "4").coretype);
+	const char *good[] = { "SkylakeX", "skylakex", "Cooperlake", "SapphireRapids" };
+	for (int i = 0; i < 4; i++) {
+		p = cs_blas_plan_for(z5, good[i], NULL, "P", "4");
+		ck_assert_ptr_null(p.coretype);
+		ck_assert(!p.restart);
+	}
+	/* the fallback: any AVX-512 bit missing keeps OpenBLAS's kernel */
+	unsigned bits[] = { CS_CPU_AVX512F, CS_CPU_AVX512BW, CS_CPU_AVX512VL, CS_CPU_AVX512DQ };
+	for (int i = 0; i < 4; i++)
+		ck_assert_ptr_null(cs_blas_plan_for(z5 & ~bits[i], "Haswell", NULL, "P", "4").coretype);
+	p = cs_blas_plan_for(z5, "Haswell", "0", NULL, NULL);
+	ck_assert(!p.restart && !p.coretype && !p.idle);
+	p = cs_blas_plan_for(CS_CPU_AVX2, "Haswell", NULL, NULL, "4");
+	ck_assert(p.restart && p.idle && !p.coretype);
+	cs_blas_init(1);
 	ck_assert_int_eq(cs_blas_threads(), 1);
 	free_all();
 }
@@ -458,10 +477,15 @@ static float bf16_value(float x)
 	return f;
 }
 
+/* _i 0: cs_amx_gemm, 1: cs_bf16_gemm (AVX512-BF16) */
 START_TEST(test_amx_gemm)
 {
-	if (!cs_amx_available()) {
-		fprintf(stderr, "test_amx_gemm: no AMX here, skipped\n");
+	cs_kernel kern = _i == 0 ? CS_KERNEL_AMX : CS_KERNEL_BF16;
+	void (*gemm)(size_t, size_t, size_t, const uint16_t *, size_t, const uint16_t *,
+		     size_t, float *, size_t, int, const float *) =
+		_i == 0 ? cs_amx_gemm : cs_bf16_gemm;
+	if (!cs_kernel_supported(kern) || !CS_AMX_BUILT) {
+		fprintf(stderr, "test_amx_gemm: no %s here, skipped\n", cs_kernel_name(kern));
 		return;
 	}
 	size_t M = 64, N = 96, K, Mr = 50, Nr = 90, Kr;
@@ -480,8 +504,8 @@ START_TEST(test_amx_gemm)
 		cs_bf16_copy(A, M, K, a, Kr, Mr, Kr, 0);
 		/* b as stored: (Kr, Nr), or (Nr, Kr) to be read transposed */
 		cs_amx_pack(Bp, K, N, b, trans ? Kr : Nr, Kr, Nr, trans);
-		cs_amx_gemm(M, N, K, A, K, Bp, K * 16, c, N, mode == 1,
-			    mode == 2 || mode == 4 ? bias : NULL);
+		gemm(M, N, K, A, K, Bp, K * 16, c, N, mode == 1,
+		     mode == 2 || mode == 4 ? bias : NULL);
 		double worst = 0.0;
 		for (size_t i = 0; i < M; i++)
 			for (size_t j = 0; j < N; j++) {
@@ -493,7 +517,8 @@ START_TEST(test_amx_gemm)
 				}
 				worst = fmax(worst, fabs(want - c[i * N + j]));
 			}
-		ck_assert_msg(worst < 1e-4, "amx product off by %g (mode %d)", worst, mode);
+		ck_assert_msg(worst < 1e-4, "%s product off by %g (mode %d)",
+			      cs_kernel_name(kern), worst, mode);
 	}
 	free_all();
 }
@@ -574,18 +599,22 @@ static double maxdiff(const float *a, const float *b, size_t n, double *scale)
 
 /*
  * _i: 0, 1 the FP32 path (C = 16) on the SSE2 and best kernels; 2 C = 64
- * with AMX off; 3 C = 64 with AMX where the CPU has it (bfloat16 products:
- * looser tolerances, and no finite differences through rounded inputs).
+ * on a CPU without bfloat16 products (the fallback); 3, 4 C = 64 on AMX
+ * and with AVX512-BF16 where the CPU has them (bfloat16 products: looser
+ * tolerances, and no finite differences through rounded inputs).
  */
 START_TEST(test_tiedce)
 {
+	static const char *want[] = { "FP32", "FP32", "FP32", "AMX bfloat16", "AVX512-BF16" };
 	cs_nn_simd(_i != 0);
-	int amx = _i == 3;
-	if (amx && !cs_amx_available()) {
-		fprintf(stderr, "test_tiedce: no AMX here, bfloat16 case skipped\n");
+	int amx = _i >= 3;
+	if ((_i == 3 && !cs_kernel_supported(CS_KERNEL_AMX)) ||
+	    (_i == 4 && !cs_kernel_supported(CS_KERNEL_BF16)) || (_i >= 3 && !CS_AMX_BUILT)) {
+		fprintf(stderr, "test_tiedce: no %s here, bfloat16 case skipped\n", want[_i]);
 		return;
 	}
-	cs_amx_enable(amx);
+	cs_cpu_mask(_i == 2 ? CS_CPU_AMX | CS_CPU_AVX512BF16 : _i == 4 ? CS_CPU_AMX : 0);
+	ck_assert_str_eq(cs_tiedce_kernel(_i >= 2 ? 64 : 16), want[_i]);
 	double tol = amx ? 2e-2 : 1e-5;
 	struct tie_ctx c = {.M = 300, .C = _i >= 2 ? 64 : 16, .V = 1300};
 	size_t M = c.M, C = c.C, V = c.V;
@@ -644,7 +673,49 @@ START_TEST(test_tiedce)
 		}
 	}
 	omp_set_num_threads(threads0);
-	cs_amx_enable(1);
+	cs_cpu_mask(0);
+	free_all();
+}
+END_TEST
+
+/*
+ * CS_KERNEL picks the loss's products (each test runs in a process of its
+ * own, so the variable is read afresh): _i 0 fp32, the same bits as on a
+ * CPU without bfloat16 products; 1 bf16 and 2 amx, where the CPU has
+ * them, the bfloat16 products, whose bits differ from FP32's.
+ */
+START_TEST(test_tiedce_fallback)
+{
+	static const char *env[] = { "fp32", "bf16", "amx" };
+	static const char *want[] = { "FP32", "AVX512-BF16", "AMX bfloat16" };
+	setenv("CS_KERNEL", env[_i], 1);
+	if (_i && (!cs_kernel_supported(_i == 1 ? CS_KERNEL_BF16 : CS_KERNEL_AMX) || !CS_AMX_BUILT)) {
+		fprintf(stderr, "test_tiedce_fallback: no %s here, skipped\n", env[_i]);
+		ck_assert_str_eq(cs_tiedce_kernel(64), "FP32");
+		return;
+	}
+	ck_assert_str_eq(cs_tiedce_kernel(64), want[_i]);
+	ck_assert_str_eq(cs_tiedce_kernel(48), "FP32"); /* not a multiple of 32 */
+	struct tie_ctx c = {.M = 70, .C = 64, .V = 700};
+	cs_nn_rng_seed(&rng, 5);
+	c.h = randv(c.M * c.C, 1.0f);
+	c.w = randv(c.V * c.C, 0.5f);
+	c.bias = randv(c.V, 0.5f);
+	c.tgt = keep(malloc(c.M * sizeof *c.tgt));
+	for (size_t m = 0; m < c.M; m++)
+		c.tgt[m] = 2 + (uint32_t)(m * 7 % (c.V - 2));
+	c.scratch = keep(malloc(cs_tiedce_scratch(c.M, c.C) * sizeof(float)));
+	c.lse = zerov(c.M);
+	double loss = tie_obj(&c);
+	cs_cpu_mask(CS_CPU_AMX | CS_CPU_AVX512BF16); /* a CPU without them: FP32 */
+	ck_assert_str_eq(cs_tiedce_kernel(64), "FP32");
+	double fp32 = tie_obj(&c);
+	cs_cpu_mask(0);
+	if (_i == 0)
+		ck_assert_msg(loss == fp32, "CS_KERNEL=fp32: loss %.17g, FP32 %.17g", loss, fp32);
+	else
+		ck_assert_msg(loss != fp32 && fabs(loss - fp32) < 1e-3 * fabs(fp32),
+			      "%s: loss %.17g, FP32 %.17g", env[_i], loss, fp32);
 	free_all();
 }
 END_TEST
@@ -1115,12 +1186,12 @@ END_TEST
 
 int main(void)
 {
-	cs_blas_init(1, NULL, NULL, NULL);
+	cs_blas_init(1);
 	Suite *s = suite_create("grad");
 	TCase *tc = tcase_create("grad");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_sgemm);
-	tcase_add_test(tc, test_blas_reexec_decision);
+	tcase_add_test(tc, test_blas_plan);
 	tcase_add_test(tc, test_linear);
 	tcase_add_test(tc, test_embed);
 	tcase_add_test(tc, test_layernorm);
@@ -1130,9 +1201,10 @@ int main(void)
 	tcase_add_loop_test(tc, test_gelu_dropout, 0, 2);
 	tcase_add_loop_test(tc, test_expf, 0, 2);
 	tcase_add_loop_test(tc, test_crossentropy, 0, 2);
-	tcase_add_loop_test(tc, test_tiedce, 0, 4);
+	tcase_add_loop_test(tc, test_tiedce, 0, 5);
+	tcase_add_loop_test(tc, test_tiedce_fallback, 0, 3);
 	tcase_add_loop_test(tc, test_sampled, 0, 3);
-	tcase_add_test(tc, test_amx_gemm);
+	tcase_add_loop_test(tc, test_amx_gemm, 0, 2);
 	tcase_add_test(tc, test_output_layer);
 	tcase_add_test(tc, test_model);
 	tcase_add_test(tc, test_model_tasks);

@@ -1050,7 +1050,7 @@ END_TEST
 
 int main(void)
 {
-	cs_blas_init(1, NULL, NULL, NULL);
+	cs_blas_init(1);
 	Suite *s = suite_create("model");
 	TCase *tc = tcase_create("model");
 	tcase_set_timeout(tc, 60);

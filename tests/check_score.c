@@ -9,6 +9,7 @@
 #include <omp.h>
 #endif
 #include "batch.h"
+#include "cpu.h"
 #include "evaluate.h"
 #include "metrics.h"
 #include "model.h"
@@ -244,36 +245,74 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/*
+ * The kernel choice. CS_KERNEL is read once a process (cpu.h), and each
+ * test runs in one of its own: _i 0 fp32, 1 c, 2 a bad value, 3 unset.
+ */
 START_TEST(test_choice)
 {
 	float w[64 * 4] = { 0 }, b[64] = { 0 };
 	cs_error err = { 0 };
-	setenv("CS_KERNEL", "fp32", 1);
-	cs_scorer *s = cs_scorer_new(w, b, 64, 4, 3, NULL, &err);
-	ck_assert_ptr_nonnull(s);
-	ck_assert_str_eq(cs_scorer_kernel(s), cs_scorer_kernel_supported("avx512") ? "avx512" : "c");
-	cs_scorer_free(s);
-	setenv("CS_KERNEL", "c", 1);
-	s = cs_scorer_new(w, b, 64, 4, 3, "auto", &err);
-	ck_assert_str_eq(cs_scorer_kernel(s), "c");
-	cs_scorer_free(s);
-	/* an explicit kernel wins over the environment */
-	s = cs_scorer_new(w, b, 64, 4, 3, "fp32", &err);
-	ck_assert_ptr_nonnull(s);
-	cs_scorer_free(s);
-	setenv("CS_KERNEL", "nonesuch", 1);
-	ck_assert_ptr_null(cs_scorer_new(w, b, 64, 4, 3, NULL, &err));
-	ck_assert_int_eq(err.code, CS_ERR_USAGE);
-	ck_assert_ptr_nonnull(strstr(err.msg, "nonesuch"));
-	unsetenv("CS_KERNEL");
-	for (int ki = 0; ki < NKERN; ki++)
-		if (!cs_scorer_kernel_supported(kernels[ki])) {
-			ck_assert_ptr_null(cs_scorer_new(w, b, 64, 4, 3, kernels[ki], &err));
-			ck_assert_int_eq(err.code, CS_ERR_USAGE);
-		}
-	s = cs_scorer_new(w, b, 64, 4, 3, NULL, &err);
-	ck_assert_ptr_nonnull(s);
-	cs_scorer_free(s);
+	cs_scorer *s;
+	static const char *env[] = { "fp32", "c", "nonesuch", NULL };
+	if (env[_i])
+		setenv("CS_KERNEL", env[_i], 1);
+	else
+		unsetenv("CS_KERNEL");
+	switch (_i) {
+	case 0:
+		s = cs_scorer_new(w, b, 64, 4, 3, NULL, &err);
+		ck_assert_ptr_nonnull(s);
+		ck_assert_str_eq(cs_scorer_kernel(s),
+				 cs_scorer_kernel_supported("avx512") ? "avx512" : "c");
+		cs_scorer_free(s);
+		break;
+	case 1:
+		s = cs_scorer_new(w, b, 64, 4, 3, "auto", &err);
+		ck_assert_str_eq(cs_scorer_kernel(s), "c");
+		cs_scorer_free(s);
+		/* an explicit kernel wins over the environment */
+		s = cs_scorer_new(w, b, 64, 4, 3, "fp32", &err);
+		ck_assert_ptr_nonnull(s);
+		ck_assert_str_eq(cs_scorer_kernel(s),
+				 cs_scorer_kernel_supported("avx512") ? "avx512" : "c");
+		cs_scorer_free(s);
+		/* read once: a later change does not count */
+		setenv("CS_KERNEL", "fp32", 1);
+		s = cs_scorer_new(w, b, 64, 4, 3, NULL, &err);
+		ck_assert_str_eq(cs_scorer_kernel(s), "c");
+		cs_scorer_free(s);
+		break;
+	case 2:
+		ck_assert_ptr_null(cs_scorer_new(w, b, 64, 4, 3, NULL, &err));
+		ck_assert_int_eq(err.code, CS_ERR_USAGE);
+		ck_assert_ptr_nonnull(strstr(err.msg, "'nonesuch' in CS_KERNEL"));
+		ck_assert_int_eq(cs_cpu_kernel(NULL), -1);
+		ck_assert_ptr_null(cs_scorer_new(w, b, 64, 4, 3, "nonesuch", &err));
+		ck_assert_ptr_nonnull(strstr(err.msg, "unknown kernel 'nonesuch'"));
+		break;
+	default:
+		for (int ki = 0; ki < NKERN; ki++)
+			if (!cs_scorer_kernel_supported(kernels[ki])) {
+				ck_assert_ptr_null(cs_scorer_new(w, b, 64, 4, 3, kernels[ki], &err));
+				ck_assert_int_eq(err.code, CS_ERR_USAGE);
+			}
+		/* auto: the fastest, amx, bf16, avx512, c in that order */
+		s = cs_scorer_new(w, b, 64, 4, 3, NULL, &err);
+		ck_assert_ptr_nonnull(s);
+		ck_assert_str_eq(cs_scorer_kernel(s),
+				 cs_scorer_kernel_supported("amx") ? "amx"
+				 : cs_scorer_kernel_supported("bf16") ? "bf16"
+				 : cs_scorer_kernel_supported("avx512") ? "avx512" : "c");
+		cs_scorer_free(s);
+		cs_cpu_mask(CS_CPU_AMX | CS_CPU_AVX512BF16);
+		s = cs_scorer_new(w, b, 64, 4, 3, "auto", &err);
+		ck_assert_str_eq(cs_scorer_kernel(s),
+				 cs_scorer_kernel_supported("avx512") ? "avx512" : "c");
+		cs_scorer_free(s);
+		cs_cpu_mask(0);
+		ck_assert_int_eq(cs_cpu_kernel(NULL), CS_KERNEL_AUTO);
+	}
 }
 END_TEST
 
@@ -586,7 +625,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_seeded, 0, 2);
 	tcase_add_test(tc, test_close);
 	tcase_add_test(tc, test_threads);
-	tcase_add_test(tc, test_choice);
+	tcase_add_loop_test(tc, test_choice, 0, 4);
 	tcase_add_test(tc, test_topk_row);
 	tcase_add_test(tc, test_recommender);
 	tcase_add_test(tc, test_rank);

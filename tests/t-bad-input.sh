@@ -798,10 +798,10 @@ expect_eq "$(cs-eval -q -n 1000000 -m "$T/m.bin" "$T/s.test.cseq" | head -n 1)" 
 run 2 "--predict-input action needs the cloze head and 'action' among the --inputs" -- \
 	cs-train $TRAIN --predict-input action -o "$O/m.bin" "$T/cla.cseq"
 export CS_KERNEL=bogus
-run 2 "invalid kernel 'bogus' in CS_KERNEL" -- cs-eval -q -m "$T/m.bin" "$T/s.test.cseq"
-run 2 "invalid kernel 'bogus' in CS_KERNEL" -- \
+run 2 "invalid value 'bogus' in CS_KERNEL" -- cs-eval -q -m "$T/m.bin" "$T/s.test.cseq"
+run 2 "invalid value 'bogus' in CS_KERNEL" -- \
 	cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -o "$O/out" "$T/s.test.cseq"
-run 2 "invalid kernel 'bogus' in CS_KERNEL" -- cs-train $TRAIN -o "$O/m.bin" "$T/cl.cseq"
+run 2 "invalid value 'bogus' in CS_KERNEL" -- cs-train $TRAIN -o "$O/m.bin" "$T/cl.cseq"
 unset CS_KERNEL
 
 # 8. Outputs that cannot be written fail before any work.

@@ -11,13 +11,13 @@
 # lines). Without one, ../shared/data/amazon-beauty/beauty_bert4rec.txt is
 # used when present, else the file is downloaded.
 #
-# PROTOCOL=sasrec (the default) trains a causal (SASRec) model on
-# next-item examples with a sampled softmax over 256 negatives a batch
-# shares (LOSS=full: the softmax over every item; LOSS=gbce), on every
-# item but the test one (cs-mask split --train-valid), for a fixed number
-# of epochs.
-# PROTOCOL=paper trains BERT4Rec as its code does for the paper's figures:
-# Cloze examples, the same split, a fixed number of epochs.
+# PROTOCOL=paper (the default) trains BERT4Rec as its code does for the
+# paper's figures: Cloze examples, on every item but the test one
+# (cs-mask split --train-valid), for a fixed number of epochs.
+# PROTOCOL=sasrec trains a causal (SASRec) model on next-item examples
+# with a sampled softmax over 256 negatives a batch shares (LOSS=full: the
+# softmax over every item; LOSS=gbce), on the same split, for a fixed
+# number of epochs (HIDDEN, 64, sets its width).
 # PROTOCOL=early is BERT4Rec holding the validation item out and stopping
 # early on its NDCG@10.
 # PRESET=seqlines reads 'user item item ...' lines (the 5-core Beauty.txt).
@@ -35,7 +35,7 @@ if [ -z "$data" ]; then
 	[ -f "$data" ] || data=$work/beauty.txt
 fi
 
-case ${PROTOCOL:=sasrec} in
+case ${PROTOCOL:=paper} in
 sasrec) split=--train-valid; valid=; epochs=${EPOCHS:-40} ;;
 paper) split=--train-valid; valid=; epochs=${EPOCHS:-10} ;;
 early) split=; valid="--valid beauty.valid.cseq --log train.log"; epochs=${EPOCHS:-30} ;;
@@ -76,7 +76,7 @@ cs-mask split $split -o beauty enc.cseq
 if [ "$PROTOCOL" = sasrec ]; then
 	# SASRec's setting (1 block, 1 head, dropout 0.2), every position a target
 	cs-mask next -o train.cseq beauty.train.cseq
-	model="--attention causal $loss --layers 1 --heads 1 --dropout 0.2 --attn-dropout 0.2"
+	model="--attention causal $loss --layers 1 --heads 1 --hidden ${HIDDEN:-64} --dropout 0.2 --attn-dropout 0.2"
 else
 	cs-mask cloze --dupe "${DUPE:-10}" --mask-prob "${MASK_PROB:-0.6}" -o train.cseq beauty.train.cseq
 	model=

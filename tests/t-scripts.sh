@@ -50,7 +50,7 @@ expect_eq "$(info "$T/bj-paper/beauty.train.cseq" events)" "$(info "$T/bj-paper/
 	"paper protocol training events"
 expect_eq "$(info "$T/bj-sasrec/beauty.train.cseq" events)" "$(info "$T/bj-sasrec/beauty.test.cseq" events)" \
 	"sasrec protocol training events"
-grep -aq sasrec "$T/bj-sasrec/model.bin" || die "the default protocol trains no causal model"
+grep -aq sasrec "$T/bj-sasrec/model.bin" || die "PROTOCOL=sasrec trains no causal model"
 expect_eq "$(grep -c '^NDCG@10' "$T/bj-sasrec.out")" 2 "both metric tables"
 [ "$(info "$T/bj-early/beauty.train.cseq" events)" -lt "$(info "$T/bj-early/beauty.test.cseq" events)" ] || die "early protocol holds out"
 [ -s "$T/bj-early/train.log" ] || die "early protocol log"

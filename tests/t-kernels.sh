@@ -20,7 +20,7 @@ train() { cs-train -q -v "$T/vocab.txt" --hidden 32 --layers 1 --max-len 8 --epo
 	-o "$T/m.bin" --verbose "$@" "$T/train.cseq" 2> "$T/stderr" || { cat "$T/stderr" >&2; die "cs-train $*"; }; }
 # core KIND: the kernel and how it was chosen, from the verbose line
 core() { sed -n 's/.*OpenBLAS kernel \([^ ]*\) (\([^)]*\)).*/\1 (\2)/p' "$T/stderr"; }
-loss() { sed -n 's/.*cloze loss \(.*\)$/\1/p' "$T/stderr"; }
+loss() { sed -n 's/.*loss full softmax, \(.*\)$/\1/p' "$T/stderr"; }
 
 # The kernel OpenBLAS runs as it loads (its own choice, or the
 # environment's OPENBLAS_CORETYPE, as on the machine of issue 15), with the

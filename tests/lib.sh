@@ -24,3 +24,20 @@ stderr_has() { grep -qF -- "$1" "$T/stderr" || { cat "$T/stderr" >&2; die "stder
 info() { cs-cat --info "$1" | awk -F'\t' -v k="$2" '$1 == k { print $2 }'; }
 expect_eq() { [ "$1" = "$2" ] || die "$3: expected '$2', got '$1'"; }
 need_data() { [ -f "$DATA/$1" ] || { echo "skip: $DATA/$1 missing"; exit 0; }; }
+# The planted-pattern catalogue of the model tests: 600 users over 120
+# items, each history walking the catalogue in steps of one from a start
+# that depends on the user (so the next item is implied); events.txt,
+# raw.cseq, vocab.txt, enc.cseq and the leave-one-out split s.* in $T.
+walks() {
+	awk 'BEGIN {
+		srand(7); print "user:seq:string\titem:event:string\ttime:event:int64"
+		for (u = 0; u < 600; u++) {
+			s = int(rand() * 120); n = 6 + int(rand() * 10)
+			for (j = 0; j < n; j++) printf "u%d\tp%d\t%d\n", u, (s + j) % 120, 1000 * u + j
+		}
+	}' > "$T/events.txt"
+	cs-cat -r -o "$T/raw.cseq" "$T/events.txt" || die "cs-cat -r"
+	cs-vocab build -q -o "$T/vocab.txt" "$T/raw.cseq" || die "vocab build"
+	cs-vocab encode -q -v "$T/vocab.txt" -o "$T/enc.cseq" "$T/raw.cseq" || die "encode"
+	cs-mask split -q -o "$T/s" "$T/enc.cseq" || die "split"
+}

@@ -6,17 +6,7 @@
 
 # 600 users over 120 items; each history walks the catalogue in steps of
 # one from a start that depends on the user, so the next item is implied.
-awk 'BEGIN {
-	srand(7); print "user:seq:string\titem:event:string\ttime:event:int64"
-	for (u = 0; u < 600; u++) {
-		s = int(rand() * 120); n = 6 + int(rand() * 10)
-		for (j = 0; j < n; j++) printf "u%d\tp%d\t%d\n", u, (s + j) % 120, 1000 * u + j
-	}
-}' > "$T/events.txt"
-cs-cat -r -o "$T/raw.cseq" "$T/events.txt" || die "cs-cat -r"
-cs-vocab build -q -o "$T/vocab.txt" "$T/raw.cseq" || die "vocab build"
-cs-vocab encode -q -v "$T/vocab.txt" -o "$T/enc.cseq" "$T/raw.cseq" || die "encode"
-cs-mask split -q -o "$T/s" "$T/enc.cseq" || die "split"
+walks
 for p in train valid test; do [ -s "$T/s.$p.cseq" ] || die "no $p split"; done
 expect_eq "$(cs-cat -H "$T/s.test.cseq" | cut -f1 | grep . | sort -u | wc -l | tr -d ' ')" 600 "test histories"
 # --train-valid: training gets the test histories (validation item kept).

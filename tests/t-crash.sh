@@ -8,17 +8,7 @@
 . tests/lib.sh
 
 # The catalogue of t-bert4rec.sh: 600 users walking 120 items.
-awk 'BEGIN {
-	srand(7); print "user:seq:string\titem:event:string\ttime:event:int64"
-	for (u = 0; u < 600; u++) {
-		s = int(rand() * 120); n = 6 + int(rand() * 10)
-		for (j = 0; j < n; j++) printf "u%d\tp%d\t%d\n", u, (s + j) % 120, 1000 * u + j
-	}
-}' > "$T/events.txt"
-cs-cat -r -o "$T/raw.cseq" "$T/events.txt" || die "cs-cat -r"
-cs-vocab build -q -o "$T/vocab.txt" "$T/raw.cseq" || die "vocab build"
-cs-vocab encode -q -v "$T/vocab.txt" -o "$T/enc.cseq" "$T/raw.cseq" || die "encode"
-cs-mask split -q -o "$T/s" "$T/enc.cseq" || die "split"
+walks
 cs-mask cloze -q --dupe 4 --mask-prob 0.3 --max-len 16 -o "$T/train.cseq" "$T/s.train.cseq" || die "cloze"
 cs-cat "$T/s.test.cseq" | head -200 | cs-cat -r -o "$T/few.cseq" || die "a few test histories"
 

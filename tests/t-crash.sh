@@ -161,8 +161,11 @@ kill_chains 1 $((NKILLS * 2 / 3))
 k1=$kills c1=$chains m1=$most
 kill_chains 2 $NKILLS
 # A file is named only for the few microseconds before its rename (named
-# from the start, about one kill in three leaves one).
-[ $anon -eq 0 ] || [ $leftovers -le 1 ] || die "$kills kills left $leftovers temporary files"
+# from the start, about one kill in three leaves one, ten of 30). Whether a
+# kill lands in that instant is chance, and faster steps checkpoint more
+# often: 2 of 30 was seen once in seven runs, so the bound is a tenth of
+# the kills, well apart from the third a named file would leave.
+[ $anon -eq 0 ] || [ $leftovers -le $((kills / 10)) ] || die "$kills kills left $leftovers temporary files"
 ok "SIGKILL: $kills kills ($k1 on -j 1 in $c1 chains of runs, up to $m1 kills in a row;" \
 	"$((kills - k1)) on -j 2 in $chains chains, up to $most in a row): the model and the" \
 	"checkpoint always whole, every chain ending bit for bit as the uninterrupted run;" \

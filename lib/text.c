@@ -475,6 +475,18 @@ int cs_text_writer_close(cs_text_writer *w, cs_error *err)
 	return r;
 }
 
+/* Write b to fp and free it; r < 0: building it ran out of memory. */
+static int sb_emit(sbuf *b, int r, FILE *fp, const char *name, cs_error *err)
+{
+	int rc = 0;
+	if (r < 0)
+		rc = cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	else if (fwrite(b->p, 1, b->n, fp) != b->n || fflush(fp) != 0)
+		rc = cs_err(err, CS_ERR_IO, name, 0, "write error: %s", strerror(errno));
+	free(b->p);
+	return rc;
+}
+
 int cs_text_write_info(FILE *fp, const char *name, const cs_schema *s,
 		       uint64_t records, uint64_t events, cs_error *err)
 {
@@ -503,16 +515,7 @@ int cs_text_write_info(FILE *fp, const char *name, const cs_schema *s,
 	int k = snprintf(tmp, sizeof tmp, "records\t%" PRIu64 "\nevents\t%" PRIu64 "\n",
 			 records, events);
 	r |= sb_add(&b, tmp, (size_t)k);
-	if (r < 0) {
-		free(b.p);
-		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-	}
-	if (fwrite(b.p, 1, b.n, fp) != b.n || fflush(fp) != 0) {
-		free(b.p);
-		return cs_err(err, CS_ERR_IO, name, 0, "write error: %s", strerror(errno));
-	}
-	free(b.p);
-	return 0;
+	return sb_emit(&b, r, fp, name, err);
 }
 
 int cs_text_write_info_json(FILE *fp, const char *name, const cs_schema *s,
@@ -543,16 +546,7 @@ int cs_text_write_info_json(FILE *fp, const char *name, const cs_schema *s,
 	int k = snprintf(tmp, sizeof tmp, "},\"records\":%" PRIu64 ",\"events\":%" PRIu64 "}\n",
 			 records, events);
 	r |= sb_add(&b, tmp, (size_t)k);
-	if (r < 0) {
-		free(b.p);
-		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-	}
-	if (fwrite(b.p, 1, b.n, fp) != b.n || fflush(fp) != 0) {
-		free(b.p);
-		return cs_err(err, CS_ERR_IO, name, 0, "write error: %s", strerror(errno));
-	}
-	free(b.p);
-	return 0;
+	return sb_emit(&b, r, fp, name, err);
 }
 
 /* ------------------------------------------------------------ reader */

@@ -44,6 +44,9 @@ static void __attribute__((noreturn)) usage(void)
 	       "      --negatives N    sampled, gbce: negatives a batch shares [%zu]\n"
 	       "      --sampler NAME   how they are drawn: uniform, pop (by popularity,\n"
 	       "                       logQ-corrected) or batch (the batch's targets) [uniform]\n"
+	       "      --logq on|off    pop, batch: the logQ correction; off ranks targets\n"
+	       "                       above popular items, as popularity-sampled\n"
+	       "                       metrics reward [on]\n"
 	       "      --gbce-t T       gbce: calibration, 0 plain BCE .. 1 [%g]\n"
 	       "      --pool NAME      session head: cls (a [MASK] token appended) or mean [cls]\n"
 	       "      --inputs LIST    extra event inputs, id fields such as action,category [none]\n"
@@ -95,7 +98,7 @@ enum { O_VALID = 256, O_EPOCHS, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP, O_EVAL_EV
        O_PATIENCE, O_HIDDEN, O_LAYERS, O_HEADS, O_MAXLEN, O_DROPOUT, O_ATTN_DROPOUT,
        O_INIT, O_SEED, O_CKPT, O_CKPT_EVERY, O_RESUME, O_LOG, O_LOG_JSON, O_LOG_EVERY, O_VERBOSE,
        O_HEAD, O_POOL, O_INPUTS, O_COMBINE, O_POS_WEIGHT, O_INIT_MODEL, O_FREEZE, O_PREDICT,
-       O_ATTENTION, O_LOSS, O_NEGATIVES, O_SAMPLER, O_GBCE_T };
+       O_ATTENTION, O_LOSS, O_NEGATIVES, O_SAMPLER, O_GBCE_T, O_LOGQ };
 
 static const struct option longopts[] = {
 	{ "vocab", required_argument, 0, 'v' },
@@ -129,6 +132,7 @@ static const struct option longopts[] = {
 	{ "loss", required_argument, 0, O_LOSS },
 	{ "negatives", required_argument, 0, O_NEGATIVES },
 	{ "sampler", required_argument, 0, O_SAMPLER },
+	{ "logq", required_argument, 0, O_LOGQ },
 	{ "gbce-t", required_argument, 0, O_GBCE_T },
 	{ "checkpoint", required_argument, 0, O_CKPT },
 	{ "checkpoint-every", required_argument, 0, O_CKPT_EVERY },
@@ -396,7 +400,8 @@ int main(int argc, char **argv)
 	const char *vocab_path = NULL, *valid_path = NULL, *resume = NULL, *log_path = NULL;
 	const char *init_path = NULL, *predict = NULL;
 	char *ckpt = NULL, *inputs = NULL;
-	int c, threads = 0, verbose = 0, pool_set = 0, attention = -1, neg_set = 0, gt_set = 0;
+	int c, threads = 0, verbose = 0, pool_set = 0, attention = -1, neg_set = 0, gt_set = 0,
+	    logq_set = 0;
 	run r = { .quiet = 0 };
 	while ((c = getopt_long(argc, argv, "v:o:j:qhV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -459,6 +464,12 @@ int main(int argc, char **argv)
 				usage_error("--sampler is uniform, pop or batch, not '%s'", optarg);
 			neg_set = 1;
 			break;
+		case O_LOGQ:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				usage_error("--logq is on or off, not '%s'", optarg);
+			to.logq = !strcmp(optarg, "on");
+			logq_set = 1;
+			break;
 		case O_GBCE_T: to.gbce_t = (float)parse_double("--gbce-t", optarg, 0, 1); gt_set = 1;
 			break;
 		case O_INIT_MODEL: init_path = optarg; break;
@@ -496,6 +507,8 @@ int main(int argc, char **argv)
 		usage_error("--loss %s is for the cloze head", cs_loss_name(to.loss));
 	if (to.loss == CS_LOSS_FULL && neg_set)
 		usage_error("--negatives and --sampler need --loss sampled or gbce");
+	if (logq_set && (to.loss != CS_LOSS_SAMPLED || to.sampler == CS_NEG_UNIFORM))
+		usage_error("--logq needs --loss sampled with --sampler pop or batch");
 	if (gt_set && to.loss != CS_LOSS_GBCE)
 		usage_error("--gbce-t needs --loss gbce");
 	if (to.loss == CS_LOSS_GBCE && to.sampler != CS_NEG_UNIFORM)
@@ -655,8 +668,9 @@ int main(int argc, char **argv)
 		if (to.loss == CS_LOSS_FULL)
 			snprintf(loss, sizeof loss, "full softmax, %s", cs_tiedce_kernel(cfg.C));
 		else
-			snprintf(loss, sizeof loss, "%s over %zu %s negatives", cs_loss_name(to.loss),
-				 to.negatives, cs_sampler_name(to.sampler));
+			snprintf(loss, sizeof loss, "%s over %zu %s negatives%s", cs_loss_name(to.loss),
+				 to.negatives, cs_sampler_name(to.sampler),
+				 to.sampler != CS_NEG_UNIFORM && !to.logq ? ", no logQ correction" : "");
 		fprintf(stderr, "%s: OpenBLAS kernel %s (%s), %d threads; V=%zu C=%zu L=%zu "
 			"heads=%zu max-len=%zu inputs=%zu head=%s attention=%s, %zu parameters; "
 			"loss %s\n", progname, cs_blas_corename(),

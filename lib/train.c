@@ -21,6 +21,7 @@ void cs_train_defaults(cs_train_opts *o)
 	o->loss = CS_LOSS_FULL;
 	o->negatives = 256;
 	o->sampler = CS_NEG_UNIFORM;
+	o->logq = 1;
 	o->gbce_t = 0.75f;
 }
 
@@ -199,6 +200,7 @@ static int write_checkpoint(const cs_bert *m, const cs_train_opts *o,
 	bad |= cs_modelfile_set(mf, "train.loss", "%s", cs_loss_name(o->loss));
 	bad |= cs_modelfile_set(mf, "train.negatives", "%zu", o->negatives);
 	bad |= cs_modelfile_set(mf, "train.sampler", "%s", cs_sampler_name(o->sampler));
+	bad |= cs_modelfile_set(mf, "train.logq", "%d", o->logq);
 	bad |= cs_modelfile_set(mf, "train.gbce_t", "%.9g", o->gbce_t);
 	int rc = bad ? cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory")
 		     : cs_modelfile_write(mf, path, err);
@@ -303,6 +305,8 @@ cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 	double gt = 0.75;
 	int loss = CS_LOSS_FULL, smp = CS_NEG_UNIFORM;
 	ck_u64(mf, "train.negatives", 1 << 20, 1, &negatives, &bad);
+	uint64_t logq = 1; /* absent before --logq: on */
+	ck_u64(mf, "train.logq", 1, 1, &logq, &bad);
 	ck_f64(mf, "train.gbce_t", 0, 1, 1, &gt, &bad);
 	const char *ls = cs_modelfile_get(mf, "train.loss"), *ss = cs_modelfile_get(mf, "train.sampler");
 	if (!bad && ls && (loss = cs_loss_parse(ls)) < 0)
@@ -352,6 +356,7 @@ cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 	o->loss = loss;
 	o->negatives = (size_t)negatives;
 	o->sampler = smp;
+	o->logq = (int)logq;
 	o->gbce_t = (float)gt;
 	cs_modelfile_free(mf);
 	if (st->epoch >= o->epochs) {
@@ -483,7 +488,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	m->lazy = 0;
 	cs_bert_zero_grad(m);
 	m->lazy = o->loss != CS_LOSS_FULL;
-	m->logq = smp.logq;
+	m->logq = o->logq ? smp.logq : NULL;
 	m->gbce_beta = cs_gbce_beta(o->negatives, m->cfg.V - CS_ITEM_FIRST, o->gbce_t);
 	if (head != CS_HEAD_CLOZE) {
 		uint64_t np = train->npos, nn = train->nlabels - train->npos;

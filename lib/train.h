@@ -29,6 +29,9 @@ typedef struct cs_train_opts {
 	int loss;            /* cloze head: CS_LOSS_* (sampled.h) [full] */
 	size_t negatives;    /* sampled losses: negatives a batch shares [256] */
 	int sampler;         /* how they are drawn, CS_NEG_* [uniform] */
+	int logq;            /* pop, batch: subtract log(K q_j) from item j's logit
+				(the logQ correction); 0: train on the raw logits,
+				which ranks the target above popular items [1] */
 	float gbce_t;        /* gbce: calibration t in [0, 1] [0.75] */
 } cs_train_opts;
 

@@ -53,7 +53,12 @@ cs-train $OPTS --loss sampled --negatives 20 --sampler pop --epochs 2 -o "$T/pop
 	die "--sampler pop"
 cs-train $OPTS --loss sampled --negatives 20 --sampler batch --epochs 2 -o "$T/batch.bin" "$T/next.cseq" ||
 	die "--sampler batch"
-ok "popularity and in-batch samplers"
+cs-train $OPTS --loss sampled --negatives 20 --sampler pop --logq off --epochs 2 -o "$T/popraw.bin" \
+	"$T/next.cseq" || die "--logq off"
+cmp -s "$T/pop.bin" "$T/popraw.bin" && die "--logq off trained the same model as the logQ-corrected run"
+test_must_fail_usage cs-train $OPTS --loss sampled --logq off --epochs 1 -o "$T/x.bin" "$T/next.cseq"
+test_must_fail_usage cs-train $OPTS --loss sampled --sampler pop --logq no --epochs 1 -o "$T/x.bin" "$T/next.cseq"
+ok "popularity and in-batch samplers, with and without the logQ correction"
 
 # The model file says it is a causal model: arch sasrec, which older
 # readers refuse rather than run as BERT4Rec.
@@ -86,6 +91,18 @@ kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 [ -s "$T/c.bin.ckpt" ] || die "no checkpoint to resume"
 cs-train -q -v "$T/vocab.txt" -j 1 --resume "$T/c.bin.ckpt" -o "$T/c.bin" "$T/next.cseq" || die "resume"
 cmp -s "$T/a.bin" "$T/c.bin" || die "resumed sampled run differs"
+# the checkpoint keeps --logq off: a resumed run goes on without the correction
+P="$OPTS --loss sampled --negatives 20 --sampler pop --logq off --epochs 3"
+cs-train $P -o "$T/d.bin" "$T/next.cseq" || die "train d"
+cs-train $P --checkpoint-every 25 -o "$T/e.bin" "$T/next.cseq" 2>/dev/null &
+pid=$!
+i=0
+while [ ! -s "$T/e.bin.ckpt" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+[ -s "$T/e.bin.ckpt" ] || die "no checkpoint of the --logq off run"
+grep -aq 'train.logq' "$T/e.bin.ckpt" || die "the checkpoint does not record --logq"
+cs-train -q -v "$T/vocab.txt" -j 1 --resume "$T/e.bin.ckpt" -o "$T/e.bin" "$T/next.cseq" || die "resume e"
+cmp -s "$T/d.bin" "$T/e.bin" || die "resumed --logq off run differs"
 ok "deterministic, and --resume continues to the same model"
 
 # Heads and transfer on the causal encoder: pretrain next-item (and next

@@ -70,7 +70,8 @@ static void __attribute__((noreturn)) usage(void)
 	       "      --hidden N       hidden size C [%zu]\n"
 	       "      --layers N       Transformer blocks [%zu]\n"
 	       "      --heads N        attention heads [%zu]\n"
-	       "      --max-len N      longest history; longer ones keep their last N [%zu]\n"
+	       "      --max-len N      longest history; longer ones keep their last N [%zu,\n"
+	       "                       or the window length of longer cs-mask examples]\n"
 	       "      --dropout F      hidden dropout [%g]\n"
 	       "      --attn-dropout F attention dropout [%g]\n"
 	       "      --init-range F   std of the initial weights [%g]\n"
@@ -401,7 +402,7 @@ int main(int argc, char **argv)
 	const char *init_path = NULL, *predict = NULL;
 	char *ckpt = NULL, *inputs = NULL;
 	int c, threads = 0, verbose = 0, pool_set = 0, attention = -1, neg_set = 0, gt_set = 0,
-	    logq_set = 0;
+	    logq_set = 0, maxlen_set = 0;
 	run r = { .quiet = 0 };
 	while ((c = getopt_long(argc, argv, "v:o:j:qhV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -419,7 +420,8 @@ int main(int argc, char **argv)
 		case O_HIDDEN: cfg.C = (size_t)parse_long("--hidden", optarg, 1, 1 << 14); break;
 		case O_LAYERS: cfg.L = (size_t)parse_long("--layers", optarg, 1, 64); break;
 		case O_HEADS: cfg.NH = (size_t)parse_long("--heads", optarg, 1, 256); break;
-		case O_MAXLEN: cfg.P = (size_t)parse_long("--max-len", optarg, 2, 1 << 14); break;
+		case O_MAXLEN: cfg.P = (size_t)parse_long("--max-len", optarg, 2, 1 << 14);
+			maxlen_set = 1; break;
 		case O_DROPOUT: cfg.hidden_dropout = (float)parse_double("--dropout", optarg, 0, 0.99); break;
 		case O_ATTN_DROPOUT: cfg.attn_dropout = (float)parse_double("--attn-dropout", optarg, 0, 0.99); break;
 		case O_INIT: cfg.init_range = (float)parse_double("--init-range", optarg, 1e-6, 10); break;
@@ -627,6 +629,18 @@ int main(int argc, char **argv)
 	int kind = cs_data_kind(&cfg, 1);
 	if (!(train = cs_dataset_for_model(train_path, &cfg, to.item_vocab, 1, NULL, &err)))
 		goto fail;
+	if (!resume && !init_path && !maxlen_set && cfg.head == CS_HEAD_CLOZE &&
+	    train->window > cfg.P) {
+		/* a new model's length covers the examples' windows (cs-mask
+		 * --max-len) unless --max-len says otherwise: read them whole */
+		cfg.P = train->window;
+		cs_dataset_free(train);
+		cs_bert_free(m);
+		train = NULL;
+		if (params_fit(&cfg, NULL, &err) < 0 || !(m = cs_bert_new(&cfg, to.seed, &err)) ||
+		    !(train = cs_dataset_for_model(train_path, &cfg, to.item_vocab, 1, NULL, &err)))
+			goto fail;
+	}
 	if (cfg.head == CS_HEAD_CLOZE) {
 		/* the attention follows the examples unless said (it sizes no tensor) */
 		if (!resume && !init_path)

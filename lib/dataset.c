@@ -1,4 +1,5 @@
 /* dataset.c - encoded sequence streams read into memory. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +189,13 @@ cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
 	d->holds_valid = hv && !strcmp(hv, "1");
 	const char *sp = cs_schema_get_meta(s, "split");
 	d->next = sp && !strcmp(sp, "next");
+	const char *ml = cs_schema_get_meta(s, "max_len");
+	if (ml) {
+		char *end;
+		errno = 0;
+		unsigned long long w = strtoull(ml, &end, 10);
+		d->window = !errno && end != ml && !*end && w <= (1u << 14) ? (size_t)w : 0;
+	}
 	if ((x.item = find_field(s, name, "item", CS_EVENT, CS_ID, err)) < 0)
 		goto fail;
 	if (kind == CS_DATA_CLOZE || kind == CS_DATA_EVAL) {

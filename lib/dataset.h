@@ -38,6 +38,8 @@ typedef struct cs_dataset {
 	size_t *start;    /* (n) index of its first event in its record */
 	int holds_valid;  /* metadata holds_valid: made with cs-mask split --train-valid */
 	int next;         /* metadata split "next": next-item examples (cs-mask next) */
+	size_t window;    /* metadata max_len: the examples' window length (cs-mask
+			     cloze, next); 0: not said */
 } cs_dataset;
 
 /* Extra event inputs to read: id fields name[0..n), each encoded with the

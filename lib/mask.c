@@ -337,8 +337,11 @@ cs_cloze *cs_cloze_new(const cs_schema *in, const char *stream,
 		goto fail;
 	}
 	int t = cs_schema_add(cz->schema, "target", CS_EVENT, CS_ID, err);
+	char window[32];
+	snprintf(window, sizeof window, "%zu", o->max_len);
 	if (t < 0 || cs_schema_set_meta(cz->schema, "split", o->next ? "next" : "cloze",
-					err) < 0)
+					err) < 0 ||
+	    cs_schema_set_meta(cz->schema, "max_len", window, err) < 0)
 		goto fail;
 	cz->schema->f[t].vocab = in->f[cz->item].vocab;
 	/* target_<field>: the original value of each other masked field */

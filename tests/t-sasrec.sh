@@ -33,6 +33,21 @@ test_must_fail_usage cs-mask next --dupe 3 -o "$T/x" "$T/s.train.cseq"
 test_must_fail_usage cs-mask next --mask-prob 0.2 -o "$T/x" "$T/s.train.cseq"
 ok "next-item examples"
 
+# Long windows: a new model's length follows the examples' window length
+# (metadata max_len) unless --max-len is given, so no target is lost.
+cs-mask next -q --max-len 60 -o "$T/w60.cseq" "$T/s.train.cseq" || die "cs-mask next --max-len 60"
+expect_eq "$(cs-cat --info "$T/w60.cseq" | awk -F'\t' '$1 == "meta" && $2 == "max_len" { print $3 }')" 60 \
+	"window length in the metadata"
+W="-v $T/vocab.txt --hidden 16 --layers 1 --heads 1 --epochs 1 -j 1 --verbose -o $T/w.bin"
+cs-train $W "$T/w60.cseq" 2> "$T/w60.err" || die "cs-train on windows of 60"
+grep -q 'max-len=60 ' "$T/w60.err" || die "model length does not follow the windows: $(cat "$T/w60.err")"
+grep -q 'cut to their last' "$T/w60.err" && die "windows of 60 were cut"
+cs-train $W --max-len 20 "$T/w60.cseq" 2> "$T/w20.err" || die "cs-train --max-len 20"
+grep -q 'max-len=20 ' "$T/w20.err" || die "--max-len 20 not kept"
+cs-train $W "$T/next.cseq" 2> "$T/w50.err" || die "cs-train on windows of 50"
+grep -q 'max-len=50 ' "$T/w50.err" || die "default length changed for windows of 50"
+ok "model length follows long windows unless --max-len says"
+
 OPTS="-q -v $T/vocab.txt --hidden 32 --layers 1 --heads 1 --max-len 16 --batch 32
 	--lr 3e-3 --warmup 20 --dropout 0.1 --attn-dropout 0.1 --patience 20 -j 1"
 for loss in full sampled gbce; do

@@ -11,17 +11,20 @@
 # lines). Without one, ../shared/data/amazon-beauty/beauty_bert4rec.txt is
 # used when present, else the file is downloaded.
 #
-# PROTOCOL=paper (the default) trains BERT4Rec as its code does for the
-# paper's figures: Cloze examples, on every item but the test one
-# (cs-mask split --train-valid), for a fixed number of epochs.
-# PROTOCOL=sasrec trains a causal (SASRec) model on next-item examples
-# with a sampled softmax over 256 negatives a batch shares (LOSS=full: the
-# softmax over every item; LOSS=gbce), on the same split, for a fixed
-# number of epochs (HIDDEN, 64, sets its width).
+# PROTOCOL=sasrec (the default) trains a causal (SASRec) model on
+# next-item examples, on every item but the test one (cs-mask split
+# --train-valid), for a fixed number of epochs, with a sampled softmax
+# over 256 negatives a batch shares, drawn by popularity without the logQ
+# correction (SAMPLER=uniform|pop|batch, LOGQ=on|off; LOSS=full: the
+# softmax over every item; LOSS=gbce: gSASRec's loss over uniform ones).
+# HIDDEN (64) sets its width.
+# PROTOCOL=paper trains BERT4Rec as its code does for the paper's
+# figures: Cloze examples, on the same split, for a fixed number of epochs
+# (about 50 minutes on 2 cores).
 # PROTOCOL=early is BERT4Rec holding the validation item out and stopping
 # early on its NDCG@10.
 # PRESET=seqlines reads 'user item item ...' lines (the 5-core Beauty.txt).
-# Other knobs: EPOCHS (sasrec: 40; paper: 10; early: at most 30), DUPE
+# Other knobs: EPOCHS (sasrec: 20; paper: 10; early: at most 30), DUPE
 # (Cloze copies per window, 10), MASK_PROB (0.6), LR (1e-3), BATCH (128),
 # THREADS (all cores), NEGATIVES (256), EXTRA (more cs-train options).
 set -eu
@@ -35,14 +38,17 @@ if [ -z "$data" ]; then
 	[ -f "$data" ] || data=$work/beauty.txt
 fi
 
-case ${PROTOCOL:=paper} in
-sasrec) split=--train-valid; valid=; epochs=${EPOCHS:-40} ;;
+case ${PROTOCOL:=sasrec} in
+sasrec) split=--train-valid; valid=; epochs=${EPOCHS:-20} ;;
 paper) split=--train-valid; valid=; epochs=${EPOCHS:-10} ;;
 early) split=; valid="--valid beauty.valid.cseq --log train.log"; epochs=${EPOCHS:-30} ;;
 *) echo "beauty.sh: PROTOCOL is sasrec, paper or early, not '$PROTOCOL'" >&2; exit 2 ;;
 esac
 case ${LOSS:=sampled} in
-sampled|gbce) loss="--loss $LOSS --negatives ${NEGATIVES:-256}" ;;
+sampled)
+	loss="--loss sampled --negatives ${NEGATIVES:-256} --sampler ${SAMPLER:-pop}"
+	[ "${SAMPLER:-pop}" = uniform ] || loss="$loss --logq ${LOGQ:-off}" ;;
+gbce) loss="--loss gbce --negatives ${NEGATIVES:-256}" ;;
 full) loss="--loss full" ;;
 *) echo "beauty.sh: LOSS is sampled, gbce or full, not '$LOSS'" >&2; exit 2 ;;
 esac

@@ -10,12 +10,14 @@
 # (cs-mask split); each run trains on the train split, validates every
 # epoch and keeps its best model (--valid, --patience PATIENCE, at most
 # EPOCHS epochs), which is then evaluated on the test split, with and
-# without --exclude-seen. Runs (RUNS, default all five):
+# without --exclude-seen. Runs (RUNS, default all six):
 #   bert4rec-full     bidirectional, Cloze examples (cs-mask cloze --dupe
 #                     DUPE), softmax over every item
 #   bert4rec-sampled  the same, sampled softmax over NEGATIVES uniform ones
 #   sasrec-full       causal, next-item examples (cs-mask next)
 #   sasrec-sampled    the same, sampled softmax
+#   sasrec-pop        the same over negatives drawn by popularity, without
+#                     the logQ correction (the main job's loss)
 #   sasrec-gbce       the same, gSASRec's gBCE (t 0.75)
 # Every run has hidden HIDDEN (64), 1 block, 1 head, dropout 0.2 and the
 # other cs-train defaults; THREADS (2) threads. Prints the curves as TSV
@@ -25,7 +27,7 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 data=${1:-$top/../shared/data/amazon-beauty/beauty_5core_seq.txt}
 dir=${2:-time-curve}
-RUNS=${RUNS:-"bert4rec-full bert4rec-sampled sasrec-full sasrec-sampled sasrec-gbce"}
+RUNS=${RUNS:-"bert4rec-full bert4rec-sampled sasrec-full sasrec-sampled sasrec-pop sasrec-gbce"}
 EPOCHS=${EPOCHS:-60}
 PATIENCE=${PATIENCE:-5}
 DUPE=${DUPE:-1}
@@ -62,6 +64,7 @@ for r in $RUNS; do
 	case $r in
 	*-full) loss="--loss full" ;;
 	*-sampled) loss="--loss sampled --negatives $NEGATIVES" ;;
+	*-pop) loss="--loss sampled --negatives $NEGATIVES --sampler pop --logq off" ;;
 	*-gbce) loss="--loss gbce --negatives $NEGATIVES" ;;
 	esac
 	echo "== $r" >&2

@@ -88,8 +88,8 @@ cat test.tsv
 command -v gnuplot >/dev/null 2>&1 || exit 0
 for t in png svg; do
 	case $t in
-	png) term="pngcairo size 900,560" ;;
-	svg) term="svg size 900,560" ;;
+	png) term="pngcairo noenhanced size 900,560" ;;
+	svg) term="svg noenhanced size 900,560" ;;
 	esac
 	gnuplot <<EOF
 set terminal $term
@@ -99,6 +99,8 @@ set xlabel 'training seconds'
 set ylabel 'NDCG@10'
 set key bottom right
 set grid
+set xrange [0:*]
+set yrange [0:*]
 plot for [r in "$RUNS"] '< grep "^'.r.'	" curves.tsv' using 3:4 with linespoints title r
 EOF
 done

@@ -60,6 +60,17 @@ expect_eq "$(grep -c '^NDCG@10' "$T/bj-sasrec.out")" 2 "both metric tables"
 PROTOCOL=bogus sh scripts/beauty.sh "$T/b.txt" "$T/bj-x" > /dev/null 2>&1
 expect_eq "$?" 2 "beauty.sh PROTOCOL=bogus"
 ok "beauty.sh, the main job, on a small head of Beauty"
+
+# The time curve: a row per epoch and run, test figures of the best model
+head -1500 "$DATA/amazon-beauty/beauty_5core_seq.txt" > "$T/b5.txt"
+EPOCHS=2 RUNS="sasrec-full bert4rec-sampled" THREADS=1 sh scripts/time-curve.sh "$T/b5.txt" "$T/tc" \
+	> "$T/tc.out" 2> "$T/tc.err" || { tail "$T/tc.err"; die "time-curve.sh"; }
+expect_eq "$(awk -F'\t' 'NR > 1 && $4 >= 0 && $4 <= 1 { n++ } END { print n + 0 }' "$T/tc/curves.tsv")" 4 \
+	"time-curve.sh: a row per epoch and run"
+expect_eq "$(awk -F'\t' 'NR > 1 && $4 >= 0 && $7 <= 1 && NF == 7 { n++ } END { print n + 0 }' "$T/tc/test.tsv")" 2 \
+	"time-curve.sh: test figures per run"
+if command -v gnuplot > /dev/null; then [ -s "$T/tc/time-curve.png" ] || die "time-curve.sh: no plot"; fi
+ok "time-curve.sh on a small head of 5-core Beauty"
 n=scripts/nightly-retrain.sh
 sh $n -p pairs -e 1 "$T/nr" "$T/b.txt" 2> "$T/n1.err" || { cat "$T/n1.err"; die "first run"; }
 first=$(readlink "$T/nr/current")

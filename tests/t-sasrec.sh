@@ -46,6 +46,8 @@ cs-train $W --max-len 20 "$T/w60.cseq" 2> "$T/w20.err" || die "cs-train --max-le
 grep -q 'max-len=20 ' "$T/w20.err" || die "--max-len 20 not kept"
 cs-train $W "$T/next.cseq" 2> "$T/w50.err" || die "cs-train on windows of 50"
 grep -q 'max-len=50 ' "$T/w50.err" || die "default length changed for windows of 50"
+cs-train $W < "$T/w60.cseq" 2> "$T/wstdin.err" || die "cs-train on windows of 60 from stdin"
+grep -q 'give --max-len 60' "$T/wstdin.err" || die "no warning for long windows on stdin"
 ok "model length follows long windows unless --max-len says"
 
 OPTS="-q -v $T/vocab.txt --hidden 32 --layers 1 --heads 1 --max-len 16 --batch 32

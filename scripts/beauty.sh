@@ -13,11 +13,12 @@
 #
 # PROTOCOL=sasrec (the default) trains a causal (SASRec) model on
 # next-item examples, on every item but the test one (cs-mask split
-# --train-valid), for a fixed number of epochs, with a sampled softmax
-# over 256 negatives a batch shares, drawn by popularity without the logQ
-# correction (SAMPLER=uniform|pop|batch, LOGQ=on|off; LOSS=full: the
-# softmax over every item; LOSS=gbce: gSASRec's loss over uniform ones).
-# HIDDEN (64) sets its width.
+# --train-valid), for a fixed number of epochs, with the softmax over
+# every item (LOSS=full). LOSS=sampled: a sampled softmax over 256
+# negatives a batch shares, drawn by popularity without the logQ
+# correction (SAMPLER=uniform|pop|batch, LOGQ=on|off), several times
+# cheaper; LOSS=gbce: gSASRec's loss over uniform ones. HIDDEN (64) sets
+# its width.
 # PROTOCOL=paper trains BERT4Rec as its code does for the paper's
 # figures: Cloze examples, on the same split, for a fixed number of epochs
 # (about 50 minutes on 2 cores).
@@ -44,7 +45,7 @@ paper) split=--train-valid; valid=; epochs=${EPOCHS:-10} ;;
 early) split=; valid="--valid beauty.valid.cseq --log train.log"; epochs=${EPOCHS:-30} ;;
 *) echo "beauty.sh: PROTOCOL is sasrec, paper or early, not '$PROTOCOL'" >&2; exit 2 ;;
 esac
-case ${LOSS:=sampled} in
+case ${LOSS:=full} in
 sampled)
 	loss="--loss sampled --negatives ${NEGATIVES:-256} --sampler ${SAMPLER:-pop}"
 	[ "${SAMPLER:-pop}" = uniform ] || loss="$loss --logq ${LOGQ:-off}" ;;

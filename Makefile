@@ -20,6 +20,14 @@ CPPFLAGS += -D_GNU_SOURCE -iquote lib
 DEPS_CFLAGS := $(shell $(PKGCONFIG) --cflags openblas libzstd check 2>/dev/null)
 LIBS = -lopenblas -lcsv -lzstd -lpthread -lm
 CHECK_LIBS := $(shell $(PKGCONFIG) --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
+# Open MPI, where pkg-config finds it (make deps installs it): cs-train is
+# built with lib/comm_mpi.c and trains data-parallel under mpirun (README,
+# Training on several machines). Without it (or with MPI_PC=), cs-train
+# is the single-process program and libcs never depends on MPI.
+MPI_PC ?= ompi-c
+HAVE_MPI := $(if $(MPI_PC),$(shell $(PKGCONFIG) --exists $(MPI_PC) 2>/dev/null && echo 1))
+MPI_CFLAGS := $(if $(HAVE_MPI),$(shell $(PKGCONFIG) --cflags $(MPI_PC)) -DCS_MPI)
+MPI_LIBS := $(if $(HAVE_MPI),$(shell $(PKGCONFIG) --libs $(MPI_PC)))
 
 # SANITIZE=address,undefined: any -fsanitize= list. Undefined behaviour
 # aborts (no recovery) so that a test cannot pass over it.
@@ -39,7 +47,7 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) $(DEPS_CFLAGS) $(CPPFLAGS)
 B := $(if $(BUILD),$(patsubst %/,%,$(BUILD))/)
 FLAGS_STAMP := $(B).build-flags
 
-LIB_SRC := $(sort $(wildcard lib/*.c))
+LIB_SRC := $(filter-out lib/comm_mpi.c,$(sort $(wildcard lib/*.c)))
 LIB_OBJ := $(patsubst %.c,$(B)%.o,$(LIB_SRC))
 LIBCS := $(B)libcs.a
 CMD_SRC := $(sort $(wildcard cmd/cs-*.c))
@@ -63,7 +71,7 @@ deps:
 
 $(FLAGS_STAMP): FORCE
 	@mkdir -p $(@D)
-	@f='$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(LIBS)'; \
+	@f='$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(LIBS) $(MPI_CFLAGS) $(MPI_LIBS)'; \
 	if [ "$$(cat $@ 2>/dev/null)" != "$$f" ]; then \
 		[ -f $@ ] && echo "flags changed: rebuilding $(or $(BUILD),.)"; \
 		echo "$$f" > $@; fi
@@ -78,6 +86,12 @@ $(LIBCS): $(LIB_OBJ)
 
 $(B)cs-%: cmd/cs-%.c cmd/common.c cmd/common.h $(LIBCS) lib/*.h
 	$(CC) $(ALL_CFLAGS) -Icmd $(LDFLAGS) -o $@ $< cmd/common.c $(LIBCS) $(LIBS)
+
+ifneq ($(HAVE_MPI),)
+$(B)cs-train: cmd/cs-train.c lib/comm_mpi.c cmd/common.c cmd/common.h $(LIBCS) lib/*.h
+	$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -Icmd $(LDFLAGS) -o $@ $< lib/comm_mpi.c cmd/common.c \
+		$(LIBCS) $(MPI_LIBS) $(LIBS)
+endif
 
 $(B)tests/check_%: tests/check_%.c $(LIBCS) lib/*.h $(wildcard tests/*.h)
 	@mkdir -p $(@D)

@@ -12,6 +12,7 @@
 #include "blas.h"
 #include "batch.h"
 #include "bertfile.h"
+#include "comm.h"
 #include "train.h"
 #include "vocab.h"
 
@@ -536,7 +537,35 @@ int main(int argc, char **argv)
 	check_env();
 
 	cs_error err;
+#ifdef CS_MPI
+	/* processes on one machine share its cores */
+	const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+	long nlocal = local ? strtol(local, NULL, 10) : 1;
+	if (!threads && nlocal > 1) {
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = ncpu > nlocal ? (int)(ncpu / nlocal) : 1;
+	}
+#endif
 	model_setup(argv, threads, verbose);
+	/* after model_setup, which may re-execute the program */
+	cs_comm *cm = cs_comm_single();
+#ifdef CS_MPI
+	if (!(cm = cs_comm_mpi_init(&err))) {
+		report(&err);
+		return EXIT_DATA;
+	}
+#endif
+	to.comm = cm;
+	static char rank_name[64];
+	if (cm->rank > 0) {
+		/* rank 0 speaks for the run, writes its files and its log */
+		snprintf(rank_name, sizeof rank_name, "%s: rank %d", progname, cm->rank);
+		progname = rank_name;
+		r.quiet = 1;
+		verbose = 0;
+		log_path = NULL;
+		outs[0] = outs[1] = outs[2] = NULL;
+	}
 	int rc = EXIT_DATA;
 	cs_vocab *voc = NULL;
 	cs_dataset *train = NULL, *valid = NULL;
@@ -662,7 +691,7 @@ int main(int argc, char **argv)
 	size_t keep = cs_batch_appends(&cfg, kind) ? cfg.P - 1 : cfg.P;
 	if (valid_path && !(valid = cs_dataset_for_model(valid_path, &cfg, to.item_vocab, 0, NULL, &err)))
 		goto fail;
-	if (valid && train->holds_valid)
+	if (valid && train->holds_valid && cm->rank == 0)
 		warnx_("warning: '%s' comes from cs-mask split --train-valid, so the validation "
 		       "items are trained on: validation figures and early stopping are optimistic",
 		       train_path);
@@ -697,6 +726,9 @@ int main(int argc, char **argv)
 			cfg.L, cfg.NH, cfg.P, cfg.NF, cs_bert_head_name(cfg.head),
 			cfg.causal ? "causal" : "bidirectional", m->nparams, loss);
 	}
+	if (!r.quiet && cm->size > 1)
+		fprintf(stderr, "%s: %d processes (MPI) share each batch of %zu examples\n",
+			progname, cm->size, to.batch);
 	if (!r.quiet) {
 		fprintf(stderr, "%s: %zu examples, %" PRIu64 " events", progname, train->n,
 			train->events);
@@ -748,6 +780,8 @@ int main(int argc, char **argv)
 	if (got < 0)
 		goto fail;
 	if (got == 1) {
+		if (cm->rank > 0) /* rank 0 says it */
+			goto out;
 		if (r.log_errno)
 			warnx_("%s: write error: %s", log_path, strerror(r.log_errno));
 		warnx_("%s: checkpoint written to '%s'; continue with --resume %s",
@@ -766,7 +800,13 @@ int main(int argc, char **argv)
 	goto out;
 fail:
 	progress_done(&r.pr);
-	report(&err);
+	if (cm->size > 1 && cm->failed < 0) { /* failed before training: tell the others */
+		cs_error e2;
+		cs_comm_agree(cm, 0, &e2);
+	}
+	/* one message: the failed rank's own, or rank 0's saying which failed */
+	if (cm->size == 1 || cm->failed == cm->rank || cm->rank == 0)
+		report(&err);
 out:
 	if (r.log) {
 		int bad = log_flush(&r); /* fclose returns 0 after a failed flush */
@@ -782,5 +822,8 @@ out:
 	cs_vocab_free(voc);
 	free(ckpt);
 	free(inputs);
+#ifdef CS_MPI
+	cs_comm_mpi_finalize(cm);
+#endif
 	return rc;
 }

@@ -262,6 +262,25 @@ nomem:
 	return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 }
 
+int cs_bert_rows_from_mark(cs_bert *m, cs_error *err)
+{
+	size_t n = 0, V = m->cfg.V;
+	for (size_t j = 0; j < V; j++)
+		n += m->rowmark[j] != 0;
+	if (n > m->rows_cap) {
+		uint32_t *r = realloc(m->rows, n * sizeof *r);
+		if (!r)
+			return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+		m->rows = r;
+		m->rows_cap = n;
+	}
+	m->nrows = 0;
+	for (size_t j = 0; j < V; j++)
+		if (m->rowmark[j])
+			m->rows[m->nrows++] = (uint32_t)j;
+	return 0;
+}
+
 /* need floats of loss scratch for M rows. */
 static int scratch_prepare(cs_bert *m, size_t need, size_t M, cs_error *err)
 {
@@ -630,6 +649,8 @@ static void bin_forward(cs_bert *m, const cs_batch *b, const float *x)
 		sum += w * (sp - (b->mtgt[i] ? z : 0));
 		wsum += w;
 	}
+	if (m->shard.N) /* a share of a global batch (cs_bert.shard) */
+		wsum = m->shard.W;
 	m->loss = wsum > 0 ? sum / wsum : 0;
 }
 
@@ -644,6 +665,8 @@ static void bin_backward(cs_bert *m, const cs_batch *b, float *dx)
 	double wsum = 0;
 	for (size_t i = 0; i < M; i++)
 		wsum += bin_weight(m, b->mtgt[i]);
+	if (m->shard.N)
+		wsum = m->shard.W;
 	for (size_t i = 0; i < M; i++) {
 		double z = a->logits[i], sg = 1.0 / (1.0 + exp(-z));
 		d->logits[i] = (float)(bin_weight(m, b->mtgt[i]) *
@@ -738,6 +761,16 @@ static void last_block_at(cs_bert *m, const cs_batch *b, const float *x, size_t 
 			     p->ln2_w + l * C, p->ln2_b + l * C, M, C);
 }
 
+/* r (if not NULL) at draw k of the stream that starts at r0. */
+static cs_nn_rng *rng_at(cs_nn_rng *r, const cs_nn_rng *r0, size_t k)
+{
+	if (!r)
+		return NULL;
+	*r = *r0;
+	cs_nn_rng_skip(r, k);
+	return r;
+}
+
 static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 		   int want_logits, cs_error *err)
 {
@@ -776,15 +809,25 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 	m->have_targets = head == 1 && b->mtgt != NULL;
 	m->loss = 0.0;
 
-	/* dropout stream: one per training forward, from (seed, count) */
-	cs_nn_rng rng, *r = NULL;
+	/*
+	 * dropout stream: one per training forward, from (seed, count). The
+	 * draws go in order: the embeddings' (N, C), then each block's
+	 * attention weights (A), projection (N, C) and feed-forward (N, C),
+	 * those of dropouts that are off left out; each dropout starts at its
+	 * place (at) in that order, which is where the draws before it end
+	 * unless this batch is a share of a larger one (m->shard).
+	 */
+	cs_nn_rng rng0 = { 0 }, rng, *r = NULL;
+	float hp = c->hidden_dropout, ap = c->attn_dropout;
+	size_t gN = m->shard.N ? m->shard.N : N, gA = m->shard.N ? m->shard.A : A;
+	size_t t0 = m->shard.N ? m->shard.tok0 : 0, a0 = m->shard.N ? m->shard.att0 : 0;
+	size_t hd = hp > 0.0f ? gN * C : 0, ad = ap > 0.0f ? gA : 0;
 	if (train) {
-		cs_nn_rng_seed(&rng, m->seed ^ (m->nforward++ *
-						0xd1342543de82ef95ULL));
-		cs_nn_rng_next(&rng);
+		cs_nn_rng_seed(&rng0, m->seed ^ (m->nforward++ *
+						 0xd1342543de82ef95ULL));
+		cs_nn_rng_next(&rng0);
 		r = &rng;
 	}
-	float hp = c->hidden_dropout, ap = c->attn_dropout;
 	cs_bert_params *p = &m->params;
 	cs_bert_acts *a = &m->acts;
 
@@ -800,7 +843,7 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 	int scoring = head == HEAD_HIDDEN && !r;
 	const float *x0 = a->embln;
 	if (!scoring) {
-		cs_dropout_forward(a->x0, a->embm, a->embln, N * C, hp, r);
+		cs_dropout_forward(a->x0, a->embm, a->embln, N * C, hp, rng_at(r, &rng0, t0 * C));
 		x0 = a->x0;
 	}
 
@@ -815,15 +858,17 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 
 		cs_linear_forward(qkv, x, p->qkv_w + l * 3 * C * C,
 				  p->qkv_b + l * 3 * C, N, C, 3 * C);
+		size_t at = hd + l * (ad + 2 * hd); /* the block's first draw */
 		cs_attention_forward(atty, a->att + l * A, a->attd + l * A,
 				     a->attm + l * A, qkv, b->off, b->B, C, NH,
-				     c->causal, ap, r);
+				     c->causal, ap, rng_at(r, &rng0, at + a0));
 		cs_linear_forward(proj, atty, p->proj_w + l * C * C,
 				  p->proj_b + l * C, N, C, C);
 		if (scoring) {
 			cs_residual_forward(res1, proj, x, NC);
 		} else {
-			cs_dropout_forward(res1, a->projm + l * NC, proj, NC, hp, r);
+			cs_dropout_forward(res1, a->projm + l * NC, proj, NC, hp,
+					   rng_at(r, &rng0, at + ad + t0 * C));
 			cs_residual_forward(res1, res1, x, NC);
 		}
 		cs_layernorm_forward(ln1, a->ln1_mean + l * N,
@@ -837,7 +882,8 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 		if (scoring) {
 			cs_residual_forward(res2, fc2, ln1, NC);
 		} else {
-			cs_dropout_forward(res2, a->fc2m + l * NC, fc2, NC, hp, r);
+			cs_dropout_forward(res2, a->fc2m + l * NC, fc2, NC, hp,
+					   rng_at(r, &rng0, at + ad + hd + t0 * C));
 			cs_residual_forward(res2, res2, ln1, NC);
 		}
 		cs_layernorm_forward(a->ln2 + l * NC, a->ln2_mean + l * N,
@@ -887,6 +933,9 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 		m->loss += cs_crossentropy_forward(a->flse, a->flogits, b->ftgt,
 						   M, VP, CS_BERT_V0);
 	}
+	/* a share of a global batch: the means are over its targets */
+	if (m->shard.N && b->mtgt)
+		m->loss *= (double)M / m->shard.M;
 	return 0;
 }
 
@@ -1011,26 +1060,28 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 		bin_backward(m, b, d->ln2 + (L - 1) * NC);
 		goto blocks;
 	}
+	/* the mean is over the targets of the global batch (cs_bert.shard) */
+	float dloss = m->shard.N ? (float)((double)M / m->shard.M) : 1.0f;
 	if (m->sampled) {
 		cs_sampled_backward(d->hln, g->wte, g->out_b, m->ce_scratch, a->hln, p->wte,
 				    b->mtgt, b->neg, M, C, b->K, m->loss_kind, m->gbce_beta,
-				    1.0f);
+				    dloss);
 	} else if (m->tiled) {
 		if (ce_prepare(m, M, err) < 0)
 			return -1;
 		cs_tiedce_backward(d->hln, g->wte, g->out_b, m->ce_scratch, a->hln,
 				   p->wte, p->out_b, a->lse, b->mtgt, M, C, V,
-				   CS_BERT_V0, 1.0f);
+				   CS_BERT_V0, dloss);
 	} else {
 		cs_crossentropy_backward(d->logits, a->logits, a->lse, b->mtgt, M,
-					 V, CS_BERT_V0, 1.0f);
+					 V, CS_BERT_V0, dloss);
 		cs_linear_backward(d->hln, g->wte, g->out_b, d->logits, a->hln,
 				   p->wte, M, C, V);
 	}
 	if (c->pred) {
 		size_t VP = c->VF[c->pred - 1];
 		cs_crossentropy_backward(d->flogits, a->flogits, a->flse, b->ftgt,
-					 M, VP, CS_BERT_V0, 1.0f);
+					 M, VP, CS_BERT_V0, dloss);
 		cs_linear_backward(d->hln, pred_table(m, g), g->fout_b,
 				   d->flogits, a->hln, pred_table(m, p), M, C,
 				   VP);

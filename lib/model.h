@@ -254,6 +254,17 @@ typedef struct cs_bert {
 	uint32_t *rows;       /* (nrows) those rows */
 	size_t nrows, rows_cap;
 	unsigned char *rowmark; /* (V) which are in rows */
+	/*
+	 * Data parallel training (train.c over a cs_comm): the batch of a
+	 * training forward may be one process's share of a global batch of
+	 * shard.N tokens and shard.A attention weights a layer, its tokens
+	 * starting at token shard.tok0 of those and its weights at shard.att0.
+	 * Dropout then draws what one process would draw for these tokens, and
+	 * the loss is divided by the global batch's shard.M targets (binary
+	 * heads: their weight, shard.W), so that the gradients of the shares
+	 * sum to the global batch's. shard.N 0: the batch is all there is [0].
+	 */
+	struct { size_t N, A, tok0, att0; double M, W; } shard;
 	double mem_limit;     /* bytes a forward may need (cs_bert_mem_bytes), 0: no limit [0] */
 	int mem_share;        /* models at work at once that share mem_limit [0: alone] */
 
@@ -319,6 +330,13 @@ int cs_bert_forward(cs_bert *m, const cs_batch *b, int train, float *loss,
  * tensor that does not fit.
  */
 int cs_bert_copy_encoder(cs_bert *m, const cs_bert *src, cs_error *err);
+
+/*
+ * Lazy updates (cs_bert.lazy) of a global batch: after the processes
+ * have or-ed their rowmark (V) together, make rows the rows marked, in
+ * increasing order, so that every process updates the same ones.
+ */
+int cs_bert_rows_from_mark(cs_bert *m, cs_error *err);
 
 /* Add the loss gradient of the last forward (with targets) to m->grads. */
 int cs_bert_backward(cs_bert *m, cs_error *err);

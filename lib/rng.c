@@ -15,6 +15,11 @@ uint64_t cs_nn_rng_next(cs_nn_rng *r)
 	return z ^ (z >> 31);
 }
 
+void cs_nn_rng_skip(cs_nn_rng *r, uint64_t n)
+{
+	r->s += n * 0x9e3779b97f4a7c15ULL;
+}
+
 float cs_nn_rng_uniform(cs_nn_rng *r)
 {
 	return (float)(cs_nn_rng_next(r) >> 40) * (1.0f / 16777216.0f);

@@ -16,6 +16,8 @@ typedef struct cs_nn_rng {
 
 void cs_nn_rng_seed(cs_nn_rng *r, uint64_t seed);
 uint64_t cs_nn_rng_next(cs_nn_rng *r);
+/* Skip the next n numbers (O(1): splitmix64 is a counter). */
+void cs_nn_rng_skip(cs_nn_rng *r, uint64_t n);
 /* Uniform in [0, 1), 24 bits. */
 float cs_nn_rng_uniform(cs_nn_rng *r);
 /* Standard normal (Box-Muller, double inside). */

@@ -397,32 +397,243 @@ static int diverged(cs_error *err, const cs_train_opts *o, const kept *k, const 
 		      "this run wrote no model or checkpoint");
 }
 
-static int save_model(const cs_bert *m, const cs_train_opts *o, kept *k, size_t epoch,
-		      cs_error *err)
+/*
+ * rc of what rank 0 alone did (wrote a file), made everyone's: -1 on
+ * every process when it failed (and on rank 0 too when another failed).
+ */
+static int agree_rc(cs_comm *cm, int rc, cs_error *err)
 {
-	char what[200];
-	if (!all_finite(m, 0, what, sizeof what))
-		return diverged(err, o, k, what, m->step);
-	cs_modelfile *mf = cs_bert_to_file(m, o->item_vocab, 0, err);
-	if (!mf)
+	if (cm->size > 1 && !cs_comm_agree(cm, rc == 0, err))
 		return -1;
-	int rc = cs_modelfile_write(mf, o->output, err);
-	cs_modelfile_free(mf);
-	if (rc == 0)
-		k->model_epoch = epoch;
 	return rc;
 }
 
+/* Rank 0 writes; every process checks the weights (all hold the same). */
+static int save_model(const cs_bert *m, const cs_train_opts *o, cs_comm *cm, kept *k,
+		      size_t epoch, cs_error *err)
+{
+	char what[200];
+	int rc = 0;
+	if (!all_finite(m, 0, what, sizeof what))
+		return diverged(err, o, k, what, m->step);
+	if (cm->rank == 0) {
+		cs_modelfile *mf = cs_bert_to_file(m, o->item_vocab, 0, err);
+		rc = mf ? cs_modelfile_write(mf, o->output, err) : -1;
+		cs_modelfile_free(mf);
+	}
+	if (agree_rc(cm, rc, err) == 0)
+		k->model_epoch = epoch;
+	return cm->failed >= 0 ? -1 : rc;
+}
+
 static int save_checkpoint(const cs_bert *m, const cs_train_opts *o, const cs_train_state *st,
-			   kept *k, cs_error *err)
+			   cs_comm *cm, kept *k, cs_error *err)
 {
 	char what[200];
 	if (!all_finite(m, 1, what, sizeof what))
 		return diverged(err, o, k, what, m->step);
-	if (write_checkpoint(m, o, st, o->ckpt, err) < 0)
+	if (agree_rc(cm, cm->rank == 0 ? write_checkpoint(m, o, st, o->ckpt, err) : 0, err) < 0)
 		return -1;
 	k->ckpt_step = m->step;
 	return 0;
+}
+
+/* ------------------------------------------------------------ data parallel */
+
+/*
+ * One step of data-parallel training: this process's share of the
+ * global batch g (sequences seq[0..g->B) of d, negatives and all) is its
+ * sequences B rank / size .. B (rank + 1) / size. Forward and backward
+ * of the share as part of g (cs_bert.shard), then the losses and
+ * gradients (and the rows of a lazy step) summed over the processes:
+ * *loss and m's gradients end as one process's for g.
+ */
+static int share_step(cs_bert *m, cs_batcher *sbt, const cs_batch *g, const cs_dataset *d,
+		      const size_t *seq, cs_comm *cm, float *loss, cs_error *err)
+{
+	size_t B = g->B, NH = m->cfg.NH;
+	size_t s0 = B * (size_t)cm->rank / (size_t)cm->size;
+	size_t s1 = B * (size_t)(cm->rank + 1) / (size_t)cm->size;
+	double W = 0, sum[2] = { 0, 0 }; /* the share's part of the loss, failures */
+	for (size_t i = 0; m->cfg.head != CS_HEAD_CLOZE && i < g->M; i++)
+		W += g->mtgt[i] ? m->pos_weight : 1.0f; /* as the loss weighs them */
+	m->shard.N = g->off[B];
+	m->shard.A = cs_attention_size(g->off, B, NH);
+	m->shard.tok0 = g->off[s0];
+	m->shard.att0 = cs_attention_size(g->off, s0, NH);
+	m->shard.M = (double)g->M;
+	m->shard.W = W;
+	cs_bert_zero_grad(m);
+	int ok = 1;
+	if (s1 > s0) {
+		cs_batch *b = cs_batcher_fill(sbt, d, seq + s0, 0, s1 - s0);
+		b->K = g->K;
+		b->neg = g->neg;
+		ok = cs_bert_forward(m, b, 1, NULL, err) == 0;
+		/* a share with nothing to predict adds nothing to the gradient */
+		if (ok && b->M) {
+			sum[0] = m->loss;
+			ok = cs_bert_backward(m, err) == 0;
+		}
+	} else {
+		m->nforward++; /* the dropout stream of the step goes on */
+	}
+	memset(&m->shard, 0, sizeof m->shard);
+	sum[1] = !ok;
+	if (cm->sum_f64(cm, sum, 2, err) < 0)
+		return -1;
+	if (sum[1] > 0) {
+		cs_comm_agree(cm, ok, err);
+		return -1;
+	}
+	*loss = (float)sum[0];
+	if (cm->sum_f32(cm, m->grads_memory, m->nparams, err) < 0)
+		return -1;
+	if (m->lazy && (cm->or_u8(cm, m->rowmark, m->cfg.V, err) < 0 ||
+			cs_bert_rows_from_mark(m, err) < 0))
+		return -1;
+	return 0;
+}
+
+/* Sequences [s0, s1) of d, sharing its arrays. */
+static cs_dataset dataset_view(const cs_dataset *d, size_t s0, size_t s1)
+{
+	cs_dataset v = *d;
+	v.n = s1 - s0;
+	v.off = d->off + s0; /* token offsets stay those of d's arrays */
+	if (d->target)
+		v.target = d->target + s0;
+	if (d->label && d->kind == CS_DATA_SESSION)
+		v.label = d->label + s0;
+	if (d->key_off)
+		v.key_off = d->key_off + s0;
+	if (d->start)
+		v.start = d->start + s0;
+	return v;
+}
+
+/* This process's share of the validation sequences: [*s0, *s1). */
+static void valid_share(const cs_comm *cm, size_t n, size_t *s0, size_t *s1)
+{
+	*s0 = n * (size_t)cm->rank / (size_t)cm->size;
+	*s1 = n * (size_t)(cm->rank + 1) / (size_t)cm->size;
+}
+
+/* cs_evaluate over the processes: each ranks its share, the counts summed. */
+static int validate_cloze(cs_bert *m, const cs_dataset *valid, const cs_eval_opts *eo,
+			  cs_comm *cm, cs_eval_result *res, cs_error *err)
+{
+	if (cm->size == 1)
+		return cs_evaluate(m, valid, eo, res, err);
+	size_t s0, s1;
+	valid_share(cm, valid->n, &s0, &s1);
+	cs_dataset v = dataset_view(valid, s0, s1);
+	if (!cs_comm_agree(cm, cs_evaluate(m, &v, eo, res, err) == 0, err))
+		return -1;
+	cs_metrics *f = &res->full;
+	double sum[2 * CS_METRICS_MAXK + 3];
+	size_t nk = f->nk, k = 0;
+	for (size_t i = 0; i < nk; i++) {
+		sum[k++] = f->hr[i];
+		sum[k++] = f->ndcg[i];
+	}
+	sum[k++] = f->mrr;
+	sum[k++] = (double)f->n;
+	sum[k++] = (double)res->skipped;
+	if (cm->sum_f64(cm, sum, k, err) < 0)
+		return -1;
+	for (size_t i = 0, j = 0; i < nk; i++) {
+		f->hr[i] = sum[j++];
+		f->ndcg[i] = sum[j++];
+	}
+	f->mrr = sum[2 * nk];
+	f->n = (uint64_t)sum[2 * nk + 1];
+	res->skipped = (uint64_t)sum[2 * nk + 2];
+	return 0;
+}
+
+/* Labels that batches of bt take from sequences [s0, s1) of d. */
+static size_t labels_in(cs_batcher *bt, const cs_dataset *d, size_t s0, size_t s1)
+{
+	size_t k = 0;
+	for (size_t first = s0; first < s1; first += bt->cap) {
+		size_t B = s1 - first < bt->cap ? s1 - first : bt->cap;
+		k += cs_batcher_fill(bt, d, NULL, first, B)->M;
+	}
+	return k;
+}
+
+/*
+ * cs_evaluate_binary over the processes: each predicts its share into
+ * its place of one array of every label's probability and label, summed
+ * (the others' places hold zeros), then all compute the metrics.
+ */
+static int validate_binary(cs_bert *m, const cs_dataset *valid, cs_comm *cm,
+			   cs_binmetrics *bm, cs_error *err)
+{
+	if (cm->size == 1)
+		return cs_evaluate_binary(m, valid, 0, 0.5, bm, err);
+	size_t s0, s1, n = valid->nlabels, k0 = 0;
+	valid_share(cm, valid->n, &s0, &s1);
+	cs_dataset v = dataset_view(valid, s0, s1);
+	cs_batcher bt = { 0 };
+	float *py = calloc(2 * n + 1, sizeof *py); /* (n) probabilities, (n) labels */
+	uint8_t *y = malloc(n + 1);
+	int ok = py && y;
+	if (!ok)
+		cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	if (ok && (ok = cs_batcher_init(&bt, &m->cfg, valid->kind, 256, err) == 0)) {
+		k0 = labels_in(&bt, valid, 0, s0);
+		v.nlabels = labels_in(&bt, valid, s0, s1);
+	}
+	if (ok && k0 + v.nlabels > n) {
+		cs_err(err, CS_ERR_USAGE, NULL, 0, "labels do not match the model's head");
+		ok = 0;
+	}
+	if (ok && v.nlabels && (ok = cs_predict(m, &v, 0, py + k0, y + k0, err) == 0))
+		for (size_t i = 0; i < v.nlabels; i++)
+			py[n + k0 + i] = y[k0 + i];
+	int rc = -1;
+	if (cs_comm_agree(cm, ok, err) && cm->sum_f32(cm, py, 2 * n, err) == 0) {
+		for (size_t i = 0; i < n; i++)
+			y[i] = py[n + i] != 0.0f;
+		rc = cs_binmetrics_compute(py, y, n, 0.5, bm, err);
+	}
+	cs_batcher_free(&bt);
+	free(py);
+	free(y);
+	return rc;
+}
+
+/* 32-bit FNV-1a of the weights and moments. */
+static uint32_t model_hash(const cs_bert *m)
+{
+	uint32_t h = 2166136261u;
+	const float *buf[3] = { m->params_memory, m->m_memory, m->v_memory };
+	for (int k = 0; k < 3; k++) {
+		const unsigned char *p = (const unsigned char *)buf[k];
+		for (size_t i = 0; i < m->nparams * sizeof(float); i++)
+			h = (h ^ p[i]) * 16777619u;
+	}
+	return h;
+}
+
+/*
+ * Do all processes hold the same model? They should, bit for bit (the
+ * same sums, the same steps): a difference is a fault, not noise.
+ */
+static int same_model(const cs_bert *m, cs_comm *cm, cs_error *err)
+{
+	double h = (double)model_hash(m), sum = h;
+	if (cm->size == 1)
+		return 0;
+	if (cm->sum_f64(cm, &sum, 1, err) < 0)
+		return -1;
+	int ok = sum == h * cm->size;
+	if (!ok)
+		cs_err(err, CS_ERR_MODEL, NULL, 0, "the processes' models differ after step %ld "
+		       "(their sums disagree)", m->step);
+	return cs_comm_agree(cm, ok, err) ? 0 : -1;
 }
 
 int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
@@ -436,7 +647,9 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	cs_adamw aw = o->adamw;
 	aw.total = (long)(per_epoch * o->epochs);
 	int rc = -1;
-	cs_batcher bt = { 0 };
+	cs_comm *cm = o->comm ? o->comm : cs_comm_single();
+	int par = cm->size > 1;
+	cs_batcher bt = { 0 }, sbt = { 0 };
 	sampler smp = { 0 };
 	kept k = { -1, 0 };
 	char what[200];
@@ -473,7 +686,8 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	st->validated = valid != NULL;
 	if (cs_dataset_check(train, &m->cfg, err) < 0 ||
 	    (valid && cs_dataset_check(valid, &m->cfg, err) < 0) ||
-	    cs_batcher_init(&bt, &m->cfg, kind, BS, err) < 0)
+	    cs_batcher_init(&bt, &m->cfg, kind, BS, err) < 0 ||
+	    (par && cs_batcher_init(&sbt, &m->cfg, kind, BS / (size_t)cm->size + 1, err) < 0))
 		goto out;
 	if (o->loss != CS_LOSS_FULL && (head != CS_HEAD_CLOZE || o->negatives == 0)) {
 		cs_err(err, CS_ERR_USAGE, NULL, 0, "the %s loss is for the cloze head, with "
@@ -495,6 +709,9 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 		m->pos_weight = o->pos_weight > 0 ? o->pos_weight :
 				np && nn ? (float)((double)nn / (double)np) : 1.0f;
 	}
+	/* from here on every process fails together */
+	if (par && !cs_comm_agree(cm, 1, err))
+		goto out;
 	double t_start = cs_now();
 	for (; st->epoch < o->epochs; st->epoch++, st->batch_pos = 0) {
 		epoch_order(perm, n, o->seed, st->epoch);
@@ -517,16 +734,22 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 				st->batch_pos = bi + 1;
 				continue;
 			}
-			if (cs_bert_forward(m, b, 1, &loss, err) < 0)
+			if (par) {
+				if (share_step(m, &sbt, b, train, perm + first, cm, &loss, err) < 0)
+					goto out;
+			} else if (cs_bert_forward(m, b, 1, &loss, err) < 0) {
 				goto out;
+			}
 			if (!isfinite(loss)) {
 				snprintf(what, sizeof what, "the loss is %s", nonfinite_name(loss));
 				diverged(err, o, &k, what, m->step + 1);
 				goto out;
 			}
-			cs_bert_zero_grad(m);
-			if (cs_bert_backward(m, err) < 0)
-				goto out;
+			if (!par) {
+				cs_bert_zero_grad(m);
+				if (cs_bert_backward(m, err) < 0)
+					goto out;
+			}
 			float lr = cs_adamw_lr(&aw, m->step);
 			/* a gradient that is not finite spoils the weights: nothing is saved after it */
 			cs_bert_update(m, &aw, &gnorm);
@@ -546,8 +769,14 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 					      left * (double)BS / (rate + 1e-9), lr, gnorm, NULL, NULL, 0, NULL,
 					      loss };
 			int stop = cb && cb(ctx, &ev);
+			if (par) { /* one stops, all stop */
+				int go = !stop;
+				if (cm->min_int(cm, &go, err) < 0)
+					goto out;
+				stop = !go;
+			}
 			if (o->ckpt && (stop || (o->ckpt_every && m->step % o->ckpt_every == 0))) {
-				if (save_checkpoint(m, o, st, &k, err) < 0)
+				if (save_checkpoint(m, o, st, cm, &k, err) < 0)
 					goto out;
 				ev.kind = CS_TRAIN_CKPT;
 				ev.path = o->ckpt;
@@ -567,17 +796,19 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 				      m->step ? cs_adamw_lr(&aw, m->step - 1) : 0, gnorm, NULL, NULL, 0,
 				      NULL, 0 };
 		int last = st->epoch + 1 == o->epochs;
+		if (same_model(m, cm, err) < 0)
+			goto out;
 		if (valid && ((st->epoch + 1) % o->eval_every == 0 || last)) {
 			cs_eval_result res;
 			cs_binmetrics bm;
 			double score;
 			if (head == CS_HEAD_CLOZE) {
-				if (cs_evaluate(m, valid, &eo, &res, err) < 0)
+				if (validate_cloze(m, valid, &eo, cm, &res, err) < 0)
 					goto out;
 				score = cs_metrics_ndcg(&res.full, 2); /* K = 10 */
 				ev.eval = &res;
 			} else {
-				if (cs_evaluate_binary(m, valid, 0, 0.5, &bm, err) < 0)
+				if (validate_binary(m, valid, cm, &bm, err) < 0)
 					goto out;
 				score = isnan(bm.auc) ? 0 : bm.auc;
 				ev.bin = &bm;
@@ -588,7 +819,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 				st->best = score;
 				st->best_epoch = st->epoch + 1;
 				st->bad_evals = 0;
-				if (save_model(m, o, &k, st->epoch + 1, err) < 0)
+				if (save_model(m, o, cm, &k, st->epoch + 1, err) < 0)
 					goto out;
 			} else {
 				st->bad_evals++;
@@ -602,7 +833,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 				break;
 			}
 		} else if (!valid) {
-			if (save_model(m, o, &k, st->epoch + 1, err) < 0)
+			if (save_model(m, o, cm, &k, st->epoch + 1, err) < 0)
 				goto out;
 			ev.kind = CS_TRAIN_SAVE;
 			ev.path = o->output;
@@ -618,14 +849,19 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 			next.batch_pos = 0;
 			next.loss_sum = 0;
 			next.loss_n = 0;
-			if (save_checkpoint(m, o, &next, &k, err) < 0)
+			if (save_checkpoint(m, o, &next, cm, &k, err) < 0)
 				goto out;
 		}
 	}
 	rc = 0;
 out:
+	if (rc < 0 && par && cm->failed < 0) { /* a failure the others share, or wait for */
+		cs_error e2;
+		cs_comm_agree(cm, 0, &e2);
+	}
 	free(perm);
 	cs_batcher_free(&bt);
+	cs_batcher_free(&sbt);
 	m->logq = NULL; /* the sampler's */
 	m->lazy = 0;
 	sampler_free(&smp);

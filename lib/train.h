@@ -9,6 +9,7 @@
 #ifndef CS_TRAIN_H
 #define CS_TRAIN_H
 
+#include "comm.h"
 #include "dataset.h"
 #include "evaluate.h"
 #include "model.h"
@@ -33,6 +34,17 @@ typedef struct cs_train_opts {
 				(the logQ correction); 0: train on the raw logits,
 				which ranks the target above popular items [1] */
 	float gbce_t;        /* gbce: calibration t in [0, 1] [0.75] */
+	/*
+	 * The processes that train together (data parallel), NULL: this one
+	 * alone [NULL]. Each holds the model and the whole data set; the
+	 * examples of each step (batch, the global batch) are split into
+	 * contiguous shares, one a process, whose losses and gradients are
+	 * summed (cs_comm), so that every process takes the same AdamW step,
+	 * the one a single process takes for the global batch (up to the
+	 * order of the sums). Rank 0 alone writes the model and checkpoints;
+	 * validation is split the same way and summed.
+	 */
+	cs_comm *comm;
 } cs_train_opts;
 
 void cs_train_defaults(cs_train_opts *o);
@@ -87,7 +99,9 @@ typedef int (*cs_train_cb)(void *ctx, const cs_train_event *ev);
  * A loss or gradient norm that is not finite stops it with an error
  * before anything more is written, and no model or checkpoint with a
  * weight or moment that is not finite is ever written: the files on disk
- * stay the last good ones.
+ * stay the last good ones. With o->comm, a failure of any process stops
+ * every one (o->comm->failed: the lowest rank that failed; err on the
+ * others says which).
  */
 int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	     const cs_train_opts *o, cs_train_state *st, cs_train_cb cb, void *ctx,

@@ -1,9 +1,10 @@
 #!/bin/sh
-# Install the Debian packages cs needs to build and test, if any is missing.
+# Install the Debian packages cs needs to build and test, if any is missing
+# (Open MPI: the data-parallel cs-train, mpirun -n N cs-train).
 # 'deps.sh fuzz': those of make fuzz instead (clang, its sanitizer and
 # libFuzzer runtimes, and its OpenMP).
 set -e
-PKGS="build-essential libopenblas-dev libcsv-dev libzstd-dev check pkg-config mandoc zstd gnuplot-nox python3-zstandard python3-numpy"
+PKGS="build-essential libopenblas-dev libcsv-dev libzstd-dev check pkg-config mandoc zstd gnuplot-nox python3-zstandard python3-numpy openmpi-bin libopenmpi-dev"
 [ "${1:-}" = fuzz ] && PKGS="clang libclang-rt-dev libomp-dev libopenblas-dev libcsv-dev libzstd-dev pkg-config"
 missing=""
 for p in $PKGS; do

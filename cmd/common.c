@@ -38,10 +38,14 @@ void usage_error(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
+const char *version_note;
+
 void print_version(void)
 {
 	printf("%s (cs) %s\nsequence stream format version %d\nmodel file format version %d\n",
 	       progname, CS_VERSION_STRING, CS_STREAM_VERSION, CS_MODELFILE_VERSION);
+	if (version_note)
+		printf("%s\n", version_note);
 	exit(0);
 }
 

@@ -19,8 +19,9 @@ void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void report(const cs_error *err);
 /* Usage error: "prog: msg" and "Try 'prog --help'." then exit 2. */
 void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-/* Print "prog VERSION" and the format versions, exit 0. */
+/* Print "prog VERSION", the format versions and version_note (if set), exit 0. */
 void print_version(void) __attribute__((noreturn));
+extern const char *version_note;
 /* Refuse to write a binary stream to a terminal unless forced. 0 ok, -1 refused (message printed). */
 int check_binary_out(const char *path, int force);
 /*

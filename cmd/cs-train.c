@@ -488,7 +488,13 @@ int main(int argc, char **argv)
 		case O_VERBOSE: verbose = 1; break;
 		case 'q': r.quiet = 1; break;
 		case 'h': usage();
-		case 'V': print_version();
+		case 'V':
+#ifdef CS_MPI
+			version_note = "data parallel: MPI (mpirun -n N cs-train)";
+#else
+			version_note = "data parallel: no (built without MPI)";
+#endif
+			print_version();
 		default: usage_error("bad option");
 		}
 	}
@@ -553,6 +559,13 @@ int main(int argc, char **argv)
 	if (!(cm = cs_comm_mpi_init(&err))) {
 		report(&err);
 		return EXIT_DATA;
+	}
+#else
+	const char *world = getenv("OMPI_COMM_WORLD_SIZE");
+	if (world && strcmp(world, "1")) {
+		warnx_("built without MPI: %s processes of mpirun would each train alone (install "
+		       "libopenmpi-dev, 'make deps', and rebuild)", world);
+		return EXIT_USAGE;
 	}
 #endif
 	to.comm = cm;

@@ -152,6 +152,7 @@ static const struct option longopts[] = {
 
 typedef struct run {
 	progress pr;
+	int comm_verbose;         /* --verbose on several processes: time in their sums */
 	FILE *log;
 	int json, quiet;
 	long log_every;
@@ -333,6 +334,12 @@ static void on_stop(int sig)
 static int on_event(void *ctx, const cs_train_event *ev)
 {
 	run *r = ctx;
+	if (r->comm_verbose && ev->kind != CS_TRAIN_STEP && ev->kind != CS_TRAIN_CKPT) {
+		progress_done(&r->pr);
+		fprintf(stderr, "%s: epoch %zu: %.2f s of %.2f s in the sums of the processes "
+			"(%.1f%%)\n", progname, ev->epoch, ev->comm_s, ev->steps_s,
+			100 * ev->comm_s / (ev->steps_s + 1e-9));
+	}
 	switch (ev->kind) {
 	case CS_TRAIN_STEP:
 		progress_update(&r->pr, "epoch %zu/%zu  step %ld/%ld  loss %.4f  %.0f ex/s  %.0fs left",
@@ -739,6 +746,7 @@ int main(int argc, char **argv)
 			cfg.L, cfg.NH, cfg.P, cfg.NF, cs_bert_head_name(cfg.head),
 			cfg.causal ? "causal" : "bidirectional", m->nparams, loss);
 	}
+	r.comm_verbose = verbose && cm->size > 1;
 	if (!r.quiet && cm->size > 1)
 		fprintf(stderr, "%s: %d processes (MPI) share each batch of %zu examples\n",
 			progname, cm->size, to.batch);

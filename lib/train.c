@@ -449,7 +449,7 @@ static int save_checkpoint(const cs_bert *m, const cs_train_opts *o, const cs_tr
  * *loss and m's gradients end as one process's for g.
  */
 static int share_step(cs_bert *m, cs_batcher *sbt, const cs_batch *g, const cs_dataset *d,
-		      const size_t *seq, cs_comm *cm, float *loss, cs_error *err)
+		      const size_t *seq, cs_comm *cm, float *loss, double *comm_s, cs_error *err)
 {
 	size_t B = g->B, NH = m->cfg.NH;
 	size_t s0 = B * (size_t)cm->rank / (size_t)cm->size;
@@ -480,6 +480,7 @@ static int share_step(cs_bert *m, cs_batcher *sbt, const cs_batch *g, const cs_d
 	}
 	memset(&m->shard, 0, sizeof m->shard);
 	sum[1] = !ok;
+	double t0 = cs_now();
 	if (cm->sum_f64(cm, sum, 2, err) < 0)
 		return -1;
 	if (sum[1] > 0) {
@@ -492,6 +493,7 @@ static int share_step(cs_bert *m, cs_batcher *sbt, const cs_batch *g, const cs_d
 	if (m->lazy && (cm->or_u8(cm, m->rowmark, m->cfg.V, err) < 0 ||
 			cs_bert_rows_from_mark(m, err) < 0))
 		return -1;
+	*comm_s += cs_now() - t0;
 	return 0;
 }
 
@@ -718,6 +720,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 		double t0 = cs_now();
 		size_t seen = 0;
 		float gnorm = 0;
+		double comm_s = 0;
 		if (st->batch_pos == 0)
 			st->loss_sum = 0, st->loss_n = 0;
 		m->frozen = st->epoch < o->freeze;
@@ -735,7 +738,8 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 				continue;
 			}
 			if (par) {
-				if (share_step(m, &sbt, b, train, perm + first, cm, &loss, err) < 0)
+				if (share_step(m, &sbt, b, train, perm + first, cm, &loss, &comm_s,
+					       err) < 0)
 					goto out;
 			} else if (cs_bert_forward(m, b, 1, &loss, err) < 0) {
 				goto out;
@@ -767,12 +771,14 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 			cs_train_event ev = { CS_TRAIN_STEP, st->epoch, o->epochs, m->step, aw.total,
 					      st->loss_sum / st->loss_n, rate, now - t_start,
 					      left * (double)BS / (rate + 1e-9), lr, gnorm, NULL, NULL, 0, NULL,
-					      loss };
+					      loss, 0, 0 };
 			int stop = cb && cb(ctx, &ev);
 			if (par) { /* one stops, all stop */
 				int go = !stop;
+				double t1 = cs_now();
 				if (cm->min_int(cm, &go, err) < 0)
 					goto out;
+				comm_s += cs_now() - t1;
 				stop = !go;
 			}
 			if (o->ckpt && (stop || (o->ckpt_every && m->step % o->ckpt_every == 0))) {
@@ -794,7 +800,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 				      st->loss_n ? st->loss_sum / st->loss_n : 0,
 				      seen / (now - t0 + 1e-9), now - t_start, 0,
 				      m->step ? cs_adamw_lr(&aw, m->step - 1) : 0, gnorm, NULL, NULL, 0,
-				      NULL, 0 };
+				      NULL, 0, comm_s, now - t0 };
 		int last = st->epoch + 1 == o->epochs;
 		if (same_model(m, cm, err) < 0)
 			goto out;

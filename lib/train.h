@@ -84,6 +84,9 @@ typedef struct cs_train_event {
 	int improved;
 	const char *path;     /* CS_TRAIN_CKPT, CS_TRAIN_SAVE */
 	double step_loss;     /* CS_TRAIN_STEP: the loss of this step's batch */
+	/* data parallel: seconds of this epoch's steps spent in the processes'
+	 * sums (waiting for the slowest one included), and in its steps */
+	double comm_s, steps_s;
 } cs_train_event;
 
 /* Called after events; a non-zero return stops training after a checkpoint. */

@@ -11,6 +11,9 @@ cs-train --version | grep -q '^data parallel: MPI' ||
 	{ echo "skip: cs-train built without MPI (make deps, then rebuild)"; exit 0; }
 # CI containers run as root, which Open MPI refuses unless told
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# containers (Docker's default seccomp) forbid the cross-memory attach of
+# Open MPI's shared-memory transport: copy through the segment instead
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
 # a sanitized cs-train: Open MPI's own allocations are not our leaks
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 PY=${PYTHON:-/usr/bin/python3}

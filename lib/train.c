@@ -421,9 +421,9 @@ static int save_model(const cs_bert *m, const cs_train_opts *o, cs_comm *cm, kep
 		rc = mf ? cs_modelfile_write(mf, o->output, err) : -1;
 		cs_modelfile_free(mf);
 	}
-	if (agree_rc(cm, rc, err) == 0)
+	if ((rc = agree_rc(cm, rc, err)) == 0)
 		k->model_epoch = epoch;
-	return cm->failed >= 0 ? -1 : rc;
+	return rc;
 }
 
 static int save_checkpoint(const cs_bert *m, const cs_train_opts *o, const cs_train_state *st,

@@ -715,6 +715,92 @@ START_TEST(test_dropout_seed)
 }
 END_TEST
 
+/*
+ * Data parallel (cs_bert.shard): the batch split into two shares, each
+ * run as a share of the whole (its dropout draws, the loss over the
+ * whole batch's targets), gives the loss and gradients of the whole
+ * batch summed, up to the order of the sums: what cs_train sums over
+ * processes. Off by one share's tokens in the dropout stream, or divided
+ * by the share's own targets, it does not.
+ */
+static void shard_run(const struct fix *f, const cs_bert_config *cfg, int skew, float *g,
+		      double *loss)
+{
+	cs_bert *m = cs_bert_new(cfg, 7, NULL);
+	memcpy(m->params_memory, f->m->params_memory, m->nparams * sizeof(float));
+	const cs_batch *w = &f->b;
+	size_t B = w->B, cut = B / 2, NH = cfg->NH;
+	cs_bert_zero_grad(m);
+	*loss = 0;
+	for (int s = 0; s < 2; s++) {
+		size_t s0 = s ? cut : 0, s1 = s ? B : cut, t0 = w->off[s0], M = 0;
+		size_t off[8], mpos[64];
+		uint32_t mtgt[64];
+		for (size_t i = s0; i <= s1; i++)
+			off[i - s0] = w->off[i] - t0;
+		for (size_t i = 0; i < w->M; i++)
+			if (w->mpos[i] >= t0 && w->mpos[i] < w->off[s1]) {
+				mpos[M] = w->mpos[i] - t0;
+				mtgt[M++] = w->mtgt[i];
+			}
+		cs_batch b = {.B = s1 - s0, .off = off, .tok = w->tok + t0, .pos = w->pos + t0,
+			      .M = M, .mpos = mpos, .mtgt = mtgt};
+		m->nforward = 0; /* one step: the same stream for both */
+		m->shard.N = w->off[B] + (skew == 1);
+		m->shard.A = cs_attention_size(w->off, B, NH);
+		m->shard.tok0 = t0 + (skew == 1);
+		m->shard.att0 = cs_attention_size(w->off, s0, NH);
+		m->shard.M = skew == 2 ? (double)M : (double)w->M;
+		ck_assert_int_eq(cs_bert_forward(m, &b, 1, NULL, NULL), 0);
+		*loss += m->loss;
+		if (M) /* as cs_train: a share without targets adds nothing */
+			ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
+	}
+	memcpy(g, m->grads_memory, m->nparams * sizeof(float));
+	cs_bert_free(m);
+}
+
+START_TEST(test_shards)
+{
+	struct fix f;
+	fix_setup(&f);
+	cs_bert_config cfg = f.m->cfg;
+	cfg.hidden_dropout = 0.3f;
+	cfg.attn_dropout = 0.2f;
+	ck_assert_uint_ge(f.b.B, 2);
+	cs_bert *m = cs_bert_new(&cfg, 7, NULL);
+	size_t n = m->nparams;
+	memcpy(m->params_memory, f.m->params_memory, n * sizeof(float));
+	float whole, *g = malloc(n * sizeof *g), *gs = malloc(n * sizeof *gs);
+	ck_assert_int_eq(cs_bert_forward(m, &f.b, 1, &whole, NULL), 0);
+	cs_bert_zero_grad(m);
+	ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
+	memcpy(g, m->grads_memory, n * sizeof *g);
+	cs_bert_free(m);
+	double top = 0, loss;
+	for (size_t i = 0; i < n; i++)
+		top = fmax(top, fabs(g[i]));
+	/* 0: as cs_train; 1: the dropout stream one token off; 2: each
+	 * share's loss over its own targets */
+	for (int skew = 0; skew < 3; skew++) {
+		shard_run(&f, &cfg, skew, gs, &loss);
+		double d = 0;
+		for (size_t i = 0; i < n; i++)
+			d = fmax(d, fabs(gs[i] - g[i]));
+		if (skew == 0) {
+			ck_assert_msg(d <= 1e-5 * top, "shares' gradients off by %g of %g", d, top);
+			ck_assert_double_eq_tol(loss, whole, 1e-5 * whole);
+		} else {
+			ck_assert_msg(d > 1e-3 * top, "skew %d: gradients off by only %g", skew, d);
+		}
+	}
+	free(g);
+	free(gs);
+	cs_bert_free(f.m);
+	free_fixture();
+}
+END_TEST
+
 START_TEST(test_batch_errors)
 {
 	struct fix f;
@@ -1065,6 +1151,7 @@ int main(void)
 	tcase_add_test(tc, test_causal);
 	tcase_add_test(tc, test_causal_score_hidden);
 	tcase_add_test(tc, test_dropout_seed);
+	tcase_add_test(tc, test_shards);
 	tcase_add_test(tc, test_batch_errors);
 	tcase_add_test(tc, test_training);
 	tcase_add_test(tc, test_freeze);

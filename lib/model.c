@@ -206,14 +206,9 @@ cs_bert *cs_bert_alloc(const cs_bert_config *cfg, uint64_t seed, cs_error *err)
 	m->cfg = *cfg;
 	m->nparams = cs_bert_param_sizes(cfg, m->param_sizes);
 	m->params_memory = cs_malloc_large(m->nparams * sizeof(float));
-	m->grads_memory = calloc(m->nparams, sizeof(float));
-	m->m_memory = calloc(m->nparams, sizeof(float));
-	m->v_memory = calloc(m->nparams, sizeof(float));
-	if (!m->params_memory || !m->grads_memory || !m->m_memory ||
-	    !m->v_memory)
+	if (!m->params_memory)
 		goto nomem;
 	param_views(&m->params, m->params_memory, m->param_sizes);
-	param_views(&m->grads, m->grads_memory, m->param_sizes);
 	m->seed = seed;
 	m->pos_weight = 1.0f;
 	return m;
@@ -223,11 +218,55 @@ nomem:
 	return NULL;
 }
 
+int cs_bert_train_init(cs_bert *m, cs_error *err)
+{
+	if (m->grads_memory)
+		return 0;
+	if (m->params_shared)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "a model sharing another's weights cannot be trained");
+	m->grads_memory = calloc(m->nparams, sizeof(float));
+	m->m_memory = calloc(m->nparams, sizeof(float));
+	m->v_memory = calloc(m->nparams, sizeof(float));
+	if (!m->grads_memory || !m->m_memory || !m->v_memory) {
+		free(m->grads_memory);
+		free(m->m_memory);
+		free(m->v_memory);
+		m->grads_memory = m->m_memory = m->v_memory = NULL;
+		return cs_err(err, CS_ERR_NOMEM, NULL, 0,
+			      "out of memory for the model's training state");
+	}
+	param_views(&m->grads, m->grads_memory, m->param_sizes);
+	return 0;
+}
+
+cs_bert *cs_bert_share(const cs_bert *src, cs_error *err)
+{
+	cs_bert *m = calloc(1, sizeof *m);
+	if (!m) {
+		cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory for the model");
+		return NULL;
+	}
+	m->cfg = src->cfg;
+	m->nparams = src->nparams;
+	memcpy(m->param_sizes, src->param_sizes, sizeof m->param_sizes);
+	/* read only: a forward does not write the parameters */
+	m->params_memory = (float *)src->params_memory;
+	m->params_shared = 1;
+	m->params = src->params;
+	m->seed = src->seed;
+	m->pos_weight = src->pos_weight;
+	m->mem_limit = src->mem_limit;
+	m->mem_share = src->mem_share;
+	return m;
+}
+
 void cs_bert_free(cs_bert *m)
 {
 	if (!m)
 		return;
-	free(m->params_memory);
+	if (!m->params_shared)
+		free(m->params_memory);
 	free(m->grads_memory);
 	free(m->m_memory);
 	free(m->v_memory);
@@ -342,7 +381,7 @@ double cs_bert_mem_bytes(const cs_bert_config *cfg, double N, double A, double M
 	double acts = (double)act_sizes(cfg, 1, 0, 0, !tiled, as) * N +
 		      (double)act_sizes(cfg, 0, 1, 0, !tiled, as) * A +
 		      (double)act_sizes(cfg, 0, 0, 1, !tiled, as) * M;
-	return sizeof(float) * (4 * params + (training ? 2 : 1) * acts + scratch);
+	return sizeof(float) * ((training ? 4 : 1) * params + (training ? 2 : 1) * acts + scratch);
 }
 
 static const char *fmt_bytes(char *buf, size_t n, double b)
@@ -971,6 +1010,8 @@ static int lazy_tensor(const cs_bert *m, int i)
 void cs_bert_zero_grad(cs_bert *m)
 {
 	size_t off = 0;
+	if (!m->grads_memory) /* made zero when first needed */
+		return;
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
 		if (!lazy_tensor(m, i)) /* those stay zero between lazy steps */
 			memset(m->grads_memory + off, 0, m->param_sizes[i] * sizeof(float));
@@ -988,6 +1029,8 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 	if (!b || !m->have_targets)
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "backward without a forward with targets");
+	if (cs_bert_train_init(m, err) < 0)
+		return -1;
 	if (m->dacts_cap < m->nacts) {
 		free(m->dacts_memory);
 		m->dacts_cap = 0;
@@ -1124,6 +1167,8 @@ int cs_bert_copy_encoder(cs_bert *m, const cs_bert *src, cs_error *err)
 
 void cs_bert_update(cs_bert *m, const cs_adamw *o, float *gnorm)
 {
+	if (!m->grads_memory) /* no backward yet: nothing to apply */
+		return;
 	if (m->frozen) {
 		/* the norm and the clipping see the head alone */
 		size_t off = 0;

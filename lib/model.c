@@ -699,12 +699,19 @@ static void bin_backward(cs_bert *m, const cs_batch *b, float *dx)
 
 /* ------------------------------------------------------------ forward */
 
-/* head: 0 encoder only, 1 the head too, HEAD_HIDDEN the cloze head up to
- * its last hidden states (hln), without the logits. */
-#define HEAD_HIDDEN 2
+/* What a forward computes. */
+enum fwd {
+	FWD_ENCODE, /* the encoder only: the final hidden states (cs_bert_encode) */
+	FWD_LOSS,   /* the head and, with targets, the loss to go backward from
+		     * (cs_bert_forward): the cloze loss tiled or sampled, without
+		     * the (M, V) logits unless keep_logits is set */
+	FWD_LOGITS, /* the head with all its logits (cs_bert_score, cs_bert_prob) */
+	FWD_HIDDEN, /* eval: the cloze head's hidden states (hln) at b->mpos, the
+		     * last block at those positions only (cs_bert_score_hidden) */
+};
 
 /*
- * Scoring (eval, HEAD_HIDDEN): the last block x (N, C) -> the hidden
+ * Scoring (eval, FWD_HIDDEN): the last block x (N, C) -> the hidden
  * states at the M positions b->mpos only, into the first M rows of the
  * block's activations. Keys and values are needed for every token, the
  * rest (attention of the queries, projection, feed-forward, both
@@ -777,15 +784,15 @@ static void last_block_at(cs_bert *m, const cs_batch *b, const float *x, size_t 
 			     p->ln2_w + l * C, p->ln2_b + l * C, M, C);
 }
 
-static int forward(cs_bert *m, const cs_batch *b, int train, int head,
-		   int want_logits, cs_error *err)
+static int forward(cs_bert *m, const cs_batch *b, int train, enum fwd what,
+		   cs_error *err)
 {
 	const cs_bert_config *c = &m->cfg;
 	size_t C = c->C, L = c->L, NH = c->NH, FF = c->FF, V = c->V;
 
 	if (cs_bert_batch_check(m, b, err) < 0)
 		return -1;
-	size_t N = b->off[b->B], M = head ? b->M : 0;
+	size_t N = b->off[b->B], M = what != FWD_ENCODE ? b->M : 0;
 	size_t A = cs_attention_size(b->off, b->B, NH);
 	if (m->mem_limit > 0) {
 		size_t T = 0;
@@ -802,17 +809,17 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 			return -1;
 		}
 	}
-	m->sampled = head == 1 && M && b->mtgt && c->head == CS_HEAD_CLOZE &&
-		     m->loss_kind != CS_LOSS_FULL && b->K > 0 && !want_logits;
-	m->tiled = head == 1 && M && b->mtgt && c->head == CS_HEAD_CLOZE &&
-		   !m->keep_logits && !want_logits && !m->sampled;
+	m->sampled = what == FWD_LOSS && M && b->mtgt && c->head == CS_HEAD_CLOZE &&
+		     m->loss_kind != CS_LOSS_FULL && b->K > 0;
+	m->tiled = what == FWD_LOSS && M && b->mtgt && c->head == CS_HEAD_CLOZE &&
+		   !m->keep_logits && !m->sampled;
 	/* the logits: not for the tiled loss, nor for scoring's hidden states */
-	if (acts_prepare(m, N, A, M, head != HEAD_HIDDEN && !m->tiled && !m->sampled, err) < 0)
+	if (acts_prepare(m, N, A, M, what != FWD_HIDDEN && !m->tiled && !m->sampled, err) < 0)
 		return -1;
 	m->B = b->B;
 	m->batch = b;
-	/* a scoring forward (HEAD_HIDDEN) leaves nothing to go backward from */
-	m->have_targets = head == 1 && b->mtgt != NULL;
+	/* a scoring forward (FWD_HIDDEN) leaves nothing to go backward from */
+	m->have_targets = (what == FWD_LOSS || what == FWD_LOGITS) && b->mtgt != NULL;
 	m->loss = 0.0;
 
 	/* dropout stream: one per training forward, from (seed, count) */
@@ -836,7 +843,7 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 	cs_layernorm_forward(a->embln, a->embln_mean, a->embln_rstd, a->emb,
 			     p->embln_w, p->embln_b, N, C);
 	/* scoring: dropout is off and nothing goes backward: no copies */
-	int scoring = head == HEAD_HIDDEN && !r;
+	int scoring = what == FWD_HIDDEN && !r;
 	const float *x0 = a->embln;
 	if (!scoring) {
 		cs_dropout_forward(a->x0, a->embm, a->embln, N * C, hp, r);
@@ -899,7 +906,7 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 	cs_gelu_forward(a->hh_gelu, a->hh, M * C);
 	cs_layernorm_forward(a->hln, a->hln_mean, a->hln_rstd, a->hh_gelu,
 			     p->headln_w, p->headln_b, M, C);
-	if (head == HEAD_HIDDEN)
+	if (what == FWD_HIDDEN)
 		return 0;
 	if (m->sampled) {
 		if (scratch_prepare(m, cs_sampled_scratch(M, b->K, C), M, err) < 0)
@@ -932,7 +939,7 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 int cs_bert_forward(cs_bert *m, const cs_batch *b, int train, float *loss,
 		    cs_error *err)
 {
-	if (forward(m, b, train, 1, 0, err) < 0)
+	if (forward(m, b, train, FWD_LOSS, err) < 0)
 		return -1;
 	if (loss)
 		*loss = m->have_targets ? (float)m->loss : 0.0f;
@@ -947,7 +954,7 @@ const float *cs_bert_hidden(const cs_bert *m)
 int cs_bert_encode(cs_bert *m, const cs_batch *b, const float **hidden,
 		   cs_error *err)
 {
-	if (forward(m, b, 0, 0, 0, err) < 0)
+	if (forward(m, b, 0, FWD_ENCODE, err) < 0)
 		return -1;
 	*hidden = cs_bert_hidden(m);
 	return 0;
@@ -958,7 +965,7 @@ int cs_bert_prob(cs_bert *m, const cs_batch *b, const float **prob, cs_error *er
 	if (m->cfg.head == CS_HEAD_CLOZE)
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "a cloze model ranks items, it gives no probabilities");
-	if (forward(m, b, 0, 1, 0, err) < 0)
+	if (forward(m, b, 0, FWD_LOGITS, err) < 0)
 		return -1;
 	float *z = m->acts.logits;
 	for (size_t i = 0; i < m->M; i++)
@@ -974,7 +981,7 @@ int cs_bert_score(cs_bert *m, const cs_batch *b, const float **scores,
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "a %s model gives probabilities, it does not rank items",
 			      cs_bert_head_name(m->cfg.head));
-	if (forward(m, b, 0, 1, 1, err) < 0)
+	if (forward(m, b, 0, FWD_LOGITS, err) < 0)
 		return -1;
 	size_t V = m->cfg.V;
 	float *s = m->acts.logits;
@@ -993,7 +1000,7 @@ int cs_bert_score_hidden(cs_bert *m, const cs_batch *b, const float **h,
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "a %s model gives probabilities, it does not rank items",
 			      cs_bert_head_name(m->cfg.head));
-	if (forward(m, b, 0, HEAD_HIDDEN, 0, err) < 0)
+	if (forward(m, b, 0, FWD_HIDDEN, err) < 0)
 		return -1;
 	*h = m->acts.hln;
 	return 0;

@@ -722,7 +722,7 @@ static void last_block_at(cs_bert *m, const cs_batch *b, const float *x, size_t 
 {
 	const cs_bert_config *c = &m->cfg;
 	size_t C = c->C, L = c->L, NH = c->NH, FF = c->FF, M = b->M, l = L - 1;
-	size_t NC = N * C, C3 = 3 * C, hs = C / NH;
+	size_t NC = N * C;
 	const cs_bert_params *p = &m->params;
 	cs_bert_acts *a = &m->acts;
 	float *qkv = a->qkv + l * 3 * NC, *atty = a->atty + l * NC;
@@ -731,46 +731,10 @@ static void last_block_at(cs_bert *m, const cs_batch *b, const float *x, size_t 
 	float *fchg = a->fch_gelu + l * N * FF;
 	float *fc2 = a->fc2 + l * NC, *res2 = a->res2 + l * NC;
 	float *w = a->att + l * m->A; /* (T) scratch: one query's weights */
-	float scale = 1.0f / sqrtf((float)hs);
 
 	cs_linear_forward(qkv, x, p->qkv_w + l * 3 * C * C, p->qkv_b + l * 3 * C,
 			  N, C, 3 * C);
-	for (size_t i = 0; i < M; i++) {
-		size_t t = b->mpos[i], lo = 0, hi = b->B;
-		while (hi - lo > 1) { /* the sequence holding token t */
-			size_t mid = (lo + hi) / 2;
-			if (b->off[mid] <= t)
-				lo = mid;
-			else
-				hi = mid;
-		}
-		size_t s0 = b->off[lo], T = b->off[lo + 1] - s0;
-		if (c->causal)
-			T = t - s0 + 1; /* token t sees itself and the past */
-		for (size_t h = 0; h < NH; h++) {
-			const float *q = qkv + t * C3 + h * hs;
-			float mx = -INFINITY, sum = 0.0f, *o = atty + i * C + h * hs;
-			for (size_t j = 0; j < T; j++) {
-				const float *k = qkv + (s0 + j) * C3 + C + h * hs;
-				float d = 0.0f;
-				for (size_t e = 0; e < hs; e++)
-					d += q[e] * k[e];
-				w[j] = d * scale;
-				mx = w[j] > mx ? w[j] : mx;
-			}
-			for (size_t j = 0; j < T; j++) {
-				w[j] = expf(w[j] - mx);
-				sum += w[j];
-			}
-			memset(o, 0, hs * sizeof *o);
-			for (size_t j = 0; j < T; j++) {
-				const float *v = qkv + (s0 + j) * C3 + 2 * C + h * hs;
-				float wj = w[j] / sum;
-				for (size_t e = 0; e < hs; e++)
-					o[e] += wj * v[e];
-			}
-		}
-	}
+	cs_attention_forward_at(atty, w, qkv, b->off, b->B, b->mpos, M, C, NH, c->causal);
 	cs_gather_forward(a->hh, x, b->mpos, M, C); /* the residual, in scratch */
 	cs_linear_forward(proj, atty, p->proj_w + l * C * C, p->proj_b + l * C, M, C, C);
 	cs_residual_forward(res1, proj, a->hh, M * C);

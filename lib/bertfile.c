@@ -97,6 +97,11 @@ cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_op
 		}
 		p += m->param_sizes[i];
 	}
+	if (with_optim && !bad && !m->m_memory) {
+		cs_modelfile_free(mf);
+		cs_err(err, CS_ERR_USAGE, NULL, 0, "the model has no optimiser state to save");
+		return NULL;
+	}
 	if (with_optim && !bad) {
 		uint64_t d[1] = { m->nparams };
 		bad |= cs_modelfile_add(mf, "adam.m", m->m_memory, m->nparams, NULL);
@@ -277,14 +282,23 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 			cs_tensor_get(cs_modelfile_find(mf, cs_bert_param_name(i)), p);
 		p += sizes[i];
 	}
-	const cs_tensor *am = cs_modelfile_find(mf, "adam.m"), *av = cs_modelfile_find(mf, "adam.v");
-	if (am && av && am->n == m->nparams && av->n == m->nparams) {
-		cs_tensor_get(am, m->m_memory);
-		cs_tensor_get(av, m->v_memory);
-	}
 	m->step = (long)step;
 	m->nforward = nf;
 	return m;
+}
+
+int cs_bert_optim_from_file(cs_bert *m, const cs_modelfile *mf, const char *path,
+			    cs_error *err)
+{
+	const cs_tensor *am = cs_modelfile_find(mf, "adam.m"), *av = cs_modelfile_find(mf, "adam.v");
+	if (!am || !av || am->n != m->nparams || av->n != m->nparams)
+		return cs_err(err, CS_ERR_FORMAT, path, 0, "the optimiser state of the checkpoint "
+			      "does not fit its model (%zu parameters)", m->nparams);
+	if (cs_bert_train_init(m, err) < 0)
+		return -1;
+	cs_tensor_get(am, m->m_memory);
+	cs_tensor_get(av, m->v_memory);
+	return 0;
 }
 
 cs_bert *cs_bert_load(const char *path, uint64_t *item_vocab, cs_modelfile **mfp,

@@ -23,9 +23,15 @@ cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_op
  */
 int cs_bert_param_shape(const cs_bert_config *c, int i, uint64_t d[3]);
 /* Build a model from a file read by cs_modelfile_read or _open; *item_vocab gets
- * the fingerprint. Moments and step are restored when the file has them. */
+ * the fingerprint. The step is restored, not the moments (for scoring, the
+ * model has no training state): */
 cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 			   uint64_t *item_vocab, cs_error *err);
+/* Give m its training state with the AdamW moments of checkpoint mf (path:
+ * for errors). Returns 0, or -1 with err filled if they are missing or do
+ * not fit. */
+int cs_bert_optim_from_file(cs_bert *m, const cs_modelfile *mf, const char *path,
+			    cs_error *err);
 /* Read path and build the model (the file is freed unless mfp is given). */
 cs_bert *cs_bert_load(const char *path, uint64_t *item_vocab, cs_modelfile **mfp,
 		      cs_error *err);

@@ -206,14 +206,9 @@ cs_bert *cs_bert_alloc(const cs_bert_config *cfg, uint64_t seed, cs_error *err)
 	m->cfg = *cfg;
 	m->nparams = cs_bert_param_sizes(cfg, m->param_sizes);
 	m->params_memory = cs_malloc_large(m->nparams * sizeof(float));
-	m->grads_memory = calloc(m->nparams, sizeof(float));
-	m->m_memory = calloc(m->nparams, sizeof(float));
-	m->v_memory = calloc(m->nparams, sizeof(float));
-	if (!m->params_memory || !m->grads_memory || !m->m_memory ||
-	    !m->v_memory)
+	if (!m->params_memory)
 		goto nomem;
 	param_views(&m->params, m->params_memory, m->param_sizes);
-	param_views(&m->grads, m->grads_memory, m->param_sizes);
 	m->seed = seed;
 	m->pos_weight = 1.0f;
 	return m;
@@ -223,11 +218,55 @@ nomem:
 	return NULL;
 }
 
+int cs_bert_train_init(cs_bert *m, cs_error *err)
+{
+	if (m->grads_memory)
+		return 0;
+	if (m->params_shared)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "a model sharing another's weights cannot be trained");
+	m->grads_memory = calloc(m->nparams, sizeof(float));
+	m->m_memory = calloc(m->nparams, sizeof(float));
+	m->v_memory = calloc(m->nparams, sizeof(float));
+	if (!m->grads_memory || !m->m_memory || !m->v_memory) {
+		free(m->grads_memory);
+		free(m->m_memory);
+		free(m->v_memory);
+		m->grads_memory = m->m_memory = m->v_memory = NULL;
+		return cs_err(err, CS_ERR_NOMEM, NULL, 0,
+			      "out of memory for the model's training state");
+	}
+	param_views(&m->grads, m->grads_memory, m->param_sizes);
+	return 0;
+}
+
+cs_bert *cs_bert_share(const cs_bert *src, cs_error *err)
+{
+	cs_bert *m = calloc(1, sizeof *m);
+	if (!m) {
+		cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory for the model");
+		return NULL;
+	}
+	m->cfg = src->cfg;
+	m->nparams = src->nparams;
+	memcpy(m->param_sizes, src->param_sizes, sizeof m->param_sizes);
+	/* read only: a forward does not write the parameters */
+	m->params_memory = (float *)src->params_memory;
+	m->params_shared = 1;
+	m->params = src->params;
+	m->seed = src->seed;
+	m->pos_weight = src->pos_weight;
+	m->mem_limit = src->mem_limit;
+	m->mem_share = src->mem_share;
+	return m;
+}
+
 void cs_bert_free(cs_bert *m)
 {
 	if (!m)
 		return;
-	free(m->params_memory);
+	if (!m->params_shared)
+		free(m->params_memory);
 	free(m->grads_memory);
 	free(m->m_memory);
 	free(m->v_memory);
@@ -361,7 +400,7 @@ double cs_bert_mem_bytes(const cs_bert_config *cfg, double N, double A, double M
 	double acts = (double)act_sizes(cfg, 1, 0, 0, !tiled, as) * N +
 		      (double)act_sizes(cfg, 0, 1, 0, !tiled, as) * A +
 		      (double)act_sizes(cfg, 0, 0, 1, !tiled, as) * M;
-	return sizeof(float) * (4 * params + (training ? 2 : 1) * acts + scratch);
+	return sizeof(float) * ((training ? 4 : 1) * params + (training ? 2 : 1) * acts + scratch);
 }
 
 static const char *fmt_bytes(char *buf, size_t n, double b)
@@ -683,12 +722,19 @@ static void bin_backward(cs_bert *m, const cs_batch *b, float *dx)
 
 /* ------------------------------------------------------------ forward */
 
-/* head: 0 encoder only, 1 the head too, HEAD_HIDDEN the cloze head up to
- * its last hidden states (hln), without the logits. */
-#define HEAD_HIDDEN 2
+/* What a forward computes. */
+enum fwd {
+	FWD_ENCODE, /* the encoder only: the final hidden states (cs_bert_encode) */
+	FWD_LOSS,   /* the head and, with targets, the loss to go backward from
+		     * (cs_bert_forward): the cloze loss tiled or sampled, without
+		     * the (M, V) logits unless keep_logits is set */
+	FWD_LOGITS, /* the head with all its logits (cs_bert_score, cs_bert_prob) */
+	FWD_HIDDEN, /* eval: the cloze head's hidden states (hln) at b->mpos, the
+		     * last block at those positions only (cs_bert_score_hidden) */
+};
 
 /*
- * Scoring (eval, HEAD_HIDDEN): the last block x (N, C) -> the hidden
+ * Scoring (eval, FWD_HIDDEN): the last block x (N, C) -> the hidden
  * states at the M positions b->mpos only, into the first M rows of the
  * block's activations. Keys and values are needed for every token, the
  * rest (attention of the queries, projection, feed-forward, both
@@ -699,7 +745,7 @@ static void last_block_at(cs_bert *m, const cs_batch *b, const float *x, size_t 
 {
 	const cs_bert_config *c = &m->cfg;
 	size_t C = c->C, L = c->L, NH = c->NH, FF = c->FF, M = b->M, l = L - 1;
-	size_t NC = N * C, C3 = 3 * C, hs = C / NH;
+	size_t NC = N * C;
 	const cs_bert_params *p = &m->params;
 	cs_bert_acts *a = &m->acts;
 	float *qkv = a->qkv + l * 3 * NC, *atty = a->atty + l * NC;
@@ -708,46 +754,10 @@ static void last_block_at(cs_bert *m, const cs_batch *b, const float *x, size_t 
 	float *fchg = a->fch_gelu + l * N * FF;
 	float *fc2 = a->fc2 + l * NC, *res2 = a->res2 + l * NC;
 	float *w = a->att + l * m->A; /* (T) scratch: one query's weights */
-	float scale = 1.0f / sqrtf((float)hs);
 
 	cs_linear_forward(qkv, x, p->qkv_w + l * 3 * C * C, p->qkv_b + l * 3 * C,
 			  N, C, 3 * C);
-	for (size_t i = 0; i < M; i++) {
-		size_t t = b->mpos[i], lo = 0, hi = b->B;
-		while (hi - lo > 1) { /* the sequence holding token t */
-			size_t mid = (lo + hi) / 2;
-			if (b->off[mid] <= t)
-				lo = mid;
-			else
-				hi = mid;
-		}
-		size_t s0 = b->off[lo], T = b->off[lo + 1] - s0;
-		if (c->causal)
-			T = t - s0 + 1; /* token t sees itself and the past */
-		for (size_t h = 0; h < NH; h++) {
-			const float *q = qkv + t * C3 + h * hs;
-			float mx = -INFINITY, sum = 0.0f, *o = atty + i * C + h * hs;
-			for (size_t j = 0; j < T; j++) {
-				const float *k = qkv + (s0 + j) * C3 + C + h * hs;
-				float d = 0.0f;
-				for (size_t e = 0; e < hs; e++)
-					d += q[e] * k[e];
-				w[j] = d * scale;
-				mx = w[j] > mx ? w[j] : mx;
-			}
-			for (size_t j = 0; j < T; j++) {
-				w[j] = expf(w[j] - mx);
-				sum += w[j];
-			}
-			memset(o, 0, hs * sizeof *o);
-			for (size_t j = 0; j < T; j++) {
-				const float *v = qkv + (s0 + j) * C3 + 2 * C + h * hs;
-				float wj = w[j] / sum;
-				for (size_t e = 0; e < hs; e++)
-					o[e] += wj * v[e];
-			}
-		}
-	}
+	cs_attention_forward_at(atty, w, qkv, b->off, b->B, b->mpos, M, C, NH, c->causal);
 	cs_gather_forward(a->hh, x, b->mpos, M, C); /* the residual, in scratch */
 	cs_linear_forward(proj, atty, p->proj_w + l * C * C, p->proj_b + l * C, M, C, C);
 	cs_residual_forward(res1, proj, a->hh, M * C);
@@ -771,15 +781,15 @@ static cs_nn_rng *rng_at(cs_nn_rng *r, const cs_nn_rng *r0, size_t k)
 	return r;
 }
 
-static int forward(cs_bert *m, const cs_batch *b, int train, int head,
-		   int want_logits, cs_error *err)
+static int forward(cs_bert *m, const cs_batch *b, int train, enum fwd what,
+		   cs_error *err)
 {
 	const cs_bert_config *c = &m->cfg;
 	size_t C = c->C, L = c->L, NH = c->NH, FF = c->FF, V = c->V;
 
 	if (cs_bert_batch_check(m, b, err) < 0)
 		return -1;
-	size_t N = b->off[b->B], M = head ? b->M : 0;
+	size_t N = b->off[b->B], M = what != FWD_ENCODE ? b->M : 0;
 	size_t A = cs_attention_size(b->off, b->B, NH);
 	if (m->mem_limit > 0) {
 		size_t T = 0;
@@ -796,17 +806,17 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 			return -1;
 		}
 	}
-	m->sampled = head == 1 && M && b->mtgt && c->head == CS_HEAD_CLOZE &&
-		     m->loss_kind != CS_LOSS_FULL && b->K > 0 && !want_logits;
-	m->tiled = head == 1 && M && b->mtgt && c->head == CS_HEAD_CLOZE &&
-		   !m->keep_logits && !want_logits && !m->sampled;
+	m->sampled = what == FWD_LOSS && M && b->mtgt && c->head == CS_HEAD_CLOZE &&
+		     m->loss_kind != CS_LOSS_FULL && b->K > 0;
+	m->tiled = what == FWD_LOSS && M && b->mtgt && c->head == CS_HEAD_CLOZE &&
+		   !m->keep_logits && !m->sampled;
 	/* the logits: not for the tiled loss, nor for scoring's hidden states */
-	if (acts_prepare(m, N, A, M, head != HEAD_HIDDEN && !m->tiled && !m->sampled, err) < 0)
+	if (acts_prepare(m, N, A, M, what != FWD_HIDDEN && !m->tiled && !m->sampled, err) < 0)
 		return -1;
 	m->B = b->B;
 	m->batch = b;
-	/* a scoring forward (HEAD_HIDDEN) leaves nothing to go backward from */
-	m->have_targets = head == 1 && b->mtgt != NULL;
+	/* a scoring forward (FWD_HIDDEN) leaves nothing to go backward from */
+	m->have_targets = (what == FWD_LOSS || what == FWD_LOGITS) && b->mtgt != NULL;
 	m->loss = 0.0;
 
 	/*
@@ -840,7 +850,7 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 	cs_layernorm_forward(a->embln, a->embln_mean, a->embln_rstd, a->emb,
 			     p->embln_w, p->embln_b, N, C);
 	/* scoring: dropout is off and nothing goes backward: no copies */
-	int scoring = head == HEAD_HIDDEN && !r;
+	int scoring = what == FWD_HIDDEN && !r;
 	const float *x0 = a->embln;
 	if (!scoring) {
 		cs_dropout_forward(a->x0, a->embm, a->embln, N * C, hp, rng_at(r, &rng0, t0 * C));
@@ -906,7 +916,7 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 	cs_gelu_forward(a->hh_gelu, a->hh, M * C);
 	cs_layernorm_forward(a->hln, a->hln_mean, a->hln_rstd, a->hh_gelu,
 			     p->headln_w, p->headln_b, M, C);
-	if (head == HEAD_HIDDEN)
+	if (what == FWD_HIDDEN)
 		return 0;
 	if (m->sampled) {
 		if (scratch_prepare(m, cs_sampled_scratch(M, b->K, C), M, err) < 0)
@@ -942,7 +952,7 @@ static int forward(cs_bert *m, const cs_batch *b, int train, int head,
 int cs_bert_forward(cs_bert *m, const cs_batch *b, int train, float *loss,
 		    cs_error *err)
 {
-	if (forward(m, b, train, 1, 0, err) < 0)
+	if (forward(m, b, train, FWD_LOSS, err) < 0)
 		return -1;
 	if (loss)
 		*loss = m->have_targets ? (float)m->loss : 0.0f;
@@ -957,7 +967,7 @@ const float *cs_bert_hidden(const cs_bert *m)
 int cs_bert_encode(cs_bert *m, const cs_batch *b, const float **hidden,
 		   cs_error *err)
 {
-	if (forward(m, b, 0, 0, 0, err) < 0)
+	if (forward(m, b, 0, FWD_ENCODE, err) < 0)
 		return -1;
 	*hidden = cs_bert_hidden(m);
 	return 0;
@@ -968,7 +978,7 @@ int cs_bert_prob(cs_bert *m, const cs_batch *b, const float **prob, cs_error *er
 	if (m->cfg.head == CS_HEAD_CLOZE)
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "a cloze model ranks items, it gives no probabilities");
-	if (forward(m, b, 0, 1, 0, err) < 0)
+	if (forward(m, b, 0, FWD_LOGITS, err) < 0)
 		return -1;
 	float *z = m->acts.logits;
 	for (size_t i = 0; i < m->M; i++)
@@ -984,7 +994,7 @@ int cs_bert_score(cs_bert *m, const cs_batch *b, const float **scores,
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "a %s model gives probabilities, it does not rank items",
 			      cs_bert_head_name(m->cfg.head));
-	if (forward(m, b, 0, 1, 1, err) < 0)
+	if (forward(m, b, 0, FWD_LOGITS, err) < 0)
 		return -1;
 	size_t V = m->cfg.V;
 	float *s = m->acts.logits;
@@ -1003,7 +1013,7 @@ int cs_bert_score_hidden(cs_bert *m, const cs_batch *b, const float **h,
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "a %s model gives probabilities, it does not rank items",
 			      cs_bert_head_name(m->cfg.head));
-	if (forward(m, b, 0, HEAD_HIDDEN, 0, err) < 0)
+	if (forward(m, b, 0, FWD_HIDDEN, err) < 0)
 		return -1;
 	*h = m->acts.hln;
 	return 0;
@@ -1020,6 +1030,8 @@ static int lazy_tensor(const cs_bert *m, int i)
 void cs_bert_zero_grad(cs_bert *m)
 {
 	size_t off = 0;
+	if (!m->grads_memory) /* made zero when first needed */
+		return;
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
 		if (!lazy_tensor(m, i)) /* those stay zero between lazy steps */
 			memset(m->grads_memory + off, 0, m->param_sizes[i] * sizeof(float));
@@ -1037,6 +1049,8 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 	if (!b || !m->have_targets)
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "backward without a forward with targets");
+	if (cs_bert_train_init(m, err) < 0)
+		return -1;
 	if (m->dacts_cap < m->nacts) {
 		free(m->dacts_memory);
 		m->dacts_cap = 0;
@@ -1175,6 +1189,8 @@ int cs_bert_copy_encoder(cs_bert *m, const cs_bert *src, cs_error *err)
 
 void cs_bert_update(cs_bert *m, const cs_adamw *o, float *gnorm)
 {
+	if (!m->grads_memory) /* no backward yet: nothing to apply */
+		return;
 	if (m->frozen) {
 		/* the norm and the clipping see the head alone */
 		size_t off = 0;

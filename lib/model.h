@@ -224,11 +224,21 @@ typedef struct cs_batch {
 	const uint32_t *neg; /* (K) their items */
 } cs_batch;
 
+/*
+ * A model: its config and parameters; the training state (gradients, the
+ * AdamW moments), made only for training (cs_bert_train_init); the
+ * activations of its last forward (a workspace, grown to the largest
+ * batch); run policy. A model made by cs_bert_share reads another's
+ * parameters: threads that score share one copy of the weights, each
+ * with its own workspace.
+ */
 typedef struct cs_bert {
 	cs_bert_config cfg;
 	size_t param_sizes[CS_BERT_NPARAMS];
 	size_t nparams;
 	float *params_memory; /* (nparams) */
+	int params_shared;    /* params_memory is another model's (cs_bert_share) */
+	/* training state, NULL until cs_bert_train_init */
 	float *grads_memory;  /* (nparams) */
 	float *m_memory;      /* (nparams) Adam first moment */
 	float *v_memory;      /* (nparams) Adam second moment */
@@ -291,16 +301,29 @@ typedef struct cs_bert {
 
 /* A model with fresh weights drawn from seed (which also seeds dropout). */
 cs_bert *cs_bert_new(const cs_bert_config *cfg, uint64_t seed, cs_error *err);
-/* The same with the parameters left uninitialised, to be loaded. */
+/* The same with the parameters left uninitialised, to be loaded. Neither
+ * allocates the training state. */
 cs_bert *cs_bert_alloc(const cs_bert_config *cfg, uint64_t seed, cs_error *err);
+/*
+ * Allocate m's gradients and AdamW moments (zero), if not yet done: for
+ * training only, 3 times the parameters. cs_bert_backward makes them when
+ * first needed. Returns 0, or -1 with err filled.
+ */
+int cs_bert_train_init(cs_bert *m, cs_error *err);
+/*
+ * A model that reads m's parameters (m must outlive it and not change
+ * while it runs) with its own activations, for eval forwards on another
+ * thread: the weights are not copied. It cannot be trained.
+ */
+cs_bert *cs_bert_share(const cs_bert *m, cs_error *err);
 void cs_bert_free(cs_bert *m);
 
 /*
  * Bytes of memory model cfg needs for a batch of N tokens, A attention
  * weights (cs_attention_size) and M predicted positions: the parameters
- * with their gradients and the two Adam moments (all allocated with the
- * model), and the activations, twice when training (their gradients). A
- * double: the products of a hostile config overflow 64 bits.
+ * (when training, with their gradients and the two Adam moments), and the
+ * activations, twice when training (their gradients). A double: the
+ * products of a hostile config overflow 64 bits.
  */
 double cs_bert_mem_bytes(const cs_bert_config *cfg, double N, double A, double M,
 			 int training);
@@ -343,7 +366,8 @@ int cs_bert_backward(cs_bert *m, cs_error *err);
 void cs_bert_zero_grad(cs_bert *m);
 /*
  * Clip, then one AdamW step with the schedule of o at step m->step, and
- * count it. *gnorm (if not NULL) gets the norm before clipping.
+ * count it. *gnorm (if not NULL) gets the norm before clipping. Does
+ * nothing to a model without its training state (no backward yet).
  */
 void cs_bert_update(cs_bert *m, const cs_adamw *o, float *gnorm);
 

@@ -272,6 +272,51 @@ void cs_attention_forward(float *out, float *att, float *attd, float *attm,
 	}
 }
 
+void cs_attention_forward_at(float *out, float *w, const float *qkv, const size_t *off,
+			     size_t B, const size_t *mpos, size_t M, size_t C, size_t NH,
+			     int causal)
+{
+	size_t C3 = 3 * C, hs = C / NH;
+	float scale = 1.0f / sqrtf((float)hs);
+
+	for (size_t i = 0; i < M; i++) {
+		size_t t = mpos[i], lo = 0, hi = B;
+		while (hi - lo > 1) { /* the sequence holding token t */
+			size_t mid = (lo + hi) / 2;
+			if (off[mid] <= t)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		size_t s0 = off[lo], T = off[lo + 1] - s0;
+		if (causal)
+			T = t - s0 + 1; /* token t sees itself and the past */
+		for (size_t h = 0; h < NH; h++) {
+			const float *q = qkv + t * C3 + h * hs;
+			float mx = -INFINITY, sum = 0.0f, *o = out + i * C + h * hs;
+			for (size_t j = 0; j < T; j++) {
+				const float *k = qkv + (s0 + j) * C3 + C + h * hs;
+				float d = 0.0f;
+				for (size_t e = 0; e < hs; e++)
+					d += q[e] * k[e];
+				w[j] = d * scale;
+				mx = w[j] > mx ? w[j] : mx;
+			}
+			for (size_t j = 0; j < T; j++) {
+				w[j] = expf(w[j] - mx);
+				sum += w[j];
+			}
+			memset(o, 0, hs * sizeof *o);
+			for (size_t j = 0; j < T; j++) {
+				const float *v = qkv + (s0 + j) * C3 + 2 * C + h * hs;
+				float wj = w[j] / sum;
+				for (size_t e = 0; e < hs; e++)
+					o[e] += wj * v[e];
+			}
+		}
+	}
+}
+
 void cs_attention_backward(float *dqkv, float *datt, const float *dout,
 			   const float *qkv, const float *att,
 			   const float *attd, const float *attm,

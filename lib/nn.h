@@ -62,6 +62,16 @@ void cs_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 void cs_attention_forward(float *out, float *att, float *attd, float *attm,
 			  const float *qkv, const size_t *off, size_t B,
 			  size_t C, size_t NH, int causal, float p, cs_nn_rng *rng);
+/*
+ * The same in eval mode (no dropout, no weights kept) for M queries only:
+ * token mpos[i] attends to the tokens of its sequence (causal: up to
+ * itself); its heads' outputs go to row i of out (M, C). w (T) is scratch
+ * for one query's weights, T the longest sequence. Scalar loops: a query
+ * at a time, for scoring a few positions of each sequence.
+ */
+void cs_attention_forward_at(float *out, float *w, const float *qkv, const size_t *off,
+			     size_t B, const size_t *mpos, size_t M, size_t C, size_t NH,
+			     int causal);
 /* datt (A) is scratch (overwritten). */
 void cs_attention_backward(float *dqkv, float *datt, const float *dout,
 			   const float *qkv, const float *att,

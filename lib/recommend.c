@@ -11,7 +11,7 @@
 
 struct cs_recommender {
 	size_t T;           /* threads */
-	cs_bert **m;        /* (T) m[0] the caller's model, the others copies */
+	cs_bert **m;        /* (T) m[0] the caller's model, the others share its weights */
 	cs_batcher *bt;     /* (T) */
 	cs_scorer *sc;
 	size_t batch, C;
@@ -137,15 +137,11 @@ int cs_recommender_run(cs_recommender *r, const cs_dataset *d, size_t first, siz
 			      B, r->batch);
 	size_t T = r->T < B ? r->T : B, C = r->C;
 	int bad = 0;
-	/* the copies of the model, made when first needed (not for one history) */
+	/* the threads' models, reading m[0]'s weights, made when first needed
+	 * (not for one history): their own activations only */
 	for (size_t t = 1; t < T; t++)
-		if (!r->m[t]) {
-			cs_bert *m = r->m[0];
-			if (!(r->m[t] = cs_bert_alloc(&m->cfg, m->seed, err)))
-				return -1;
-			memcpy(r->m[t]->params_memory, m->params_memory,
-			       m->nparams * sizeof(float));
-		}
+		if (!r->m[t] && !(r->m[t] = cs_bert_share(r->m[0], err)))
+			return -1;
 	/* the memory limit is the process's: T models at work share it */
 	for (size_t t = 0; t < T; t++) {
 		r->m[t]->mem_limit = r->m[0]->mem_limit;
@@ -154,7 +150,8 @@ int cs_recommender_run(cs_recommender *r, const cs_dataset *d, size_t first, siz
 	memset(r->errs, 0, T * sizeof *r->errs);
 	/*
 	 * The encoder: the batch in chunks (four a thread), each to whichever
-	 * thread is free, on its copy of the model; OpenBLAS on one thread.
+	 * thread is free, on its model (shared weights, its own activations);
+	 * OpenBLAS on one thread.
 	 */
 	size_t cs = (B + 4 * T - 1) / (4 * T), nch = (B + cs - 1) / cs;
 	int blas = T > 1 ? cs_blas_set_threads(1) : 0;

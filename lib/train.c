@@ -269,6 +269,8 @@ cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 		       "not fit its model (%zu parameters)", m->nparams);
 		goto fail;
 	}
+	if (cs_bert_optim_from_file(m, mf, path, err) < 0)
+		goto fail;
 	const char *bad = NULL;
 	uint64_t epoch = 0, bpos = 0, best_epoch = 0, bad_evals = 0, loss_n = 0, examples = 0,
 		 validated = 0, epochs = 0, batch = 0, warmup = 0, eval_every = 0, patience = 0,
@@ -701,6 +703,8 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	m->loss_kind = o->loss;
 	/* the sampled losses touch a few rows of the output layer a step;
 	 * their gradients start zero (lazy steps keep them so) */
+	if (cs_bert_train_init(m, err) < 0)
+		goto out;
 	m->lazy = 0;
 	cs_bert_zero_grad(m);
 	m->lazy = o->loss != CS_LOSS_FULL;

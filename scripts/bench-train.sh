@@ -130,7 +130,7 @@ int main(int argc, char **argv)
 }
 EOF
 make -s libcs.a >&2 || die "make libcs.a failed"
-cc -O2 -D_GNU_SOURCE -Ilib -I/usr/include/x86_64-linux-gnu/openblas-pthread/ -o "$WORK/sgemm" \
+cc -O2 -D_GNU_SOURCE -iquote lib -I/usr/include/x86_64-linux-gnu/openblas-pthread/ -o "$WORK/sgemm" \
 	"$WORK/sgemm.c" libcs.a -fopenmp -lopenblas -lm ||
 	die "cannot build the sgemm timer (libopenblas-dev)"
 

@@ -355,7 +355,8 @@ START_TEST(test_attention)
 END_TEST
 
 /* Packed attention against a naive per-token version in double; _i 1:
- * causal, each token against the tokens up to it only. */
+ * causal, each token against the tokens up to it only. The attention at
+ * chosen queries (cs_attention_forward_at) gives the rows of those. */
 START_TEST(test_attention_naive)
 {
 	size_t off[] = {0, 3, 4, 9}, B = 3, C = 6, NH = 3, hs = 2, N = 9;
@@ -389,6 +390,13 @@ START_TEST(test_attention_naive)
 					ck_assert_double_eq_tol(out[i * C + h * hs + k], y, 1e-5);
 				}
 			}
+	/* the attention of a few queries alone: their rows of the above */
+	size_t mpos[] = {8, 0, 3, 5, 2}, M = 5;
+	float *at = zerov(M * C), *w = zerov(5);
+	cs_attention_forward_at(at, w, qkv, off, B, mpos, M, C, NH, causal);
+	for (size_t i = 0; i < M; i++)
+		for (size_t k = 0; k < C; k++)
+			ck_assert_float_eq_tol(at[i * C + k], out[mpos[i] * C + k], 1e-5f);
 	free_all();
 }
 END_TEST

@@ -30,6 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "bertfile.h"
 #include "blas.h"
@@ -942,8 +945,8 @@ START_TEST(test_memory)
 	ck_assert(m->tiled && m->act_sizes[CS_BERT_NACTS - 1] == 0);
 	ck_assert(train == 4.0 * (4.0 * (double)m->nparams + 2.0 * (double)m->nacts +
 				  (double)m->ce_cap));
-	/* scoring stores the logits (M = 2, V) */
-	ck_assert(score == 4.0 * (4.0 * (double)m->nparams + (double)m->nacts + 2.0 * cfg.V));
+	/* scoring stores the logits (M = 2, V), and needs no training state */
+	ck_assert(score == 4.0 * ((double)m->nparams + (double)m->nacts + 2.0 * cfg.V));
 	cs_bert_free(m);
 	/* exactly enough passes; a byte less is refused */
 	m = cs_bert_new(&cfg, 3, NULL);
@@ -1017,6 +1020,110 @@ START_TEST(test_recommend_overflow)
 	ck_assert_int_eq(err.code, CS_ERR_MODEL);
 	ck_assert_msg(strstr(err.msg, "out of the float range"), "%s", err.msg);
 	cs_recommender_free(r);
+	cs_bert_free(m);
+}
+END_TEST
+
+/*
+ * The training state (gradients, AdamW moments) exists only once a model
+ * trains; a model sharing another's weights scores exactly as it does,
+ * without copying them, and cannot be trained; a recommender on two
+ * threads (sharing the weights) ranks as one does.
+ */
+START_TEST(test_share)
+{
+	struct fix f;
+	fix_setup(&f);
+	cs_bert *m = f.m;
+	size_t M = f.b.M, C = m->cfg.C;
+	ck_assert_ptr_null(m->grads_memory);
+	ck_assert_ptr_null(m->m_memory);
+	ck_assert_ptr_null(m->v_memory);
+	const float *h;
+	ck_assert_int_eq(cs_bert_score_hidden(m, &f.b, &h, NULL), 0);
+	float *want = malloc(M * C * sizeof *want);
+	memcpy(want, h, M * C * sizeof *want);
+	cs_error err;
+	cs_bert *s = cs_bert_share(m, &err);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_eq(s->params_memory, m->params_memory);
+	ck_assert_ptr_eq(s->params.wte, m->params.wte);
+	ck_assert_ptr_null(s->grads_memory);
+	ck_assert_int_eq(cs_bert_score_hidden(s, &f.b, &h, NULL), 0);
+	ck_assert_ptr_ne(h, m->acts.hln); /* its own activations */
+	ck_assert_mem_eq(h, want, M * C * sizeof *want);
+	ck_assert_int_eq(cs_bert_forward(s, &f.b, 1, NULL, NULL), 0);
+	ck_assert_int_eq(cs_bert_backward(s, &err), -1);
+	ck_assert_msg(strstr(err.msg, "cannot be trained"), "%s", err.msg);
+	ck_assert_int_eq(cs_bert_train_init(s, &err), -1);
+	cs_bert_free(s);
+	/* m's weights are still there; a backward makes its training state */
+	ck_assert_int_eq(cs_bert_score_hidden(m, &f.b, &h, NULL), 0);
+	ck_assert_mem_eq(h, want, M * C * sizeof *want);
+	cs_bert_zero_grad(m);
+	ck_assert_ptr_null(m->grads_memory);
+	ck_assert_int_eq(cs_bert_forward(m, &f.b, 1, NULL, NULL), 0);
+	ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
+	ck_assert(m->grads_memory && m->m_memory && m->v_memory);
+	ck_assert_ptr_eq(m->grads.wte, m->grads_memory);
+	ck_assert_int_eq(cs_bert_train_init(m, NULL), 0); /* once */
+	/* a checkpoint holds the moments, a model file read back has none */
+	cs_modelfile *mf = cs_bert_to_file(m, 42, 1, &err);
+	ck_assert_ptr_nonnull(mf);
+	uint64_t fp;
+	cs_bert *b = cs_bert_from_file(mf, "x", &fp, &err);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_null(b->m_memory);
+	ck_assert_ptr_null(cs_bert_to_file(b, 42, 1, &err));
+	ck_assert_int_eq(cs_bert_optim_from_file(b, mf, "x", &err), 0);
+	ck_assert_mem_eq(b->v_memory, m->v_memory, m->nparams * sizeof(float));
+	cs_bert_free(b);
+	cs_modelfile_free(mf);
+	free(want);
+	cs_bert_free(m);
+	free_fixture();
+}
+END_TEST
+
+/* The top items of a recommender on two threads (each its own activations,
+ * the weights shared) are those of one thread, their scores too but for
+ * the rounding of the encoder's products (the threads' chunks differ). */
+START_TEST(test_recommend_threads)
+{
+	cs_bert_config cfg;
+	cs_bert_config_default(&cfg, 40);
+	cfg.C = 8;
+	cfg.P = 8;
+	cfg.FF = 16;
+	cs_bert *m = cs_bert_new(&cfg, 5, NULL);
+	ck_assert_ptr_nonnull(m);
+	enum { NH = 9, K = 4 };
+	size_t off[NH + 1] = { 0 };
+	uint32_t item[NH * 6];
+	for (size_t i = 0; i < NH; i++) {
+		off[i + 1] = off[i] + 1 + i % 6;
+		for (size_t j = off[i]; j < off[i + 1]; j++)
+			item[j] = (uint32_t)(3 + (7 * j + i) % 37);
+	}
+	cs_dataset d = { .n = NH, .off = off, .item = item };
+	uint32_t ids[2][NH * K];
+	float vals[2][NH * K];
+	size_t n[2][NH];
+	cs_error err;
+	for (int t = 0; t < 2; t++) {
+#ifdef _OPENMP
+		omp_set_num_threads(t + 1);
+#endif
+		cs_recommender *r = cs_recommender_new(m, NH, "c", &err);
+		ck_assert_ptr_nonnull(r);
+		ck_assert_int_eq(cs_recommender_run(r, &d, 0, NH, K, 0, ids[t], vals[t], n[t],
+						    &err), 0);
+		cs_recommender_free(r);
+	}
+	ck_assert_mem_eq(n[0], n[1], sizeof n[0]);
+	ck_assert_mem_eq(ids[0], ids[1], sizeof ids[0]);
+	for (size_t i = 0; i < NH * K; i++)
+		ck_assert_float_eq_tol(vals[0][i], vals[1][i], 1e-6f);
 	cs_bert_free(m);
 }
 END_TEST
@@ -1157,6 +1264,8 @@ int main(void)
 	tcase_add_test(tc, test_freeze);
 	tcase_add_test(tc, test_memory);
 	tcase_add_test(tc, test_recommend_overflow);
+	tcase_add_test(tc, test_share);
+	tcase_add_test(tc, test_recommend_threads);
 	tcase_add_test(tc, test_modelfile_read);
 	suite_add_tcase(s, tc);
 	return check_run(s);

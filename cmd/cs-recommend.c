@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,9 +29,12 @@ static void __attribute__((noreturn)) usage(void)
 	       "  -m, --model FILE     model from cs-train (required)\n"
 	       "  -v, --vocab FILE     the vocabulary of the model (required)\n"
 	       "  -k, --top N          items per history [10]\n"
-	       "  -t, --text           read text lines instead of a stream\n"
+	       "      --text           read text lines instead of a stream\n"
 	       "      --key FIELD      stream field naming a history [user, else session]\n"
 	       "  -x, --exclude-seen   never recommend an item of the history\n"
+	       "  -J, --json           a JSON object per line instead: {\"key\", \"items\",\n"
+	       "                       \"scores\"}; {\"key\", \"probability\"} or {\"key\",\n"
+	       "                       \"position\", \"item\", \"probability\"} for the heads\n"
 	       "  -o, --output FILE    write here, atomically ('-': stdout) [-]\n"
 	       "      --batch N        histories scored at once [256]\n"
 	       "  -j, --threads N      threads [all cores]\n"
@@ -55,6 +59,7 @@ static const struct option longopts[] = {
 	{ "vocab", required_argument, 0, 'v' },
 	{ "top", required_argument, 0, 'k' },
 	{ "text", no_argument, 0, 't' },
+	{ "json", no_argument, 0, 'J' },
 	{ "key", required_argument, 0, O_KEY },
 	{ "exclude-seen", no_argument, 0, 'x' },
 	{ "batch", required_argument, 0, O_BATCH },
@@ -81,6 +86,7 @@ typedef struct ctx {
 	size_t vf, k, batch;
 	size_t room;        /* events of a history the model reads */
 	int exclude;
+	int json;           /* --json: an object per line */
 	cs_recommender *rec;
 	uint32_t *ids;
 	size_t *nres;     /* (batch) items found per history */
@@ -123,6 +129,44 @@ static void put_key(FILE *fp, const char *keys, const size_t *key_off, size_t i)
 	fputc('\t', fp);
 }
 
+/* --json: '{"key":KEY,' with the key as a JSON string. */
+static void json_key(FILE *fp, const char *keys, const size_t *key_off, size_t i)
+{
+	fputs("{\"key\":", fp);
+	cs_text_put_json(fp, keys + key_off[i], key_off[i + 1] - key_off[i] - 1);
+	fputc(',', fp);
+}
+
+/* --json: a score or probability; null if it is not finite. */
+static void json_num(FILE *fp, float v)
+{
+	if (isfinite(v))
+		fprintf(fp, "%.6g", v);
+	else
+		fputs("null", fp);
+}
+
+/* --json: one history's top items, {"key", "items", "scores"}. */
+static void json_top(ctx *c, const pending *pd, size_t i, size_t row)
+{
+	json_key(c->out, pd->keys, pd->key_off, i);
+	fputs("\"items\":[", c->out);
+	for (size_t r = 0; r < c->nres[row]; r++) {
+		size_t len;
+		const char *tok = cs_vocab_token(c->voc, c->vf, c->ids[row * c->k + r], &len);
+		if (r)
+			fputc(',', c->out);
+		cs_text_put_json(c->out, tok, len);
+	}
+	fputs("],\"scores\":[", c->out);
+	for (size_t r = 0; r < c->nres[row]; r++) {
+		if (r)
+			fputc(',', c->out);
+		json_num(c->out, c->vals[row * c->k + r]);
+	}
+	fputs("]}\n", c->out);
+}
+
 /* Score the pending histories, print their top k and flush. */
 static int flush(ctx *c, pending *pd, cs_error *err)
 {
@@ -132,6 +176,10 @@ static int flush(ctx *c, pending *pd, cs_error *err)
 				       c->vals, c->nres, err) < 0)
 			return -1;
 		for (size_t i = 0; i < B; i++) {
+			if (c->json) {
+				json_top(c, pd, first + i, i);
+				continue;
+			}
 			for (size_t r = 0; r < c->nres[i]; r++) {
 				size_t len, at = i * c->k + r;
 				const char *tok = cs_vocab_token(c->voc, c->vf, c->ids[at], &len);
@@ -337,6 +385,13 @@ static int predict(ctx *c, const char *in, const char *keyfield, uint64_t fp, cs
 		goto out;
 	size_t k = 0;
 	for (size_t i = 0; i < d->n; i++) {
+		if (c->m->cfg.head == CS_HEAD_SESSION && c->json) {
+			json_key(c->out, d->keys, d->key_off, i);
+			fputs("\"probability\":", c->out);
+			json_num(c->out, p[k++]);
+			fputs("}\n", c->out);
+			continue;
+		}
 		if (c->m->cfg.head == CS_HEAD_SESSION) {
 			put_key(c->out, d->keys, d->key_off, i);
 			fprintf(c->out, "%.6g\n", p[k++]);
@@ -347,6 +402,19 @@ static int predict(ctx *c, const char *in, const char *keyfield, uint64_t fp, cs
 				continue;
 			size_t len;
 			const char *tok = cs_vocab_token(c->voc, c->vf, d->item[j], &len);
+			if (c->json) {
+				json_key(c->out, d->keys, d->key_off, i);
+				fprintf(c->out, "\"position\":%zu,\"item\":",
+					d->start[i] + (j - d->off[i]) + 1);
+				if (tok)
+					cs_text_put_json(c->out, tok, len);
+				else
+					fputs("null", c->out);
+				fputs(",\"probability\":", c->out);
+				json_num(c->out, p[k++]);
+				fputs("}\n", c->out);
+				continue;
+			}
 			put_key(c->out, d->keys, d->key_off, i);
 			fprintf(c->out, "%zu\t", d->start[i] + (j - d->off[i]) + 1);
 			if (tok)
@@ -375,12 +443,15 @@ int main(int argc, char **argv)
 	ctx c = { .k = 10, .batch = 256, .out = stdout, .oname = "<stdout>" };
 	const char *out_path = NULL;
 	cs_ofile of = { 0 };
-	while ((opt = getopt_long(argc, argv, "m:v:k:txo:j:qhV", longopts, NULL)) != -1) {
+	/* -t: the spelling of --text before the suite's option table (cs(7)),
+	 * where it means --time; kept, as cs-recommend has no --time */
+	while ((opt = getopt_long(argc, argv, "m:v:k:tJxo:j:qhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'm': model_path = optarg; break;
 		case 'v': vocab_path = optarg; break;
 		case 'k': c.k = (size_t)parse_long("--top", optarg, 1, 1 << 20); break;
 		case 't': text = 1; break;
+		case 'J': c.json = 1; break;
 		case O_KEY: keyfield = optarg; break;
 		case 'x': c.exclude = 1; break;
 		case 'o': out_path = optarg; break;

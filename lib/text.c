@@ -267,6 +267,14 @@ static int json_str(sbuf *b, const char *s, size_t len)
 	return 0;
 }
 
+int cs_text_put_json(FILE *fp, const char *s, size_t len)
+{
+	sbuf b = { 0 };
+	int rc = json_str(&b, s, len) < 0 || fwrite(b.p, 1, b.n, fp) != b.n ? EOF : 0;
+	free(b.p);
+	return rc;
+}
+
 static int json_value(sbuf *b, const cs_column *c, size_t i)
 {
 	if (c->type == CS_STRING) {

@@ -61,6 +61,12 @@ size_t cs_text_escape(char *dst, const char *s, size_t len);
  * Returns 0, or EOF on a write error.
  */
 int cs_text_put(FILE *fp, const char *s, size_t len);
+/*
+ * Write len bytes of s to fp as a JSON string, quotes included (invalid
+ * UTF-8 bytes become U+FFFD, as in cs-cat --json). 0, or EOF on a write
+ * error or out of memory.
+ */
+int cs_text_put_json(FILE *fp, const char *s, size_t len);
 /* Undo cs_text_escape into dst (room for len + 1); -1 on a bad escape. */
 int cs_text_unescape(char *dst, size_t *dlen, const char *s, size_t len);
 /* Shortest decimal that reads back as exactly v ("nan", "inf", "-inf"). */

@@ -60,6 +60,34 @@ cat "$T/h1.txt" "$T/h2.txt" "$T/h1.txt" | rec --batch 2 > "$T/many.txt" || die "
 cat "$T/want1.txt" "$T/want2.txt" "$T/want1.txt" | cmp -s - "$T/many.txt" || die "batched answers"
 ok "batches of what is available give the same answers"
 
+# --json: an object per history, the same items and scores as the lines;
+# keys with quotes, backslashes and non-ASCII come out as JSON strings.
+printf 'q"x\\y\tp3 p4 p5\n\303\251t\303\251\tp20 p21\n' > "$T/hj.txt"
+rec "$T/hj.txt" > "$T/hj.tsv" && rec -J "$T/hj.txt" > "$T/hj.json" || die "--json"
+python3 - "$T/hj.tsv" "$T/hj.json" <<'EOF2' || die "--json differs from the lines"
+import json, re, sys
+esc = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r", "&": ""}
+def unesc(s):  # cs-formats(5): \\ \t \n \r \xHH \&
+    b = re.sub(rb"\\(x[0-9a-fA-F]{2}|.)", lambda m: bytes([int(m[1][1:], 16)])
+               if m[1][:1] == b"x" else esc[m[1].decode()].encode(), s.encode("utf-8"))
+    return b.decode("utf-8")
+tsv = [l.rstrip("\n").split("\t") for l in open(sys.argv[1], encoding="utf-8")]
+tsv = [[unesc(r[0])] + r[1:] for r in tsv]
+objs = [json.loads(l) for l in open(sys.argv[2], encoding="utf-8")]
+assert [o["key"] for o in objs] == ['q"x\\y', "\u00e9t\u00e9"], objs
+for o in objs:
+    assert set(o) == {"key", "items", "scores"}, o
+    rows = [r for r in tsv if r[0] == o["key"]]
+    assert len(rows) == 3 and o["items"] == [r[2] for r in rows], (o, rows)
+    assert [int(r[1]) for r in rows] == [1, 2, 3]
+    assert o["scores"] == [float(r[3]) for r in rows], (o, rows)
+EOF2
+cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" --json -k 2 "$T/enc.cseq" > "$T/enc.json" ||
+	die "--json from a stream"
+python3 -m json.tool --json-lines "$T/enc.json" > /dev/null || die "--json from a stream: not JSON"
+expect_eq "$(wc -l < "$T/enc.json" | tr -d ' ')" 80 "--json: an object per history"
+ok "--json"
+
 # scripts/bench-latency.py runs (a smoke test: its figures are not checked)
 if [ -x /usr/bin/python3 ]; then
 	cat "$T/h1.txt" "$T/h2.txt" > "$T/hist.txt"

@@ -32,7 +32,25 @@ cut -f2 "$T/prob.txt" | paste - "$T/labels.txt" | cs-eval --scores --json > "$T/
 auc2=$(sed 's/.*"AUC":\([0-9.]*\).*/\1/' "$T/scores.json")
 awk -v a="$auc" -v b="$auc2" 'BEGIN { d = a - b; exit !(d < 2e-4 && d > -2e-4) }' ||
 	die "cs-recommend probabilities give AUC $auc2, cs-eval $auc"
-ok "session head: test AUC $auc (>= 0.9), cs-recommend agrees"
+# --json: the same keys and probabilities, an object per session.
+cs-recommend -q -J -m "$T/sess.bin" -v "$T/vocab.txt" "$T/s.test.cseq" > "$T/prob.json" ||
+	die "recommend --json"
+same_json_tsv() {
+	python3 - "$@" <<'EOF2' || die "cs-recommend --json differs from its lines: $*"
+import json, sys
+tsv = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+objs = [json.loads(l) for l in open(sys.argv[2])]
+names = sys.argv[3:]
+assert len(tsv) == len(objs) > 0, (len(tsv), len(objs))
+for r, o in zip(tsv, objs):
+    assert list(o) == names, o
+    want = [int(v) if n == "position" else float(v) if n == "probability" else v
+            for n, v in zip(names, r)]
+    assert [o[n] for n in names] == want, (r, o)
+EOF2
+}
+same_json_tsv "$T/prob.txt" "$T/prob.json" key probability
+ok "session head: test AUC $auc (>= 0.9), cs-recommend agrees, also as JSON"
 
 # Mean pooling and concatenated inputs train too.
 cs-train -q -v "$T/vocab.txt" --head session --pool mean --inputs action,category \
@@ -93,6 +111,9 @@ expect_eq "$(awk -F'\t' '$1 == "examples" { print $2 }' "$T/ev.tsv")" "$n" "scor
 cs-recommend -q -m "$T/ev.bin" -v "$T/vocab.txt" "$T/e.test.cseq" > "$T/evp.txt" || die "recommend events"
 expect_eq "$(wc -l < "$T/evp.txt" | tr -d ' ')" "$n" "one probability per scored event"
 awk -F'\t' 'NF != 4 || $4 < 0 || $4 > 1 { exit 1 }' "$T/evp.txt" || die "event output format"
+cs-recommend -q --json -m "$T/ev.bin" -v "$T/vocab.txt" "$T/e.test.cseq" > "$T/evp.json" ||
+	die "recommend events --json"
+same_json_tsv "$T/evp.txt" "$T/evp.json" key position item probability
 test_must_fail cs-eval -m "$T/ev.bin" "$T/s.test.cseq"
 stderr_has "label"
 ok "event head: $n scored events, probabilities per event"

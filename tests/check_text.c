@@ -269,6 +269,21 @@ START_TEST(test_json_info)
 }
 END_TEST
 
+/* cs_text_put_json: a JSON string as cs-cat --json writes one. */
+START_TEST(test_put_json)
+{
+	char *p = NULL;
+	size_t sz;
+	FILE *fp = open_memstream(&p, &sz);
+	static const char key[] = "q\"\\\t\n\x01\xff\xc3\xa9\0z";
+	ck_assert_int_eq(cs_text_put_json(fp, key, sizeof key - 1), 0);
+	ck_assert_int_eq(cs_text_put_json(fp, "", 0), 0);
+	fclose(fp);
+	ck_assert_str_eq(p, "\"q\\\"\\\\\\t\\n\\u0001\\ufffd\xc3\xa9\\u0000z\"\"\"");
+	free(p);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("text");
@@ -280,6 +295,7 @@ int main(void)
 	tcase_add_test(tc, test_grouping);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_json_info);
+	tcase_add_test(tc, test_put_json);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

@@ -63,6 +63,7 @@ REPLAYS := $(addprefix tests/fuzz/replay-,$(FUZZ_TARGETS))
 PUBLIC_H := lib/cs.h lib/ingest.h lib/time.h lib/vocab.h lib/text.h lib/mask.h lib/metrics.h lib/rng.h
 MAN1 := $(sort $(wildcard man/*.1))
 MAN5 := $(sort $(wildcard man/*.5))
+MAN7 := $(sort $(wildcard man/*.7))
 
 all: $(addprefix $(B),$(PROGS)) $(LIBCS) cs.pc
 
@@ -145,11 +146,11 @@ fuzz: fuzz-build
 	sh tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_TIME) $(FUZZ_TARGETS)
 
 lint-man:
-	mandoc -Tlint -Wwarning $(MAN1) $(MAN5)
+	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/cs \
-		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
 	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)
 	install -m 755 scripts/nightly-retrain.sh $(DESTDIR)$(BINDIR)/cs-nightly-retrain
 	install -m 644 libcs.a $(DESTDIR)$(LIBDIR)
@@ -157,6 +158,7 @@ install: all
 	install -m 644 cs.pc $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5
+	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7
 
 # Removes what install put there (the same PREFIX, LIBDIR, DESTDIR).
 uninstall:
@@ -164,7 +166,8 @@ uninstall:
 		$(addprefix $(DESTDIR)$(INCDIR)/cs/,$(notdir $(PUBLIC_H))) \
 		$(DESTDIR)$(LIBDIR)/pkgconfig/cs.pc \
 		$(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
-		$(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
+		$(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7)))
 	rmdir $(DESTDIR)$(INCDIR)/cs 2>/dev/null || true
 
 bench-ingest: all

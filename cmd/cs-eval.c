@@ -17,7 +17,7 @@ const char *progname = "cs-eval";
 static void __attribute__((noreturn)) usage(void)
 {
 	printf("usage: cs-eval -m MODEL [options] [TEST]\n"
-	       "       cs-eval --scores [--threshold P] [--json] [FILE]\n"
+	       "       cs-eval --scores [--threshold P] [-J] [FILE]\n"
 	       "Rank the held-out item of each history in TEST (cs-mask split) or stdin;\n"
 	       "for a session or event model, score its labelled sequences or events.\n"
 	       "\n"
@@ -26,13 +26,13 @@ static void __attribute__((noreturn)) usage(void)
 	       "  -n, --negatives N    sampled ranking against N negatives, 0: off [100]\n"
 	       "      --sampler KIND   negatives by 'popularity' or 'uniform' [popularity]\n"
 	       "      --no-full        skip ranking against the whole catalogue\n"
-	       "      --exclude-seen   full ranking skips items of the history\n"
+	       "  -x, --exclude-seen   full ranking skips items of the history\n"
 	       "      --seed N         negative sampling seed [1]\n"
 	       "      --batch N        histories scored at once [256]\n"
 	       "      --threshold P    session and event heads: predict positive at P [0.5]\n"
 	       "      --scores         no model: read lines 'probability<TAB>label' (0 or 1),\n"
 	       "                       e.g. a baseline's, and print the same metrics\n"
-	       "      --json           JSON instead of a TSV table\n"
+	       "  -J, --json           JSON instead of a TSV table\n"
 	       "  -j, --threads N      threads [all cores]\n"
 	       "  -q, --quiet          no summary on stderr\n"
 	       "  -h, --help           this help\n"
@@ -41,7 +41,7 @@ static void __attribute__((noreturn)) usage(void)
 	exit(0);
 }
 
-enum { O_SAMPLER = 256, O_NO_FULL, O_EXCL, O_SEED, O_BATCH, O_JSON, O_THRESHOLD, O_SCORES };
+enum { O_SAMPLER = 256, O_NO_FULL, O_SEED, O_BATCH, O_THRESHOLD, O_SCORES };
 
 static const struct option longopts[] = {
 	{ "model", required_argument, 0, 'm' },
@@ -49,10 +49,10 @@ static const struct option longopts[] = {
 	{ "negatives", required_argument, 0, 'n' },
 	{ "sampler", required_argument, 0, O_SAMPLER },
 	{ "no-full", no_argument, 0, O_NO_FULL },
-	{ "exclude-seen", no_argument, 0, O_EXCL },
+	{ "exclude-seen", no_argument, 0, 'x' },
 	{ "seed", required_argument, 0, O_SEED },
 	{ "batch", required_argument, 0, O_BATCH },
-	{ "json", no_argument, 0, O_JSON },
+	{ "json", no_argument, 0, 'J' },
 	{ "threshold", required_argument, 0, O_THRESHOLD },
 	{ "scores", no_argument, 0, O_SCORES },
 	{ "threads", required_argument, 0, 'j' },
@@ -242,7 +242,7 @@ int main(int argc, char **argv)
 	int c, threads = 0, json = 0, quiet = 0;
 	double threshold = 0.5;
 	int scores = 0;
-	while ((c = getopt_long(argc, argv, "m:k:n:j:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:k:n:xJj:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': model_path = optarg; break;
 		case 'k': parse_ks(&o, optarg); break;
@@ -256,10 +256,10 @@ int main(int argc, char **argv)
 				usage_error("unknown sampler '%s' (popularity or uniform)", optarg);
 			break;
 		case O_NO_FULL: o.full = 0; break;
-		case O_EXCL: o.exclude_seen = 1; break;
+		case 'x': o.exclude_seen = 1; break;
 		case O_SEED: o.seed = (uint64_t)parse_long("--seed", optarg, 0, 0x7fffffffffffffffL); break;
 		case O_BATCH: o.batch = (size_t)parse_long("--batch", optarg, 1, 1 << 16); break;
-		case O_JSON: json = 1; break;
+		case 'J': json = 1; break;
 		case O_SCORES: scores = 1; break;
 		case O_THRESHOLD: threshold = parse_double("--threshold", optarg, 0, 1); break;
 		case 'j': threads = (int)parse_long("--threads", optarg, 1, 1024); break;

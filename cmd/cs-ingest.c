@@ -16,13 +16,13 @@ static void usage(void)
 	       "  -o, --output FILE      output stream [-]\n"
 	       "  -b, --by user|session  group events by [user; session for diginetica]\n"
 	       "  -g, --gap DURATION     split a user's events at gaps longer than this [off]\n"
-	       "  -c, --collapse         drop consecutive repeats of item and action [off]\n"
-	       "  -m, --min-len N        drop sequences with fewer events [1]\n"
+	       "      --collapse         drop consecutive repeats of item and action [off]\n"
+	       "  -l, --min-len N        drop sequences with fewer events [1]\n"
 	       "      --purchases FILE   diginetica: purchases joined on the session [none]\n"
 	       "mapping (columns by header name or 1-based number; presets fill these in):\n"
 	       "  -s, --sep CHAR         field separator: a character, 'tab' or 'space' [,]\n"
 	       "      --header           the first line names the columns [on]\n"
-	       "      --no-header        there is no header line\n"
+	       "  -H, --no-header        there is no header line\n"
 	       "  -u, --user COL         user column [none]\n"
 	       "  -S, --session COL      session column [none]\n"
 	       "  -i, --item COL         item column [none]\n"
@@ -31,7 +31,7 @@ static void usage(void)
 	       "  -t, --time COL         time column [none: input order]\n"
 	       "  -T, --time-format FMT  unix, unix-ms, iso, auto or a strptime pattern [iso]\n"
 	       "      --time-offset COL  column of milliseconds added to the time [none]\n"
-	       "  -k, --keep [NAME=]COL[:TYPE]  keep a column, TYPE string, int64 or float32 [string]\n"
+	       "      --keep [NAME=]COL[:TYPE]  keep a column, TYPE string, int64 or float32 [string]\n"
 	       "      --skip-missing     skip rows with an empty or NA user/session [bad row]\n"
 	       "processing:\n"
 	       "  -M, --mem SIZE         memory budget; beyond it sorted runs go to $TMPDIR [256M]\n"
@@ -106,7 +106,7 @@ static void parse_keep(cs_ingest_map *m, char *s)
 	m->nkeep++;
 }
 
-enum { O_HEADER = 256, O_NOHEADER, O_PURCHASES, O_TOFF, O_STRICT, O_MAXREP, O_SKIPMISS };
+enum { O_HEADER = 256, O_PURCHASES, O_TOFF, O_STRICT, O_MAXREP, O_SKIPMISS };
 
 int main(int argc, char **argv)
 {
@@ -114,10 +114,10 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "preset", required_argument, 0, 'p' }, { "output", required_argument, 0, 'o' },
 		{ "by", required_argument, 0, 'b' }, { "gap", required_argument, 0, 'g' },
-		{ "collapse", no_argument, 0, 'c' }, { "min-len", required_argument, 0, 'm' },
+		{ "collapse", no_argument, 0, 'c' }, { "min-len", required_argument, 0, 'l' },
 		{ "purchases", required_argument, 0, O_PURCHASES },
 		{ "sep", required_argument, 0, 's' }, { "header", no_argument, 0, O_HEADER },
-		{ "no-header", no_argument, 0, O_NOHEADER }, { "user", required_argument, 0, 'u' },
+		{ "no-header", no_argument, 0, 'H' }, { "user", required_argument, 0, 'u' },
 		{ "session", required_argument, 0, 'S' }, { "item", required_argument, 0, 'i' },
 		{ "action", required_argument, 0, 'a' }, { "action-value", required_argument, 0, 'A' },
 		{ "time", required_argument, 0, 't' }, { "time-format", required_argument, 0, 'T' },
@@ -129,7 +129,10 @@ int main(int argc, char **argv)
 		{ "quiet", no_argument, 0, 'q' }, { "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 }
 	};
-	const char *sopts = "p:o:b:g:cm:s:u:S:i:a:A:t:T:k:M:j:L:fqhV";
+	/* -c, -m and -k: the spellings of --collapse, --min-len and --keep
+	 * before the suite's option table (cs(7)), where they mean
+	 * --min-count, --model and --top; kept, as cs-ingest has none of those */
+	const char *sopts = "p:o:b:g:cl:m:s:Hu:S:i:a:A:t:T:k:M:j:L:fqhV";
 	cs_ingest_opts o;
 	cs_ingest_opts_init(&o);
 	o.threads = 2;
@@ -165,11 +168,11 @@ int main(int argc, char **argv)
 				usage_error("invalid duration '%s' for --gap", optarg);
 			break;
 		case 'c': o.collapse = 1; break;
-		case 'm': o.min_len = (size_t)parse_long("--min-len", optarg, 0, 1L << 30); break;
+		case 'l': case 'm': o.min_len = (size_t)parse_long("--min-len", optarg, 0, 1L << 30); break;
 		case O_PURCHASES: o.second = optarg; break;
 		case 's': o.map.sep = parse_sep(optarg); break;
 		case O_HEADER: o.map.header = 1; break;
-		case O_NOHEADER: o.map.header = 0; break;
+		case 'H': o.map.header = 0; break;
 		case 'u': o.map.user = optarg; mapped = 1; break;
 		case 'S': o.map.session = optarg; mapped = 1; break;
 		case 'i': o.map.item = optarg; mapped = 1; break;

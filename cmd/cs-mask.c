@@ -40,7 +40,7 @@ static void __attribute__((noreturn)) usage(void)
 	       "  --random VALID,TEST whole sequences at random, these shares to\n"
 	       "                      validation and test (e.g. 0.1,0.1) [off]\n"
 	       "  --seed N            seed of --random [%llu]\n"
-	       "  --min-len N         drop shorter sequences [1]\n"
+	       "  -l, --min-len N     drop shorter sequences [1]\n"
 	       "  --train FILE, --valid FILE, --test FILE   name one output\n"
 	       "\n"
 	       "cloze: Cloze examples from a training split (item encoded by cs-vocab)\n"
@@ -68,11 +68,11 @@ static void __attribute__((noreturn)) usage(void)
 	       "other events; return events are left out\n"
 	       "  --return TOKEN      the return event type [%s]\n"
 	       "session and returns:\n"
-	       "  --action FIELD      the event-type field [%s]\n"
+	       "  -a, --action FIELD  the event-type field [%s]\n"
 	       "  --purchase TOKEN    the purchase event type [%s]\n"
-	       "  --vocab FILE        vocabulary of an id (encoded) action field [none]\n"
+	       "  -v, --vocab FILE    vocabulary of an id (encoded) action field [none]\n"
 	       "\n"
-	       "  -o FILE             output (not split: '-' is stdout [-])\n"
+	       "  -o, --output FILE   output (not split: '-' is stdout [-])\n"
 	       "  -f, --force         write a binary stream to a terminal\n"
 	       "  -q, --quiet         no summary or progress\n"
 	       "  -h, --help          this help\n"
@@ -83,16 +83,16 @@ static void __attribute__((noreturn)) usage(void)
 	exit(0);
 }
 
-enum { O_LOO = 256, O_TIME_CUT, O_VALID_CUT, O_MIN_LEN, O_TRAIN, O_VALID, O_TEST,
+enum { O_LOO = 256, O_TIME_CUT, O_VALID_CUT, O_TRAIN, O_VALID, O_TEST,
        O_MASK_PROB, O_MAX_PRED, O_MAX_LEN, O_SLIDE, O_DUPE, O_NO_LAST, O_SEED,
-       O_WHOLE, O_RANDOM, O_MASK_FIELD, O_ACTION, O_PURCHASE, O_RETURN, O_FIRST, O_VOCAB,
+       O_WHOLE, O_RANDOM, O_MASK_FIELD, O_PURCHASE, O_RETURN, O_FIRST,
        O_TRAIN_VALID, O_AT, O_VALID_AT };
 
 static const struct option longopts[] = {
 	{ "loo", no_argument, 0, O_LOO },
 	{ "time-cut", required_argument, 0, O_TIME_CUT },
 	{ "valid-cut", required_argument, 0, O_VALID_CUT },
-	{ "min-len", required_argument, 0, O_MIN_LEN },
+	{ "min-len", required_argument, 0, 'l' },
 	{ "train", required_argument, 0, O_TRAIN },
 	{ "valid", required_argument, 0, O_VALID },
 	{ "test", required_argument, 0, O_TEST },
@@ -109,11 +109,11 @@ static const struct option longopts[] = {
 	{ "at", required_argument, 0, O_AT },
 	{ "valid-at", required_argument, 0, O_VALID_AT },
 	{ "mask-field", required_argument, 0, O_MASK_FIELD },
-	{ "action", required_argument, 0, O_ACTION },
+	{ "action", required_argument, 0, 'a' },
 	{ "purchase", required_argument, 0, O_PURCHASE },
 	{ "return", required_argument, 0, O_RETURN },
 	{ "first", required_argument, 0, O_FIRST },
-	{ "vocab", required_argument, 0, O_VOCAB },
+	{ "vocab", required_argument, 0, 'v' },
 	{ "output", required_argument, 0, 'o' },
 	{ "force", no_argument, 0, 'f' },
 	{ "quiet", no_argument, 0, 'q' },
@@ -403,7 +403,7 @@ int main(int argc, char **argv)
 		usage_error("unknown command '%s' (split, cloze, next, session or returns)",
 			    argv[1]);
 	argc--, argv++;
-	while ((c = getopt_long(argc, argv, "o:fqhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:a:v:o:fqhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_LOO: so.mode = CS_SPLIT_LOO; loo_set = 1; break;
 		case O_AT: at = parse_time("--at", optarg); at_set = 1; break;
@@ -414,7 +414,7 @@ int main(int argc, char **argv)
 		case O_TRAIN_VALID: so.train_valid = 1; break;
 		case O_RANDOM: parse_random(optarg, &so); random_set = 1; break;
 		case O_VALID_CUT: so.valid_cut = parse_time("--valid-cut", optarg); break;
-		case O_MIN_LEN: so.min_len = (size_t)parse_long("--min-len", optarg, 1, 1L << 30); break;
+		case 'l': so.min_len = (size_t)parse_long("--min-len", optarg, 1, 1L << 30); break;
 		case O_TRAIN: named[CS_SPLIT_TRAIN] = optarg; break;
 		case O_VALID: named[CS_SPLIT_VALID] = optarg; break;
 		case O_TEST: named[CS_SPLIT_TEST] = optarg; break;
@@ -428,11 +428,11 @@ int main(int argc, char **argv)
 		case O_SEED: so.seed = co.seed =
 			(uint64_t)parse_long("--seed", optarg, 0, 0x7fffffffffffffffL); break;
 		case O_MASK_FIELD: co.nmask_field = parse_fields(optarg, &mfield); break;
-		case O_ACTION: lo.action = optarg; break;
+		case 'a': lo.action = optarg; break;
 		case O_PURCHASE: lo.purchase = optarg; break;
 		case O_RETURN: lo.ret = optarg; break;
 		case O_FIRST: lo.first = (size_t)parse_long("--first", optarg, 1, 1L << 30); break;
-		case O_VOCAB: vocab = optarg; break;
+		case 'v': vocab = optarg; break;
 		case 'o': out = optarg; break;
 		case 'f': force = 1; break;
 		case 'q': quiet = 1; break;

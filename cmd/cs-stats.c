@@ -22,12 +22,12 @@ static void usage(FILE *fp)
 		"the funnel per session and user, unique counts, time range, events per day\n"
 		"and hour, sequence lengths, top values and how concentrated popularity is.\n"
 		"\n"
-		"  -j, --json            one JSON object instead of TSV rows [off]\n"
-		"  -n, --top N           values listed per field [10]\n"
+		"  -J, --json            one JSON object instead of TSV rows [off]\n"
+		"  -k, --top N           values listed per field [10]\n"
 		"  -v, --vocab FILE      name the values of id fields [none]\n"
 		"  -o, --output FILE     output file ('-': stdout) [-]\n"
-		"  -p, --plot DIR        also draw PNG and SVG plots into DIR with gnuplot [off]\n"
-		"  -L, --train-log FILE  draw the training curves of a cs-train --log into\n"
+		"      --plot DIR        also draw PNG and SVG plots into DIR with gnuplot [off]\n"
+		"      --train-log FILE  draw the training curves of a cs-train --log into\n"
 		"                        DIR (with --plot; no stream is read unless FILE\n"
 		"                        is given) [none]\n"
 		"  -q, --quiet           no progress [off]\n"
@@ -96,8 +96,8 @@ static int plot(const char *dir, const char *file, unsigned have, const char *ti
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "top", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "top", required_argument, NULL, 'k' },
 		{ "vocab", required_argument, NULL, 'v' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "plot", required_argument, NULL, 'p' },
@@ -110,10 +110,14 @@ int main(int argc, char **argv)
 	const char *out = "-", *vocab_path = NULL, *dir = NULL, *train_log = NULL;
 	int json = 0, quiet = 0, c;
 	size_t top = 10;
-	while ((c = getopt_long(argc, argv, "jn:v:o:p:L:qhV", opts, NULL)) != -1) {
+	/* -j, -n, -p and -L: the spellings of --json, --top, --plot and
+	 * --train-log before the suite's option table (cs(7)), where they mean
+	 * --threads, --negatives, --preset and --level; kept, as cs-stats has
+	 * none of those */
+	while ((c = getopt_long(argc, argv, "Jjk:n:v:o:p:L:qhV", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': json = 1; break;
-		case 'n': top = (size_t)parse_long("--top", optarg, 1, 1000000); break;
+		case 'J': case 'j': json = 1; break;
+		case 'k': case 'n': top = (size_t)parse_long("--top", optarg, 1, 1000000); break;
 		case 'v': vocab_path = optarg; break;
 		case 'o': out = optarg; break;
 		case 'p': dir = optarg; break;

@@ -42,7 +42,7 @@ static void __attribute__((noreturn)) usage(void)
 	       "                       bidirectional]\n"
 	       "      --loss NAME      cloze head: full (softmax over every item), sampled\n"
 	       "                       (softmax over shared negatives) or gbce [full]\n"
-	       "      --negatives N    sampled, gbce: negatives a batch shares [%zu]\n"
+	       "  -n, --negatives N    sampled, gbce: negatives a batch shares [%zu]\n"
 	       "      --sampler NAME   how they are drawn: uniform, pop (by popularity,\n"
 	       "                       logQ-corrected) or batch (the batch's targets) [uniform]\n"
 	       "      --logq on|off    pop, batch: the logQ correction; off ranks targets\n"
@@ -413,7 +413,7 @@ int main(int argc, char **argv)
 	int c, threads = 0, verbose = 0, pool_set = 0, attention = -1, neg_set = 0, gt_set = 0,
 	    logq_set = 0, maxlen_set = 0;
 	run r = { .quiet = 0 };
-	while ((c = getopt_long(argc, argv, "v:o:j:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "v:o:n:j:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'v': vocab_path = optarg; break;
 		case 'o': to.output = optarg; break;
@@ -468,7 +468,7 @@ int main(int argc, char **argv)
 			if ((to.loss = cs_loss_parse(optarg)) < 0)
 				usage_error("--loss is full, sampled or gbce, not '%s'", optarg);
 			break;
-		case O_NEGATIVES: to.negatives = (size_t)parse_long("--negatives", optarg, 1, 1 << 20);
+		case 'n': case O_NEGATIVES: to.negatives = (size_t)parse_long("--negatives", optarg, 1, 1 << 20);
 			neg_set = 1; break;
 		case O_SAMPLER:
 			if ((to.sampler = cs_sampler_parse(optarg)) < 0)

@@ -35,7 +35,7 @@ printf 'products\titems\tloss\texamples/s\tpeak_rss_MiB\n'
 
 # the sequences of the first N users of a stream grouped by user, kept with
 # its metadata
-head_stream() { cs-cat -m "$1" | awk -F'\t' -v n="$2" '/^#meta/ || !h { if (!/^#meta/) h = 1; print; next }
+head_stream() { cs-cat --meta "$1" | awk -F'\t' -v n="$2" '/^#meta/ || !h { if (!/^#meta/) h = 1; print; next }
 	$1 != last { k++; last = $1 } k <= n' | cs-cat -r -o "$3"; }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }

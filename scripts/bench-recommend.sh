@@ -45,7 +45,7 @@ if [ ! -f model.bin ]; then
 	cs-vocab build -o vocab.txt raw.cseq
 	cs-vocab encode -v vocab.txt -o enc.cseq raw.cseq
 	cs-mask split -o beauty enc.cseq
-	cs-cat -m beauty.train.cseq |
+	cs-cat --meta beauty.train.cseq |
 		awk -F'\t' '/^#/ || NR <= 6 { print; next } $1 != u { u = $1; n++ } n <= 300' |
 		cs-cat -r -o small.cseq
 	cs-mask cloze --dupe 1 -o train.cseq small.cseq
@@ -53,7 +53,7 @@ if [ ! -f model.bin ]; then
 	cs-train -q -v vocab.txt -o model.bin --epochs 1 $threads train.cseq
 	rm -f model.bin.ckpt
 fi
-n=$(cs-cat -i enc.cseq | awk '$1 == "records" { print $2 }')
+n=$(cs-cat --info enc.cseq | awk '$1 == "records" { print $2 }')
 items=$(awk -F'\t' '$1 == "field" && $2 == "item" { print $3 - 3 }' vocab.txt)
 one=$(cs-vocab decode -q -v vocab.txt enc.cseq | cs-cat -H | awk -F'\t' '
 	$1 != u { if (u != "") exit; u = $1 } { s = s " " $2 } END { print "u" s }' |

@@ -166,12 +166,12 @@ for f in $sets; do
 		./cs-mask cloze -q -o "$d/train.cloze" "$d/split.train.cseq"
 	fi
 	V=$(awk -F'\t' '$1 == "field" && $2 == "item" { print $3 }' "$d/vocab.txt")
-	E=$(./cs-cat -j -q "$d/train.cloze" | wc -l)
+	E=$(./cs-cat -J -q "$d/train.cloze" | wc -l)
 	n=$((STEPS * BATCH))
 	[ "$E" -ge "$n" ] || die "$name: $E examples, fewer than STEPS * $BATCH"
 	k=$((E / n))
 	subset "$d/train.cloze" "$d/sub.cloze" "$k" "$n"
-	ns=$(./cs-cat -j -q "$d/sub.cloze" | wc -l)
+	ns=$(./cs-cat -J -q "$d/sub.cloze" | wc -l)
 	$TORCH -v "$d/vocab.txt" --stats "$d/train.cloze" >"$d/stats.full"
 	$TORCH -v "$d/vocab.txt" --stats "$d/sub.cloze" >"$d/stats.sub"
 	fpe=$(kv "$d/stats.sub" flop_per_example)

@@ -16,7 +16,7 @@ masked positions; AdamW (torch.optim.AdamW, decay on matrices and
 embeddings only), gradient clipping at 1.0, linear warmup and decay, as
 cs-train does.
 
-Data: the Cloze examples of cs-mask cloze, read through `cs-cat -j`
+Data: the Cloze examples of cs-mask cloze, read through `cs-cat -J`
 (one JSON object a line: "item" the ids with 1 at masked positions,
 "target" the original ids there, 0 elsewhere), so the reference trains on
 exactly the examples cs-train reads. Batches of --batch examples in a
@@ -105,7 +105,7 @@ def read_V(path):
 
 
 def read_examples(path, cs_cat, max_len):
-    """Lists of (items, targets) from cs-cat -j, the last max_len kept."""
+    """Lists of (items, targets) from cs-cat -J, the last max_len kept."""
     out = subprocess.run([cs_cat, "-j", "-q", path], check=True,
                          stdout=subprocess.PIPE).stdout
     ex = []

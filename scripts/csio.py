@@ -15,7 +15,7 @@ tensors as arrays of their shapes.
     meta, tensors = csio.read_model("model.bin")   # tensors: name -> numpy array (or list)
     meta, tensors = csio.read_safetensors("model.safetensors")   # cs-export's output
 
-Run as a script, it prints a stream as cs-cat -j does (JSON lines).
+Run as a script, it prints a stream as cs-cat -J does (JSON lines).
 """
 import json
 import math

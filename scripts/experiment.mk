@@ -92,10 +92,10 @@ compare: $(W)/metrics.tsv $(W)/baseline.tsv
 plot: $(W)/plots/funnel.png $(W)/plots/train.png
 
 $(W)/plots/funnel.png: $(W)/raw.cseq
-	cs-stats -q -p $(W)/plots -o $(W)/plots/stats.tsv $<
+	cs-stats -q --plot $(W)/plots -o $(W)/plots/stats.tsv $<
 
 $(W)/plots/train.png: $(W)/train.log
-	cs-stats -q -p $(W)/plots -L $<
+	cs-stats -q --plot $(W)/plots --train-log $<
 
 clean:
 	rm -rf $(W)

@@ -46,7 +46,7 @@ if [ -z "$unit" ]; then
 		[ -f "$t" ] || continue
 		run "$(basename "$t" .sh)" sh "$t"
 	done
-	run mandoc-lint sh -c 'mandoc -Tlint -Wwarning man/*.[15]'
+	run mandoc-lint sh -c 'mandoc -Tlint -Wwarning man/*.[157]'
 fi
 echo
 [ -n "$failed" ] && echo "failed:$failed"

@@ -11,7 +11,7 @@ make -s install DESTDIR="$R" PREFIX=$P LIBDIR=$LD > "$T/make.log" 2>&1 || { cat 
 [ -f "$R$LD/libcs.a" ] || die "libcs.a not in LIBDIR"
 [ -f "$R$LD/pkgconfig/cs.pc" ] || die "cs.pc not in LIBDIR/pkgconfig"
 [ -x "$R$P/bin/cs-ingest" ] || die "no cs-ingest in bin"
-[ -f "$R$P/share/man/man1/cs-ingest.1" ] || die "no man page"
+[ -f "$R$P/share/man/man1/cs-ingest.1" ] && [ -f "$R$P/share/man/man7/cs.7" ] || die "no man page"
 [ -f "$R$P/include/cs/cs.h" ] || die "no include/cs/cs.h"
 for h in model.h nn.h blas.h batch.h score_impl.h; do
 	[ ! -e "$R$P/include/cs/$h" ] || die "private header $h installed"

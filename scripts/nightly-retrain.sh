@@ -26,7 +26,7 @@
 # switched in one rename of the 'current' link.
 #
 # A crontab line (at 02:15 every night):
-#   15 2 * * * /opt/cs/scripts/nightly-retrain.sh /srv/cs /data/exports/latest.csv
+#   15 2 * * * /usr/local/bin/cs-nightly-retrain /srv/cs /data/exports/latest.csv
 # Exit status: 0 published, 1 failed (see the log), 2 usage, 3 trained but
 # not published (worse than the current model by the -g guard; the run is
 # kept under DIR/runs), 75 another run holds the lock.

@@ -49,6 +49,25 @@ if [ -f "$DATA/$K" ]; then
 	grep -q '^purchase	214	200	193	' "$T/plots/funnel.tsv" || die "funnel data"
 	grep -q "Funnel of k.cseq" "$T/plots/funnel.svg" || die "funnel title"
 	ok "every plot of the Kaggle head is a 960x600 PNG and SVG"
+	# each plot's data against cs-stats' own rows
+	stat() { awk -F'\t' -v s="$1" -v k="$2" '$1 == s && $2 == k { print $3; exit }' "$T/k.tsv"; }
+	ev=$(stat stream events) recs=$(stat stream records)
+	expect_eq "$(awk -F'\t' 'NR > 1 { n += $2; e += $1 * $2 } END { print n, e }' "$T/plots/length.tsv")" \
+		"$recs $ev" "length.tsv: sequences and events"
+	expect_eq "$(awk -F'\t' 'NR == 2 { print $2 }' "$T/plots/length.tsv")" "$(stat length single_event)" \
+		"length.tsv: single-event sequences"
+	ok "length plot: $recs sequences, $ev events"
+	top=$(awk -F'\t' '$1 == "top_item" { print $3; exit }' "$T/k.tsv")
+	expect_eq "$(awk -F'\t' 'NR == 2 { print $1, $2 }' "$T/plots/popularity.tsv")" "1 $top" "popularity.tsv: the top item"
+	awk -F'\t' 'NR > 2 && ($1 <= r || $2 > e) { exit 1 } NR > 1 { r = $1; e = $2 }' "$T/plots/popularity.tsv" ||
+		die "popularity.tsv: ranks not rising or counts rising"
+	expect_eq "$(awk -F'\t' 'END { print $1 }' "$T/plots/popularity.tsv")" "$(stat unique item)" \
+		"popularity.tsv: the last rank is the number of items"
+	ok "popularity plot: rank 1 has $top events, down to rank $(stat unique item)"
+	expect_eq "$(awk -F'\t' 'NR > 1 { n += $2 } END { print NR - 1, n }' "$T/plots/hour.tsv")" "24 $ev" \
+		"hour.tsv: 24 hours, every event"
+	expect_eq "$(awk -F'\t' 'NR > 1 { print $1, $2 }' "$T/plots/day.tsv")" "2019-10-01 $ev" "day.tsv"
+	ok "day and hour plots: every event, in its day and hour"
 else
 	echo "skip: $DATA/$K missing"
 fi

@@ -98,6 +98,12 @@ set title 'Validation NDCG@10 (full ranking) against training time'
 set xlabel 'training seconds'
 set ylabel 'NDCG@10'
 set key bottom right
+set linetype 1 lc rgb '#1f77b4' lw 2
+set linetype 2 lc rgb '#ff7f0e' lw 2
+set linetype 3 lc rgb '#2ca02c' lw 2
+set linetype 4 lc rgb '#d62728' lw 2
+set linetype 5 lc rgb '#9467bd' lw 2
+set linetype 6 lc rgb '#8c564b' lw 2
 set grid
 set xrange [0:*]
 set yrange [0:*]

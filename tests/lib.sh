@@ -23,6 +23,15 @@ stderr_has() { grep -qF -- "$1" "$T/stderr" || { cat "$T/stderr" >&2; die "stder
 # info STREAM KEY: a value of cs-cat --info (records, events, ...).
 info() { cs-cat --info "$1" | awk -F'\t' -v k="$2" '$1 == k { print $2 }'; }
 expect_eq() { [ "$1" = "$2" ] || die "$3: expected '$2', got '$1'"; }
+# Wait up to 30 s for FILE to appear, not empty (a checkpoint mid-run); 1 if it does not.
+wait_file() {
+	_n=0
+	until [ -s "$1" ]; do
+		_n=$((_n + 1))
+		[ $_n -lt 1500 ] || return 1
+		sleep 0.02
+	done
+}
 need_data() { [ -f "$DATA/$1" ] || { echo "skip: $DATA/$1 missing"; exit 0; }; }
 # The planted-pattern catalogue of the model tests: 600 users over 120
 # items, each history walking the catalogue in steps of one from a start

@@ -229,12 +229,7 @@ midrun_ckpt() {
 	rm -f "$1"
 	cs-train $(run_opts 1) $MODEL --checkpoint "$1" -o "$T/mid.bin" "$T/train.cseq" &
 	pid=$!
-	n=0
-	until [ -e "$1" ]; do
-		n=$((n + 1))
-		[ $n -lt 200 ] || die "no checkpoint written"
-		sleep 0.02
-	done
+	wait_file "$1" || die "no checkpoint written"
 	kill -KILL $pid
 	wait $pid 2> /dev/null
 }

@@ -102,8 +102,7 @@ cmp -s "$T/a.bin" "$T/b.bin" || die "sampled training is not deterministic"
 cs-train $OPTS --loss sampled --negatives 20 --epochs 3 --checkpoint-every 25 -o "$T/c.bin" \
 	"$T/next.cseq" 2>/dev/null &
 pid=$!
-i=0
-while [ ! -s "$T/c.bin.ckpt" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+wait_file "$T/c.bin.ckpt"
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 [ -s "$T/c.bin.ckpt" ] || die "no checkpoint to resume"
 cs-train -q -v "$T/vocab.txt" -j 1 --resume "$T/c.bin.ckpt" -o "$T/c.bin" "$T/next.cseq" || die "resume"
@@ -113,8 +112,7 @@ P="$OPTS --loss sampled --negatives 20 --sampler pop --logq off --epochs 3"
 cs-train $P -o "$T/d.bin" "$T/next.cseq" || die "train d"
 cs-train $P --checkpoint-every 25 -o "$T/e.bin" "$T/next.cseq" 2>/dev/null &
 pid=$!
-i=0
-while [ ! -s "$T/e.bin.ckpt" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+wait_file "$T/e.bin.ckpt"
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 [ -s "$T/e.bin.ckpt" ] || die "no checkpoint of the --logq off run"
 grep -aq 'train.logq' "$T/e.bin.ckpt" || die "the checkpoint does not record --logq"

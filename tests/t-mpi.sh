@@ -41,7 +41,7 @@ import numpy
 _, a = csio.read_model(sys.argv[1])
 _, b = csio.read_model(sys.argv[2])
 if a.keys() != b.keys():
-    sys.exit("different tensors")
+    sys.exit("different tensors: %s only in %s, %s only in %s" % (sorted(set(a) - set(b)), sys.argv[1], sorted(set(b) - set(a)), sys.argv[2]))
 worst, name = 0.0, ""
 for k in a:
     x, y = numpy.asarray(a[k], dtype=float), numpy.asarray(b[k], dtype=float)
@@ -55,7 +55,7 @@ for k in a:
 print("%s %.3g" % (name, worst))
 sys.exit(0 if worst < 1e-3 else 1)
 EOF
-close() { "$PY" "$T/close.py" "$1" "$2" > "$T/diff" || die "$3: $(cat "$T/diff")"; }
+close() { "$PY" "$T/close.py" "$1" "$2" > "$T/diff" 2>&1 || die "$3: $(cat "$T/diff")"; }
 
 # 1. Two ranks (the global batch of 32 split 16 + 16) equal one process,
 # dropout, validation and early stopping included; only rank 0 writes:
@@ -115,19 +115,18 @@ rm -f "$T/k.ckpt"
 mpirun --oversubscribe -n 2 cs-train $OPTS --epochs 30 --checkpoint-every 5 \
 	--checkpoint "$T/k.ckpt" -o "$T/k.bin" "$T/train.cseq" 2> "$T/stderr" &
 mp=$!
-n=0
-until [ -e "$T/k.ckpt" ]; do
-	n=$((n + 1))
-	[ $n -lt 400 ] || die "no checkpoint written"
-	sleep 0.02
-done
+wait_file "$T/k.ckpt" || die "no checkpoint written"
 kill -TERM "$(rank_pid $mp)" 2> /dev/null
 wait $mp
 rc=$?
 if [ $rc -ne 0 ]; then
 	stderr_has "interrupted: checkpoint written to '$T/k.ckpt'"
 	[ "$(grep -c 'interrupted' "$T/stderr")" -eq 1 ] || die "not one message: $(cat "$T/stderr")"
+	# the checkpoint travels with its model: a resumed run writes -o only
+	# when validation improves on the checkpoint's best
 	cp "$T/k.ckpt" "$T/k1.ckpt"
+	rm -f "$T/k1.bin"
+	[ ! -e "$T/k.bin" ] || cp "$T/k.bin" "$T/k1.bin"
 	mpi2 cs-train -q -j 1 -v "$T/vocab.txt" --resume "$T/k.ckpt" --checkpoint "$T/k.ckpt" \
 		--valid "$T/s.valid.cseq" -o "$T/k.bin" "$T/train.cseq" || die "resume on 2 ranks"
 	cmp -s "$T/k.bin" "$T/full.bin" || die "resumed 2-rank model differs from an uninterrupted run"
@@ -165,12 +164,7 @@ rm -f "$T/x.ckpt"
 mpirun --oversubscribe -n 2 cs-train $OPTS --epochs 30 --checkpoint-every 1 \
 	--checkpoint "$T/x.ckpt" -o "$T/x.bin" "$T/train.cseq" 2> "$T/stderr" &
 mp=$!
-n=0
-until [ -e "$T/x.ckpt" ]; do
-	n=$((n + 1))
-	[ $n -lt 400 ] || die "no checkpoint written"
-	sleep 0.02
-done
+wait_file "$T/x.ckpt" || die "no checkpoint written"
 kill -KILL "$(rank_pid $mp)"
 wait $mp
 rc=$?

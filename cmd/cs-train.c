@@ -680,21 +680,25 @@ int main(int argc, char **argv)
 	if (!(train = cs_dataset_for_model(train_path, &cfg, to.item_vocab, 1, NULL, &err)))
 		goto fail;
 	if (!resume && !init_path && !maxlen_set && cfg.head == CS_HEAD_CLOZE &&
-	    train->window > cfg.P && !strcmp(train_path, "-")) {
-		warnx_("warning: the examples on stdin are windows of %zu events, the model "
-		       "reads %zu: give --max-len %zu to train on all of them", train->window,
-		       cfg.P, train->window);
-	} else if (!resume && !init_path && !maxlen_set && cfg.head == CS_HEAD_CLOZE &&
-		   train->window > cfg.P) {
+	    train->window > cfg.P) {
 		/* a new model's length covers the examples' windows (cs-mask
-		 * --max-len) unless --max-len says otherwise: read them again */
-		cfg.P = train->window;
-		cs_dataset_free(train);
-		cs_bert_free(m);
-		train = NULL;
-		if (params_fit(&cfg, NULL, &err) < 0 || !(m = cs_bert_new(&cfg, to.seed, &err)) ||
-		    !(train = cs_dataset_for_model(train_path, &cfg, to.item_vocab, 1, NULL, &err)))
-			goto fail;
+		 * --max-len) unless --max-len says otherwise: read them again,
+		 * which stdin cannot */
+		if (!strcmp(train_path, "-")) {
+			warnx_("warning: the examples on stdin are windows of %zu events, the "
+			       "model reads %zu: give --max-len %zu to train on all of them",
+			       train->window, cfg.P, train->window);
+		} else {
+			cfg.P = train->window;
+			cs_dataset_free(train);
+			cs_bert_free(m);
+			train = NULL;
+			if (params_fit(&cfg, NULL, &err) < 0 ||
+			    !(m = cs_bert_new(&cfg, to.seed, &err)) ||
+			    !(train = cs_dataset_for_model(train_path, &cfg, to.item_vocab, 1, NULL,
+							   &err)))
+				goto fail;
+		}
 	}
 	if (cfg.head == CS_HEAD_CLOZE) {
 		/* the attention follows the examples unless said (it sizes no tensor) */

@@ -40,6 +40,10 @@ static void __attribute__((noreturn)) usage(void)
 	       "      --attention NAME bidirectional (BERT4Rec) or causal (SASRec) [causal\n"
 	       "                       on next-item examples (cs-mask next), else\n"
 	       "                       bidirectional]\n"
+	       "      --norm NAME      where the blocks' LayerNorms sit: post (BERT4Rec:\n"
+	       "                       after each residual, a dense+GELU+LayerNorm output\n"
+	       "                       transform) or pre (SASRec: before each branch, one\n"
+	       "                       final LayerNorm, logits straight from it) [post]\n"
 	       "      --loss NAME      cloze head: full (softmax over every item), sampled\n"
 	       "                       (softmax over shared negatives) or gbce [full]\n"
 	       "  -n, --negatives N    sampled, gbce: negatives a batch shares [%zu]\n"
@@ -101,7 +105,7 @@ enum { O_VALID = 256, O_EPOCHS, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP, O_EVAL_EV
        O_PATIENCE, O_HIDDEN, O_LAYERS, O_HEADS, O_MAXLEN, O_DROPOUT, O_ATTN_DROPOUT,
        O_INIT, O_SEED, O_CKPT, O_CKPT_EVERY, O_RESUME, O_LOG, O_LOG_JSON, O_LOG_EVERY, O_VERBOSE,
        O_HEAD, O_POOL, O_INPUTS, O_COMBINE, O_POS_WEIGHT, O_INIT_MODEL, O_FREEZE, O_PREDICT,
-       O_ATTENTION, O_LOSS, O_NEGATIVES, O_SAMPLER, O_GBCE_T, O_LOGQ };
+       O_ATTENTION, O_NORM, O_LOSS, O_NEGATIVES, O_SAMPLER, O_GBCE_T, O_LOGQ };
 
 static const struct option longopts[] = {
 	{ "vocab", required_argument, 0, 'v' },
@@ -132,6 +136,7 @@ static const struct option longopts[] = {
 	{ "freeze", required_argument, 0, O_FREEZE },
 	{ "predict-input", required_argument, 0, O_PREDICT },
 	{ "attention", required_argument, 0, O_ATTENTION },
+	{ "norm", required_argument, 0, O_NORM },
 	{ "loss", required_argument, 0, O_LOSS },
 	{ "negatives", required_argument, 0, O_NEGATIVES },
 	{ "sampler", required_argument, 0, O_SAMPLER },
@@ -410,7 +415,7 @@ int main(int argc, char **argv)
 	const char *vocab_path = NULL, *valid_path = NULL, *resume = NULL, *log_path = NULL;
 	const char *init_path = NULL, *predict = NULL;
 	char *ckpt = NULL, *inputs = NULL;
-	int c, threads = 0, verbose = 0, pool_set = 0, attention = -1, neg_set = 0, gt_set = 0,
+	int c, threads = 0, verbose = 0, pool_set = 0, attention = -1, norm = -1, neg_set = 0, gt_set = 0,
 	    logq_set = 0, maxlen_set = 0;
 	run r = { .quiet = 0 };
 	while ((c = getopt_long(argc, argv, "v:o:n:j:qhV", longopts, NULL)) != -1) {
@@ -463,6 +468,14 @@ int main(int argc, char **argv)
 				attention = 0;
 			else
 				usage_error("--attention is bidirectional or causal, not '%s'", optarg);
+			break;
+		case O_NORM:
+			if (!strcmp(optarg, "pre"))
+				norm = 1;
+			else if (!strcmp(optarg, "post"))
+				norm = 0;
+			else
+				usage_error("--norm is post or pre, not '%s'", optarg);
 			break;
 		case O_LOSS:
 			if ((to.loss = cs_loss_parse(optarg)) < 0)
@@ -533,6 +546,9 @@ int main(int argc, char **argv)
 			    cs_sampler_name(to.sampler));
 	if (attention >= 0 && (resume || init_path))
 		usage_error("--attention comes from the %s model", resume ? "resumed" : "--init");
+	if (norm >= 0 && (resume || init_path))
+		usage_error("--norm comes from the %s model", resume ? "resumed" : "--init");
+	cfg.prenorm = norm > 0;
 	cfg.FF = 4 * cfg.C;
 	const char *train_path = optind < argc ? argv[optind] : "-";
 	if (!ckpt && asprintf(&ckpt, "%s.ckpt", to.output) < 0) {
@@ -745,11 +761,12 @@ int main(int argc, char **argv)
 				 to.negatives, cs_sampler_name(to.sampler),
 				 to.sampler != CS_NEG_UNIFORM && !to.logq ? ", no logQ correction" : "");
 		fprintf(stderr, "%s: OpenBLAS kernel %s (%s), %d threads; V=%zu C=%zu L=%zu "
-			"heads=%zu max-len=%zu inputs=%zu head=%s attention=%s, %zu parameters; "
-			"loss %s\n", progname, cs_blas_corename(),
+			"heads=%zu max-len=%zu inputs=%zu head=%s attention=%s norm=%s, %zu "
+			"parameters; loss %s\n", progname, cs_blas_corename(),
 			cs_blas_core_origin(origin, sizeof origin), cs_blas_threads(), cfg.V, cfg.C,
 			cfg.L, cfg.NH, cfg.P, cfg.NF, cs_bert_head_name(cfg.head),
-			cfg.causal ? "causal" : "bidirectional", m->nparams, loss);
+			cfg.causal ? "causal" : "bidirectional", cfg.prenorm ? "pre" : "post",
+			m->nparams, loss);
 	}
 	r.comm_verbose = verbose && cm->size > 1;
 	if (!r.quiet && cm->size > 1)

@@ -53,8 +53,10 @@ cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_op
 	}
 	const cs_bert_config *c = &m->cfg;
 	int bad = 0;
-	/* a causal model is another architecture to readers that predate it */
-	bad |= cs_modelfile_set(mf, "arch", c->causal ? "sasrec" : "bert4rec");
+	/* a causal or pre-LN model is another architecture to readers that
+	 * predate it, which refuse it rather than misread it */
+	bad |= cs_modelfile_set(mf, "arch", "%s%s", c->causal ? "sasrec" : "bert4rec",
+				c->prenorm ? "-preln" : "");
 	bad |= cs_modelfile_set(mf, "V", "%zu", c->V);
 	bad |= cs_modelfile_set(mf, "C", "%zu", c->C);
 	bad |= cs_modelfile_set(mf, "L", "%zu", c->L);
@@ -153,15 +155,21 @@ static int meta_float(const cs_modelfile *mf, const char *key, float *out)
 cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 			   uint64_t *item_vocab, cs_error *err)
 {
+	static const char *const archs[] = { "bert4rec", "sasrec", "bert4rec-preln",
+					     "sasrec-preln" };
 	const char *arch = cs_modelfile_get(mf, "arch");
-	int causal = arch && !strcmp(arch, "sasrec");
-	if (!arch || (strcmp(arch, "bert4rec") != 0 && !causal)) {
+	int ai = -1;
+	for (int i = 0; arch && i < 4; i++)
+		if (!strcmp(arch, archs[i]))
+			ai = i;
+	if (ai < 0) {
 		cs_err(err, CS_ERR_FORMAT, path, 0,
 		       "not a BERT4Rec or SASRec model (arch '%s')", arch ? arch : "");
 		return NULL;
 	}
 	cs_bert_config c = { 0 };
-	c.causal = causal;
+	c.causal = ai & 1;
+	c.prenorm = ai >> 1;
 	size_t step = 0;
 	uint64_t nf = 0, seed = 0;
 	static const char *const sizes_keys[] = { "V", "C", "L", "NH", "P", "FF", "step" };

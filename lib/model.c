@@ -29,6 +29,7 @@ void cs_bert_config_default(cs_bert_config *cfg, size_t V)
 	cfg->pool = CS_POOL_CLS;
 	cfg->pred = 0;
 	cfg->causal = 0;
+	cfg->prenorm = 0;
 }
 
 static const char *const head_names[] = { "cloze", "session", "event" };
@@ -81,6 +82,8 @@ int cs_bert_config_check(const cs_bert_config *cfg, cs_error *err)
 			      "unknown head, pooling or combination");
 	if (cfg->causal < 0 || cfg->causal > 1)
 		return cs_err(err, CS_ERR_USAGE, NULL, 0, "unknown attention");
+	if (cfg->prenorm < 0 || cfg->prenorm > 1)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0, "unknown layer norm placement");
 	if (cfg->pred < 0 || (size_t)cfg->pred > cfg->NF ||
 	    (cfg->pred && cfg->head != CS_HEAD_CLOZE))
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
@@ -117,13 +120,14 @@ static const struct {
 	{"head_w", 'w'}, {"head_b", '0'}, {"headln_w", '1'},
 	{"headln_b", '0'}, {"out_b", '0'}, {"fte", 'w'}, {"in_w", 'w'},
 	{"in_b", '0'}, {"pool_w", 'w'}, {"pool_b", '0'}, {"cls_w", 'w'},
-	{"cls_b", '0'}, {"fout_b", '0'},
+	{"cls_b", '0'}, {"fout_b", '0'}, {"fln_w", '1'}, {"fln_b", '0'},
 };
 
-/* Tensors 0 .. 15 (embeddings, blocks) and the extra inputs' fte, in_w, in_b. */
+/* Tensors 0 .. 15 (embeddings, blocks), the extra inputs' fte, in_w, in_b
+ * and pre-LN's final LayerNorm. */
 int cs_bert_param_encoder(int i)
 {
-	return (i >= 0 && i < 16) || (i >= 21 && i <= 23);
+	return (i >= 0 && i < 16) || (i >= 21 && i <= 23) || i == 29 || i == 30;
 }
 
 const char *cs_bert_param_name(int i)
@@ -141,6 +145,7 @@ size_t cs_bert_param_sizes(const cs_bert_config *cfg,
 {
 	size_t V = cfg->V, C = cfg->C, L = cfg->L, P = cfg->P, FF = cfg->FF;
 	size_t cl = cfg->head == CS_HEAD_CLOZE, bin = !cl, sf = 0;
+	size_t pre = cfg->prenorm != 0, tr = cl && !pre; /* the output transform */
 	size_t cat = cfg->combine == CS_COMBINE_CONCAT && cfg->NF > 0;
 	for (size_t f = 0; f < cfg->NF; f++)
 		sf += cfg->VF[f];
@@ -149,10 +154,11 @@ size_t cs_bert_param_sizes(const cs_bert_config *cfg,
 		L * 3 * C * C, L * 3 * C, L * C * C, L * C,
 		L * C, L * C, L * FF * C, L * FF,
 		L * C * FF, L * C, L * C, L * C,
-		cl * C * C, cl * C, cl * C, cl * C, cl * V,
+		tr * C * C, tr * C, tr * C, tr * C, cl * V,
 		sf * C, cat * C * (1 + cfg->NF) * C, cat * C,
 		bin * C * C, bin * C, bin * C, bin,
 		cfg->pred ? cfg->VF[cfg->pred - 1] : 0,
+		pre * C, pre * C,
 	};
 	size_t n = 0;
 	for (int i = 0; i < CS_BERT_NPARAMS; i++)
@@ -170,7 +176,8 @@ static void param_views(cs_bert_params *p, float *mem,
 		&p->fc2_w, &p->fc2_b, &p->ln2_w, &p->ln2_b,
 		&p->head_w, &p->head_b, &p->headln_w, &p->headln_b,
 		&p->out_b, &p->fte, &p->in_w, &p->in_b, &p->pool_w,
-		&p->pool_b, &p->cls_w, &p->cls_b, &p->fout_b,
+		&p->pool_b, &p->cls_w, &p->cls_b, &p->fout_b, &p->fln_w,
+		&p->fln_b,
 	};
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
 		*ptr[i] = mem;
@@ -350,6 +357,7 @@ static size_t act_sizes(const cs_bert_config *cfg, size_t N, size_t A,
 	size_t V = cfg->head == CS_HEAD_CLOZE ? cfg->V : 1;
 	size_t cat = cfg->combine == CS_COMBINE_CONCAT && cfg->NF > 0;
 	size_t VP = cfg->pred ? cfg->VF[cfg->pred - 1] : 0;
+	size_t pre = cfg->prenorm != 0;
 	size_t t[CS_BERT_NACTS] = {
 		N * C, N * C, N, N, N * C, N * C,              /* emb .. x0 */
 		L * N * 3 * C, L * A, L * A, L * A,            /* qkv .. attd */
@@ -360,6 +368,7 @@ static size_t act_sizes(const cs_bert_config *cfg, size_t N, size_t A,
 		M * C, M * C, M * C, M * C, M, M, M,           /* hm .. lse */
 		cat * N * (1 + cfg->NF) * C,                   /* ecat */
 		VP ? M : 0, M * VP,                            /* flse, flogits */
+		pre * N * C, pre * N, pre * N,                 /* fln */
 		logits ? M * V : 0,                            /* logits */
 	};
 	size_t n = 0;
@@ -378,7 +387,8 @@ static void act_views(cs_bert_acts *a, float *mem,
 		&a->ln1_rstd, &a->fch, &a->fch_gelu, &a->fc2, &a->fc2m,
 		&a->res2, &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->hm, &a->hh,
 		&a->hh_gelu, &a->hln, &a->hln_mean, &a->hln_rstd, &a->lse,
-		&a->ecat, &a->flse, &a->flogits, &a->logits,
+		&a->ecat, &a->flse, &a->flogits, &a->fln, &a->fln_mean,
+		&a->fln_rstd, &a->logits,
 	};
 	for (int i = 0; i < CS_BERT_NACTS; i++) {
 		*ptr[i] = mem;
@@ -741,34 +751,67 @@ enum fwd {
  * LayerNorms) only at the positions scored: a tenth of the tokens for
  * next-item scoring. Dropout is off, so it is left out.
  */
+/* The output of block l of the last forward (pre-LN: before the final LayerNorm). */
+static float *block_out(const cs_bert *m, size_t l)
+{
+	const cs_bert_acts *a = &m->acts;
+	return (m->cfg.prenorm ? a->res2 : a->ln2) + l * m->N * m->cfg.C;
+}
+
+/*
+ * Scoring: the last block at the M scored positions only, from its input
+ * x (N, C), leaving their hidden states in hm (post-LN; the output
+ * transform follows) or, through the final LayerNorm, hln (pre-LN).
+ */
 static void last_block_at(cs_bert *m, const cs_batch *b, const float *x, size_t N)
 {
 	const cs_bert_config *c = &m->cfg;
 	size_t C = c->C, L = c->L, NH = c->NH, FF = c->FF, M = b->M, l = L - 1;
 	size_t NC = N * C;
+	int pre = c->prenorm;
 	const cs_bert_params *p = &m->params;
 	cs_bert_acts *a = &m->acts;
 	float *qkv = a->qkv + l * 3 * NC, *atty = a->atty + l * NC;
 	float *proj = a->proj + l * NC, *res1 = a->res1 + l * NC;
 	float *ln1 = a->ln1 + l * NC, *fch = a->fch + l * N * FF;
-	float *fchg = a->fch_gelu + l * N * FF;
+	float *fchg = a->fch_gelu + l * N * FF, *ln2 = a->ln2 + l * NC;
 	float *fc2 = a->fc2 + l * NC, *res2 = a->res2 + l * NC;
 	float *w = a->att + l * m->A; /* (T) scratch: one query's weights */
+	float *ln1_mean = a->ln1_mean + l * N, *ln1_rstd = a->ln1_rstd + l * N;
+	float *ln2_mean = a->ln2_mean + l * N, *ln2_rstd = a->ln2_rstd + l * N;
 
-	cs_linear_forward(qkv, x, p->qkv_w + l * 3 * C * C, p->qkv_b + l * 3 * C,
+	const float *ain = x; /* every token's keys and values */
+	if (pre) {
+		cs_layernorm_forward(ln1, ln1_mean, ln1_rstd, x, p->ln1_w + l * C,
+				     p->ln1_b + l * C, N, C);
+		ain = ln1;
+	}
+	cs_linear_forward(qkv, ain, p->qkv_w + l * 3 * C * C, p->qkv_b + l * 3 * C,
 			  N, C, 3 * C);
 	cs_attention_forward_at(atty, w, qkv, b->off, b->B, b->mpos, M, C, NH, c->causal);
 	cs_gather_forward(a->hh, x, b->mpos, M, C); /* the residual, in scratch */
 	cs_linear_forward(proj, atty, p->proj_w + l * C * C, p->proj_b + l * C, M, C, C);
 	cs_residual_forward(res1, proj, a->hh, M * C);
-	cs_layernorm_forward(ln1, a->ln1_mean + l * N, a->ln1_rstd + l * N, res1,
-			     p->ln1_w + l * C, p->ln1_b + l * C, M, C);
-	cs_linear_forward(fch, ln1, p->fc_w + l * FF * C, p->fc_b + l * FF, M, C, FF);
+	const float *fres = res1;
+	if (pre) {
+		cs_layernorm_forward(ln2, ln2_mean, ln2_rstd, res1, p->ln2_w + l * C,
+				     p->ln2_b + l * C, M, C);
+	} else {
+		cs_layernorm_forward(ln1, ln1_mean, ln1_rstd, res1, p->ln1_w + l * C,
+				     p->ln1_b + l * C, M, C);
+		fres = ln1;
+	}
+	cs_linear_forward(fch, pre ? ln2 : ln1, p->fc_w + l * FF * C, p->fc_b + l * FF,
+			  M, C, FF);
 	cs_gelu_forward(fchg, fch, M * FF);
 	cs_linear_forward(fc2, fchg, p->fc2_w + l * C * FF, p->fc2_b + l * C, M, FF, C);
-	cs_residual_forward(res2, fc2, ln1, M * C);
-	cs_layernorm_forward(a->hm, a->ln2_mean + l * N, a->ln2_rstd + l * N, res2,
-			     p->ln2_w + l * C, p->ln2_b + l * C, M, C);
+	cs_residual_forward(res2, fc2, fres, M * C);
+	if (pre)
+		cs_layernorm_forward(a->hln, a->hln_mean, a->hln_rstd, res2, p->fln_w,
+				     p->fln_b, M, C);
+	else
+		cs_layernorm_forward(a->hm, ln2_mean, ln2_rstd, res2, p->ln2_w + l * C,
+				     p->ln2_b + l * C, M, C);
 }
 
 /* r (if not NULL) at draw k of the stream that starts at r0. */
@@ -857,16 +900,25 @@ static int forward(cs_bert *m, const cs_batch *b, int train, enum fwd what,
 		x0 = a->x0;
 	}
 
+	int pre = c->prenorm;
 	for (size_t l = 0; l < (scoring ? L - 1 : L); l++) {
 		size_t NC = N * C;
-		const float *x = l ? a->ln2 + (l - 1) * NC : x0;
+		const float *x = l ? block_out(m, l - 1) : x0;
 		float *qkv = a->qkv + l * 3 * NC, *atty = a->atty + l * NC;
 		float *proj = a->proj + l * NC, *res1 = a->res1 + l * NC;
 		float *ln1 = a->ln1 + l * NC, *fch = a->fch + l * N * FF;
 		float *fchg = a->fch_gelu + l * N * FF;
 		float *fc2 = a->fc2 + l * NC, *res2 = a->res2 + l * NC;
-
-		cs_linear_forward(qkv, x, p->qkv_w + l * 3 * C * C,
+		float *ln2 = a->ln2 + l * NC;
+		/* post-LN: attention on x, LayerNorm after each residual;
+		 * pre-LN: on LayerNorm(x), the residuals left as they are */
+		const float *ain = x;
+		if (pre) {
+			cs_layernorm_forward(ln1, a->ln1_mean + l * N, a->ln1_rstd + l * N, x,
+					     p->ln1_w + l * C, p->ln1_b + l * C, N, C);
+			ain = ln1;
+		}
+		cs_linear_forward(qkv, ain, p->qkv_w + l * 3 * C * C,
 				  p->qkv_b + l * 3 * C, N, C, 3 * C);
 		size_t at = hd + l * (ad + 2 * hd); /* the block's first draw */
 		cs_attention_forward(atty, a->att + l * A, a->attd + l * A,
@@ -881,41 +933,51 @@ static int forward(cs_bert *m, const cs_batch *b, int train, enum fwd what,
 					   rng_at(r, &rng0, at + ad + t0 * C));
 			cs_residual_forward(res1, res1, x, NC);
 		}
-		cs_layernorm_forward(ln1, a->ln1_mean + l * N,
-				     a->ln1_rstd + l * N, res1,
-				     p->ln1_w + l * C, p->ln1_b + l * C, N, C);
-		cs_linear_forward(fch, ln1, p->fc_w + l * FF * C,
+		/* the feed-forward's input, and the residual it adds to */
+		float *fin = pre ? ln2 : ln1, *fres = pre ? res1 : ln1;
+		if (pre)
+			cs_layernorm_forward(ln2, a->ln2_mean + l * N, a->ln2_rstd + l * N, res1,
+					     p->ln2_w + l * C, p->ln2_b + l * C, N, C);
+		else
+			cs_layernorm_forward(ln1, a->ln1_mean + l * N, a->ln1_rstd + l * N, res1,
+					     p->ln1_w + l * C, p->ln1_b + l * C, N, C);
+		cs_linear_forward(fch, fin, p->fc_w + l * FF * C,
 				  p->fc_b + l * FF, N, C, FF);
 		cs_gelu_forward(fchg, fch, N * FF);
 		cs_linear_forward(fc2, fchg, p->fc2_w + l * C * FF,
 				  p->fc2_b + l * C, N, FF, C);
 		if (scoring) {
-			cs_residual_forward(res2, fc2, ln1, NC);
+			cs_residual_forward(res2, fc2, fres, NC);
 		} else {
 			cs_dropout_forward(res2, a->fc2m + l * NC, fc2, NC, hp,
 					   rng_at(r, &rng0, at + ad + hd + t0 * C));
-			cs_residual_forward(res2, res2, ln1, NC);
+			cs_residual_forward(res2, res2, fres, NC);
 		}
-		cs_layernorm_forward(a->ln2 + l * NC, a->ln2_mean + l * N,
-				     a->ln2_rstd + l * N, res2,
-				     p->ln2_w + l * C, p->ln2_b + l * C, N, C);
+		if (!pre)
+			cs_layernorm_forward(ln2, a->ln2_mean + l * N, a->ln2_rstd + l * N, res2,
+					     p->ln2_w + l * C, p->ln2_b + l * C, N, C);
 	}
+	if (pre && !scoring)
+		cs_layernorm_forward(a->fln, a->fln_mean, a->fln_rstd, a->res2 + (L - 1) * N * C,
+				     p->fln_w, p->fln_b, N, C);
 	if (M == 0)
 		return 0;
 	if (c->head != CS_HEAD_CLOZE) {
-		bin_forward(m, b, a->ln2 + (L - 1) * N * C);
+		bin_forward(m, b, cs_bert_hidden(m));
 		return 0;
 	}
 
-	/* output layer at the M positions: transform, tied logits */
+	/* output layer at the M positions: (post-LN) transform, tied logits */
 	if (scoring)
-		last_block_at(m, b, L > 1 ? a->ln2 + (L - 2) * N * C : x0, N);
+		last_block_at(m, b, L > 1 ? block_out(m, L - 2) : x0, N);
 	else
-		cs_gather_forward(a->hm, a->ln2 + (L - 1) * N * C, b->mpos, M, C);
-	cs_linear_forward(a->hh, a->hm, p->head_w, p->head_b, M, C, C);
-	cs_gelu_forward(a->hh_gelu, a->hh, M * C);
-	cs_layernorm_forward(a->hln, a->hln_mean, a->hln_rstd, a->hh_gelu,
-			     p->headln_w, p->headln_b, M, C);
+		cs_gather_forward(pre ? a->hln : a->hm, cs_bert_hidden(m), b->mpos, M, C);
+	if (!pre) {
+		cs_linear_forward(a->hh, a->hm, p->head_w, p->head_b, M, C, C);
+		cs_gelu_forward(a->hh_gelu, a->hh, M * C);
+		cs_layernorm_forward(a->hln, a->hln_mean, a->hln_rstd, a->hh_gelu,
+				     p->headln_w, p->headln_b, M, C);
+	}
 	if (what == FWD_HIDDEN)
 		return 0;
 	if (m->sampled) {
@@ -961,7 +1023,7 @@ int cs_bert_forward(cs_bert *m, const cs_batch *b, int train, float *loss,
 
 const float *cs_bert_hidden(const cs_bert *m)
 {
-	return m->acts.ln2 + (m->cfg.L - 1) * m->N * m->cfg.C;
+	return m->cfg.prenorm ? m->acts.fln : block_out(m, m->cfg.L - 1);
 }
 
 int cs_bert_encode(cs_bert *m, const cs_batch *b, const float **hidden,
@@ -1039,6 +1101,53 @@ void cs_bert_zero_grad(cs_bert *m)
 	}
 }
 
+/*
+ * Block l of a pre-LN model backward, from the gradient of its output
+ * res2 to that of its input x (the previous block's res2, or x0).
+ */
+static void prenorm_block_backward(cs_bert *m, size_t l)
+{
+	const cs_bert_config *c = &m->cfg;
+	size_t C = c->C, FF = c->FF, N = m->N, A = m->A, NC = N * C;
+	const cs_batch *b = m->batch;
+	const cs_bert_params *p = &m->params;
+	cs_bert_params *g = &m->grads;
+	const cs_bert_acts *a = &m->acts;
+	cs_bert_acts *d = &m->dacts;
+	const float *x = l ? a->res2 + (l - 1) * NC : a->x0;
+	float *dx = l ? d->res2 + (l - 1) * NC : d->x0;
+	float *dres2 = d->res2 + l * NC, *dres1 = d->res1 + l * NC;
+
+	/* res2 = res1 + Dropout(FFN(LayerNorm(res1))) */
+	for (size_t i = 0; i < NC; i++)
+		dres1[i] += dres2[i];
+	cs_dropout_backward(d->fc2 + l * NC, dres2, a->fc2m + l * NC, NC);
+	cs_linear_backward(d->fch_gelu + l * N * FF, g->fc2_w + l * C * FF, g->fc2_b + l * C,
+			   d->fc2 + l * NC, a->fch_gelu + l * N * FF, p->fc2_w + l * C * FF,
+			   N, FF, C);
+	cs_gelu_backward(d->fch + l * N * FF, a->fch + l * N * FF, d->fch_gelu + l * N * FF,
+			 N * FF);
+	cs_linear_backward(d->ln2 + l * NC, g->fc_w + l * FF * C, g->fc_b + l * FF,
+			   d->fch + l * N * FF, a->ln2 + l * NC, p->fc_w + l * FF * C, N, C, FF);
+	cs_layernorm_backward(dres1, g->ln2_w + l * C, g->ln2_b + l * C, d->ln2 + l * NC,
+			      a->res1 + l * NC, p->ln2_w + l * C, a->ln2_mean + l * N,
+			      a->ln2_rstd + l * N, N, C);
+	/* res1 = x + Dropout(Proj(Attention(LayerNorm(x)))) */
+	for (size_t i = 0; i < NC; i++)
+		dx[i] += dres1[i];
+	cs_dropout_backward(d->proj + l * NC, dres1, a->projm + l * NC, NC);
+	cs_linear_backward(d->atty + l * NC, g->proj_w + l * C * C, g->proj_b + l * C,
+			   d->proj + l * NC, a->atty + l * NC, p->proj_w + l * C * C, N, C, C);
+	cs_attention_backward(d->qkv + l * 3 * NC, d->att + l * A, d->atty + l * NC,
+			      a->qkv + l * 3 * NC, a->att + l * A, a->attd + l * A,
+			      a->attm + l * A, b->off, b->B, C, c->NH);
+	cs_linear_backward(d->ln1 + l * NC, g->qkv_w + l * 3 * C * C, g->qkv_b + l * 3 * C,
+			   d->qkv + l * 3 * NC, a->ln1 + l * NC, p->qkv_w + l * 3 * C * C,
+			   N, C, 3 * C);
+	cs_layernorm_backward(dx, g->ln1_w + l * C, g->ln1_b + l * C, d->ln1 + l * NC, x,
+			      p->ln1_w + l * C, a->ln1_mean + l * N, a->ln1_rstd + l * N, N, C);
+}
+
 int cs_bert_backward(cs_bert *m, cs_error *err)
 {
 	const cs_bert_config *c = &m->cfg;
@@ -1070,8 +1179,11 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 	cs_bert_acts *a = &m->acts, *d = &m->dacts;
 	size_t NC = N * C;
 
+	int pre = c->prenorm;
+	/* the gradient of the encoder's output (pre-LN: of the final LayerNorm's) */
+	float *dout = pre ? d->fln : d->ln2 + (L - 1) * NC;
 	if (c->head != CS_HEAD_CLOZE) {
-		bin_backward(m, b, d->ln2 + (L - 1) * NC);
+		bin_backward(m, b, dout);
 		goto blocks;
 	}
 	/* the mean is over the targets of the global batch (cs_bert.shard) */
@@ -1100,17 +1212,27 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 				   d->flogits, a->hln, pred_table(m, p), M, C,
 				   VP);
 	}
+	if (pre) {
+		cs_gather_backward(dout, d->hln, b->mpos, M, C);
+		goto blocks;
+	}
 	cs_layernorm_backward(d->hh_gelu, g->headln_w, g->headln_b, d->hln,
 			      a->hh_gelu, p->headln_w, a->hln_mean,
 			      a->hln_rstd, M, C);
 	cs_gelu_backward(d->hh, a->hh, d->hh_gelu, M * C);
 	cs_linear_backward(d->hm, g->head_w, g->head_b, d->hh, a->hm,
 			   p->head_w, M, C, C);
-	cs_gather_backward(d->ln2 + (L - 1) * NC, d->hm, b->mpos, M, C);
+	cs_gather_backward(dout, d->hm, b->mpos, M, C);
 blocks:
 	if (m->frozen)
 		return 0; /* the update leaves the encoder alone: no need for its gradients */
-	for (size_t l = L; l-- > 0;) {
+	if (pre)
+		cs_layernorm_backward(d->res2 + (L - 1) * NC, g->fln_w, g->fln_b, d->fln,
+				      a->res2 + (L - 1) * NC, p->fln_w, a->fln_mean,
+				      a->fln_rstd, N, C);
+	for (size_t l = L; l-- > 0 && pre;)
+		prenorm_block_backward(m, l);
+	for (size_t l = L; l-- > 0 && !pre;) {
 		const float *x = l ? a->ln2 + (l - 1) * NC : a->x0;
 		float *dx = l ? d->ln2 + (l - 1) * NC : d->x0;
 		float *dres2 = d->res2 + l * NC, *dln1 = d->ln1 + l * NC;
@@ -1171,8 +1293,8 @@ int cs_bert_copy_encoder(cs_bert *m, const cs_bert *src, cs_error *err)
 			return cs_err(err, CS_ERR_USAGE, NULL, 0,
 				      "encoder tensor '%s' has %zu values, this "
 				      "model needs %zu (items, hidden size, "
-				      "blocks, length and extra inputs must "
-				      "match)", ptab[i].name, sn, n);
+				      "blocks, length, extra inputs and layer "
+				      "norm placement must match)", ptab[i].name, sn, n);
 		off += n;
 		soff += sn;
 	}

@@ -12,6 +12,11 @@
  *   logits (M, V) = h @ wte^T + out_bias  (tied item embedding)
  *   loss = mean cross-entropy over the M positions (or, training, a
  *   sampled loss over K negatives the batch shares: sampled.h).
+ * Pre-LN (SASRec's layout, cfg.prenorm): the LayerNorms move to the front
+ * of each branch, x = x + Dropout(Proj(Attention(LayerNorm(x)))), x = x +
+ * Dropout(FFN(LayerNorm(x))); a final LayerNorm over every token is the
+ * encoder's output, and the cloze head's logits are taken from it
+ * directly (no dense+GELU+LayerNorm transform).
  * Attention is bidirectional (BERT4Rec) or causal (SASRec: each event
  * sees itself and the past, trained on next-item examples whose every
  * position predicts the item after it; scored at a history's last event,
@@ -104,6 +109,8 @@ typedef struct cs_bert_config {
 				 masked positions; 0: none [0] */
 	int causal;           /* attention: 0 bidirectional (BERT4Rec), 1 causal
 				 (SASRec: each event sees itself and the past) [0] */
+	int prenorm;          /* blocks: 0 post-LN (BERT), 1 pre-LN with a final
+				 LayerNorm and no output transform (SASRec) [0] */
 } cs_bert_config;
 
 /* The paper's Beauty setup for V items (BERT4Rec's
@@ -114,7 +121,7 @@ void cs_bert_config_default(cs_bert_config *cfg, size_t V);
 int cs_bert_config_check(const cs_bert_config *cfg, cs_error *err);
 
 /* Parameter tensors, in buffer order; those a config does not use have size 0. */
-#define CS_BERT_NPARAMS 29
+#define CS_BERT_NPARAMS 31
 typedef struct cs_bert_params {
 	float *wte;      /* (V, C) item embedding, tied with the output */
 	float *wpe;      /* (P, C) position embedding */
@@ -145,6 +152,8 @@ typedef struct cs_bert_params {
 	float *cls_w;    /* (C) logit = cls_w . tanh(...) + cls_b */
 	float *cls_b;    /* (1) */
 	float *fout_b;   /* (VF[pred-1]) output bias of the predicted input */
+	float *fln_w;    /* (C) pre-LN: the final LayerNorm */
+	float *fln_b;    /* (C) */
 } cs_bert_params;
 
 /* Sizes (floats) of the tensors into sizes; returns the total. */
@@ -179,14 +188,16 @@ typedef struct cs_bert_acts {
 	float *proj;     /* (L, N, C) */
 	float *projm;    /* (L, N, C) dropout scale */
 	float *res1;     /* (L, N, C) x + dropout(proj) */
-	float *ln1;      /* (L, N, C) */
+	float *ln1;      /* (L, N, C) LayerNorm(res1); pre-LN: LayerNorm(x) */
 	float *ln1_mean, *ln1_rstd; /* (L, N) */
 	float *fch;      /* (L, N, FF) */
 	float *fch_gelu; /* (L, N, FF) */
 	float *fc2;      /* (L, N, C) */
 	float *fc2m;     /* (L, N, C) dropout scale */
-	float *res2;     /* (L, N, C) ln1 + dropout(fc2) */
-	float *ln2;      /* (L, N, C) block outputs; the last: final hidden */
+	float *res2;     /* (L, N, C) ln1 + dropout(fc2); pre-LN: res1 + dropout(fc2),
+			    the block's output */
+	float *ln2;      /* (L, N, C) LayerNorm(res2), the block's output (the
+			    last: final hidden); pre-LN: LayerNorm(res1) */
 	float *ln2_mean, *ln2_rstd; /* (L, N) */
 	float *hm;       /* (M, C) hidden states at the scored positions */
 	float *hh;       /* (M, C) */
@@ -197,10 +208,12 @@ typedef struct cs_bert_acts {
 	float *ecat;     /* (N, (1+NF) C) concat: the joined embeddings */
 	float *flse;     /* (M) pred: log-sum-exp of each row of flogits */
 	float *flogits;  /* (M, VF[pred-1]) pred: logits of the masked input */
+	float *fln;      /* (N, C) pre-LN: the final LayerNorm, the encoder's output */
+	float *fln_mean, *fln_rstd; /* (N) */
 	float *logits;   /* (M, V) raw, or (M) for the binary heads; last so it
 			    can be skipped when zeroing */
 } cs_bert_acts;
-#define CS_BERT_NACTS 36
+#define CS_BERT_NACTS 39
 
 /*
  * A packed batch: B sequences, sequence b is tokens off[b] .. off[b+1]-1

@@ -83,10 +83,12 @@ def ln(x, w, b):
     return F.layer_norm(x, (C,), w, b, eps=1e-12)
 
 
-def encode(p, x, lengths, causal=False):
+def encode(p, x, lengths, causal=False, prenorm=False):
     """Embedding LayerNorm and the L blocks over x (B, T, C), the summed
     input embeddings of a batch padded to T; the final hidden states.
-    causal: token t attends to tokens 0..t only (-inf beyond)."""
+    causal: token t attends to tokens 0..t only (-inf beyond).
+    prenorm: each block's LayerNorms at the front of its branches, x + f(ln(x)),
+    and a final LayerNorm (fln) after the last block."""
     B, T, _ = x.shape
     pos = torch.arange(T)
     x = ln(x, p["embln_w"], p["embln_b"])
@@ -96,7 +98,8 @@ def encode(p, x, lengths, causal=False):
         future = pos[None, :] > pos[:, None]                # (T, T) key > query
         amask = amask.masked_fill(future[None, None], -math.inf)
     for l in range(L):
-        qkv = x @ p["qkv_w"][l].T + p["qkv_b"][l]             # (B, T, 3C)
+        a = ln(x, p["ln1_w"][l], p["ln1_b"][l]) if prenorm else x
+        qkv = a @ p["qkv_w"][l].T + p["qkv_b"][l]             # (B, T, 3C)
         q, k, v = qkv.split(C, dim=2)
         q = q.view(B, T, NH, HS).transpose(1, 2)
         k = k.view(B, T, NH, HS).transpose(1, 2)
@@ -104,10 +107,18 @@ def encode(p, x, lengths, causal=False):
         s = q @ k.transpose(-1, -2) / math.sqrt(HS) + amask
         y = (s.softmax(-1) @ v).transpose(1, 2).reshape(B, T, C)
         y = y @ p["proj_w"][l].T + p["proj_b"][l]
+        if prenorm:
+            x = x + y
+            h = gelu(ln(x, p["ln2_w"][l], p["ln2_b"][l]) @ p["fc_w"][l].T
+                     + p["fc_b"][l])
+            x = x + h @ p["fc2_w"][l].T + p["fc2_b"][l]
+            continue
         x = ln(x + y, p["ln1_w"][l], p["ln1_b"][l])
         h = gelu(x @ p["fc_w"][l].T + p["fc_b"][l])
         h = h @ p["fc2_w"][l].T + p["fc2_b"][l]
         x = ln(x + h, p["ln2_w"][l], p["ln2_b"][l])
+    if prenorm:
+        x = ln(x, p["fln_w"], p["fln_b"])
     return x
 
 

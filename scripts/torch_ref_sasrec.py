@@ -18,6 +18,10 @@ torch_ref.py's layout:
                     every candidate's logit; one negative is a row's target
                     (an accidental hit, left out of that row), one item is
                     drawn twice (counted twice)
+    sasrec_preln    sasrec's batch and loss with pre-LN blocks, a final
+                    LayerNorm (fln_w, fln_b) and no output transform (no
+                    head_w, head_b, headln_w, headln_b): the logits are
+                    taken from the encoder's output directly
     cloze_gbce      bidirectional Cloze batch (torch_ref.py's masking) with
                     gBCE over K = 7 negatives, a hit and a duplicate among
                     them, beta = cs_gbce_beta(7, V - 3, 0.75); it has logq
@@ -25,7 +29,8 @@ torch_ref.py's layout:
                     corrections to the sampled softmax only)
 
 The losses, over logits z = h . wte[j] + out_b[j] at the M predicted
-positions (h the output of the dense, GELU and LayerNorm head):
+positions (h the output of the dense, GELU and LayerNorm head, or with
+pre-LN the encoder's output):
     full     mean cross-entropy, pad and mask (ids 0, 1) out of the softmax
     sampled  mean over rows of logsumexp(z+ - logq[t], z_k - logq[n_k] over
              the non-hit negatives) - (z+ - logq[t])
@@ -33,7 +38,8 @@ positions (h the output of the dense, GELU and LayerNorm head):
              negatives of softplus(z_k)
 
 Tensors as torch_ref.py's, plus: objective [causal loss beta] (loss:
-lib/sampled.h's CS_LOSS_* code; beta 0 unless gbce); neg (K) the shared
+lib/sampled.h's CS_LOSS_* code; beta 0 unless gbce), [causal loss beta 1]
+for the pre-LN case; neg (K) the shared
 negatives and logq (V), where the case has them. logits (M, V) are the raw
 full-catalogue logits in every case (cs_bert_score's, before pad and mask
 are set to -inf). With next-item examples mpos holds every token.
@@ -60,7 +66,11 @@ CASES = [
     dict(name="sasrec", seed=1357, causal=True, loss="full"),
     dict(name="sasrec_sampled", seed=9753, causal=True, loss="sampled"),
     dict(name="cloze_gbce", seed=8642, causal=False, loss="gbce"),
+    dict(name="sasrec_preln", seed=2468, causal=True, loss="full", prenorm=True),
 ]
+HEAD = ["head_w", "head_b", "headln_w", "headln_b"]
+PRE_NAMES = [n for n in R.NAMES if n not in HEAD] + ["fln_w", "fln_b"]
+PRE_SHAPES = dict(R.SHAPES, fln_w=(C,), fln_b=(C,))
 
 
 def gbce_beta(k, items, t):
@@ -95,11 +105,13 @@ def loss_of(case, p, h, targets, neg, logq, beta):
 def forward(p, case, tok, lengths, mb, mt, targets, neg, logq, beta):
     T = tok.shape[1]
     pos = torch.arange(T)
+    pre = case.get("prenorm", False)
     x = R.encode(p, p["wte"][tok] + p["wpe"][pos][None], lengths,
-                 causal=case["causal"])
-    hm = x[mb, mt]                                            # (M, C)
-    h = R.gelu(hm @ p["head_w"].T + p["head_b"])
-    h = R.ln(h, p["headln_w"], p["headln_b"])
+                 causal=case["causal"], prenorm=pre)
+    h = x[mb, mt]                                             # (M, C)
+    if not pre:
+        h = R.gelu(h @ p["head_w"].T + p["head_b"])
+        h = R.ln(h, p["headln_w"], p["headln_b"])
     logits, loss = loss_of(case, p, h, targets, neg, logq, beta)
     return x, logits, loss
 
@@ -153,8 +165,10 @@ def make_case(case, path):
         nhit = int((neg[None, :] == targets[:, None]).sum())
         assert nhit >= 1 and len(set(neg.tolist())) < K
 
-    params = R.init_params()
-    init = {n: params[n].detach().clone() for n in R.NAMES}
+    pre = case.get("prenorm", False)
+    names = PRE_NAMES if pre else R.NAMES
+    params = R.init_params(names, PRE_SHAPES if pre else R.SHAPES)
+    init = {n: params[n].detach().clone() for n in names}
 
     def run():
         return forward(params, case, tok, lengths, mb, mt, targets, neg,
@@ -162,16 +176,17 @@ def make_case(case, path):
 
     hidden, logits, loss = run()
     loss.backward()
-    grads = {n: params[n].grad.detach().clone() for n in R.NAMES}
+    grads = {n: params[n].grad.detach().clone() for n in names}
     gnorm = math.sqrt(sum(float((g * g).sum()) for g in grads.values()))
     clip = 0.5 * gnorm
-    losses = R.adamw_steps(params, R.NAMES, R.DECAY, lambda: run()[2], clip)
+    losses = R.adamw_steps(params, names, R.DECAY, lambda: run()[2], clip)
 
     starts = torch.cumsum(lengths, 0) - lengths
     tensors = [
         ("config", torch.tensor([V, C, L, NH, P, FF])),
         ("objective", torch.tensor([float(case["causal"]),
-                                    LOSS[case["loss"]], beta], dtype=DT)),
+                                    LOSS[case["loss"]], beta] +
+                                   ([1.0] if pre else []), dtype=DT)),
         ("adamw", R.adamw_tensor(clip)),
         ("lengths", lengths), ("tokens", R.pack(tok, lengths)),
         ("positions", torch.cat([torch.arange(int(n)) for n in lengths])),
@@ -181,12 +196,12 @@ def make_case(case, path):
         tensors += [("neg", neg)]
     if logq is not None:
         tensors += [("logq", logq)]
-    tensors += [("init." + n, init[n]) for n in R.NAMES]
+    tensors += [("init." + n, init[n]) for n in names]
     tensors += [("logits", logits.detach()), ("loss", loss.detach().view(1)),
                 ("hidden", R.pack(hidden, lengths).detach())]
-    tensors += [("grad." + n, grads[n]) for n in R.NAMES]
+    tensors += [("grad." + n, grads[n]) for n in names]
     tensors += [("losses", torch.tensor(losses))]
-    tensors += [("step3." + n, params[n].detach()) for n in R.NAMES]
+    tensors += [("step3." + n, params[n].detach()) for n in names]
     size = R.write_fixture(path, tensors)
     print("%s: %d tensors, %d bytes, loss %.6f, grad norm %.6f, losses %s%s"
           % (path, len(tensors), size, float(loss), gnorm,

@@ -905,12 +905,14 @@ static double model_obj(void *p)
 	return c->m->loss;
 }
 
-/* causal: SASRec's attention; loss: CS_LOSS_* over 4 shared negatives. */
-static void model_case_ext(int train, size_t L, int causal, int loss, int *bad)
+/* causal: SASRec's attention; loss: CS_LOSS_* over 4 shared negatives;
+ * pre: pre-LN blocks, a final LayerNorm and no output transform. */
+static void model_case_pre(int train, size_t L, int causal, int loss, int pre, int *bad)
 {
 	cs_bert_config cfg;
 	cs_bert_config_default(&cfg, 23);
 	cfg.causal = causal;
+	cfg.prenorm = pre;
 	cfg.C = 8;
 	cfg.L = L;
 	cfg.NH = 2;
@@ -948,9 +950,9 @@ static void model_case_ext(int train, size_t L, int causal, int loss, int *bad)
 	float *g = m->grads_memory, *p = m->params_memory;
 	char what[64];
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
-		snprintf(what, sizeof what, "model%s%s L=%zu loss %s d%s",
-			 train ? " (dropout)" : "", causal ? " causal" : "", L,
-			 cs_loss_name(loss), cs_bert_param_name(i));
+		snprintf(what, sizeof what, "model%s%s%s L=%zu loss %s d%s",
+			 train ? " (dropout)" : "", causal ? " causal" : "", pre ? " pre-LN" : "",
+			 L, cs_loss_name(loss), cs_bert_param_name(i));
 		*bad += fd_check(what, model_obj, &c, p, g, m->param_sizes[i],
 				 3e-3f, 3e-2, 2e-4, 400);
 		p += m->param_sizes[i];
@@ -961,14 +963,19 @@ static void model_case_ext(int train, size_t L, int causal, int loss, int *bad)
 	cs_bert_free(m);
 }
 
+static void model_case_ext(int train, size_t L, int causal, int loss, int *bad)
+{
+	model_case_pre(train, L, causal, loss, 0, bad);
+}
+
 static void model_case(int train, size_t L, int *bad)
 {
 	model_case_ext(train, L, 0, CS_LOSS_FULL, bad);
 }
 
 /* Extra inputs and the binary heads: every tensor of the model. */
-static void task_case_pred(int head, int pool, size_t NF, int combine, int train, int pred,
-			   int *bad)
+static void task_case_pre(int head, int pool, size_t NF, int combine, int train, int pred,
+			  int pre, int *bad)
 {
 	cs_bert_config cfg;
 	cs_bert_config_default(&cfg, 23);
@@ -983,6 +990,7 @@ static void task_case_pred(int head, int pool, size_t NF, int combine, int train
 	cfg.combine = combine;
 	cfg.NF = NF;
 	cfg.pred = pred;
+	cfg.prenorm = pre;
 	for (size_t f = 0; f < NF; f++) {
 		cfg.VF[f] = 5 + 2 * f;
 		snprintf(cfg.fname[f], sizeof cfg.fname[f], "in%zu", f);
@@ -1019,16 +1027,22 @@ static void task_case_pred(int head, int pool, size_t NF, int combine, int train
 	float *g = m->grads_memory, *p = m->params_memory;
 	char what[96];
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
-		snprintf(what, sizeof what, "%s head%s%s NF=%zu pred=%d %s d%s", cs_bert_head_name(head),
-			 head == CS_HEAD_SESSION ? " pool " : "",
+		snprintf(what, sizeof what, "%s head%s%s NF=%zu pred=%d %s%s d%s",
+			 cs_bert_head_name(head), head == CS_HEAD_SESSION ? " pool " : "",
 			 head == CS_HEAD_SESSION ? cs_bert_pool_name(pool) : "", NF, pred,
-			 cs_bert_combine_name(combine), cs_bert_param_name(i));
+			 cs_bert_combine_name(combine), pre ? " pre-LN" : "", cs_bert_param_name(i));
 		*bad += fd_check(what, model_obj, &c, p, g, m->param_sizes[i],
 				 3e-3f, 3e-2, 2e-4, 400);
 		p += m->param_sizes[i];
 		g += m->param_sizes[i];
 	}
 	cs_bert_free(m);
+}
+
+static void task_case_pred(int head, int pool, size_t NF, int combine, int train, int pred,
+			   int *bad)
+{
+	task_case_pre(head, pool, NF, combine, train, pred, 0, bad);
 }
 
 START_TEST(test_model)
@@ -1041,6 +1055,9 @@ START_TEST(test_model)
 	model_case_ext(1, 1, 1, CS_LOSS_SAMPLED, &bad);
 	model_case_ext(0, 2, 0, CS_LOSS_GBCE, &bad);
 	model_case_ext(0, 1, 1, CS_LOSS_GBCE, &bad);
+	model_case_pre(0, 2, 1, CS_LOSS_FULL, 1, &bad);
+	model_case_pre(1, 2, 0, CS_LOSS_FULL, 1, &bad);
+	model_case_pre(1, 1, 1, CS_LOSS_SAMPLED, 1, &bad);
 	ck_assert_int_eq(bad, 0);
 	free_all();
 }
@@ -1062,6 +1079,9 @@ START_TEST(test_model_tasks)
 	task_case(CS_HEAD_EVENT, 0, 2, CS_COMBINE_SUM, 0, &bad);
 	task_case_pred(CS_HEAD_CLOZE, 0, 2, CS_COMBINE_SUM, 0, 2, &bad);
 	task_case_pred(CS_HEAD_CLOZE, 0, 2, CS_COMBINE_CONCAT, 1, 1, &bad);
+	task_case_pre(CS_HEAD_SESSION, CS_POOL_MEAN, 1, CS_COMBINE_SUM, 0, 0, 1, &bad);
+	task_case_pre(CS_HEAD_EVENT, 0, 2, CS_COMBINE_CONCAT, 1, 0, 1, &bad);
+	task_case_pre(CS_HEAD_CLOZE, 0, 2, CS_COMBINE_SUM, 0, 2, 1, &bad);
 	ck_assert_int_eq(bad, 0);
 	free_all();
 }

@@ -13,8 +13,10 @@
  * training objectives: sasrec_tiny.bin (causal attention, next-item
  * examples, full softmax), sasrec_sampled_tiny.bin (causal, sampled
  * softmax with logQ corrections, hits and duplicates among the
- * negatives) and cloze_gbce_tiny.bin (Cloze with gBCE), the last two
- * also through the lazy update cs-train uses with them. Regenerate them
+ * negatives), cloze_gbce_tiny.bin (Cloze with gBCE), the last two
+ * also through the lazy update cs-train uses with them, and
+ * sasrec_preln_tiny.bin (sasrec_tiny's with pre-LN blocks, a final
+ * LayerNorm and no output transform). Regenerate them
  * all from the top with Debian's python3-torch:
  *     /usr/bin/python3 scripts/torch_ref.py
  *     /usr/bin/python3 scripts/torch_ref_tasks.py
@@ -57,6 +59,9 @@
 #endif
 #ifndef FIXTURE_SAMPLED
 #define FIXTURE_SAMPLED "tests/fixtures/sasrec_sampled_tiny.bin"
+#endif
+#ifndef FIXTURE_PRELN
+#define FIXTURE_PRELN "tests/fixtures/sasrec_preln_tiny.bin"
 #endif
 #ifndef FIXTURE_GBCE
 #define FIXTURE_GBCE "tests/fixtures/cloze_gbce_tiny.bin"
@@ -189,6 +194,7 @@ struct fix {
  * Load the fixture at path, build its model and batch. config holds
  * [V C L NH P FF], then for the task heads [NF head pool combine
  * pos_weight VF_1 .. VF_NF]; objective, if there, [causal loss beta]
+ * or [causal loss beta prenorm]
  * with the negatives neg and the corrections logq (which stay in the
  * fixture: the model points to them).
  */
@@ -209,8 +215,9 @@ static void fix_load(struct fix *f, const char *path)
 	cfg.hidden_dropout = cfg.attn_dropout = 0.0f;
 	const tensor *obj = find("objective");
 	if (obj) {
-		ck_assert_uint_eq(obj->n, 3);
+		ck_assert(obj->n == 3 || obj->n == 4);
 		cfg.causal = (int)obj->data[0];
+		cfg.prenorm = obj->n == 4 && obj->data[3] != 0.0f;
 	}
 	float pos_weight = 1.0f;
 	if (ct->n > 6) {
@@ -475,7 +482,7 @@ END_TEST
 START_TEST(test_torch_objectives)
 {
 	static const char *const paths[] = {
-		FIXTURE_SASREC, FIXTURE_SAMPLED, FIXTURE_GBCE,
+		FIXTURE_SASREC, FIXTURE_SAMPLED, FIXTURE_GBCE, FIXTURE_PRELN,
 	};
 	against_torch(paths[_i / 2], _i % 2, 0);
 }
@@ -556,12 +563,15 @@ END_TEST
  * Causal attention: changing a token of a sequence leaves the hidden
  * states before it exactly as they were, and changes it and those after
  * it; with bidirectional attention (the same weights) the states before
- * it change too. Other sequences never change.
+ * it change too. Other sequences never change. Post-LN and pre-LN blocks.
  */
+static const char *const causal_fixtures[] = { FIXTURE_SASREC, FIXTURE_PRELN };
+
 START_TEST(test_causal)
 {
 	struct fix f;
-	fix_load(&f, FIXTURE_SASREC);
+	fix_load(&f, causal_fixtures[_i]);
+	ck_assert_int_eq(f.m->cfg.prenorm, _i);
 	ck_assert_int_eq(f.m->cfg.causal, 1);
 	size_t C = f.m->cfg.C, N = f.off[f.b.B];
 	size_t s0 = f.off[1], s1 = f.off[2], t = s0 + 4; /* sequence 1's fifth token */
@@ -598,11 +608,14 @@ END_TEST
  * the final hidden states of the full forward there: PyTorch's, at every
  * token of the fixture scored in reverse order; its output equals
  * cs_bert_score's, and the scorer's scores are the reference logits.
+ * Post-LN (the hidden states before the output transform) and pre-LN
+ * (after the final LayerNorm, the output layer's input).
  */
 START_TEST(test_causal_score_hidden)
 {
 	struct fix f;
-	fix_load(&f, FIXTURE_SASREC);
+	fix_load(&f, causal_fixtures[_i]);
+	ck_assert_int_eq(f.m->cfg.prenorm, _i);
 	ck_assert_int_eq(f.m->cfg.causal, 1);
 	size_t V = f.m->cfg.V, C = f.m->cfg.C, N = f.off[f.b.B], M = N;
 	ck_assert_uint_eq(f.b.M, N);
@@ -624,7 +637,8 @@ START_TEST(test_causal_score_hidden)
 	ck_assert_int_eq(cs_bert_score(f.m, &b, &s, NULL), 0);
 	memcpy(full, f.m->acts.hln, M * C * sizeof *full);
 	ck_assert_int_eq(cs_bert_score_hidden(f.m, &b, &h, NULL), 0);
-	ck_assert_int_eq(compare("shortcut hidden", f.m->acts.hm, &ref, M * C, 1e-5), 0);
+	ck_assert_int_eq(compare("shortcut hidden", _i ? f.m->acts.hln : f.m->acts.hm, &ref,
+				 M * C, 1e-5), 0);
 	for (size_t i = 0; i < M * C; i++)
 		ck_assert_float_eq_tol(h[i], full[i], 1e-5f);
 	cs_error err;
@@ -1250,13 +1264,13 @@ int main(void)
 	tcase_add_test(tc, test_torch);
 	tcase_add_test(tc, test_torch_reference);
 	tcase_add_loop_test(tc, test_torch_tasks, 0, 6);
-	tcase_add_loop_test(tc, test_torch_objectives, 0, 6);
+	tcase_add_loop_test(tc, test_torch_objectives, 0, 8);
 	tcase_add_loop_test(tc, test_torch_lazy, 0, 4);
 	tcase_add_test(tc, test_score);
 	tcase_add_test(tc, test_score_hidden);
 	tcase_add_test(tc, test_packing);
-	tcase_add_test(tc, test_causal);
-	tcase_add_test(tc, test_causal_score_hidden);
+	tcase_add_loop_test(tc, test_causal, 0, 2);
+	tcase_add_loop_test(tc, test_causal_score_hidden, 0, 2);
 	tcase_add_test(tc, test_dropout_seed);
 	tcase_add_test(tc, test_shards);
 	tcase_add_test(tc, test_batch_errors);

@@ -66,6 +66,23 @@ for loss in full sampled gbce; do
 	awk -v h="$hr" 'BEGIN { exit !(h > 0.5) }' || die "--loss $loss: test HR@10 $hr too low"
 	ok "causal model, --loss $loss: learns, test HR@10 $hr"
 done
+# Pre-LN blocks (SASRec's layout): learn as well, recommend, and say so in
+# the model file, whose tensors are the final LayerNorm's, not the output
+# transform's.
+cs-train $OPTS --norm pre --epochs 12 -o "$T/pre.bin" "$T/next.cseq" || die "cs-train --norm pre"
+hr=$(cs-eval -q -m "$T/pre.bin" -k 10 "$T/s.test.cseq" | awk -F'\t' '$1 == "HR@10" { print $2 }')
+awk -v h="$hr" 'BEGIN { exit !(h > 0.5) }' || die "--norm pre: test HR@10 $hr too low"
+grep -aq 'sasrec-preln' "$T/pre.bin" || die "no arch sasrec-preln in the model file"
+grep -aq 'fln_w' "$T/pre.bin" || die "no final LayerNorm in the pre-LN model file"
+grep -aq 'headln_w' "$T/pre.bin" && die "an output transform in the pre-LN model file"
+printf 'a\tp10 p11 p12 p13\n' |
+	cs-recommend -q -m "$T/pre.bin" -v "$T/vocab.txt" --text -k 1 -x - > "$T/pre.rec" ||
+	die "cs-recommend, pre-LN"
+expect_eq "$(cut -f3 "$T/pre.rec")" p14 "pre-LN: top item after p10..p13"
+test_must_fail_usage cs-train $OPTS --norm middle --epochs 1 -o "$T/x.bin" "$T/next.cseq"
+test_must_fail_usage cs-train $OPTS --norm post --init "$T/pre.bin" --epochs 1 -o "$T/x.bin" "$T/next.cseq"
+ok "pre-LN blocks: learn, test HR@10 $hr, recommend, named in the model file"
+
 cs-train $OPTS --loss sampled --negatives 20 --sampler pop --epochs 2 -o "$T/pop.bin" "$T/next.cseq" ||
 	die "--sampler pop"
 cs-train $OPTS --loss sampled --negatives 20 --sampler batch --epochs 2 -o "$T/batch.bin" "$T/next.cseq" ||
@@ -137,9 +154,17 @@ cs-train -q -v "$T/kvocab.txt" --inputs action --predict-input action --loss sam
 cs-train -q -v "$T/kvocab.txt" --head session --init "$T/pre.bin" --freeze 1 --epochs 3 -j 1 \
 	--valid "$T/ks.valid.cseq" -o "$T/intent.bin" "$T/ks.train.cseq" || die "session head on causal"
 grep -aq sasrec "$T/intent.bin" || die "the session model lost the causal encoder"
+# the same on a pre-LN encoder, which the session model keeps
+cs-train -q -v "$T/kvocab.txt" --inputs action --norm pre --loss sampled --negatives 64 \
+	--epochs 2 -j 1 -o "$T/prepre.bin" "$T/knext.cseq" || die "pretrain pre-LN"
+cs-train -q -v "$T/kvocab.txt" --head session --init "$T/prepre.bin" --epochs 3 -j 1 \
+	--valid "$T/ks.valid.cseq" -o "$T/intentpre.bin" "$T/ks.train.cseq" || die "session head on pre-LN"
+grep -aq sasrec-preln "$T/intentpre.bin" || die "the session model lost the pre-LN encoder"
+pauc=$(cs-eval -q --json -m "$T/intentpre.bin" "$T/ks.test.cseq" | sed 's/.*"AUC":\([0-9.]*\).*/\1/')
+awk -v a="$pauc" 'BEGIN { exit !(a >= 0.85) }' || die "session AUC $pauc < 0.85 on the pre-LN encoder"
 auc=$(cs-eval -q --json -m "$T/intent.bin" "$T/ks.test.cseq" | sed 's/.*"AUC":\([0-9.]*\).*/\1/')
 awk -v a="$auc" 'BEGIN { exit !(a >= 0.85) }' || die "session AUC $auc < 0.85 on the causal encoder"
-ok "session head on a pretrained causal encoder: test AUC $auc"
+ok "session head on pretrained causal encoders: test AUC $auc (post-LN), $pauc (pre-LN)"
 
 # Errors: examples of the other kind, sampled options without a sampled loss.
 cs-mask cloze -q --dupe 1 --max-len 16 -o "$T/cloze.cseq" "$T/s.train.cseq" || die "cloze"

@@ -10,7 +10,7 @@
 # (cs-mask split); each run trains on the train split, validates every
 # epoch and keeps its best model (--valid, --patience PATIENCE, at most
 # EPOCHS epochs), which is then evaluated on the test split, with and
-# without --exclude-seen. Runs (RUNS, default all six):
+# without --exclude-seen. Runs (RUNS, default all eight):
 #   bert4rec-full     bidirectional, Cloze examples (cs-mask cloze --dupe
 #                     DUPE), softmax over every item
 #   bert4rec-sampled  the same, sampled softmax over NEGATIVES uniform ones
@@ -19,6 +19,9 @@
 #   sasrec-pop        the same over negatives drawn by popularity, without
 #                     the logQ correction (the main job's loss)
 #   sasrec-gbce       the same, gSASRec's gBCE (t 0.75)
+#   sasrec-pre-full   causal with pre-LN blocks (cs-train --norm pre), full
+#                     softmax
+#   sasrec-pre-sampled  the same, sampled softmax
 # Every run has hidden HIDDEN (64), 1 block, 1 head, dropout 0.2 and the
 # other cs-train defaults; THREADS (2) threads. Prints the curves as TSV
 # (DIR/curves.tsv) and the test table (DIR/test.tsv), and draws
@@ -27,7 +30,7 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 data=${1:-$top/../shared/data/amazon-beauty/beauty_5core_seq.txt}
 dir=${2:-time-curve}
-RUNS=${RUNS:-"bert4rec-full bert4rec-sampled sasrec-full sasrec-sampled sasrec-pop sasrec-gbce"}
+RUNS=${RUNS:-"bert4rec-full bert4rec-sampled sasrec-full sasrec-sampled sasrec-pop sasrec-gbce sasrec-pre-full sasrec-pre-sampled"}
 EPOCHS=${EPOCHS:-60}
 PATIENCE=${PATIENCE:-5}
 DUPE=${DUPE:-1}
@@ -67,10 +70,14 @@ for r in $RUNS; do
 	*-pop) loss="--loss sampled --negatives $NEGATIVES --sampler pop --logq off" ;;
 	*-gbce) loss="--loss gbce --negatives $NEGATIVES" ;;
 	esac
+	case $r in
+	*-pre-*) norm=pre ;;
+	*) norm=post ;;
+	esac
 	echo "== $r" >&2
 	# shellcheck disable=SC2086
 	cs-train -q -v vocab.txt --valid s.valid.cseq --log "$r.log" -o "$r.bin" \
-		--attention $att $loss --hidden "$HIDDEN" --layers 1 --heads 1 \
+		--attention $att --norm $norm $loss --hidden "$HIDDEN" --layers 1 --heads 1 \
 		--dropout 0.2 --attn-dropout 0.2 --epochs "$EPOCHS" \
 		--patience "$PATIENCE" -j "$THREADS" "$ex"
 	awk -F'\t' -v r="$r" 'NR > 1 && $6 != "" { print r "\t" $1 "\t" $5 "\t" $6 "\t" $7 }' "$r.log" >> curves.tsv
@@ -104,6 +111,8 @@ set linetype 3 lc rgb '#2ca02c' lw 2
 set linetype 4 lc rgb '#d62728' lw 2
 set linetype 5 lc rgb '#9467bd' lw 2
 set linetype 6 lc rgb '#8c564b' lw 2
+set linetype 7 lc rgb '#e377c2' lw 2
+set linetype 8 lc rgb '#7f7f7f' lw 2
 set grid
 set xrange [0:*]
 set yrange [0:*]

@@ -63,11 +63,11 @@ ok "beauty.sh, the main job, on a small head of Beauty"
 
 # The time curve: a row per epoch and run, test figures of the best model
 head -1500 "$DATA/amazon-beauty/beauty_5core_seq.txt" > "$T/b5.txt"
-EPOCHS=2 RUNS="sasrec-full bert4rec-sampled" THREADS=1 sh scripts/time-curve.sh "$T/b5.txt" "$T/tc" \
+EPOCHS=2 RUNS="sasrec-full bert4rec-sampled sasrec-pre-sampled" THREADS=1 sh scripts/time-curve.sh "$T/b5.txt" "$T/tc" \
 	> "$T/tc.out" 2> "$T/tc.err" || { tail "$T/tc.err"; die "time-curve.sh"; }
-expect_eq "$(awk -F'\t' 'NR > 1 && $4 >= 0 && $4 <= 1 { n++ } END { print n + 0 }' "$T/tc/curves.tsv")" 4 \
+expect_eq "$(awk -F'\t' 'NR > 1 && $4 >= 0 && $4 <= 1 { n++ } END { print n + 0 }' "$T/tc/curves.tsv")" 6 \
 	"time-curve.sh: a row per epoch and run"
-expect_eq "$(awk -F'\t' 'NR > 1 && $4 >= 0 && $7 <= 1 && NF == 7 { n++ } END { print n + 0 }' "$T/tc/test.tsv")" 2 \
+expect_eq "$(awk -F'\t' 'NR > 1 && $4 >= 0 && $7 <= 1 && NF == 7 { n++ } END { print n + 0 }' "$T/tc/test.tsv")" 3 \
 	"time-curve.sh: test figures per run"
 if command -v gnuplot > /dev/null; then [ -s "$T/tc/time-curve.png" ] || die "time-curve.sh: no plot"; fi
 ok "time-curve.sh on a small head of 5-core Beauty"

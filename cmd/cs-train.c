@@ -43,7 +43,8 @@ static void __attribute__((noreturn)) usage(void)
 	       "      --norm NAME      where the blocks' LayerNorms sit: post (BERT4Rec:\n"
 	       "                       after each residual, a dense+GELU+LayerNorm output\n"
 	       "                       transform) or pre (SASRec: before each branch, one\n"
-	       "                       final LayerNorm, logits straight from it) [post]\n"
+	       "                       final LayerNorm, logits straight from it) [pre with\n"
+	       "                       causal attention, else post]\n"
 	       "      --loss NAME      cloze head: full (softmax over every item), sampled\n"
 	       "                       (softmax over shared negatives) or gbce [full]\n"
 	       "  -n, --negatives N    sampled, gbce: negatives a batch shares [%zu]\n"
@@ -717,9 +718,20 @@ int main(int argc, char **argv)
 		}
 	}
 	if (cfg.head == CS_HEAD_CLOZE) {
-		/* the attention follows the examples unless said (it sizes no tensor) */
-		if (!resume && !init_path)
+		/* the attention follows the examples unless said (it sizes no
+		 * tensor); the blocks are pre-LN for causal attention unless
+		 * said, which sizes tensors: a new model then */
+		if (!resume && !init_path) {
 			m->cfg.causal = cfg.causal = attention >= 0 ? attention : train->next;
+			int pre = norm >= 0 ? norm : cfg.causal;
+			if (pre != cfg.prenorm) {
+				cfg.prenorm = pre;
+				cs_bert_free(m);
+				if (params_fit(&cfg, NULL, &err) < 0 ||
+				    !(m = cs_bert_new(&cfg, to.seed, &err)))
+					goto fail;
+			}
+		}
 		if (cfg.causal != train->next) {
 			cs_err(&err, CS_ERR_USAGE, train_path, 0,
 			       "%s examples for a %s model: make them with cs-mask %s",

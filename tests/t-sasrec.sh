@@ -54,7 +54,8 @@ OPTS="-q -v $T/vocab.txt --hidden 32 --layers 1 --heads 1 --max-len 16 --batch 3
 	--lr 3e-3 --warmup 20 --dropout 0.1 --attn-dropout 0.1 --patience 20 -j 1"
 for loss in full sampled gbce; do
 	# gBCE first drives every score down, then ranks: it needs more epochs
-	neg=; ep=12; [ $loss = full ] || neg="--negatives 20"; [ $loss = gbce ] && ep=30
+	# (on pre-LN blocks, the default, valid NDCG@10 0.87 after 30, 0.98 after 45)
+	neg=; ep=12; [ $loss = full ] || neg="--negatives 20"; [ $loss = gbce ] && ep=45
 	cs-train $OPTS --loss $loss $neg --epochs $ep --eval-every 3 --valid "$T/s.valid.cseq" --log "$T/$loss.tsv" \
 		-o "$T/$loss.bin" "$T/next.cseq" || die "cs-train --loss $loss"
 	awk -F'\t' 'NR == 2 { l0 = $3; n0 = $6 } NR > 2 { l = $3; n = $6 }
@@ -69,18 +70,23 @@ done
 # Pre-LN blocks (SASRec's layout): learn as well, recommend, and say so in
 # the model file, whose tensors are the final LayerNorm's, not the output
 # transform's.
-cs-train $OPTS --norm pre --epochs 12 -o "$T/pre.bin" "$T/next.cseq" || die "cs-train --norm pre"
-hr=$(cs-eval -q -m "$T/pre.bin" -k 10 "$T/s.test.cseq" | awk -F'\t' '$1 == "HR@10" { print $2 }')
+cs-train $OPTS --norm pre --epochs 12 -o "$T/preln.bin" "$T/next.cseq" || die "cs-train --norm pre"
+hr=$(cs-eval -q -m "$T/preln.bin" -k 10 "$T/s.test.cseq" | awk -F'\t' '$1 == "HR@10" { print $2 }')
 awk -v h="$hr" 'BEGIN { exit !(h > 0.5) }' || die "--norm pre: test HR@10 $hr too low"
-grep -aq 'sasrec-preln' "$T/pre.bin" || die "no arch sasrec-preln in the model file"
-grep -aq 'fln_w' "$T/pre.bin" || die "no final LayerNorm in the pre-LN model file"
-grep -aq 'headln_w' "$T/pre.bin" && die "an output transform in the pre-LN model file"
+grep -aq 'sasrec-preln' "$T/preln.bin" || die "no arch sasrec-preln in the model file"
+grep -aq 'fln_w' "$T/preln.bin" || die "no final LayerNorm in the pre-LN model file"
+grep -aq 'headln_w' "$T/preln.bin" && die "an output transform in the pre-LN model file"
 printf 'a\tp10 p11 p12 p13\n' |
-	cs-recommend -q -m "$T/pre.bin" -v "$T/vocab.txt" --text -k 1 -x - > "$T/pre.rec" ||
+	cs-recommend -q -m "$T/preln.bin" -v "$T/vocab.txt" --text -k 1 -x - > "$T/preln.rec" ||
 	die "cs-recommend, pre-LN"
-expect_eq "$(cut -f3 "$T/pre.rec")" p14 "pre-LN: top item after p10..p13"
+expect_eq "$(cut -f3 "$T/preln.rec")" p14 "pre-LN: top item after p10..p13"
+# causal models are pre-LN unless --norm post says
+grep -aq 'sasrec-preln' "$T/full.bin" || die "a causal model is not pre-LN by default"
+cs-train $OPTS --norm post --epochs 1 -o "$T/post.bin" "$T/next.cseq" || die "cs-train --norm post"
+grep -aq 'sasrec-preln' "$T/post.bin" && die "--norm post trained pre-LN blocks"
+grep -aq 'headln_w' "$T/post.bin" || die "--norm post: no output transform"
 test_must_fail_usage cs-train $OPTS --norm middle --epochs 1 -o "$T/x.bin" "$T/next.cseq"
-test_must_fail_usage cs-train $OPTS --norm post --init "$T/pre.bin" --epochs 1 -o "$T/x.bin" "$T/next.cseq"
+test_must_fail_usage cs-train $OPTS --norm post --init "$T/preln.bin" --epochs 1 -o "$T/x.bin" "$T/next.cseq"
 ok "pre-LN blocks: learn, test HR@10 $hr, recommend, named in the model file"
 
 cs-train $OPTS --loss sampled --negatives 20 --sampler pop --epochs 2 -o "$T/pop.bin" "$T/next.cseq" ||
@@ -149,13 +155,14 @@ for p in train valid test; do
 	cs-mask session -q --vocab "$T/kvocab.txt" -o "$T/ks.$p.cseq" "$T/kr.$p.cseq" || die "session $p"
 done
 cs-mask next -q --mask-field action -o "$T/knext.cseq" "$T/kr.train.cseq" || die "next --mask-field"
-cs-train -q -v "$T/kvocab.txt" --inputs action --predict-input action --loss sampled --negatives 64 \
-	--epochs 2 -j 1 -o "$T/pre.bin" "$T/knext.cseq" || die "pretrain causal"
+cs-train -q -v "$T/kvocab.txt" --inputs action --predict-input action --norm post --loss sampled \
+	--negatives 64 --epochs 2 -j 1 -o "$T/pre.bin" "$T/knext.cseq" || die "pretrain causal"
 cs-train -q -v "$T/kvocab.txt" --head session --init "$T/pre.bin" --freeze 1 --epochs 3 -j 1 \
 	--valid "$T/ks.valid.cseq" -o "$T/intent.bin" "$T/ks.train.cseq" || die "session head on causal"
 grep -aq sasrec "$T/intent.bin" || die "the session model lost the causal encoder"
-# the same on a pre-LN encoder, which the session model keeps
-cs-train -q -v "$T/kvocab.txt" --inputs action --norm pre --loss sampled --negatives 64 \
+grep -aq sasrec-preln "$T/intent.bin" && die "the session model's encoder became pre-LN"
+# the same on a pre-LN encoder (the default), which the session model keeps
+cs-train -q -v "$T/kvocab.txt" --inputs action --loss sampled --negatives 64 \
 	--epochs 2 -j 1 -o "$T/prepre.bin" "$T/knext.cseq" || die "pretrain pre-LN"
 cs-train -q -v "$T/kvocab.txt" --head session --init "$T/prepre.bin" --epochs 3 -j 1 \
 	--valid "$T/ks.valid.cseq" -o "$T/intentpre.bin" "$T/ks.train.cseq" || die "session head on pre-LN"

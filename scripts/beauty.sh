@@ -11,14 +11,15 @@
 # lines). Without one, ../shared/data/amazon-beauty/beauty_bert4rec.txt is
 # used when present, else the file is downloaded.
 #
-# PROTOCOL=sasrec (the default) trains a causal (SASRec) model on
+# PROTOCOL=sasrec (the default) trains a causal (SASRec) model with
+# pre-LN blocks (NORM=pre; NORM=post for BERT's layout) on
 # next-item examples, on every item but the test one (cs-mask split
 # --train-valid), for a fixed number of epochs, with the softmax over
 # every item (LOSS=full). LOSS=sampled: a sampled softmax over 256
 # negatives a batch shares, drawn by popularity without the logQ
 # correction (SAMPLER=uniform|pop|batch, LOGQ=on|off), several times
 # cheaper; LOSS=gbce: gSASRec's loss over uniform ones. HIDDEN (64) sets
-# its width.
+# its width, DROPOUT (0.2) its hidden dropout.
 # PROTOCOL=paper trains BERT4Rec as its code does for the paper's
 # figures: Cloze examples, on the same split, for a fixed number of epochs
 # (about 50 minutes on 2 cores).
@@ -83,7 +84,7 @@ cs-mask split $split -o beauty enc.cseq
 if [ "$PROTOCOL" = sasrec ]; then
 	# SASRec's setting (1 block, 1 head, dropout 0.2), every position a target
 	cs-mask next -o train.cseq beauty.train.cseq
-	model="--attention causal $loss --layers 1 --heads 1 --hidden ${HIDDEN:-64} --dropout 0.2 --attn-dropout 0.2"
+	model="--attention causal --norm ${NORM:-pre} $loss --layers 1 --heads 1 --hidden ${HIDDEN:-64} --dropout ${DROPOUT:-0.2} --attn-dropout 0.2"
 else
 	cs-mask cloze --dupe "${DUPE:-10}" --mask-prob "${MASK_PROB:-0.6}" -o train.cseq beauty.train.cseq
 	model=

@@ -39,6 +39,8 @@ if [ -z "$data" ]; then
 	data=$top/../shared/data/amazon-beauty/beauty_bert4rec.txt
 	[ -f "$data" ] || data=$work/beauty.txt
 fi
+# the work is done in $work: a relative path names a file from here
+case $data in /*) ;; *) data=$(pwd)/$data ;; esac
 
 case ${PROTOCOL:=sasrec} in
 sasrec) split=--train-valid; valid=; epochs=${EPOCHS:-20} ;;

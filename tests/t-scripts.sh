@@ -52,7 +52,12 @@ expect_eq "$(info "$T/bj-paper/beauty.train.cseq" events)" "$(info "$T/bj-paper/
 	"paper protocol training events"
 expect_eq "$(info "$T/bj-sasrec/beauty.train.cseq" events)" "$(info "$T/bj-sasrec/beauty.test.cseq" events)" \
 	"sasrec protocol training events"
-grep -aq sasrec "$T/bj-sasrec/model.bin" || die "the default protocol trains no causal model"
+grep -aq sasrec-preln "$T/bj-sasrec/model.bin" || die "the default protocol trains no pre-LN causal model"
+# a relative data path, read from the work directory's parent
+top=$PWD
+(cd "$T" && EPOCHS=1 THREADS=1 sh "$top/scripts/beauty.sh" b.txt bj-rel > bj-rel.out 2> bj-rel.err) ||
+	{ tail "$T/bj-rel.err"; die "beauty.sh with a relative path"; }
+grep -q '^NDCG@10' "$T/bj-rel.out" || die "beauty.sh with a relative path: no metrics"
 grep -q 'PROTOCOL=sasrec' "$T/bj-sasrec.err" || die "the default protocol is not sasrec"
 expect_eq "$(grep -c '^NDCG@10' "$T/bj-sasrec.out")" 2 "both metric tables"
 [ "$(info "$T/bj-early/beauty.train.cseq" events)" -lt "$(info "$T/bj-early/beauty.test.cseq" events)" ] || die "early protocol holds out"

@@ -871,6 +871,7 @@ out:
 			rc = EXIT_DATA;
 		}
 	}
+	cs_train_state_free(&st);
 	cs_bert_free(m);
 	cs_dataset_free(train);
 	cs_dataset_free(valid);

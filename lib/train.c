@@ -202,6 +202,12 @@ static int write_checkpoint(const cs_bert *m, const cs_train_opts *o,
 	bad |= cs_modelfile_set(mf, "train.sampler", "%s", cs_sampler_name(o->sampler));
 	bad |= cs_modelfile_set(mf, "train.logq", "%d", o->logq);
 	bad |= cs_modelfile_set(mf, "train.gbce_t", "%.9g", o->gbce_t);
+	if (st->best_params && !st->best_in_model) { /* the best model is behind */
+		bad |= cs_modelfile_set(mf, "train.best_step", "%ld", st->best_step);
+		bad |= cs_modelfile_set(mf, "train.best_nforward", "%llu",
+					(unsigned long long)st->best_nforward);
+		bad |= cs_modelfile_add(mf, "train.best_params", st->best_params, m->nparams, NULL);
+	}
 	int rc = bad ? cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory")
 		     : cs_modelfile_write(mf, path, err);
 	cs_modelfile_free(mf);
@@ -250,6 +256,52 @@ static void ck_f64(const cs_modelfile *mf, const char *key, double lo, double hi
 		*bad = key;
 	else
 		*v = x;
+}
+
+void cs_train_state_free(cs_train_state *st)
+{
+	free(st->best_params);
+	st->best_params = NULL;
+	st->best_in_model = 0;
+}
+
+/*
+ * The best model of checkpoint mf into st: its tensor train.best_params,
+ * or the checkpoint's own weights when they are the best (taken at the
+ * end of the epoch that set it). Older checkpoints taken after the best
+ * have neither: st->best_params stays NULL.
+ */
+static int resume_best(const cs_modelfile *mf, const cs_bert *m, cs_train_state *st,
+		       const char *path, cs_error *err)
+{
+	const cs_tensor *t = cs_modelfile_find(mf, "train.best_params");
+	uint64_t step = 0, nf = 0;
+	const char *bad = NULL;
+	if (!t && (st->best_epoch == 0 || st->best_epoch != st->epoch || st->batch_pos))
+		return 0;
+	if (t) {
+		ck_u64(mf, "train.best_step", (uint64_t)m->step, 0, &step, &bad);
+		ck_u64(mf, "train.best_nforward", m->nforward, 0, &nf, &bad);
+		if (bad)
+			return cs_err(err, CS_ERR_FORMAT, path, 0, "bad or missing '%s' in "
+				      "checkpoint", bad);
+		if (t->n != m->nparams || cs_tensor_first_nonfinite(t) != t->n)
+			return cs_err(err, CS_ERR_FORMAT, path, 0, "the best model of the "
+				      "checkpoint does not fit its model (%zu parameters)",
+				      m->nparams);
+	}
+	if (!(st->best_params = malloc(m->nparams * sizeof *st->best_params)))
+		return cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory");
+	if (t) {
+		cs_tensor_get(t, st->best_params);
+		st->best_step = (long)step;
+		st->best_nforward = nf;
+	} else {
+		memcpy(st->best_params, m->params_memory, m->nparams * sizeof *st->best_params);
+		st->best_step = m->step;
+		st->best_nforward = m->nforward;
+	}
+	return 0;
 }
 
 cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
@@ -360,13 +412,14 @@ cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 	o->sampler = smp;
 	o->logq = (int)logq;
 	o->gbce_t = (float)gt;
-	cs_modelfile_free(mf);
 	if (st->epoch >= o->epochs) {
 		cs_err(err, CS_ERR_USAGE, path, 0,
 		       "checkpoint has finished all its %zu epochs: nothing to resume", o->epochs);
-		cs_bert_free(m);
-		return NULL;
+		goto fail;
 	}
+	if (resume_best(mf, m, st, path, err) < 0)
+		goto fail;
+	cs_modelfile_free(mf);
 	return m;
 fail:
 	cs_bert_free(m);
@@ -425,6 +478,35 @@ static int save_model(const cs_bert *m, const cs_train_opts *o, cs_comm *cm, kep
 	}
 	if ((rc = agree_rc(cm, rc, err)) == 0)
 		k->model_epoch = epoch;
+	return rc;
+}
+
+/*
+ * The best model, just written, kept for the checkpoints that come after
+ * it (rank 0 writes them).
+ */
+static int keep_best(const cs_bert *m, const cs_train_opts *o, const cs_comm *cm,
+		     cs_train_state *st, cs_error *err)
+{
+	if (!o->ckpt || cm->rank != 0)
+		return 0;
+	if (!st->best_params && !(st->best_params = malloc(m->nparams * sizeof *st->best_params)))
+		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	memcpy(st->best_params, m->params_memory, m->nparams * sizeof *st->best_params);
+	st->best_step = m->step;
+	st->best_nforward = m->nforward;
+	st->best_in_model = 1;
+	return 0;
+}
+
+/* The best model of st to o->output, as it was written when it was the best. */
+static int save_best(const cs_bert *m, const cs_train_opts *o, const cs_train_state *st,
+		     cs_error *err)
+{
+	cs_modelfile *mf = cs_bert_weights_to_file(m, st->best_params, st->best_step,
+						   st->best_nforward, o->item_vocab, err);
+	int rc = mf ? cs_modelfile_write(mf, o->output, err) : -1;
+	cs_modelfile_free(mf);
 	return rc;
 }
 
@@ -761,6 +843,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 			float lr = cs_adamw_lr(&aw, m->step);
 			/* a gradient that is not finite spoils the weights: nothing is saved after it */
 			cs_bert_update(m, &aw, &gnorm);
+			st->best_in_model = 0;
 			if (!isfinite(gnorm)) {
 				snprintf(what, sizeof what, "the gradient norm is %s", nonfinite_name(gnorm));
 				diverged(err, o, &k, what, m->step);
@@ -829,7 +912,8 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 				st->best = score;
 				st->best_epoch = st->epoch + 1;
 				st->bad_evals = 0;
-				if (save_model(m, o, cm, &k, st->epoch + 1, err) < 0)
+				if (save_model(m, o, cm, &k, st->epoch + 1, err) < 0 ||
+				    agree_rc(cm, keep_best(m, o, cm, st, err), err) < 0)
 					goto out;
 			} else {
 				st->bad_evals++;
@@ -863,6 +947,10 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 				goto out;
 		}
 	}
+	/* resumed after its best and never better since: -o gets the best */
+	if (valid && !k.model_epoch && st->best_params &&
+	    agree_rc(cm, cm->rank == 0 ? save_best(m, o, st, err) : 0, err) < 0)
+		goto out;
 	rc = 0;
 out:
 	if (rc < 0 && par && cm->failed < 0) { /* a failure the others share, or wait for */

@@ -61,7 +61,23 @@ typedef struct cs_train_state {
 	size_t examples;    /* training examples, 0: not known yet */
 	int validated;      /* on a validation split; a resume must give one too */
 	int stopped_early;
+	/*
+	 * The best model as it was written to the output (weights, step,
+	 * training forwards), kept on validated runs with a checkpoint: a
+	 * checkpoint taken after it carries it, so that a resumed run that
+	 * never improves on it writes the model the uninterrupted run left
+	 * (to its own -o). best_params is NULL until there is a best;
+	 * best_in_model: the model's weights are the best (no step since).
+	 * cs_train_state_free frees it.
+	 */
+	float *best_params;
+	long best_step;
+	uint64_t best_nforward;
+	int best_in_model;
 } cs_train_state;
+
+/* Free what st holds (best_params); st stays usable as a fresh state. */
+void cs_train_state_free(cs_train_state *st);
 
 /*
  * Every epoch ends with one of CS_TRAIN_EVAL (validated), CS_TRAIN_SAVE
@@ -104,7 +120,9 @@ typedef int (*cs_train_cb)(void *ctx, const cs_train_event *ev);
  * weight or moment that is not finite is ever written: the files on disk
  * stay the last good ones. With o->comm, a failure of any process stops
  * every one (o->comm->failed: the lowest rank that failed; err on the
- * others says which).
+ * others says which). A validated run that ends (0) having written no
+ * model itself, resumed after its best, writes the best it was resumed
+ * with (st->best_params) to o->output.
  */
 int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	     const cs_train_opts *o, cs_train_state *st, cs_train_cb cb, void *ctx,
@@ -114,9 +132,11 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 int cs_train_checkpoint(const cs_bert *m, const cs_train_opts *o,
 			const cs_train_state *st, const char *path, cs_error *err);
 /*
- * Load a checkpoint: the model with its optimiser state, st, and the
- * options the run was started with (epochs, batch, the AdamW settings,
- * validation cadence, patience, seed) into o, so that it goes on exactly.
+ * Load a checkpoint: the model with its optimiser state, st (with the
+ * best model's weights when the checkpoint has them), and the options the
+ * run was started with (epochs, batch, the AdamW settings, validation
+ * cadence, patience, seed) into o, so that it goes on exactly. st is
+ * overwritten: free it first.
  */
 cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 			 uint64_t *item_vocab, cs_error *err);

@@ -104,6 +104,28 @@ else
 	echo "skip: training ended (status $rc) before the kill"
 fi
 
+# Resumed after its best and never improving on it, a run still writes
+# the best model to its own -o: the file the uninterrupted run left.
+# Stopped early by --patience 1, the last checkpoint is the best epoch's
+# own (its weights are the best); by --patience 2, one epoch later, with
+# the best model's weights inside (train.best_params).
+for p in 1 2; do
+	train --lr 3e-2 --epochs 12 --patience $p --valid "$T/s.valid.cseq" --log "$T/es.tsv" \
+		-o "$T/es.bin" || die "--patience $p"
+	if [ "$(tail -1 "$T/es.tsv" | cut -f9)" != 0 ] || [ "$(wc -l < "$T/es.tsv")" -ge 13 ]; then
+		echo "skip: --patience $p did not stop early"
+		continue
+	fi
+	n=$(grep -ac train.best_params "$T/es.bin.ckpt")
+	[ "$n" = $((p - 1)) ] || die "--patience $p: train.best_params $n times in the checkpoint"
+	rm -f "$T/new.bin"
+	cs-train -q -j 1 -v "$T/vocab.txt" --resume "$T/es.bin.ckpt" --valid "$T/s.valid.cseq" \
+		-o "$T/new.bin" "$T/train.cseq" || die "resume of --patience $p"
+	[ -e "$T/new.bin" ] || die "--patience $p: a resume that never improved wrote no model"
+	cmp -s "$T/new.bin" "$T/es.bin" || die "--patience $p: the resumed run's model is not the best"
+	ok "--patience $p: a resume to a new -o that never improves writes the checkpoint's best"
+done
+
 # Bad input: each a clear message and exit 1.
 cs-vocab build -q -o "$T/vocab2.txt" --max-size 60 "$T/raw.cseq" || die "vocab2"
 cs-vocab encode -q -v "$T/vocab2.txt" -o "$T/enc2.cseq" "$T/raw.cseq" || die "encode2"

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "bertfile.h"
 #include "train.h"
+#include "vocab.h"
 
 void cs_train_defaults(cs_train_opts *o)
 {
@@ -427,6 +428,149 @@ fail:
 	return NULL;
 }
 
+/* ------------------------------------------------------------ a run's model */
+
+int cs_train_vocab(cs_bert_config *cfg, uint64_t *item_vocab, const cs_vocab *voc,
+		   const char *vpath, const char *inputs, cs_error *err)
+{
+	int f = cs_vocab_find(voc, "item");
+	if (f < 0)
+		return cs_err(err, CS_ERR_FORMAT, vpath, 0, "vocabulary has no field 'item'");
+	*item_vocab = cs_vocab_fingerprint(voc, (size_t)f);
+	cfg->V = cs_vocab_size(voc, (size_t)f);
+	if (!inputs)
+		return 0;
+	char *list = strdup(inputs), *save = NULL;
+	int rc = 0;
+	if (!list)
+		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	cfg->NF = 0;
+	for (char *t = strtok_r(list, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
+		int fi = cs_vocab_find(voc, t);
+		if (cfg->NF == CS_BERT_MAXF) {
+			rc = cs_err(err, CS_ERR_USAGE, NULL, 0, "at most %d --inputs", CS_BERT_MAXF);
+		} else if (!strcmp(t, "item")) {
+			rc = cs_err(err, CS_ERR_USAGE, NULL, 0, "the item is always an input");
+		} else if (fi < 0) {
+			rc = cs_err(err, CS_ERR_USAGE, vpath, 0, "vocabulary has no field '%s' (build "
+				    "it with cs-vocab build -F item,%s)", t, t);
+		} else if (strlen(t) >= sizeof cfg->fname[0]) {
+			rc = cs_err(err, CS_ERR_USAGE, NULL, 0, "input name '%s' too long", t);
+		} else {
+			for (size_t i = 0; i < cfg->NF && !rc; i++)
+				if (!strcmp(cfg->fname[i], t))
+					rc = cs_err(err, CS_ERR_USAGE, NULL, 0, "input '%s' given twice", t);
+			if (rc)
+				break;
+			strcpy(cfg->fname[cfg->NF], t);
+			cfg->VF[cfg->NF] = cs_vocab_size(voc, (size_t)fi);
+			cfg->fvocab[cfg->NF] = cs_vocab_fingerprint(voc, (size_t)fi);
+			cfg->NF++;
+		}
+	}
+	free(list);
+	return rc;
+}
+
+cs_bert *cs_train_new_model(const cs_bert_config *cfg, uint64_t seed, double mem_limit,
+			    const char *path, cs_error *err)
+{
+	if (cs_bert_config_check(cfg, err) < 0)
+		return NULL;
+	double need = cs_bert_mem_bytes(cfg, 0, 0, 0, 1);
+	if (mem_limit > 0 && need > mem_limit) {
+		int gn = need >= 1 << 30, gl = mem_limit >= 1 << 30;
+		cs_err(err, CS_ERR_LIMIT, path, 0, "model needs %.*f %s for its parameters, "
+		       "gradients and optimiser state (hidden %zu, ff %zu, layers %zu, items %zu), "
+		       "over the limit of %.*f %s (set CS_MEM_LIMIT)", gn,
+		       need / (gn ? 1 << 30 : 1 << 20), gn ? "GiB" : "MiB", cfg->C, cfg->FF,
+		       cfg->L, cfg->V, gl, mem_limit / (gl ? 1 << 30 : 1 << 20), gl ? "GiB" : "MiB");
+		return NULL;
+	}
+	return cs_bert_new(cfg, seed, err);
+}
+
+static int same_inputs(const cs_bert_config *a, const cs_bert_config *b)
+{
+	if (a->NF != b->NF)
+		return 0;
+	for (size_t i = 0; i < a->NF; i++)
+		if (strcmp(a->fname[i], b->fname[i]) || a->fvocab[i] != b->fvocab[i])
+			return 0;
+	return 1;
+}
+
+/*
+ * Was the model of mc (fp: its items' fingerprint), read from path (a
+ * "model" or a "checkpoint"), trained on the run's vocabulary: the items
+ * of cfg and item_vocab; with voc, each extra input of mc too, after
+ * those of cfg when the run gave them (inputs: --inputs, or NULL)?
+ */
+static int same_vocab(const cs_bert_config *mc, uint64_t fp, const char *what,
+		      const char *path, const cs_bert_config *cfg, uint64_t item_vocab,
+		      const cs_vocab *voc, const char *vpath, const char *inputs, cs_error *err)
+{
+	if (fp != item_vocab || mc->V != cfg->V)
+		return cs_err(err, CS_ERR_FORMAT, path, 0,
+			      "%s was trained with another item vocabulary than '%s'", what, vpath);
+	if (inputs && !same_inputs(cfg, mc))
+		return cs_err(err, CS_ERR_USAGE, path, 0,
+			      "model's extra inputs differ from --inputs %s", inputs);
+	for (size_t i = 0; voc && i < mc->NF; i++) {
+		int fi = cs_vocab_find(voc, mc->fname[i]);
+		if (fi < 0 || cs_vocab_fingerprint(voc, (size_t)fi) != mc->fvocab[i])
+			return cs_err(err, CS_ERR_FORMAT, path, 0,
+				      "%s's input '%s' was trained with another vocabulary than "
+				      "'%s'", what, mc->fname[i], vpath);
+	}
+	return 0;
+}
+
+cs_bert *cs_train_model(cs_bert_config *cfg, const char *inputs, const cs_vocab *voc,
+			const char *vpath, const char *init, const char *resume,
+			cs_train_opts *o, cs_train_state *st, double mem_limit, cs_error *err)
+{
+	uint64_t fp;
+	cs_bert *m, *src;
+	if (resume) {
+		if (!(m = cs_train_resume(resume, st, o, &fp, err)))
+			return NULL;
+		if (same_vocab(&m->cfg, fp, "checkpoint", resume, cfg, o->item_vocab, NULL, vpath,
+			       NULL, err) < 0) {
+			cs_bert_free(m);
+			return NULL;
+		}
+		*cfg = m->cfg;
+		return m;
+	}
+	if (!init)
+		return cs_train_new_model(cfg, o->seed, mem_limit, NULL, err);
+	if (!(src = cs_bert_load(init, &fp, NULL, err)))
+		return NULL;
+	m = NULL;
+	if (same_vocab(&src->cfg, fp, "model", init, cfg, o->item_vocab, voc, vpath, inputs,
+		       err) == 0) {
+		/* the encoder's shape and inputs come from the model; the head,
+		 * its pooling and the dropouts from the run */
+		cs_bert_config c = src->cfg;
+		c.head = cfg->head;
+		c.pool = cfg->pool;
+		if (c.head != CS_HEAD_CLOZE)
+			c.pred = 0;
+		c.hidden_dropout = cfg->hidden_dropout;
+		c.attn_dropout = cfg->attn_dropout;
+		m = cs_train_new_model(&c, o->seed, mem_limit, init, err);
+		if (m && cs_bert_copy_encoder(m, src, err) < 0) {
+			cs_bert_free(m);
+			m = NULL;
+		}
+		if (m)
+			*cfg = c;
+	}
+	cs_bert_free(src);
+	return m;
+}
+
 /* What a run has written so far, for the message when it diverges. */
 typedef struct kept {
 	long ckpt_step;     /* step of the last checkpoint written, -1: none */
@@ -722,6 +866,26 @@ static int same_model(const cs_bert *m, cs_comm *cm, cs_error *err)
 	return cs_comm_agree(cm, ok, err) ? 0 : -1;
 }
 
+int cs_train_check_data(const cs_train_state *st, const cs_train_opts *o,
+			const cs_dataset *train, const cs_dataset *valid, const char *path,
+			cs_error *err)
+{
+	size_t n = train->n, per_epoch = (n + o->batch - 1) / o->batch;
+	const char *the = path ? "" : "the ";
+	/* a resumed run goes on exactly only on the same data */
+	if (st->examples && st->examples != n)
+		return cs_err(err, CS_ERR_USAGE, path, 0, "%scheckpoint was trained on %zu "
+			      "examples, not %zu: resume with the same training data", the,
+			      st->examples, n);
+	if (st->batch_pos > per_epoch)
+		return cs_err(err, CS_ERR_FORMAT, path, 0, "%scheckpoint is %zu batches into an "
+			      "epoch of %zu", the, st->batch_pos, per_epoch);
+	if (st->validated && !valid)
+		return cs_err(err, CS_ERR_USAGE, path, 0, "%scheckpoint's run was validated: "
+			      "resume with the same --valid split", the);
+	return 0;
+}
+
 int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	     const cs_train_opts *o, cs_train_state *st, cs_train_cb cb, void *ctx,
 	     cs_error *err)
@@ -752,22 +916,8 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 		       cs_bert_head_name(head));
 		goto out;
 	}
-	/* a resumed run goes on exactly only on the same data */
-	if (st->examples && st->examples != n) {
-		cs_err(err, CS_ERR_USAGE, NULL, 0, "the checkpoint was trained on %zu examples, "
-		       "not %zu: resume with the same training data", st->examples, n);
+	if (cs_train_check_data(st, o, train, valid, NULL, err) < 0)
 		goto out;
-	}
-	if (st->batch_pos > per_epoch) {
-		cs_err(err, CS_ERR_FORMAT, NULL, 0, "the checkpoint is %zu batches into an epoch "
-		       "of %zu", st->batch_pos, per_epoch);
-		goto out;
-	}
-	if (st->validated && !valid) {
-		cs_err(err, CS_ERR_USAGE, NULL, 0, "the checkpoint's run was validated: resume "
-		       "with the same --valid split");
-		goto out;
-	}
 	st->examples = n;
 	st->validated = valid != NULL;
 	if (cs_dataset_check(train, &m->cfg, err) < 0 ||

@@ -13,6 +13,7 @@
 #include "dataset.h"
 #include "evaluate.h"
 #include "model.h"
+#include "vocab.h"
 
 typedef struct cs_train_opts {
 	size_t epochs;       /* [20] */
@@ -128,6 +129,17 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	     const cs_train_opts *o, cs_train_state *st, cs_train_cb cb, void *ctx,
 	     cs_error *err);
 
+/*
+ * Can the run of st go on with train and valid? A checkpoint's (read from
+ * path, which messages name; NULL: none) needs as many examples as its
+ * run had, a validation split if it had one, and a position within an
+ * epoch of train. cs_train checks it first; a program checks it before it
+ * starts its log.
+ */
+int cs_train_check_data(const cs_train_state *st, const cs_train_opts *o,
+			const cs_dataset *train, const cs_dataset *valid, const char *path,
+			cs_error *err);
+
 /* Write a checkpoint of m and st to path. */
 int cs_train_checkpoint(const cs_bert *m, const cs_train_opts *o,
 			const cs_train_state *st, const char *path, cs_error *err);
@@ -140,5 +152,33 @@ int cs_train_checkpoint(const cs_bert *m, const cs_train_opts *o,
  */
 cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 			 uint64_t *item_vocab, cs_error *err);
+
+/*
+ * The model of a run, set up as cs-train's options say. First the
+ * vocabulary voc (vpath: its file, for messages) gives cfg its items (V)
+ * and item_vocab their fingerprint, and the extra inputs of the
+ * comma-separated list inputs (NULL: none) with their sizes and
+ * fingerprints.
+ */
+int cs_train_vocab(cs_bert_config *cfg, uint64_t *item_vocab, const cs_vocab *voc,
+		   const char *vpath, const char *inputs, cs_error *err);
+/*
+ * Then the model, by what the run starts from: resume, the checkpoint's
+ * model, with st and o as cs_train_resume restores them; init, a new
+ * model on the encoder of the trained model init (its sizes and extra
+ * inputs, which must be those of --inputs when given, and cfg's head,
+ * pooling and dropouts); neither, a new model of cfg. Every model read
+ * must have been trained on the run's vocabulary (o->item_vocab, and voc
+ * for init's inputs). cfg ends as the model's config. A new model's
+ * parameters, gradients and optimiser state must fit in mem_limit bytes
+ * (0: no limit).
+ */
+cs_bert *cs_train_model(cs_bert_config *cfg, const char *inputs, const cs_vocab *voc,
+			const char *vpath, const char *init, const char *resume,
+			cs_train_opts *o, cs_train_state *st, double mem_limit, cs_error *err);
+/* A new model of cfg (seed: its weights) that fits in mem_limit as above
+ * (path: the file its config came from, for the message, or NULL). */
+cs_bert *cs_train_new_model(const cs_bert_config *cfg, uint64_t seed, double mem_limit,
+			    const char *path, cs_error *err);
 
 #endif

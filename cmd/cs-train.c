@@ -575,51 +575,14 @@ int main(int argc, char **argv)
 				 mem_limit(), &err)))
 		goto fail;
 	int kind = cs_data_kind(&cfg, 1);
-	if (!(train = cs_dataset_for_model(train_path, &cfg, to.item_vocab, 1, NULL, &err)))
+	size_t window;
+	train = cs_train_examples(train_path, &m, &cfg, !resume && !init_path, maxlen_set, attention,
+				  norm, to.seed, to.item_vocab, mem_limit(), &window, &err);
+	if (window)
+		warnx_("warning: the examples on stdin are windows of %zu events, the model reads "
+		       "%zu: give --max-len %zu to train on all of them", window, cfg.P, window);
+	if (!train)
 		goto fail;
-	if (!resume && !init_path && !maxlen_set && cfg.head == CS_HEAD_CLOZE &&
-	    train->window > cfg.P) {
-		/* a new model's length covers the examples' windows (cs-mask
-		 * --max-len) unless --max-len says otherwise: read them again,
-		 * which stdin cannot */
-		if (!strcmp(train_path, "-")) {
-			warnx_("warning: the examples on stdin are windows of %zu events, the "
-			       "model reads %zu: give --max-len %zu to train on all of them",
-			       train->window, cfg.P, train->window);
-		} else {
-			cfg.P = train->window;
-			cs_dataset_free(train);
-			cs_bert_free(m);
-			train = NULL;
-			if (!(m = cs_train_new_model(&cfg, to.seed, mem_limit(), NULL, &err)) ||
-			    !(train = cs_dataset_for_model(train_path, &cfg, to.item_vocab, 1, NULL,
-							   &err)))
-				goto fail;
-		}
-	}
-	if (cfg.head == CS_HEAD_CLOZE) {
-		/* the attention follows the examples unless said (it sizes no
-		 * tensor); the blocks are pre-LN for causal attention unless
-		 * said, which sizes tensors: a new model then */
-		if (!resume && !init_path) {
-			m->cfg.causal = cfg.causal = attention >= 0 ? attention : train->next;
-			int pre = norm >= 0 ? norm : cfg.causal;
-			if (pre != cfg.prenorm) {
-				cfg.prenorm = pre;
-				cs_bert_free(m);
-				if (!(m = cs_train_new_model(&cfg, to.seed, mem_limit(), NULL, &err)))
-					goto fail;
-			}
-		}
-		if (cfg.causal != train->next) {
-			cs_err(&err, CS_ERR_USAGE, train_path, 0,
-			       "%s examples for a %s model: make them with cs-mask %s",
-			       train->next ? "next-item" : "Cloze",
-			       cfg.causal ? "causal" : "bidirectional",
-			       cfg.causal ? "next" : "cloze");
-			goto fail;
-		}
-	}
 	size_t keep = cs_batch_appends(&cfg, kind) ? cfg.P - 1 : cfg.P;
 	if (valid_path && !(valid = cs_dataset_for_model(valid_path, &cfg, to.item_vocab, 0, NULL, &err)))
 		goto fail;

@@ -571,6 +571,56 @@ cs_bert *cs_train_model(cs_bert_config *cfg, const char *inputs, const cs_vocab 
 	return m;
 }
 
+cs_dataset *cs_train_examples(const char *path, cs_bert **m, cs_bert_config *cfg, int fresh,
+			      int fixed_len, int attention, int norm, uint64_t seed,
+			      uint64_t item_vocab, double mem_limit, size_t *window, cs_error *err)
+{
+	cs_dataset *d = cs_dataset_for_model(path, cfg, item_vocab, 1, NULL, err);
+	*window = 0;
+	if (!d)
+		return NULL;
+	if (fresh && !fixed_len && cfg->head == CS_HEAD_CLOZE && d->window > cfg->P) {
+		/* a new model's length covers the examples' windows (cs-mask
+		 * --max-len) unless --max-len says otherwise: read them again,
+		 * which stdin cannot */
+		if (!strcmp(path, "-")) {
+			*window = d->window;
+		} else {
+			cfg->P = d->window;
+			cs_dataset_free(d);
+			cs_bert_free(*m);
+			if (!(*m = cs_train_new_model(cfg, seed, mem_limit, NULL, err)) ||
+			    !(d = cs_dataset_for_model(path, cfg, item_vocab, 1, NULL, err)))
+				return NULL;
+		}
+	}
+	if (cfg->head != CS_HEAD_CLOZE)
+		return d;
+	/* the attention follows the examples unless said (it sizes no
+	 * tensor); the blocks are pre-LN for causal attention unless said,
+	 * which sizes tensors: a new model then */
+	if (fresh) {
+		(*m)->cfg.causal = cfg->causal = attention >= 0 ? attention : d->next;
+		int pre = norm >= 0 ? norm : cfg->causal;
+		if (pre != cfg->prenorm) {
+			cfg->prenorm = pre;
+			cs_bert_free(*m);
+			if (!(*m = cs_train_new_model(cfg, seed, mem_limit, NULL, err))) {
+				cs_dataset_free(d);
+				return NULL;
+			}
+		}
+	}
+	if (cfg->causal != d->next) {
+		cs_err(err, CS_ERR_USAGE, path, 0, "%s examples for a %s model: make them with "
+		       "cs-mask %s", d->next ? "next-item" : "Cloze",
+		       cfg->causal ? "causal" : "bidirectional", cfg->causal ? "next" : "cloze");
+		cs_dataset_free(d);
+		return NULL;
+	}
+	return d;
+}
+
 /* What a run has written so far, for the message when it diverges. */
 typedef struct kept {
 	long ckpt_step;     /* step of the last checkpoint written, -1: none */

@@ -176,6 +176,24 @@ int cs_train_vocab(cs_bert_config *cfg, uint64_t *item_vocab, const cs_vocab *vo
 cs_bert *cs_train_model(cs_bert_config *cfg, const char *inputs, const cs_vocab *voc,
 			const char *vpath, const char *init, const char *resume,
 			cs_train_opts *o, cs_train_state *st, double mem_limit, cs_error *err);
+/*
+ * Then the training examples at path, read for the model *m of config
+ * cfg; a new model (fresh: neither init nor resume) follows them. Its
+ * length covers the examples' windows (cs-mask --max-len) unless
+ * fixed_len: the model is made anew (seed, mem_limit) and the examples
+ * read again, which stdin cannot (*window then gets the examples' window
+ * length, the model keeping its own; else 0). A cloze model's attention
+ * is causal on next-item examples (cs-mask next), else bidirectional,
+ * unless attention says (1 causal, 0 bidirectional, -1 the examples');
+ * its blocks are pre-LN with causal attention, else post-LN, unless norm
+ * says (1 pre, 0 post, -1 by the attention): a new model when that
+ * changes. Cloze examples for a causal cloze model, or next-item examples
+ * for a bidirectional one, are an error. *m may be replaced (NULL on
+ * failure).
+ */
+cs_dataset *cs_train_examples(const char *path, cs_bert **m, cs_bert_config *cfg, int fresh,
+			      int fixed_len, int attention, int norm, uint64_t seed,
+			      uint64_t item_vocab, double mem_limit, size_t *window, cs_error *err);
 /* A new model of cfg (seed: its weights) that fits in mem_limit as above
  * (path: the file its config came from, for the message, or NULL). */
 cs_bert *cs_train_new_model(const cs_bert_config *cfg, uint64_t seed, double mem_limit,

@@ -65,6 +65,19 @@ cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -k 5 -x "$T/s.test.cseq" > "$T/r
 expect_eq "$(wc -l < "$T/rec2.txt" | tr -d ' ')" 3000 "stream recommendations"
 ok "recommendations from text and from a stream"
 
+# A history's key is a sequence-level field: user, else session (an
+# event-level user is no key), else the record's number.
+printf 'session:seq:string\tuser:event:string\titem:event:string\ns1\tu1\tp10\ns1\tu1\tp11\n' |
+	cs-cat -r -o "$T/keyed.cseq" || die "keyed stream"
+cs-vocab encode -q -v "$T/vocab.txt" -o "$T/keyed.enc.cseq" "$T/keyed.cseq" || die "encode keyed"
+expect_eq "$(cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -k 1 "$T/keyed.enc.cseq" | cut -f1)" \
+	s1 "key of a session stream with an event-level user"
+expect_eq "$(cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -k 1 --key session \
+	"$T/keyed.enc.cseq" | cut -f1)" s1 "--key session"
+test_must_fail cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" --key user "$T/keyed.enc.cseq"
+stderr_has "stream has no sequence field 'user'"
+ok "the keys of a stream's histories"
+
 # Every scoring kernel this CPU runs gives the same lines, scores included.
 for k in c fp32 avx512 bf16 amx; do
 	CS_KERNEL=$k cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -k 5 -x "$T/s.test.cseq" \

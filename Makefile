@@ -57,10 +57,11 @@ TESTS := $(TEST_SRC:.c=)
 FUZZ_TARGETS := ingest stream vocab model text
 REPLAYS := $(addprefix tests/fuzz/replay-,$(FUZZ_TARGETS))
 # The installed headers, under $(INCDIR)/cs (#include <cs/cs.h>): streams,
-# ingest, times, vocabularies, text, masking, metrics and their RNG. The
-# model's headers (model.h, nn.h, train.h, ...) stay private while the
-# model's shape changes.
-PUBLIC_H := lib/cs.h lib/ingest.h lib/time.h lib/vocab.h lib/text.h lib/mask.h lib/metrics.h lib/rng.h
+# ingest, times, vocabularies, text, splits, masking, labels, metrics and
+# their RNG. The model's headers (model.h, nn.h, train.h, ...) stay private
+# while the model's shape changes.
+PUBLIC_H := lib/cs.h lib/ingest.h lib/time.h lib/vocab.h lib/text.h lib/split.h lib/mask.h \
+	lib/label.h lib/metrics.h lib/rng.h
 MAN1 := $(sort $(wildcard man/*.1))
 MAN5 := $(sort $(wildcard man/*.5))
 MAN7 := $(sort $(wildcard man/*.7))

@@ -169,68 +169,17 @@ static void print_binary(const cs_binmetrics *b, int json)
 /* Metrics of 'probability<TAB>label' lines. */
 static int eval_scores(const char *in, double threshold, int json)
 {
-	int std = !strcmp(in, "-");
-	const char *name = std ? "<stdin>" : in;
-	FILE *fp = std ? stdin : fopen(in, "r");
 	cs_error err;
-	float *p = NULL;
-	uint8_t *y = NULL;
-	size_t n = 0, cap_p = 0, cap_y = 0, cap = 0;
-	char *line = NULL;
-	long lineno = 0;
-	int rc = EXIT_DATA;
 	cs_binmetrics bm;
-	if (!fp) {
-		cs_err(&err, CS_ERR_IO, in, 0, "cannot open: %s", strerror(errno));
-		goto fail;
-	}
-	while (getline(&line, &cap, fp) >= 0) {
-		char *e, *t;
-		lineno++;
-		double v = strtod(line, &e);
-		if (e == line || *e != '\t') {
-			cs_err(&err, CS_ERR_FORMAT, name, lineno, "expected 'probability<TAB>label'");
-			goto fail;
-		}
-		long l = strtol(e + 1, &t, 10);
-		if (t == e + 1 || (*t && *t != '\n' && *t != '\r') || (l != 0 && l != 1)) {
-			cs_err(&err, CS_ERR_FORMAT, name, lineno, "label is not 0 or 1");
-			goto fail;
-		}
-		if (!(v >= 0 && v <= 1)) {
-			cs_err(&err, CS_ERR_FORMAT, name, lineno, "probability %g not in [0, 1]", v);
-			goto fail;
-		}
-		if (cs_grow((void **)&p, &cap_p, n + 1, sizeof *p) < 0 ||
-		    cs_grow((void **)&y, &cap_y, n + 1, sizeof *y) < 0) {
-			cs_err(&err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-			goto fail;
-		}
-		p[n] = (float)v;
-		y[n++] = (uint8_t)l;
-	}
-	if (ferror(fp)) {
-		cs_err(&err, CS_ERR_IO, name, 0, "read error: %s", strerror(errno));
-		goto fail;
-	}
-	if (cs_binmetrics_compute(p, y, n, threshold, &bm, &err) < 0) {
-		snprintf(err.path, sizeof err.path, "%s", name);
-		goto fail;
+	if (cs_binmetrics_read(in, threshold, &bm, &err) < 0) {
+		report(&err);
+		return EXIT_DATA;
 	}
 	print_binary(&bm, json);
-	rc = fflush(stdout) == 0 ? 0 : EXIT_DATA;
-	if (rc)
-		warnx_("<stdout>: write error: %s", strerror(errno));
-	goto out;
-fail:
-	report(&err);
-out:
-	if (fp && !std)
-		fclose(fp);
-	free(line);
-	free(p);
-	free(y);
-	return rc;
+	if (fflush(stdout) == 0)
+		return 0;
+	warnx_("<stdout>: write error: %s", strerror(errno));
+	return EXIT_DATA;
 }
 
 int main(int argc, char **argv)

@@ -71,15 +71,6 @@ static const struct option longopts[] = {
 	{ 0, 0, 0, 0 }
 };
 
-/* A batch of histories waiting to be scored. */
-typedef struct pending {
-	cs_dataset d;      /* off and item only */
-	size_t cap_tok, cap_off, cap_koff;
-	char *keys;        /* NUL-separated */
-	size_t *key_off;   /* (n + 1) */
-	size_t keys_len, keys_cap;
-} pending;
-
 typedef struct ctx {
 	cs_bert *m;
 	const cs_vocab *voc;
@@ -96,30 +87,14 @@ typedef struct ctx {
 	const char *oname;
 } ctx;
 
-/* Add one history (items, already ids) under key. */
-static int add(pending *pd, const char *key, size_t klen, const uint32_t *it, size_t n,
-	       size_t keep, uint64_t *truncated)
+/* Add one history (items, already ids) under key; all of it is kept for
+ * --exclude-seen, the model reads the last c->room. */
+static int add(ctx *c, cs_histories *pd, const char *key, size_t klen, const uint32_t *it,
+	       size_t n, cs_error *err)
 {
-	/* All of it is kept for --exclude-seen; scoring uses the last keep. */
-	if (n > keep)
-		(*truncated)++;
-	size_t i = pd->d.n, ntok = i ? pd->d.off[i] : 0;
-	if (cs_grow((void **)&pd->d.off, &pd->cap_off, i + 2, sizeof *pd->d.off) < 0 ||
-	    cs_grow((void **)&pd->key_off, &pd->cap_koff, i + 3, sizeof *pd->key_off) < 0 ||
-	    cs_grow((void **)&pd->d.item, &pd->cap_tok, ntok + n + 1, sizeof *pd->d.item) < 0 ||
-	    cs_grow((void **)&pd->keys, &pd->keys_cap, pd->keys_len + klen + 1, 1) < 0)
-		return -1;
-	if (n)
-		memcpy(pd->d.item + ntok, it, n * sizeof *it);
-	pd->d.off[i] = ntok;
-	pd->d.off[i + 1] = ntok + n;
-	pd->key_off[i] = pd->keys_len;
-	memcpy(pd->keys + pd->keys_len, key, klen);
-	pd->keys_len += klen;
-	pd->keys[pd->keys_len++] = 0;
-	pd->key_off[i + 1] = pd->keys_len;
-	pd->d.n++;
-	return 0;
+	if (n > c->room)
+		c->truncated++;
+	return cs_histories_add(pd, key, klen, it, n, err);
 }
 
 /* A key, escaped (a tab or newline in it cannot forge lines), and a tab. */
@@ -147,9 +122,9 @@ static void json_num(FILE *fp, float v)
 }
 
 /* --json: one history's top items, {"key", "items", "scores"}. */
-static void json_top(ctx *c, const pending *pd, size_t i, size_t row)
+static void json_top(ctx *c, const cs_histories *pd, size_t i, size_t row)
 {
-	json_key(c->out, pd->keys, pd->key_off, i);
+	json_key(c->out, pd->d.keys, pd->d.key_off, i);
 	fputs("\"items\":[", c->out);
 	for (size_t r = 0; r < c->nres[row]; r++) {
 		size_t len;
@@ -168,7 +143,7 @@ static void json_top(ctx *c, const pending *pd, size_t i, size_t row)
 }
 
 /* Score the pending histories, print their top k and flush. */
-static int flush(ctx *c, pending *pd, cs_error *err)
+static int flush(ctx *c, cs_histories *pd, cs_error *err)
 {
 	for (size_t first = 0; first < pd->d.n; first += c->batch) {
 		size_t B = pd->d.n - first < c->batch ? pd->d.n - first : c->batch;
@@ -183,7 +158,7 @@ static int flush(ctx *c, pending *pd, cs_error *err)
 			for (size_t r = 0; r < c->nres[i]; r++) {
 				size_t len, at = i * c->k + r;
 				const char *tok = cs_vocab_token(c->voc, c->vf, c->ids[at], &len);
-				put_key(c->out, pd->keys, pd->key_off, first + i);
+				put_key(c->out, pd->d.keys, pd->d.key_off, first + i);
 				fprintf(c->out, "%zu\t", r + 1);
 				cs_text_put(c->out, tok, len);
 				fprintf(c->out, "\t%.6g\n", c->vals[at]);
@@ -191,15 +166,14 @@ static int flush(ctx *c, pending *pd, cs_error *err)
 		}
 	}
 	c->histories += pd->d.n;
-	pd->d.n = 0;
-	pd->keys_len = 0;
+	cs_histories_clear(pd);
 	if (fflush(c->out) != 0 || ferror(c->out))
 		return cs_err(err, CS_ERR_IO, c->oname, 0, "write error: %s", strerror(errno));
 	return 0;
 }
 
 /* Histories from an encoded stream. */
-static int from_stream(ctx *c, pending *pd, const char *in, const char *keyfield,
+static int from_stream(ctx *c, cs_histories *pd, const char *in, const char *keyfield,
 		       uint64_t model_vocab, cs_error *err)
 {
 	cs_record rec = { 0 };
@@ -208,10 +182,7 @@ static int from_stream(ctx *c, pending *pd, const char *in, const char *keyfield
 	if (!r)
 		return -1;
 	const cs_schema *s = cs_reader_schema(r);
-	int item = cs_schema_find(s, "item");
-	int key = keyfield ? cs_schema_find(s, keyfield) : cs_schema_find(s, "user");
-	if (!keyfield && key < 0)
-		key = cs_schema_find(s, "session");
+	int item = cs_schema_find(s, "item"), key;
 	if (item < 0 || s->f[item].level != CS_EVENT || s->f[item].type != CS_ID) {
 		cs_err(err, CS_ERR_FORMAT, cs_reader_path(r), 0,
 		       "stream has no encoded event field 'item'%s",
@@ -223,26 +194,12 @@ static int from_stream(ctx *c, pending *pd, const char *in, const char *keyfield
 		cs_vocab_check_field(c->voc, s, cs_reader_path(r), "item", err);
 		goto out;
 	}
-	if (keyfield && (key < 0 || s->f[key].level != CS_SEQ)) {
-		cs_err(err, CS_ERR_FORMAT, cs_reader_path(r), 0, "stream has no sequence field '%s'",
-		       keyfield);
+	if ((key = cs_dataset_key_field(s, keyfield ? keyfield : "", cs_reader_path(r), err)) < -1)
 		goto out;
-	}
 	while ((got = cs_reader_next(r, &rec, err)) == 1) {
-		char num[32];
-		const char *k = num;
+		char num[CS_KEY_BUF];
 		size_t klen;
-		if (key < 0 || s->f[key].level != CS_SEQ) {
-			klen = (size_t)snprintf(num, sizeof num, "%" PRIu64, cs_reader_records(r));
-		} else if (s->f[key].type == CS_STRING) {
-			k = cs_col_str(&rec.col[key], 0, &klen);
-		} else if (s->f[key].type == CS_INT64) {
-			klen = (size_t)snprintf(num, sizeof num, "%" PRId64, rec.col[key].v.i64[0]);
-		} else if (s->f[key].type == CS_ID) {
-			klen = (size_t)snprintf(num, sizeof num, "%" PRIu32, rec.col[key].v.u32[0]);
-		} else {
-			klen = (size_t)snprintf(num, sizeof num, "%.9g", rec.col[key].v.f32[0]);
-		}
+		const char *k = cs_dataset_key(s, key, &rec, cs_reader_records(r), num, &klen);
 		const uint32_t *it = rec.col[item].v.u32;
 		for (size_t j = 0; j < rec.nevents; j++)
 			if (it[j] >= c->m->cfg.V) {
@@ -251,10 +208,8 @@ static int from_stream(ctx *c, pending *pd, const char *in, const char *keyfield
 				       cs_reader_records(r), it[j], c->m->cfg.V);
 				goto out;
 			}
-		if (add(pd, k, klen, it, rec.nevents, c->room, &c->truncated) < 0) {
-			cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+		if (add(c, pd, k, klen, it, rec.nevents, err) < 0)
 			goto out;
-		}
 		if (pd->d.n >= c->batch && flush(c, pd, err) < 0)
 			goto out;
 	}
@@ -286,7 +241,7 @@ static void put_token(FILE *fp, const char *p, size_t n)
  * answered (and flushed) before the wait, so that a service writing one
  * history and waiting gets its answer.
  */
-static int from_text(ctx *c, pending *pd, const char *in, cs_error *err)
+static int from_text(ctx *c, cs_histories *pd, const char *in, cs_error *err)
 {
 	int std = !strcmp(in, "-");
 	const char *name = std ? "<stdin>" : in;
@@ -351,10 +306,8 @@ static int from_text(ctx *c, pending *pd, const char *in, cs_error *err)
 			}
 			p = e;
 		}
-		if (add(pd, line, (size_t)(tab - line), ids, n, c->room, &c->truncated) < 0) {
-			cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+		if (add(c, pd, line, (size_t)(tab - line), ids, n, err) < 0)
 			goto out;
-		}
 		if (pd->d.n >= c->batch && flush(c, pd, err) < 0)
 			goto out;
 	}
@@ -474,7 +427,7 @@ int main(int argc, char **argv)
 	int rc = EXIT_DATA;
 	uint64_t fp;
 	cs_vocab *voc = NULL;
-	pending pd = { 0 };
+	cs_histories pd = { 0 };
 	double t0 = cs_now();
 	if (out_path && strcmp(out_path, "-") != 0) {
 		if (cs_ofile_open(&of, out_path, &err) < 0)
@@ -567,10 +520,7 @@ out:
 	free(c.ids);
 	free(c.vals);
 	free(c.nres);
-	free(pd.d.off);
-	free(pd.d.item);
-	free(pd.keys);
-	free(pd.key_off);
+	cs_histories_free(&pd);
 	cs_vocab_free(voc);
 	cs_bert_free(c.m);
 	return rc;

@@ -220,45 +220,6 @@ static int log_row(run *r, const cs_train_event *ev, double epoch, int whole, do
 	return log_flush(r);
 }
 
-/* The extra inputs of a comma-separated list, sized from the vocabulary. */
-static int set_inputs(cs_bert_config *cfg, char *list, const cs_vocab *voc, const char *vpath,
-		      cs_error *err)
-{
-	char *save = NULL;
-	cfg->NF = 0;
-	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		int f = cs_vocab_find(voc, t);
-		if (cfg->NF == CS_BERT_MAXF)
-			return cs_err(err, CS_ERR_USAGE, NULL, 0, "at most %d --inputs", CS_BERT_MAXF);
-		if (!strcmp(t, "item"))
-			return cs_err(err, CS_ERR_USAGE, NULL, 0, "the item is always an input");
-		if (f < 0)
-			return cs_err(err, CS_ERR_USAGE, vpath, 0,
-				      "vocabulary has no field '%s' (build it with cs-vocab build -F "
-				      "item,%s)", t, t);
-		if (strlen(t) >= sizeof cfg->fname[0])
-			return cs_err(err, CS_ERR_USAGE, NULL, 0, "input name '%s' too long", t);
-		for (size_t i = 0; i < cfg->NF; i++)
-			if (!strcmp(cfg->fname[i], t))
-				return cs_err(err, CS_ERR_USAGE, NULL, 0, "input '%s' given twice", t);
-		strcpy(cfg->fname[cfg->NF], t);
-		cfg->VF[cfg->NF] = cs_vocab_size(voc, (size_t)f);
-		cfg->fvocab[cfg->NF] = cs_vocab_fingerprint(voc, (size_t)f);
-		cfg->NF++;
-	}
-	return 0;
-}
-
-static int same_inputs(const cs_bert_config *a, const cs_bert_config *b)
-{
-	if (a->NF != b->NF)
-		return 0;
-	for (size_t i = 0; i < a->NF; i++)
-		if (strcmp(a->fname[i], b->fname[i]) || a->fvocab[i] != b->fvocab[i])
-			return 0;
-	return 1;
-}
-
 /*
  * On --resume, keep the log lines of the epochs the checkpoint has done
  * under a fresh header (TSV): lines a run killed after its checkpoint
@@ -310,26 +271,6 @@ static int trim_log(const char *path, size_t epochs_done, long steps_done, const
 		return cs_err(err, CS_ERR_IO, path, 0, "read error: %s", strerror(errno));
 	}
 	return cs_ofile_commit(&of, err);
-}
-
-/*
- * Do the parameters, their gradients and the two Adam moments fit in the
- * memory limit? Checked before they are allocated and initialised.
- */
-static int params_fit(const cs_bert_config *cfg, const char *path, cs_error *err)
-{
-	double limit = mem_limit(), need;
-	if (cs_bert_config_check(cfg, err) < 0)
-		return -1;
-	need = cs_bert_mem_bytes(cfg, 0, 0, 0, 1);
-	if (!(limit > 0) || need <= limit)
-		return 0;
-	int gn = need >= 1 << 30, gl = limit >= 1 << 30;
-	return cs_err(err, CS_ERR_LIMIT, path, 0, "model needs %.*f %s for its parameters, "
-		      "gradients and optimiser state (hidden %zu, ff %zu, layers %zu, items %zu), "
-		      "over the limit of %.*f %s (set CS_MEM_LIMIT)", gn, need / (gn ? 1 << 30 : 1 << 20),
-		      gn ? "GiB" : "MiB", cfg->C, cfg->FF, cfg->L, cfg->V, gl,
-		      limit / (gl ? 1 << 30 : 1 << 20), gl ? "GiB" : "MiB");
 }
 
 static void on_stop(int sig)
@@ -415,7 +356,8 @@ int main(int argc, char **argv)
 	cs_bert_config_default(&cfg, 10);
 	const char *vocab_path = NULL, *valid_path = NULL, *resume = NULL, *log_path = NULL;
 	const char *init_path = NULL, *predict = NULL;
-	char *ckpt = NULL, *inputs = NULL;
+	const char *inputs = NULL;
+	char *ckpt = NULL;
 	int c, threads = 0, verbose = 0, pool_set = 0, attention = -1, norm = -1, neg_set = 0, gt_set = 0,
 	    logq_set = 0, maxlen_set = 0;
 	run r = { .quiet = 0 };
@@ -457,7 +399,7 @@ int main(int argc, char **argv)
 			if ((cfg.combine = cs_bert_combine_parse(optarg)) < 0)
 				usage_error("--combine is sum or concat, not '%s'", optarg);
 			break;
-		case O_INPUTS: free(inputs); inputs = strdup(optarg); break;
+		case O_INPUTS: inputs = optarg; break;
 		case O_POS_WEIGHT:
 			to.pos_weight = !strcmp(optarg, "auto") ? 0.0f :
 					(float)parse_double("--pos-weight", optarg, 1e-6, 1e6);
@@ -617,16 +559,8 @@ int main(int argc, char **argv)
 			goto fail;
 		}
 
-	if (!(voc = cs_vocab_read(vocab_path, &err)))
-		goto fail;
-	int f = cs_vocab_find(voc, "item");
-	if (f < 0) {
-		cs_err(&err, CS_ERR_FORMAT, vocab_path, 0, "vocabulary has no field 'item'");
-		goto fail;
-	}
-	to.item_vocab = cs_vocab_fingerprint(voc, (size_t)f);
-	cfg.V = cs_vocab_size(voc, (size_t)f);
-	if (inputs && set_inputs(&cfg, inputs, voc, vocab_path, &err) < 0)
+	if (!(voc = cs_vocab_read(vocab_path, &err)) ||
+	    cs_train_vocab(&cfg, &to.item_vocab, voc, vocab_path, inputs, &err) < 0)
 		goto fail;
 	for (size_t i = 0; predict && i < cfg.NF; i++)
 		if (!strcmp(cfg.fname[i], predict))
@@ -637,110 +571,18 @@ int main(int argc, char **argv)
 		rc = EXIT_USAGE;
 		goto fail;
 	}
-	if (init_path && !resume) {
-		uint64_t fp;
-		cs_bert *src = cs_bert_load(init_path, &fp, NULL, &err);
-		if (!src)
-			goto fail;
-		if (fp != to.item_vocab || src->cfg.V != cfg.V) {
-			cs_err(&err, CS_ERR_FORMAT, init_path, 0,
-			       "model was trained with another item vocabulary than '%s'", vocab_path);
-			cs_bert_free(src);
-			goto fail;
-		}
-		if (inputs && !same_inputs(&cfg, &src->cfg)) {
-			cs_err(&err, CS_ERR_USAGE, init_path, 0,
-			       "model's extra inputs differ from --inputs %s", inputs);
-			cs_bert_free(src);
-			goto fail;
-		}
-		/* the encoder's shape and inputs come from the model */
-		int head = cfg.head, pool = cfg.pool;
-		float hd = cfg.hidden_dropout, ad = cfg.attn_dropout;
-		cfg = src->cfg;
-		cfg.head = head;
-		cfg.pool = pool;
-		if (head != CS_HEAD_CLOZE)
-			cfg.pred = 0;
-		cfg.hidden_dropout = hd;
-		cfg.attn_dropout = ad;
-		for (size_t i = 0; i < cfg.NF; i++) {
-			int fi = cs_vocab_find(voc, cfg.fname[i]);
-			if (fi < 0 || cs_vocab_fingerprint(voc, (size_t)fi) != cfg.fvocab[i]) {
-				cs_err(&err, CS_ERR_FORMAT, init_path, 0,
-				       "model's input '%s' was trained with another vocabulary than '%s'",
-				       cfg.fname[i], vocab_path);
-				cs_bert_free(src);
-				goto fail;
-			}
-		}
-		m = params_fit(&cfg, init_path, &err) < 0 ? NULL : cs_bert_new(&cfg, to.seed, &err);
-		if (!m || cs_bert_copy_encoder(m, src, &err) < 0) {
-			cs_bert_free(src);
-			goto fail;
-		}
-		cs_bert_free(src);
-	} else if (resume) {
-		uint64_t fp;
-		if (!(m = cs_train_resume(resume, &st, &to, &fp, &err)))
-			goto fail;
-		if (fp != to.item_vocab || m->cfg.V != cfg.V) {
-			cs_err(&err, CS_ERR_FORMAT, resume, 0,
-			       "checkpoint was trained with another item vocabulary than '%s'", vocab_path);
-			goto fail;
-		}
-		cfg = m->cfg;
-	} else if (params_fit(&cfg, NULL, &err) < 0 || !(m = cs_bert_new(&cfg, to.seed, &err))) {
+	if (!(m = cs_train_model(&cfg, inputs, voc, vocab_path, init_path, resume, &to, &st,
+				 mem_limit(), &err)))
 		goto fail;
-	}
 	int kind = cs_data_kind(&cfg, 1);
-	if (!(train = cs_dataset_for_model(train_path, &cfg, to.item_vocab, 1, NULL, &err)))
+	size_t window;
+	train = cs_train_examples(train_path, &m, &cfg, !resume && !init_path, maxlen_set, attention,
+				  norm, to.seed, to.item_vocab, mem_limit(), &window, &err);
+	if (window)
+		warnx_("warning: the examples on stdin are windows of %zu events, the model reads "
+		       "%zu: give --max-len %zu to train on all of them", window, cfg.P, window);
+	if (!train)
 		goto fail;
-	if (!resume && !init_path && !maxlen_set && cfg.head == CS_HEAD_CLOZE &&
-	    train->window > cfg.P) {
-		/* a new model's length covers the examples' windows (cs-mask
-		 * --max-len) unless --max-len says otherwise: read them again,
-		 * which stdin cannot */
-		if (!strcmp(train_path, "-")) {
-			warnx_("warning: the examples on stdin are windows of %zu events, the "
-			       "model reads %zu: give --max-len %zu to train on all of them",
-			       train->window, cfg.P, train->window);
-		} else {
-			cfg.P = train->window;
-			cs_dataset_free(train);
-			cs_bert_free(m);
-			train = NULL;
-			if (params_fit(&cfg, NULL, &err) < 0 ||
-			    !(m = cs_bert_new(&cfg, to.seed, &err)) ||
-			    !(train = cs_dataset_for_model(train_path, &cfg, to.item_vocab, 1, NULL,
-							   &err)))
-				goto fail;
-		}
-	}
-	if (cfg.head == CS_HEAD_CLOZE) {
-		/* the attention follows the examples unless said (it sizes no
-		 * tensor); the blocks are pre-LN for causal attention unless
-		 * said, which sizes tensors: a new model then */
-		if (!resume && !init_path) {
-			m->cfg.causal = cfg.causal = attention >= 0 ? attention : train->next;
-			int pre = norm >= 0 ? norm : cfg.causal;
-			if (pre != cfg.prenorm) {
-				cfg.prenorm = pre;
-				cs_bert_free(m);
-				if (params_fit(&cfg, NULL, &err) < 0 ||
-				    !(m = cs_bert_new(&cfg, to.seed, &err)))
-					goto fail;
-			}
-		}
-		if (cfg.causal != train->next) {
-			cs_err(&err, CS_ERR_USAGE, train_path, 0,
-			       "%s examples for a %s model: make them with cs-mask %s",
-			       train->next ? "next-item" : "Cloze",
-			       cfg.causal ? "causal" : "bidirectional",
-			       cfg.causal ? "next" : "cloze");
-			goto fail;
-		}
-	}
 	size_t keep = cs_batch_appends(&cfg, kind) ? cfg.P - 1 : cfg.P;
 	if (valid_path && !(valid = cs_dataset_for_model(valid_path, &cfg, to.item_vocab, 0, NULL, &err)))
 		goto fail;
@@ -757,12 +599,8 @@ int main(int argc, char **argv)
 	    (valid && cs_dataset_mem_check(valid, &cfg, 0, eo.batch, m->mem_limit,
 					   resume ? resume : init_path, &err) < 0))
 		goto fail;
-	if (resume && (!st.examples || st.examples == train->n) &&
-	    st.batch_pos > (train->n + to.batch - 1) / to.batch) {
-		cs_err(&err, CS_ERR_FORMAT, resume, 0, "checkpoint is %zu batches into an epoch of %zu",
-		       st.batch_pos, (train->n + to.batch - 1) / to.batch);
+	if (resume && cs_train_check_data(&st, &to, train, valid, resume, &err) < 0)
 		goto fail;
-	}
 	char origin[128];
 	if (verbose) {
 		char loss[96];
@@ -871,12 +709,12 @@ out:
 			rc = EXIT_DATA;
 		}
 	}
+	cs_train_state_free(&st);
 	cs_bert_free(m);
 	cs_dataset_free(train);
 	cs_dataset_free(valid);
 	cs_vocab_free(voc);
 	free(ckpt);
-	free(inputs);
 #ifdef CS_MPI
 	cs_comm_mpi_finalize(cm);
 #endif

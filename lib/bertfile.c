@@ -43,8 +43,9 @@ static int set_shape(cs_modelfile *mf, const char *name, const uint64_t *d, int 
 	return cs_modelfile_set(mf, key, "%s", val);
 }
 
-cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_optim,
-			      cs_error *err)
+/* The file of m with the weights params at step and nforward. */
+static cs_modelfile *to_file(const cs_bert *m, float *params, long step, uint64_t nforward,
+			     uint64_t item_vocab, int with_optim, cs_error *err)
 {
 	cs_modelfile *mf = cs_modelfile_new();
 	if (!mf) {
@@ -82,10 +83,10 @@ cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_op
 		snprintf(key, sizeof key, "input%zu.vocab", f);
 		bad |= cs_modelfile_set(mf, key, "%016" PRIx64, c->fvocab[f]);
 	}
-	bad |= cs_modelfile_set(mf, "step", "%ld", m->step);
+	bad |= cs_modelfile_set(mf, "step", "%ld", step);
 	bad |= cs_modelfile_set(mf, "seed", "%" PRIu64, m->seed);
-	bad |= cs_modelfile_set(mf, "nforward", "%" PRIu64, m->nforward);
-	float *p = m->params_memory;
+	bad |= cs_modelfile_set(mf, "nforward", "%" PRIu64, nforward);
+	float *p = params;
 	for (int i = 0; i < CS_BERT_NPARAMS && !bad; i++) {
 		if (m->param_sizes[i]) {
 			uint64_t d[3], n = 1;
@@ -116,6 +117,18 @@ cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_op
 		return NULL;
 	}
 	return mf;
+}
+
+cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_optim,
+			      cs_error *err)
+{
+	return to_file(m, m->params_memory, m->step, m->nforward, item_vocab, with_optim, err);
+}
+
+cs_modelfile *cs_bert_weights_to_file(const cs_bert *m, float *params, long step,
+				      uint64_t nforward, uint64_t item_vocab, cs_error *err)
+{
+	return to_file(m, params, step, nforward, item_vocab, 0, err);
 }
 
 /* An unsigned decimal metadata value up to max; -1 if missing or malformed. */

@@ -17,6 +17,13 @@
 cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_optim,
 			      cs_error *err);
 /*
+ * The model file of m's configuration with other weights: params (m's
+ * layout, m->nparams floats) as they were at step after nforward
+ * training forwards (the best model a checkpoint keeps). No moments.
+ */
+cs_modelfile *cs_bert_weights_to_file(const cs_bert *m, float *params, long step,
+				      uint64_t nforward, uint64_t item_vocab, cs_error *err);
+/*
  * The shape of parameter tensor i (cs_bert_param_name) of a model of
  * config c into d, outermost first; returns the rank (1 to 3). Model files
  * store it as the metadata "shape.NAME" (cs-formats(5)).

@@ -35,7 +35,7 @@ typedef struct reader_ctx {
 	size_t cap_keys, cap_koff, cap_start, keys_len;
 	int item, tgt, lab, key, ftgt, fcol[64];
 	size_t cap_ftgt;
-	char kbuf[32];
+	char kbuf[CS_KEY_BUF];
 	const char *kstr; /* the current record's key */
 	size_t klen;
 } reader_ctx;
@@ -108,21 +108,40 @@ static int push(reader_ctx *x, const cs_record *rec, size_t from, size_t n, int 
 	return 0;
 }
 
-/* The key of rec as text into x->kstr. */
-static void set_key(reader_ctx *x, const cs_schema *s, const cs_record *rec, uint64_t recno)
+const char *cs_dataset_key(const cs_schema *s, int key, const cs_record *rec, uint64_t recno,
+			   char buf[CS_KEY_BUF], size_t *len)
 {
-	const cs_column *c = x->key >= 0 ? &rec->col[x->key] : NULL;
-	x->kstr = x->kbuf;
+	const cs_column *c = key >= 0 ? &rec->col[key] : NULL;
 	if (!c)
-		x->klen = (size_t)snprintf(x->kbuf, sizeof x->kbuf, "%" PRIu64, recno);
-	else if (s->f[x->key].type == CS_STRING)
-		x->kstr = cs_col_str(c, 0, &x->klen);
-	else if (s->f[x->key].type == CS_INT64)
-		x->klen = (size_t)snprintf(x->kbuf, sizeof x->kbuf, "%" PRId64, c->v.i64[0]);
-	else if (s->f[x->key].type == CS_ID)
-		x->klen = (size_t)snprintf(x->kbuf, sizeof x->kbuf, "%" PRIu32, c->v.u32[0]);
+		*len = (size_t)snprintf(buf, CS_KEY_BUF, "%" PRIu64, recno);
+	else if (s->f[key].type == CS_STRING)
+		return cs_col_str(c, 0, len);
+	else if (s->f[key].type == CS_INT64)
+		*len = (size_t)snprintf(buf, CS_KEY_BUF, "%" PRId64, c->v.i64[0]);
+	else if (s->f[key].type == CS_ID)
+		*len = (size_t)snprintf(buf, CS_KEY_BUF, "%" PRIu32, c->v.u32[0]);
 	else
-		x->klen = (size_t)snprintf(x->kbuf, sizeof x->kbuf, "%.9g", c->v.f32[0]);
+		*len = (size_t)snprintf(buf, CS_KEY_BUF, "%.9g", c->v.f32[0]);
+	return buf;
+}
+
+int cs_dataset_key_field(const cs_schema *s, const char *key, const char *path, cs_error *err)
+{
+	int k = -1;
+	if (!key || !strcmp(key, "#"))
+		return -1;
+	if (!*key) { /* the default: user, else session */
+		k = cs_schema_find(s, "user");
+		if (k < 0 || s->f[k].level != CS_SEQ)
+			k = cs_schema_find(s, "session");
+		return k >= 0 && s->f[k].level == CS_SEQ ? k : -1;
+	}
+	k = cs_schema_find(s, key);
+	if (k < 0 || s->f[k].level != CS_SEQ) {
+		cs_err(err, CS_ERR_FORMAT, path, 0, "stream has no sequence field '%s'", key);
+		return -2;
+	}
+	return k;
 }
 
 /* Labels must be 0 or 1 (events: or -1). */
@@ -237,19 +256,8 @@ cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
 			goto fail;
 		}
 	}
-	if (in && in->key && !*in->key) { /* the default: user, else session */
-		x.key = cs_schema_find(s, "user");
-		if (x.key < 0 || s->f[x.key].level != CS_SEQ)
-			x.key = cs_schema_find(s, "session");
-		if (x.key >= 0 && s->f[x.key].level != CS_SEQ)
-			x.key = -1;
-	} else if (in && in->key && strcmp(in->key, "#") != 0) {
-		x.key = cs_schema_find(s, in->key);
-		if (x.key < 0 || s->f[x.key].level != CS_SEQ) {
-			cs_err(err, CS_ERR_FORMAT, name, 0, "stream has no sequence field '%s'", in->key);
-			goto fail;
-		}
-	}
+	if ((x.key = cs_dataset_key_field(s, in ? in->key : NULL, name, err)) < -1)
+		goto fail;
 	d->vocab = s->f[x.item].vocab;
 	if (vocab && d->vocab != vocab) {
 		cs_err(err, CS_ERR_FORMAT, name, 0,
@@ -262,7 +270,7 @@ cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
 		size_t n = rec.nevents, from = 0;
 		d->events += n;
 		if (in && in->key)
-			set_key(&x, s, &rec, cs_reader_records(r));
+			x.kstr = cs_dataset_key(s, x.key, &rec, cs_reader_records(r), x.kbuf, &x.klen);
 		if (x.lab >= 0 && check_labels(&x, &rec, kind, name, cs_reader_records(r), err) < 0)
 			goto fail;
 		if (in && check_ids(&x, s, &rec, in, name, cs_reader_records(r), err) < 0)
@@ -351,4 +359,42 @@ void cs_dataset_free(cs_dataset *d)
 	free(d->key_off);
 	free(d->start);
 	free(d);
+}
+
+int cs_histories_add(cs_histories *h, const char *key, size_t klen, const uint32_t *items,
+		     size_t n, cs_error *err)
+{
+	cs_dataset *d = &h->d;
+	size_t i = d->n, ntok = i ? d->off[i] : 0;
+	if (cs_grow((void **)&d->off, &h->cap_off, i + 2, sizeof *d->off) < 0 ||
+	    cs_grow((void **)&d->key_off, &h->cap_koff, i + 3, sizeof *d->key_off) < 0 ||
+	    cs_grow((void **)&d->item, &h->cap_tok, ntok + n + 1, sizeof *d->item) < 0 ||
+	    cs_grow((void **)&d->keys, &h->cap_keys, h->keys_len + klen + 1, 1) < 0)
+		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	if (n)
+		memcpy(d->item + ntok, items, n * sizeof *items);
+	d->off[i] = ntok;
+	d->off[i + 1] = ntok + n;
+	d->key_off[i] = h->keys_len;
+	memcpy(d->keys + h->keys_len, key, klen);
+	h->keys_len += klen;
+	d->keys[h->keys_len++] = 0;
+	d->key_off[i + 1] = h->keys_len;
+	d->n++;
+	return 0;
+}
+
+void cs_histories_clear(cs_histories *h)
+{
+	h->d.n = 0;
+	h->keys_len = 0;
+}
+
+void cs_histories_free(cs_histories *h)
+{
+	free(h->d.off);
+	free(h->d.item);
+	free(h->d.keys);
+	free(h->d.key_off);
+	memset(h, 0, sizeof *h);
 }

@@ -71,6 +71,37 @@ cs_dataset *cs_dataset_read(const char *path, int kind, size_t keep,
 			    uint64_t vocab, const cs_dataset_inputs *in,
 			    cs_error *err);
 void cs_dataset_free(cs_dataset *d);
+/*
+ * The sequence field that names the records of a stream of schema s, as
+ * cs_dataset_inputs.key says: -1 for none (key NULL or "#": the record
+ * number; "": no user or session field). A field named that is not a
+ * sequence field of s is an error (path: for the message): -2.
+ */
+int cs_dataset_key_field(const cs_schema *s, const char *key, const char *path, cs_error *err);
+#define CS_KEY_BUF 32
+/*
+ * The key of record rec (recno: its number) by field key (-1: the record
+ * number) as text, *len bytes: rec's own string, or written into buf.
+ */
+const char *cs_dataset_key(const cs_schema *s, int key, const cs_record *rec, uint64_t recno,
+			   char buf[CS_KEY_BUF], size_t *len);
+
+/*
+ * Histories gathered one at a time, as a service receives them: a
+ * dataset of items and keys only (off, item, keys, key_off), emptied and
+ * refilled batch after batch. Starts zeroed.
+ */
+typedef struct cs_histories {
+	cs_dataset d;
+	size_t cap_off, cap_tok, cap_keys, cap_koff, keys_len;
+} cs_histories;
+/* Append the history items[0..n) named key (klen bytes). */
+int cs_histories_add(cs_histories *h, const char *key, size_t klen, const uint32_t *items,
+		     size_t n, cs_error *err);
+/* Empty h, keeping its memory. */
+void cs_histories_clear(cs_histories *h);
+void cs_histories_free(cs_histories *h);
+
 /* Length of sequence i. */
 static inline size_t cs_dataset_len(const cs_dataset *d, size_t i)
 {

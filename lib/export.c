@@ -22,6 +22,12 @@ static void json_str(FILE *fp, const char *s)
 	putc('"', fp);
 }
 
+/* A checkpoint's tensor of the training state: the moments, the best model. */
+static int training_state(const char *name)
+{
+	return !strncmp(name, "adam.", 5) || !strcmp(name, "train.best_params");
+}
+
 /* The shape of tensor t into d; its rank. */
 static int shape_of(const cs_modelfile *mf, const cs_bert_config *cfg, const cs_tensor *t,
 		    uint64_t d[8])
@@ -75,7 +81,7 @@ int cs_export_safetensors(const cs_modelfile *mf, const cs_bert_config *cfg, int
 	uint64_t off = 0;
 	for (size_t i = 0; i < mf->ntensors; i++) {
 		const cs_tensor *t = &mf->t[i];
-		if (!with_optim && !strncmp(t->name, "adam.", 5))
+		if (!with_optim && training_state(t->name))
 			continue;
 		uint64_t d[8];
 		int rank = shape_of(mf, cfg, t, d);
@@ -105,7 +111,7 @@ int cs_export_safetensors(const cs_modelfile *mf, const cs_bert_config *cfg, int
 	/* the data: float32, little-endian like the host (cs builds only there) */
 	for (size_t i = 0; i < mf->ntensors; i++) {
 		const cs_tensor *t = &mf->t[i];
-		if (!with_optim && !strncmp(t->name, "adam.", 5))
+		if (!with_optim && training_state(t->name))
 			continue;
 		if (fwrite(t->data, sizeof(float), t->n, fp) != t->n)
 			break;

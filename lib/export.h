@@ -16,7 +16,8 @@
  * metadata "shape.NAME" (cs-formats(5)); a file without them (written
  * before they were stored) takes them from cfg when given, else each
  * tensor is one-dimensional. The AdamW moments of a checkpoint
- * ("adam.m", "adam.v") are left out unless with_optim.
+ * ("adam.m", "adam.v") and the best model a checkpoint keeps
+ * ("train.best_params") are left out unless with_optim.
  */
 int cs_export_safetensors(const cs_modelfile *mf, const cs_bert_config *cfg, int with_optim,
 			  FILE *fp, const char *name, cs_error *err);

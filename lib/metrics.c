@@ -1,5 +1,7 @@
 /* metrics.c - HR, NDCG and MRR at cut-offs; ranks; negative sampling; binary classification. */
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "metrics.h"
@@ -234,4 +236,60 @@ int cs_binmetrics_compute(const float *prob, const uint8_t *label, size_t n, dou
 		.pos_rate = (double)npos / (double)n,
 	};
 	return 0;
+}
+
+int cs_binmetrics_read(const char *path, double threshold, cs_binmetrics *out, cs_error *err)
+{
+	int std = !strcmp(path, "-");
+	const char *name = std ? "<stdin>" : path;
+	FILE *fp = std ? stdin : fopen(path, "r");
+	float *p = NULL;
+	uint8_t *y = NULL;
+	size_t n = 0, cap_p = 0, cap_y = 0, cap = 0;
+	char *line = NULL;
+	long lineno = 0;
+	int rc = -1;
+	if (!fp)
+		return cs_err(err, CS_ERR_IO, path, 0, "cannot open: %s", strerror(errno));
+	while (getline(&line, &cap, fp) >= 0) {
+		char *e, *t;
+		lineno++;
+		double v = strtod(line, &e);
+		if (e == line || *e != '\t') {
+			cs_err(err, CS_ERR_FORMAT, name, lineno, "expected 'probability<TAB>label'");
+			goto out;
+		}
+		long l = strtol(e + 1, &t, 10);
+		if (t == e + 1 || (*t && *t != '\n' && *t != '\r') || (l != 0 && l != 1)) {
+			cs_err(err, CS_ERR_FORMAT, name, lineno, "label is not 0 or 1");
+			goto out;
+		}
+		if (!(v >= 0 && v <= 1)) {
+			cs_err(err, CS_ERR_FORMAT, name, lineno, "probability %g not in [0, 1]", v);
+			goto out;
+		}
+		if (cs_grow((void **)&p, &cap_p, n + 1, sizeof *p) < 0 ||
+		    cs_grow((void **)&y, &cap_y, n + 1, sizeof *y) < 0) {
+			cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+			goto out;
+		}
+		p[n] = (float)v;
+		y[n++] = (uint8_t)l;
+	}
+	if (ferror(fp)) {
+		cs_err(err, CS_ERR_IO, name, 0, "read error: %s", strerror(errno));
+		goto out;
+	}
+	if (cs_binmetrics_compute(p, y, n, threshold, out, err) < 0) {
+		snprintf(err->path, sizeof err->path, "%s", name);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (!std)
+		fclose(fp);
+	free(line);
+	free(p);
+	free(y);
+	return rc;
 }

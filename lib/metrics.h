@@ -81,5 +81,12 @@ typedef struct cs_binmetrics {
 
 /* Compute all of the above for n examples. Sorts a copy (O(n log n)); label[i] is 0 or 1. Returns 0, or -1 with err filled (n == 0, out of memory, a label not 0/1, a probability not finite or outside [0,1]). */
 int cs_binmetrics_compute(const float *prob, const uint8_t *label, size_t n, double threshold, cs_binmetrics *out, cs_error *err);
+/*
+ * The same for scores kept as text (a baseline's): lines
+ * 'probability<TAB>label', a probability in [0, 1] and a label 0 or 1,
+ * read from path ("-": stdin). Returns 0, or -1 with err filled (the file
+ * and line of a malformed line).
+ */
+int cs_binmetrics_read(const char *path, double threshold, cs_binmetrics *out, cs_error *err);
 
 #endif

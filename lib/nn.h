@@ -9,9 +9,13 @@
  * Every layer is a pair <layer>_forward / <layer>_backward, outputs (or
  * gradients) first. Backward functions accumulate (+=) into the gradients
  * of their inputs and parameters, so the caller zeroes them once per step;
- * the exceptions say so. All matrix products go through cs_sgemm. The
- * loops here are single-threaded (OpenBLAS threads the products), so the
- * results are a function of the inputs, the seed and the thread count.
+ * the exceptions say so. All matrix products go through cs_sgemm.
+ * Threads: the losses over the catalogue (cs_tiedce_*, cs_crossentropy_*)
+ * split their item tiles or rows between OpenMP threads, each running its
+ * products on one OpenBLAS thread; the other loops run on the calling
+ * thread, OpenBLAS threading their products. Shares and the order of the
+ * sums follow from the thread count, so the results are a function of
+ * the inputs, the seed and the thread count.
  */
 #ifndef CS_NN_H
 #define CS_NN_H

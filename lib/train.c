@@ -6,6 +6,7 @@
 #include <string.h>
 #include "bertfile.h"
 #include "train.h"
+#include "vocab.h"
 
 void cs_train_defaults(cs_train_opts *o)
 {
@@ -202,6 +203,12 @@ static int write_checkpoint(const cs_bert *m, const cs_train_opts *o,
 	bad |= cs_modelfile_set(mf, "train.sampler", "%s", cs_sampler_name(o->sampler));
 	bad |= cs_modelfile_set(mf, "train.logq", "%d", o->logq);
 	bad |= cs_modelfile_set(mf, "train.gbce_t", "%.9g", o->gbce_t);
+	if (st->best_params && !st->best_in_model) { /* the best model is behind */
+		bad |= cs_modelfile_set(mf, "train.best_step", "%ld", st->best_step);
+		bad |= cs_modelfile_set(mf, "train.best_nforward", "%llu",
+					(unsigned long long)st->best_nforward);
+		bad |= cs_modelfile_add(mf, "train.best_params", st->best_params, m->nparams, NULL);
+	}
 	int rc = bad ? cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory")
 		     : cs_modelfile_write(mf, path, err);
 	cs_modelfile_free(mf);
@@ -250,6 +257,52 @@ static void ck_f64(const cs_modelfile *mf, const char *key, double lo, double hi
 		*bad = key;
 	else
 		*v = x;
+}
+
+void cs_train_state_free(cs_train_state *st)
+{
+	free(st->best_params);
+	st->best_params = NULL;
+	st->best_in_model = 0;
+}
+
+/*
+ * The best model of checkpoint mf into st: its tensor train.best_params,
+ * or the checkpoint's own weights when they are the best (taken at the
+ * end of the epoch that set it). Older checkpoints taken after the best
+ * have neither: st->best_params stays NULL.
+ */
+static int resume_best(const cs_modelfile *mf, const cs_bert *m, cs_train_state *st,
+		       const char *path, cs_error *err)
+{
+	const cs_tensor *t = cs_modelfile_find(mf, "train.best_params");
+	uint64_t step = 0, nf = 0;
+	const char *bad = NULL;
+	if (!t && (st->best_epoch == 0 || st->best_epoch != st->epoch || st->batch_pos))
+		return 0;
+	if (t) {
+		ck_u64(mf, "train.best_step", (uint64_t)m->step, 0, &step, &bad);
+		ck_u64(mf, "train.best_nforward", m->nforward, 0, &nf, &bad);
+		if (bad)
+			return cs_err(err, CS_ERR_FORMAT, path, 0, "bad or missing '%s' in "
+				      "checkpoint", bad);
+		if (t->n != m->nparams || cs_tensor_first_nonfinite(t) != t->n)
+			return cs_err(err, CS_ERR_FORMAT, path, 0, "the best model of the "
+				      "checkpoint does not fit its model (%zu parameters)",
+				      m->nparams);
+	}
+	if (!(st->best_params = malloc(m->nparams * sizeof *st->best_params)))
+		return cs_err(err, CS_ERR_NOMEM, path, 0, "out of memory");
+	if (t) {
+		cs_tensor_get(t, st->best_params);
+		st->best_step = (long)step;
+		st->best_nforward = nf;
+	} else {
+		memcpy(st->best_params, m->params_memory, m->nparams * sizeof *st->best_params);
+		st->best_step = m->step;
+		st->best_nforward = m->nforward;
+	}
+	return 0;
 }
 
 cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
@@ -360,18 +413,212 @@ cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 	o->sampler = smp;
 	o->logq = (int)logq;
 	o->gbce_t = (float)gt;
-	cs_modelfile_free(mf);
 	if (st->epoch >= o->epochs) {
 		cs_err(err, CS_ERR_USAGE, path, 0,
 		       "checkpoint has finished all its %zu epochs: nothing to resume", o->epochs);
-		cs_bert_free(m);
-		return NULL;
+		goto fail;
 	}
+	if (resume_best(mf, m, st, path, err) < 0)
+		goto fail;
+	cs_modelfile_free(mf);
 	return m;
 fail:
 	cs_bert_free(m);
 	cs_modelfile_free(mf);
 	return NULL;
+}
+
+/* ------------------------------------------------------------ a run's model */
+
+int cs_train_vocab(cs_bert_config *cfg, uint64_t *item_vocab, const cs_vocab *voc,
+		   const char *vpath, const char *inputs, cs_error *err)
+{
+	int f = cs_vocab_find(voc, "item");
+	if (f < 0)
+		return cs_err(err, CS_ERR_FORMAT, vpath, 0, "vocabulary has no field 'item'");
+	*item_vocab = cs_vocab_fingerprint(voc, (size_t)f);
+	cfg->V = cs_vocab_size(voc, (size_t)f);
+	if (!inputs)
+		return 0;
+	char *list = strdup(inputs), *save = NULL;
+	int rc = 0;
+	if (!list)
+		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	cfg->NF = 0;
+	for (char *t = strtok_r(list, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
+		int fi = cs_vocab_find(voc, t);
+		if (cfg->NF == CS_BERT_MAXF) {
+			rc = cs_err(err, CS_ERR_USAGE, NULL, 0, "at most %d --inputs", CS_BERT_MAXF);
+		} else if (!strcmp(t, "item")) {
+			rc = cs_err(err, CS_ERR_USAGE, NULL, 0, "the item is always an input");
+		} else if (fi < 0) {
+			rc = cs_err(err, CS_ERR_USAGE, vpath, 0, "vocabulary has no field '%s' (build "
+				    "it with cs-vocab build -F item,%s)", t, t);
+		} else if (strlen(t) >= sizeof cfg->fname[0]) {
+			rc = cs_err(err, CS_ERR_USAGE, NULL, 0, "input name '%s' too long", t);
+		} else {
+			for (size_t i = 0; i < cfg->NF && !rc; i++)
+				if (!strcmp(cfg->fname[i], t))
+					rc = cs_err(err, CS_ERR_USAGE, NULL, 0, "input '%s' given twice", t);
+			if (rc)
+				break;
+			strcpy(cfg->fname[cfg->NF], t);
+			cfg->VF[cfg->NF] = cs_vocab_size(voc, (size_t)fi);
+			cfg->fvocab[cfg->NF] = cs_vocab_fingerprint(voc, (size_t)fi);
+			cfg->NF++;
+		}
+	}
+	free(list);
+	return rc;
+}
+
+cs_bert *cs_train_new_model(const cs_bert_config *cfg, uint64_t seed, double mem_limit,
+			    const char *path, cs_error *err)
+{
+	if (cs_bert_config_check(cfg, err) < 0)
+		return NULL;
+	double need = cs_bert_mem_bytes(cfg, 0, 0, 0, 1);
+	if (mem_limit > 0 && need > mem_limit) {
+		int gn = need >= 1 << 30, gl = mem_limit >= 1 << 30;
+		cs_err(err, CS_ERR_LIMIT, path, 0, "model needs %.*f %s for its parameters, "
+		       "gradients and optimiser state (hidden %zu, ff %zu, layers %zu, items %zu), "
+		       "over the limit of %.*f %s (set CS_MEM_LIMIT)", gn,
+		       need / (gn ? 1 << 30 : 1 << 20), gn ? "GiB" : "MiB", cfg->C, cfg->FF,
+		       cfg->L, cfg->V, gl, mem_limit / (gl ? 1 << 30 : 1 << 20), gl ? "GiB" : "MiB");
+		return NULL;
+	}
+	return cs_bert_new(cfg, seed, err);
+}
+
+static int same_inputs(const cs_bert_config *a, const cs_bert_config *b)
+{
+	if (a->NF != b->NF)
+		return 0;
+	for (size_t i = 0; i < a->NF; i++)
+		if (strcmp(a->fname[i], b->fname[i]) || a->fvocab[i] != b->fvocab[i])
+			return 0;
+	return 1;
+}
+
+/*
+ * Was the model of mc (fp: its items' fingerprint), read from path (a
+ * "model" or a "checkpoint"), trained on the run's vocabulary: the items
+ * of cfg and item_vocab; with voc, each extra input of mc too, after
+ * those of cfg when the run gave them (inputs: --inputs, or NULL)?
+ */
+static int same_vocab(const cs_bert_config *mc, uint64_t fp, const char *what,
+		      const char *path, const cs_bert_config *cfg, uint64_t item_vocab,
+		      const cs_vocab *voc, const char *vpath, const char *inputs, cs_error *err)
+{
+	if (fp != item_vocab || mc->V != cfg->V)
+		return cs_err(err, CS_ERR_FORMAT, path, 0,
+			      "%s was trained with another item vocabulary than '%s'", what, vpath);
+	if (inputs && !same_inputs(cfg, mc))
+		return cs_err(err, CS_ERR_USAGE, path, 0,
+			      "model's extra inputs differ from --inputs %s", inputs);
+	for (size_t i = 0; voc && i < mc->NF; i++) {
+		int fi = cs_vocab_find(voc, mc->fname[i]);
+		if (fi < 0 || cs_vocab_fingerprint(voc, (size_t)fi) != mc->fvocab[i])
+			return cs_err(err, CS_ERR_FORMAT, path, 0,
+				      "%s's input '%s' was trained with another vocabulary than "
+				      "'%s'", what, mc->fname[i], vpath);
+	}
+	return 0;
+}
+
+cs_bert *cs_train_model(cs_bert_config *cfg, const char *inputs, const cs_vocab *voc,
+			const char *vpath, const char *init, const char *resume,
+			cs_train_opts *o, cs_train_state *st, double mem_limit, cs_error *err)
+{
+	uint64_t fp;
+	cs_bert *m, *src;
+	if (resume) {
+		if (!(m = cs_train_resume(resume, st, o, &fp, err)))
+			return NULL;
+		if (same_vocab(&m->cfg, fp, "checkpoint", resume, cfg, o->item_vocab, NULL, vpath,
+			       NULL, err) < 0) {
+			cs_bert_free(m);
+			return NULL;
+		}
+		*cfg = m->cfg;
+		return m;
+	}
+	if (!init)
+		return cs_train_new_model(cfg, o->seed, mem_limit, NULL, err);
+	if (!(src = cs_bert_load(init, &fp, NULL, err)))
+		return NULL;
+	m = NULL;
+	if (same_vocab(&src->cfg, fp, "model", init, cfg, o->item_vocab, voc, vpath, inputs,
+		       err) == 0) {
+		/* the encoder's shape and inputs come from the model; the head,
+		 * its pooling and the dropouts from the run */
+		cs_bert_config c = src->cfg;
+		c.head = cfg->head;
+		c.pool = cfg->pool;
+		if (c.head != CS_HEAD_CLOZE)
+			c.pred = 0;
+		c.hidden_dropout = cfg->hidden_dropout;
+		c.attn_dropout = cfg->attn_dropout;
+		m = cs_train_new_model(&c, o->seed, mem_limit, init, err);
+		if (m && cs_bert_copy_encoder(m, src, err) < 0) {
+			cs_bert_free(m);
+			m = NULL;
+		}
+		if (m)
+			*cfg = c;
+	}
+	cs_bert_free(src);
+	return m;
+}
+
+cs_dataset *cs_train_examples(const char *path, cs_bert **m, cs_bert_config *cfg, int fresh,
+			      int fixed_len, int attention, int norm, uint64_t seed,
+			      uint64_t item_vocab, double mem_limit, size_t *window, cs_error *err)
+{
+	cs_dataset *d = cs_dataset_for_model(path, cfg, item_vocab, 1, NULL, err);
+	*window = 0;
+	if (!d)
+		return NULL;
+	if (fresh && !fixed_len && cfg->head == CS_HEAD_CLOZE && d->window > cfg->P) {
+		/* a new model's length covers the examples' windows (cs-mask
+		 * --max-len) unless --max-len says otherwise: read them again,
+		 * which stdin cannot */
+		if (!strcmp(path, "-")) {
+			*window = d->window;
+		} else {
+			cfg->P = d->window;
+			cs_dataset_free(d);
+			cs_bert_free(*m);
+			if (!(*m = cs_train_new_model(cfg, seed, mem_limit, NULL, err)) ||
+			    !(d = cs_dataset_for_model(path, cfg, item_vocab, 1, NULL, err)))
+				return NULL;
+		}
+	}
+	if (cfg->head != CS_HEAD_CLOZE)
+		return d;
+	/* the attention follows the examples unless said (it sizes no
+	 * tensor); the blocks are pre-LN for causal attention unless said,
+	 * which sizes tensors: a new model then */
+	if (fresh) {
+		(*m)->cfg.causal = cfg->causal = attention >= 0 ? attention : d->next;
+		int pre = norm >= 0 ? norm : cfg->causal;
+		if (pre != cfg->prenorm) {
+			cfg->prenorm = pre;
+			cs_bert_free(*m);
+			if (!(*m = cs_train_new_model(cfg, seed, mem_limit, NULL, err))) {
+				cs_dataset_free(d);
+				return NULL;
+			}
+		}
+	}
+	if (cfg->causal != d->next) {
+		cs_err(err, CS_ERR_USAGE, path, 0, "%s examples for a %s model: make them with "
+		       "cs-mask %s", d->next ? "next-item" : "Cloze",
+		       cfg->causal ? "causal" : "bidirectional", cfg->causal ? "next" : "cloze");
+		cs_dataset_free(d);
+		return NULL;
+	}
+	return d;
 }
 
 /* What a run has written so far, for the message when it diverges. */
@@ -425,6 +672,35 @@ static int save_model(const cs_bert *m, const cs_train_opts *o, cs_comm *cm, kep
 	}
 	if ((rc = agree_rc(cm, rc, err)) == 0)
 		k->model_epoch = epoch;
+	return rc;
+}
+
+/*
+ * The best model, just written, kept for the checkpoints that come after
+ * it (rank 0 writes them).
+ */
+static int keep_best(const cs_bert *m, const cs_train_opts *o, const cs_comm *cm,
+		     cs_train_state *st, cs_error *err)
+{
+	if (!o->ckpt || cm->rank != 0)
+		return 0;
+	if (!st->best_params && !(st->best_params = malloc(m->nparams * sizeof *st->best_params)))
+		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	memcpy(st->best_params, m->params_memory, m->nparams * sizeof *st->best_params);
+	st->best_step = m->step;
+	st->best_nforward = m->nforward;
+	st->best_in_model = 1;
+	return 0;
+}
+
+/* The best model of st to o->output, as it was written when it was the best. */
+static int save_best(const cs_bert *m, const cs_train_opts *o, const cs_train_state *st,
+		     cs_error *err)
+{
+	cs_modelfile *mf = cs_bert_weights_to_file(m, st->best_params, st->best_step,
+						   st->best_nforward, o->item_vocab, err);
+	int rc = mf ? cs_modelfile_write(mf, o->output, err) : -1;
+	cs_modelfile_free(mf);
 	return rc;
 }
 
@@ -640,6 +916,26 @@ static int same_model(const cs_bert *m, cs_comm *cm, cs_error *err)
 	return cs_comm_agree(cm, ok, err) ? 0 : -1;
 }
 
+int cs_train_check_data(const cs_train_state *st, const cs_train_opts *o,
+			const cs_dataset *train, const cs_dataset *valid, const char *path,
+			cs_error *err)
+{
+	size_t n = train->n, per_epoch = (n + o->batch - 1) / o->batch;
+	const char *the = path ? "" : "the ";
+	/* a resumed run goes on exactly only on the same data */
+	if (st->examples && st->examples != n)
+		return cs_err(err, CS_ERR_USAGE, path, 0, "%scheckpoint was trained on %zu "
+			      "examples, not %zu: resume with the same training data", the,
+			      st->examples, n);
+	if (st->batch_pos > per_epoch)
+		return cs_err(err, CS_ERR_FORMAT, path, 0, "%scheckpoint is %zu batches into an "
+			      "epoch of %zu", the, st->batch_pos, per_epoch);
+	if (st->validated && !valid)
+		return cs_err(err, CS_ERR_USAGE, path, 0, "%scheckpoint's run was validated: "
+			      "resume with the same --valid split", the);
+	return 0;
+}
+
 int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	     const cs_train_opts *o, cs_train_state *st, cs_train_cb cb, void *ctx,
 	     cs_error *err)
@@ -670,22 +966,8 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 		       cs_bert_head_name(head));
 		goto out;
 	}
-	/* a resumed run goes on exactly only on the same data */
-	if (st->examples && st->examples != n) {
-		cs_err(err, CS_ERR_USAGE, NULL, 0, "the checkpoint was trained on %zu examples, "
-		       "not %zu: resume with the same training data", st->examples, n);
+	if (cs_train_check_data(st, o, train, valid, NULL, err) < 0)
 		goto out;
-	}
-	if (st->batch_pos > per_epoch) {
-		cs_err(err, CS_ERR_FORMAT, NULL, 0, "the checkpoint is %zu batches into an epoch "
-		       "of %zu", st->batch_pos, per_epoch);
-		goto out;
-	}
-	if (st->validated && !valid) {
-		cs_err(err, CS_ERR_USAGE, NULL, 0, "the checkpoint's run was validated: resume "
-		       "with the same --valid split");
-		goto out;
-	}
 	st->examples = n;
 	st->validated = valid != NULL;
 	if (cs_dataset_check(train, &m->cfg, err) < 0 ||
@@ -761,6 +1043,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 			float lr = cs_adamw_lr(&aw, m->step);
 			/* a gradient that is not finite spoils the weights: nothing is saved after it */
 			cs_bert_update(m, &aw, &gnorm);
+			st->best_in_model = 0;
 			if (!isfinite(gnorm)) {
 				snprintf(what, sizeof what, "the gradient norm is %s", nonfinite_name(gnorm));
 				diverged(err, o, &k, what, m->step);
@@ -829,7 +1112,8 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 				st->best = score;
 				st->best_epoch = st->epoch + 1;
 				st->bad_evals = 0;
-				if (save_model(m, o, cm, &k, st->epoch + 1, err) < 0)
+				if (save_model(m, o, cm, &k, st->epoch + 1, err) < 0 ||
+				    agree_rc(cm, keep_best(m, o, cm, st, err), err) < 0)
 					goto out;
 			} else {
 				st->bad_evals++;
@@ -863,6 +1147,10 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 				goto out;
 		}
 	}
+	/* resumed after its best and never better since: -o gets the best */
+	if (valid && !k.model_epoch && st->best_params &&
+	    agree_rc(cm, cm->rank == 0 ? save_best(m, o, st, err) : 0, err) < 0)
+		goto out;
 	rc = 0;
 out:
 	if (rc < 0 && par && cm->failed < 0) { /* a failure the others share, or wait for */

@@ -13,6 +13,7 @@
 #include "dataset.h"
 #include "evaluate.h"
 #include "model.h"
+#include "vocab.h"
 
 typedef struct cs_train_opts {
 	size_t epochs;       /* [20] */
@@ -61,7 +62,23 @@ typedef struct cs_train_state {
 	size_t examples;    /* training examples, 0: not known yet */
 	int validated;      /* on a validation split; a resume must give one too */
 	int stopped_early;
+	/*
+	 * The best model as it was written to the output (weights, step,
+	 * training forwards), kept on validated runs with a checkpoint: a
+	 * checkpoint taken after it carries it, so that a resumed run that
+	 * never improves on it writes the model the uninterrupted run left
+	 * (to its own -o). best_params is NULL until there is a best;
+	 * best_in_model: the model's weights are the best (no step since).
+	 * cs_train_state_free frees it.
+	 */
+	float *best_params;
+	long best_step;
+	uint64_t best_nforward;
+	int best_in_model;
 } cs_train_state;
+
+/* Free what st holds (best_params); st stays usable as a fresh state. */
+void cs_train_state_free(cs_train_state *st);
 
 /*
  * Every epoch ends with one of CS_TRAIN_EVAL (validated), CS_TRAIN_SAVE
@@ -104,21 +121,82 @@ typedef int (*cs_train_cb)(void *ctx, const cs_train_event *ev);
  * weight or moment that is not finite is ever written: the files on disk
  * stay the last good ones. With o->comm, a failure of any process stops
  * every one (o->comm->failed: the lowest rank that failed; err on the
- * others says which).
+ * others says which). A validated run that ends (0) having written no
+ * model itself, resumed after its best, writes the best it was resumed
+ * with (st->best_params) to o->output.
  */
 int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	     const cs_train_opts *o, cs_train_state *st, cs_train_cb cb, void *ctx,
 	     cs_error *err);
 
+/*
+ * Can the run of st go on with train and valid? A checkpoint's (read from
+ * path, which messages name; NULL: none) needs as many examples as its
+ * run had, a validation split if it had one, and a position within an
+ * epoch of train. cs_train checks it first; a program checks it before it
+ * starts its log.
+ */
+int cs_train_check_data(const cs_train_state *st, const cs_train_opts *o,
+			const cs_dataset *train, const cs_dataset *valid, const char *path,
+			cs_error *err);
+
 /* Write a checkpoint of m and st to path. */
 int cs_train_checkpoint(const cs_bert *m, const cs_train_opts *o,
 			const cs_train_state *st, const char *path, cs_error *err);
 /*
- * Load a checkpoint: the model with its optimiser state, st, and the
- * options the run was started with (epochs, batch, the AdamW settings,
- * validation cadence, patience, seed) into o, so that it goes on exactly.
+ * Load a checkpoint: the model with its optimiser state, st (with the
+ * best model's weights when the checkpoint has them), and the options the
+ * run was started with (epochs, batch, the AdamW settings, validation
+ * cadence, patience, seed) into o, so that it goes on exactly. st is
+ * overwritten: free it first.
  */
 cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 			 uint64_t *item_vocab, cs_error *err);
+
+/*
+ * The model of a run, set up as cs-train's options say. First the
+ * vocabulary voc (vpath: its file, for messages) gives cfg its items (V)
+ * and item_vocab their fingerprint, and the extra inputs of the
+ * comma-separated list inputs (NULL: none) with their sizes and
+ * fingerprints.
+ */
+int cs_train_vocab(cs_bert_config *cfg, uint64_t *item_vocab, const cs_vocab *voc,
+		   const char *vpath, const char *inputs, cs_error *err);
+/*
+ * Then the model, by what the run starts from: resume, the checkpoint's
+ * model, with st and o as cs_train_resume restores them; init, a new
+ * model on the encoder of the trained model init (its sizes and extra
+ * inputs, which must be those of --inputs when given, and cfg's head,
+ * pooling and dropouts); neither, a new model of cfg. Every model read
+ * must have been trained on the run's vocabulary (o->item_vocab, and voc
+ * for init's inputs). cfg ends as the model's config. A new model's
+ * parameters, gradients and optimiser state must fit in mem_limit bytes
+ * (0: no limit).
+ */
+cs_bert *cs_train_model(cs_bert_config *cfg, const char *inputs, const cs_vocab *voc,
+			const char *vpath, const char *init, const char *resume,
+			cs_train_opts *o, cs_train_state *st, double mem_limit, cs_error *err);
+/*
+ * Then the training examples at path, read for the model *m of config
+ * cfg; a new model (fresh: neither init nor resume) follows them. Its
+ * length covers the examples' windows (cs-mask --max-len) unless
+ * fixed_len: the model is made anew (seed, mem_limit) and the examples
+ * read again, which stdin cannot (*window then gets the examples' window
+ * length, the model keeping its own; else 0). A cloze model's attention
+ * is causal on next-item examples (cs-mask next), else bidirectional,
+ * unless attention says (1 causal, 0 bidirectional, -1 the examples');
+ * its blocks are pre-LN with causal attention, else post-LN, unless norm
+ * says (1 pre, 0 post, -1 by the attention): a new model when that
+ * changes. Cloze examples for a causal cloze model, or next-item examples
+ * for a bidirectional one, are an error. *m may be replaced (NULL on
+ * failure).
+ */
+cs_dataset *cs_train_examples(const char *path, cs_bert **m, cs_bert_config *cfg, int fresh,
+			      int fixed_len, int attention, int norm, uint64_t seed,
+			      uint64_t item_vocab, double mem_limit, size_t *window, cs_error *err);
+/* A new model of cfg (seed: its weights) that fits in mem_limit as above
+ * (path: the file its config came from, for the message, or NULL). */
+cs_bert *cs_train_new_model(const cs_bert_config *cfg, uint64_t seed, double mem_limit,
+			    const char *path, cs_error *err);
 
 #endif

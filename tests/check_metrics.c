@@ -2,8 +2,10 @@
 #include <check.h>
 #include "check_run.h"
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "metrics.h"
 
 #define EPS 1e-12
@@ -204,6 +206,58 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* Text into a temporary file; its name into path (a PATH_MAX buffer). */
+static void text_file(char *path, const char *text)
+{
+	snprintf(path, 4096, "%s/check_metrics.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (int)strlen(text));
+	close(fd);
+}
+
+/* Scores as text: the metrics of the same values, and each bad line by
+ * its file and number. */
+START_TEST(test_read_scores)
+{
+	char path[4096];
+	cs_binmetrics a, b;
+	cs_error err = { 0 };
+	float p[] = { 0.9f, 0.25f, 0.5f, 0.125f };
+	uint8_t y[] = { 1, 0, 1, 0 };
+	text_file(path, "0.9\t1\n0.25\t0\r\n0.5\t1\n0.125\t0");
+	ck_assert_msg(cs_binmetrics_read(path, 0.5, &a, &err) == 0, "%s", err.msg);
+	unlink(path);
+	b = bin(p, y, 4);
+	ck_assert_uint_eq(a.n, 4);
+	ck_assert_uint_eq(a.npos, 2);
+	ck_assert_double_eq(a.auc, b.auc);
+	ck_assert_double_eq(a.logloss, b.logloss);
+	ck_assert_double_eq(a.f1, b.f1);
+	static const struct { const char *text, *msg; long line; int code; } bad[] = {
+		{ "0.5\t1\n0.5 1\n", "expected 'probability<TAB>label'", 2, CS_ERR_FORMAT },
+		{ "0.5\t1\n0.5\t2\n", "label is not 0 or 1", 2, CS_ERR_FORMAT },
+		{ "0.5\t1x\n", "label is not 0 or 1", 1, CS_ERR_FORMAT },
+		{ "1.5\t1\n", "probability 1.5 not in [0, 1]", 1, CS_ERR_FORMAT },
+		{ "nan\t0\n", "not in [0, 1]", 1, CS_ERR_FORMAT },
+		{ "", "", 0, CS_ERR_USAGE }, /* nothing to score */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		text_file(path, bad[i].text);
+		memset(&err, 0, sizeof err);
+		ck_assert_int_eq(cs_binmetrics_read(path, 0.5, &a, &err), -1);
+		unlink(path);
+		ck_assert_int_eq(err.code, bad[i].code);
+		ck_assert_str_eq(err.path, path);
+		ck_assert_int_eq(err.line, bad[i].line);
+		ck_assert_msg(strstr(err.msg, bad[i].msg), "case %zu: %s", i, err.msg);
+	}
+	ck_assert_int_eq(cs_binmetrics_read("/nonexistent/scores", 0.5, &a, &err), -1);
+	ck_assert_int_eq(err.code, CS_ERR_IO);
+}
+END_TEST
+
 /* More negatives asked for than there are items: every item once, soon
  * (it took 64 (n + 16) misses per history: cs-eval -n 1000000 hung). */
 START_TEST(test_sampler_more_than_items)
@@ -239,6 +293,7 @@ int main(void)
 	tcase_add_test(tc, test_one_class);
 	tcase_add_test(tc, test_random_brute);
 	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_read_scores);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("sampler");
 	tcase_add_test(tc, test_sampler_more_than_items);

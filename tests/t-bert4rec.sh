@@ -65,6 +65,19 @@ cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -k 5 -x "$T/s.test.cseq" > "$T/r
 expect_eq "$(wc -l < "$T/rec2.txt" | tr -d ' ')" 3000 "stream recommendations"
 ok "recommendations from text and from a stream"
 
+# A history's key is a sequence-level field: user, else session (an
+# event-level user is no key), else the record's number.
+printf 'session:seq:string\tuser:event:string\titem:event:string\ns1\tu1\tp10\ns1\tu1\tp11\n' |
+	cs-cat -r -o "$T/keyed.cseq" || die "keyed stream"
+cs-vocab encode -q -v "$T/vocab.txt" -o "$T/keyed.enc.cseq" "$T/keyed.cseq" || die "encode keyed"
+expect_eq "$(cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -k 1 "$T/keyed.enc.cseq" | cut -f1)" \
+	s1 "key of a session stream with an event-level user"
+expect_eq "$(cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -k 1 --key session \
+	"$T/keyed.enc.cseq" | cut -f1)" s1 "--key session"
+test_must_fail cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" --key user "$T/keyed.enc.cseq"
+stderr_has "stream has no sequence field 'user'"
+ok "the keys of a stream's histories"
+
 # Every scoring kernel this CPU runs gives the same lines, scores included.
 for k in c fp32 avx512 bf16 amx; do
 	CS_KERNEL=$k cs-recommend -q -m "$T/m.bin" -v "$T/vocab.txt" -k 5 -x "$T/s.test.cseq" \
@@ -103,6 +116,28 @@ if [ $rc -eq 1 ]; then
 else
 	echo "skip: training ended (status $rc) before the kill"
 fi
+
+# Resumed after its best and never improving on it, a run still writes
+# the best model to its own -o: the file the uninterrupted run left.
+# Stopped early by --patience 1, the last checkpoint is the best epoch's
+# own (its weights are the best); by --patience 2, one epoch later, with
+# the best model's weights inside (train.best_params).
+for p in 1 2; do
+	train --lr 3e-2 --epochs 12 --patience $p --valid "$T/s.valid.cseq" --log "$T/es.tsv" \
+		-o "$T/es.bin" || die "--patience $p"
+	if [ "$(tail -1 "$T/es.tsv" | cut -f9)" != 0 ] || [ "$(wc -l < "$T/es.tsv")" -ge 13 ]; then
+		echo "skip: --patience $p did not stop early"
+		continue
+	fi
+	n=$(grep -ac train.best_params "$T/es.bin.ckpt")
+	[ "$n" = $((p - 1)) ] || die "--patience $p: train.best_params $n times in the checkpoint"
+	rm -f "$T/new.bin"
+	cs-train -q -j 1 -v "$T/vocab.txt" --resume "$T/es.bin.ckpt" --valid "$T/s.valid.cseq" \
+		-o "$T/new.bin" "$T/train.cseq" || die "resume of --patience $p"
+	[ -e "$T/new.bin" ] || die "--patience $p: a resume that never improved wrote no model"
+	cmp -s "$T/new.bin" "$T/es.bin" || die "--patience $p: the resumed run's model is not the best"
+	ok "--patience $p: a resume to a new -o that never improves writes the checkpoint's best"
+done
 
 # Bad input: each a clear message and exit 1.
 cs-vocab build -q -o "$T/vocab2.txt" --max-size 60 "$T/raw.cseq" || die "vocab2"

@@ -122,11 +122,10 @@ rc=$?
 if [ $rc -ne 0 ]; then
 	stderr_has "interrupted: checkpoint written to '$T/k.ckpt'"
 	[ "$(grep -c 'interrupted' "$T/stderr")" -eq 1 ] || die "not one message: $(cat "$T/stderr")"
-	# the checkpoint travels with its model: a resumed run writes -o only
-	# when validation improves on the checkpoint's best
+	# the checkpoint carries its best model: a resume to another -o
+	# writes it there too when validation never improves on it
 	cp "$T/k.ckpt" "$T/k1.ckpt"
 	rm -f "$T/k1.bin"
-	[ ! -e "$T/k.bin" ] || cp "$T/k.bin" "$T/k1.bin"
 	mpi2 cs-train -q -j 1 -v "$T/vocab.txt" --resume "$T/k.ckpt" --checkpoint "$T/k.ckpt" \
 		--valid "$T/s.valid.cseq" -o "$T/k.bin" "$T/train.cseq" || die "resume on 2 ranks"
 	cmp -s "$T/k.bin" "$T/full.bin" || die "resumed 2-rank model differs from an uninterrupted run"

@@ -90,6 +90,10 @@ cs-eval -q -m "$T/ft.bin" "$T/s.test.cseq" | grep -q '^AUC' || die "eval fine-tu
 test_must_fail cs-train -v "$T/vocab.txt" --head session --init "$T/pre.bin" --inputs category \
 	-o "$T/x.bin" "$T/s.train.cseq"
 stderr_has "extra inputs differ"
+# the message names the whole list (it named its first input only)
+test_must_fail cs-train -v "$T/vocab.txt" --head session --init "$T/pre.bin" \
+	--inputs category,action -o "$T/x.bin" "$T/s.train.cseq"
+stderr_has "extra inputs differ from --inputs category,action"
 # another vocabulary
 cs-vocab build -q -F item,action --min-count 2 -o "$T/vocab2.txt" "$T/raw.cseq" || die "vocab2"
 test_must_fail cs-train -v "$T/vocab2.txt" --head session --init "$T/pre.bin" -o "$T/x.bin" \

@@ -1140,7 +1140,7 @@ static void prenorm_block_backward(cs_bert *m, size_t l)
 			   d->proj + l * NC, a->atty + l * NC, p->proj_w + l * C * C, N, C, C);
 	cs_attention_backward(d->qkv + l * 3 * NC, d->att + l * A, d->atty + l * NC,
 			      a->qkv + l * 3 * NC, a->att + l * A, a->attd + l * A,
-			      a->attm + l * A, b->off, b->B, C, c->NH);
+			      a->attm + l * A, b->off, b->B, C, c->NH, c->causal);
 	cs_linear_backward(d->ln1 + l * NC, g->qkv_w + l * 3 * C * C, g->qkv_b + l * 3 * C,
 			   d->qkv + l * 3 * NC, a->ln1 + l * NC, p->qkv_w + l * 3 * C * C,
 			   N, C, 3 * C);
@@ -1171,9 +1171,18 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 		m->dacts_cap = m->nacts;
 	}
 	act_views(&m->dacts, m->dacts_memory, m->act_sizes);
-	/* everything but the logits, which the loss overwrites */
-	memset(m->dacts_memory, 0, (m->nacts - m->act_sizes[CS_BERT_NACTS - 1]) *
-	       sizeof(float));
+	/*
+	 * everything but the logits, which the loss overwrites, and the
+	 * attention weights' three (L, A) arrays: the first is the backward
+	 * pass's scratch, written before it is read, the other two unused
+	 */
+	{
+		float *d0 = m->dacts_memory;
+		size_t att = (size_t)(m->dacts.att - d0), after = (size_t)(m->dacts.atty - d0);
+		memset(d0, 0, att * sizeof(float));
+		memset(d0 + after, 0, (m->nacts - m->act_sizes[CS_BERT_NACTS - 1] - after) *
+		       sizeof(float));
+	}
 
 	cs_bert_params *p = &m->params, *g = &m->grads;
 	cs_bert_acts *a = &m->acts, *d = &m->dacts;
@@ -1270,7 +1279,7 @@ blocks:
 		cs_attention_backward(d->qkv + l * 3 * NC, d->att + l * A,
 				      d->atty + l * NC, a->qkv + l * 3 * NC,
 				      a->att + l * A, a->attd + l * A,
-				      a->attm + l * A, b->off, b->B, C, NH);
+				      a->attm + l * A, b->off, b->B, C, NH, c->causal);
 		cs_linear_backward(dx, g->qkv_w + l * 3 * C * C,
 				   g->qkv_b + l * 3 * C, d->qkv + l * 3 * NC, x,
 				   p->qkv_w + l * 3 * C * C, N, C, 3 * C);

@@ -57,12 +57,13 @@
  * padding; attention runs per sequence and head (small sgemms), so a batch
  * costs what it contains.
  *
- * Threads: OpenBLAS threads the matrix products (cs_blas_init), and the
- * loss over the catalogue splits its items between OpenMP threads (nn.h);
- * the model's other loops run on the calling thread (vectorised).
- * Scoring runs a model per thread on a share of the batch, each with its
- * own activations and the weights shared (cs_bert_share; recommend.h).
- * Results are bitwise reproducible for a seed and thread count.
+ * Threads: OpenBLAS threads the matrix products (cs_blas_init); the loss
+ * over the catalogue, attention's blocks and the large elementwise loops
+ * run over OpenMP threads (nn.h); the model's other loops run on the
+ * calling thread (vectorised). Scoring runs a model per thread on a share
+ * of the batch, each with its own activations and the weights shared
+ * (cs_bert_share; recommend.h). Results are bitwise reproducible for a
+ * seed and thread count.
  */
 #ifndef CS_MODEL_H
 #define CS_MODEL_H

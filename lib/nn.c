@@ -3,6 +3,7 @@
  * legend of letters and the conventions).
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -68,6 +69,25 @@ void cs_nn_simd(int best)
 }
 #endif
 
+/*
+ * The elementwise loops run in parallel over fixed chunks of PAR_CHUNK
+ * values (rows, for the row-wise ones) where there are at least PAR_MIN
+ * values: each value is computed the same way whichever thread takes its
+ * chunk, so the results do not depend on the thread count.
+ */
+#define PAR_MIN ((size_t)1 << 16)
+#define PAR_CHUNK ((size_t)1 << 14)
+#define PAR_FOR(n, i0, i1, body)                                                        \
+	do {                                                                             \
+		size_t par_n_ = (n), par_k_ = (par_n_ + PAR_CHUNK - 1) / PAR_CHUNK;      \
+		_Pragma("omp parallel for schedule(static) if (par_n_ >= PAR_MIN)")     \
+		for (size_t par_c_ = 0; par_c_ < par_k_; par_c_++) {                     \
+			size_t i0 = par_c_ * PAR_CHUNK;                                  \
+			size_t i1 = par_n_ - i0 < PAR_CHUNK ? par_n_ : i0 + PAR_CHUNK;   \
+			body;                                                            \
+		}                                                                        \
+	} while (0)
+
 void cs_nn_expf(float *y, const float *x, size_t n)
 {
 	DISPATCH(exp_n, y, x, n);
@@ -112,6 +132,8 @@ void cs_layernorm_forward(float *out, float *mean, float *rstd,
 			  const float *inp, const float *w, const float *b,
 			  size_t N, size_t C)
 {
+	/* rows in parallel where there are many values */
+	#pragma omp parallel for schedule(static) if (N * C >= PAR_MIN)
 	for (size_t i = 0; i < N; i++) {
 		/* restrict: out never overlaps the others */
 		const float *restrict x = inp + i * C;
@@ -162,6 +184,8 @@ void cs_layernorm_backward(float *dinp, float *dw, float *db,
 			   const float *mean, const float *rstd, size_t N,
 			   size_t C)
 {
+	/* dx by rows in parallel; dw and db after, summed in row order */
+	#pragma omp parallel for schedule(static) if (N * C >= PAR_MIN)
 	for (size_t i = 0; i < N; i++) {
 		const float *x = inp + i * C, *d = dout + i * C;
 		float *dx = dinp + i * C;
@@ -177,12 +201,20 @@ void cs_layernorm_backward(float *dinp, float *dw, float *db,
 		float gnmf = (float)(gnm / (double)C);
 		for (size_t c = 0; c < C; c++) {
 			float n = (x[c] - m) * s;
-			if (dw)
-				dw[c] += n * d[c];
-			if (db)
-				db[c] += d[c];
 			dx[c] += s * (d[c] * w[c] - gmf - n * gnmf);
 		}
+	}
+	if (!dw && !db)
+		return;
+	for (size_t i = 0; i < N; i++) {
+		const float *x = inp + i * C, *d = dout + i * C;
+		float m = mean[i], s = rstd[i];
+		if (dw)
+			for (size_t c = 0; c < C; c++)
+				dw[c] += (x[c] - m) * s * d[c];
+		if (db)
+			for (size_t c = 0; c < C; c++)
+				db[c] += d[c];
 	}
 }
 
@@ -231,45 +263,105 @@ size_t cs_attention_size(const size_t *off, size_t B, size_t NH)
 	return a;
 }
 
+/*
+ * The attention of one sequence and head: its blocks, per sequence then
+ * head, of (T, T) weights at ao in the A arrays, its queries, keys and
+ * values at Q, K = Q + C, V = Q + 2C (row stride 3C), outputs at Y
+ * (stride C).
+ */
+typedef struct att_job {
+	size_t T, ao;
+	const float *Q;
+	size_t s; /* first token */
+} att_job;
+
+/*
+ * Causal attention runs by row blocks of ATT_RB queries: the scores of
+ * block [i0, i1) against keys [0, i1) only, so the products and the
+ * softmax skip the upper triangle (about half the work at length 200),
+ * where the weights are 0. The blocks' weights past i1 are never written.
+ */
+#define ATT_RB 32
+
+/* Blocks (sequence, head) to run in parallel, each product on one OpenBLAS
+ * thread, where there is enough work and no parallel region around. */
+static int att_parallel(size_t A)
+{
+#ifdef _OPENMP
+	return A >= 65536 && !omp_in_parallel() && omp_get_max_threads() > 1;
+#else
+	(void)A;
+	return 0;
+#endif
+}
+
+/* Each block's offset in the A arrays, (B NH + 1) of them; NULL if out of memory. */
+static size_t *att_offsets(const size_t *off, size_t B, size_t NH)
+{
+	size_t *ao = malloc((B * NH + 1) * sizeof *ao), a = 0;
+	if (!ao)
+		return NULL;
+	for (size_t b = 0; b < B; b++) {
+		size_t T = off[b + 1] - off[b];
+		for (size_t h = 0; h < NH; h++, a += T * T)
+			ao[b * NH + h] = a;
+	}
+	ao[B * NH] = a;
+	return ao;
+}
+
+static void att_fwd_block(float *out, float *att, float *attd, float *attm,
+			  const float *qkv, const size_t *off, size_t C, size_t NH,
+			  size_t k, size_t ao, int causal, float p, uint64_t s0)
+{
+	size_t C3 = 3 * C, hs = C / NH, b = k / NH, h = k % NH;
+	size_t s = off[b], T = off[b + 1] - off[b];
+	float scale = 1.0f / sqrtf((float)hs);
+	const float *Q = qkv + s * C3 + h * hs, *K = Q + C, *Vv = Q + 2 * C;
+	float *a = att + ao, *ad = attd + ao, *am = attm + ao, *Y = out + s * C + h * hs;
+	const uint64_t G = 0x9e3779b97f4a7c15ULL;
+	/* causal: row blocks [i0, i1) against keys [0, i1); else one block */
+	size_t rb = causal ? ATT_RB : T;
+	for (size_t i0 = 0; i0 < T; i0 += rb) {
+		size_t i1 = T - i0 < rb ? T : i0 + rb, w = causal ? i1 : T;
+		/* scores (i1 - i0, w) = Q K^T / sqrt(hs) */
+		cs_sgemm(0, 1, i1 - i0, w, hs, scale, Q + i0 * C3, C3, K, C3, 0.0f,
+			 a + i0 * T, T);
+		for (size_t i = i0; i < i1; i++) /* token i sees 0..i (causal) */
+			DISPATCH(att_row, a + i * T, ad + i * T, am + i * T,
+				 causal ? i + 1 : T, w, p, s0 + (ao + i * T) * G);
+		/* out (i1 - i0, hs) = attd (i1 - i0, w) @ V (w, hs) */
+		cs_sgemm(0, 0, i1 - i0, hs, w, 1.0f, ad + i0 * T, T, Vv, C3, 0.0f,
+			 Y + i0 * C, C);
+	}
+}
+
 void cs_attention_forward(float *out, float *att, float *attd, float *attm,
 			  const float *qkv, const size_t *off, size_t B,
 			  size_t C, size_t NH, int causal, float p, cs_nn_rng *rng)
 {
-	size_t C3 = 3 * C, hs = C / NH, ao = 0;
-	float scale = 1.0f / sqrtf((float)hs);
-
-	for (size_t b = 0; b < B; b++) {
-		size_t s = off[b], T = off[b + 1] - off[b];
-		for (size_t h = 0; h < NH; h++) {
-			const float *Q = qkv + s * C3 + h * hs;
-			const float *K = Q + C, *Vv = Q + 2 * C;
-			float *a = att + ao;
-			/* scores (T, T) = Q (T, hs) @ K (T, hs)^T / sqrt(hs) */
-			cs_sgemm(0, 1, T, T, hs, scale, Q, C3, K, C3, 0.0f, a,
-				 T);
-			for (size_t i = 0; i < T; i++) {
-				/* causal: token i sees 0..i; the weights past it are 0 */
-				size_t n = causal ? i + 1 : T;
-				float *row = a + i * T, mx = row[0], sum = 0.0f;
-				for (size_t j = 1; j < n; j++)
-					mx = row[j] > mx ? row[j] : mx;
-				for (size_t j = 0; j < n; j++) {
-					row[j] = expf(row[j] - mx);
-					sum += row[j];
-				}
-				for (size_t j = 0; j < n; j++)
-					row[j] /= sum;
-				for (size_t j = n; j < T; j++)
-					row[j] = 0.0f;
-			}
-			cs_dropout_forward(attd + ao, attm + ao, a, T * T, p,
-					   rng);
-			/* out (T, hs) = attd (T, T) @ V (T, hs) */
-			cs_sgemm(0, 0, T, hs, T, 1.0f, attd + ao, T, Vv, C3,
-				 0.0f, out + s * C + h * hs, C);
-			ao += T * T;
+	size_t A = cs_attention_size(off, B, NH), nb = B * NH;
+	if (!rng)
+		p = 0.0f;
+	uint64_t s0 = rng ? rng->s : 0;
+	size_t *ao = att_parallel(A) ? att_offsets(off, B, NH) : NULL;
+	if (ao) {
+		int blas = cs_blas_set_threads(1);
+		#pragma omp parallel for schedule(dynamic, 1)
+		for (size_t k = 0; k < nb; k++)
+			att_fwd_block(out, att, attd, attm, qkv, off, C, NH, k, ao[k], causal,
+				      p, s0);
+		cs_blas_set_threads(blas);
+		free(ao);
+	} else {
+		for (size_t k = 0, a = 0; k < nb; k++) {
+			size_t T = off[k / NH + 1] - off[k / NH];
+			att_fwd_block(out, att, attd, attm, qkv, off, C, NH, k, a, causal, p, s0);
+			a += T * T;
 		}
 	}
+	if (rng && p > 0.0f) /* the draws of the whole A, as if taken in order */
+		cs_nn_rng_skip(rng, A);
 }
 
 void cs_attention_forward_at(float *out, float *w, const float *qkv, const size_t *off,
@@ -317,49 +409,64 @@ void cs_attention_forward_at(float *out, float *w, const float *qkv, const size_
 	}
 }
 
+static void att_bwd_block(float *dqkv, float *datt, const float *dout,
+			  const float *qkv, const float *att, const float *attd,
+			  const float *attm, const size_t *off, size_t C, size_t NH,
+			  size_t k, size_t ao, int causal)
+{
+	size_t C3 = 3 * C, hs = C / NH, b = k / NH, h = k % NH;
+	size_t s = off[b], T = off[b + 1] - off[b];
+	float scale = 1.0f / sqrtf((float)hs);
+	const float *Q = qkv + s * C3 + h * hs;
+	const float *K = Q + C, *Vv = Q + 2 * C;
+	float *dQ = dqkv + s * C3 + h * hs;
+	float *dK = dQ + C, *dV = dQ + 2 * C;
+	const float *dY = dout + s * C + h * hs;
+	const float *a = att + ao, *ad = attd + ao, *m = attm + ao;
+	float *da = datt + ao;
+	size_t rb = causal ? ATT_RB : T;
+	for (size_t i0 = 0; i0 < T; i0 += rb) {
+		size_t i1 = T - i0 < rb ? T : i0 + rb, w = causal ? i1 : T, r = i1 - i0;
+		/* d attd (r, w) = dY (r, hs) @ V (w, hs)^T */
+		cs_sgemm(0, 1, r, w, hs, 1.0f, dY + i0 * C, C, Vv, C3, 0.0f,
+			 da + i0 * T, T);
+		/* dV (w, hs) += attd^T (w, r) @ dY (r, hs) */
+		cs_sgemm(1, 0, w, hs, r, 1.0f, ad + i0 * T, T, dY + i0 * C, C,
+			 1.0f, dV, C3);
+		/* through dropout, softmax and the scale */
+		for (size_t i = i0; i < i1; i++)
+			DISPATCH(att_row_bwd, da + i * T, a + i * T, m + i * T,
+				 causal ? i + 1 : T, w, scale);
+		/* dQ += dS (r, w) @ K (w, hs); dK (w, hs) += dS^T @ Q (r, hs) */
+		cs_sgemm(0, 0, r, hs, w, 1.0f, da + i0 * T, T, K, C3, 1.0f,
+			 dQ + i0 * C3, C3);
+		cs_sgemm(1, 0, w, hs, r, 1.0f, da + i0 * T, T, Q + i0 * C3, C3,
+			 1.0f, dK, C3);
+	}
+}
+
 void cs_attention_backward(float *dqkv, float *datt, const float *dout,
 			   const float *qkv, const float *att,
 			   const float *attd, const float *attm,
-			   const size_t *off, size_t B, size_t C, size_t NH)
+			   const size_t *off, size_t B, size_t C, size_t NH, int causal)
 {
-	size_t C3 = 3 * C, hs = C / NH, ao = 0;
-	float scale = 1.0f / sqrtf((float)hs);
-
-	for (size_t b = 0; b < B; b++) {
-		size_t s = off[b], T = off[b + 1] - off[b];
-		for (size_t h = 0; h < NH; h++) {
-			const float *Q = qkv + s * C3 + h * hs;
-			const float *K = Q + C, *Vv = Q + 2 * C;
-			float *dQ = dqkv + s * C3 + h * hs;
-			float *dK = dQ + C, *dV = dQ + 2 * C;
-			const float *dY = dout + s * C + h * hs;
-			const float *a = att + ao, *m = attm + ao;
-			float *da = datt + ao;
-			/* d attd (T, T) = dY (T, hs) @ V (T, hs)^T */
-			cs_sgemm(0, 1, T, T, hs, 1.0f, dY, C, Vv, C3, 0.0f, da,
-				 T);
-			/* dV (T, hs) += attd^T (T, T) @ dY (T, hs) */
-			cs_sgemm(1, 0, T, hs, T, 1.0f, attd + ao, T, dY, C,
-				 1.0f, dV, C3);
-			/* through dropout, softmax and the scale */
-			for (size_t i = 0; i < T; i++) {
-				float *dr = da + i * T;
-				const float *ar = a + i * T, *mr = m + i * T;
-				float dot = 0.0f;
-				for (size_t j = 0; j < T; j++) {
-					dr[j] *= mr[j];
-					dot += dr[j] * ar[j];
-				}
-				for (size_t j = 0; j < T; j++)
-					dr[j] = ar[j] * (dr[j] - dot) * scale;
-			}
-			/* dQ += dS (T, T) @ K; dK += dS^T @ Q */
-			cs_sgemm(0, 0, T, hs, T, 1.0f, da, T, K, C3, 1.0f, dQ,
-				 C3);
-			cs_sgemm(1, 0, T, hs, T, 1.0f, da, T, Q, C3, 1.0f, dK,
-				 C3);
-			ao += T * T;
-		}
+	size_t nb = B * NH;
+	size_t *ao = att_parallel(cs_attention_size(off, B, NH)) ? att_offsets(off, B, NH)
+								   : NULL;
+	if (ao) {
+		int blas = cs_blas_set_threads(1);
+		#pragma omp parallel for schedule(dynamic, 1)
+		for (size_t k = 0; k < nb; k++)
+			att_bwd_block(dqkv, datt, dout, qkv, att, attd, attm, off, C, NH, k,
+				      ao[k], causal);
+		cs_blas_set_threads(blas);
+		free(ao);
+		return;
+	}
+	for (size_t k = 0, a = 0; k < nb; k++) {
+		size_t T = off[k / NH + 1] - off[k / NH];
+		att_bwd_block(dqkv, datt, dout, qkv, att, attd, attm, off, C, NH, k, a, causal);
+		a += T * T;
 	}
 }
 
@@ -367,13 +474,13 @@ void cs_attention_backward(float *dqkv, float *datt, const float *dout,
 
 void cs_gelu_forward(float *out, const float *inp, size_t n)
 {
-	DISPATCH(gelu_fwd, out, inp, n);
+	PAR_FOR(n, i0, i1, DISPATCH(gelu_fwd, out + i0, inp + i0, i1 - i0));
 }
 
 void cs_gelu_backward(float *dinp, const float *inp, const float *dout,
 		      size_t n)
 {
-	DISPATCH(gelu_bwd, dinp, inp, dout, n);
+	PAR_FOR(n, i0, i1, DISPATCH(gelu_bwd, dinp + i0, inp + i0, dout + i0, i1 - i0));
 }
 
 /* ------------------------------------------------------------ dropout */
@@ -388,18 +495,18 @@ void cs_dropout_forward(float *out, float *mask, const float *inp, size_t n,
 			mask[i] = 1.0f;
 		return;
 	}
+	/* draw i of the stream at counter s + (i + 1) G, vectorised */
+	uint64_t s = rng->s;
 	float keep = 1.0f / (1.0f - p);
-	for (size_t i = 0; i < n; i++) {
-		mask[i] = cs_nn_rng_uniform(rng) < p ? 0.0f : keep;
-		out[i] = inp[i] * mask[i];
-	}
+	PAR_FOR(n, i0, i1, DISPATCH(dropout_n, out + i0, mask + i0, inp + i0, i1 - i0, p, keep,
+				    s + i0 * 0x9e3779b97f4a7c15ULL));
+	cs_nn_rng_skip(rng, n);
 }
 
 void cs_dropout_backward(float *dinp, const float *dout, const float *mask,
 			 size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		dinp[i] += dout[i] * mask[i];
+	PAR_FOR(n, i0, i1, for (size_t i = i0; i < i1; i++) dinp[i] += dout[i] * mask[i]);
 }
 
 /* ------------------------------------------------------------ residual */
@@ -407,16 +514,15 @@ void cs_dropout_backward(float *dinp, const float *dout, const float *mask,
 void cs_residual_forward(float *out, const float *a, const float *b,
 			 size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		out[i] = a[i] + b[i];
+	PAR_FOR(n, i0, i1, for (size_t i = i0; i < i1; i++) out[i] = a[i] + b[i]);
 }
 
 void cs_residual_backward(float *da, float *db, const float *dout, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	PAR_FOR(n, i0, i1, for (size_t i = i0; i < i1; i++) {
 		da[i] += dout[i];
 		db[i] += dout[i];
-	}
+	});
 }
 
 /* ------------------------------------------------------------ gather */

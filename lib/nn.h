@@ -12,7 +12,11 @@
  * the exceptions say so. All matrix products go through cs_sgemm.
  * Threads: the losses over the catalogue (cs_tiedce_*, cs_crossentropy_*)
  * split their item tiles or rows between OpenMP threads, each running its
- * products on one OpenBLAS thread; the other loops run on the calling
+ * products on one OpenBLAS thread, and so do attention's (sequence, head)
+ * blocks where they are many (cs_attention_forward); the elementwise and
+ * row-wise loops (LayerNorm, GELU, dropout, residual) run over OpenMP
+ * threads in fixed chunks where they are large, each value computed the
+ * same way whichever thread takes it; the other loops run on the calling
  * thread, OpenBLAS threading their products. Shares and the order of the
  * sums follow from the thread count, so the results are a function of
  * the inputs, the seed and the thread count.
@@ -61,7 +65,18 @@ void cs_linear_backward(float *dinp, float *dw, float *db, const float *dout,
  * probability p (attm (A) the dropout scale, 0 or 1/(1-p)); out (N, C)
  * the heads' outputs side by side. rng NULL or p == 0: no dropout.
  * causal: token i attends only to tokens 0..i of its sequence (SASRec);
- * the weights past it are 0, so the backward pass needs no flag.
+ * the upper triangle is skipped (computed and back-propagated by blocks
+ * of queries against the keys up to the block's end): the weights past
+ * the diagonal are 0 within those blocks and not written beyond, so the
+ * backward pass takes the same flag.
+ *
+ * Threads: where the weights are many (A >= 65536) and the caller is not
+ * in a parallel region, the (sequence, head) blocks run in parallel over
+ * the OpenMP threads, each product on one OpenBLAS thread; each block's
+ * arithmetic is the same whichever thread runs it. The softmax, its scale and the dropout are
+ * one pass over a row while it is in cache; the dropout draws are those
+ * of cs_dropout_forward over the whole A in order (the skipped ones
+ * skipped), and rng ends A draws on.
  */
 void cs_attention_forward(float *out, float *att, float *attd, float *attm,
 			  const float *qkv, const size_t *off, size_t B,
@@ -76,11 +91,11 @@ void cs_attention_forward(float *out, float *att, float *attd, float *attm,
 void cs_attention_forward_at(float *out, float *w, const float *qkv, const size_t *off,
 			     size_t B, const size_t *mpos, size_t M, size_t C, size_t NH,
 			     int causal);
-/* datt (A) is scratch (overwritten). */
+/* datt (A) is scratch (overwritten); causal as given to the forward pass. */
 void cs_attention_backward(float *dqkv, float *datt, const float *dout,
 			   const float *qkv, const float *att,
 			   const float *attd, const float *attm,
-			   const size_t *off, size_t B, size_t C, size_t NH);
+			   const size_t *off, size_t B, size_t C, size_t NH, int causal);
 /* A for these sequences. */
 size_t cs_attention_size(const size_t *off, size_t B, size_t NH);
 

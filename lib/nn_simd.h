@@ -170,6 +170,142 @@ SIMD_ATTR static void K(softmax_scaled)(float *d, const float *x, size_t n,
 		d[i] = s * expf(x[i] - lse);
 }
 
+/* ---------------------------------------------------------- dropout, attention */
+
+typedef uint64_t K(vu) __attribute__((vector_size(8 * W)));
+#define vu K(vu)
+
+/*
+ * Inverted dropout of n values, draw j of it splitmix64 at counter
+ * s + (j + 1) G (rng.c: the j-th cs_nn_rng_uniform of a generator in
+ * state s, so the same mask as drawing one at a time): mask 0 where the
+ * draw is below p, else keep; out = inp * mask. out may be inp.
+ */
+SIMD_ATTR static void K(dropout_n)(float *out, float *mask, const float *inp, size_t n,
+				   float p, float keep, uint64_t s)
+{
+	const uint64_t G = 0x9e3779b97f4a7c15ULL;
+	vu lane;
+	for (int k = 0; k < W; k++)
+		lane[k] = (uint64_t)(k + 1) * G;
+	for (size_t i = 0; i < n; i += W) {
+		vu z = s + (uint64_t)i * G + lane;
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		z = z ^ (z >> 31);
+		vf u = __builtin_convertvector(__builtin_convertvector(z >> 40, vi), vf) *
+		       (1.0f / 16777216.0f);
+		vi drop = u < p;
+		vf m = (vf)((vi)((vf){0} + keep) & ~drop);
+		if (i + W <= n) {
+			K(storev)(mask + i, m);
+			K(storev)(out + i, K(loadv)(inp + i) * m);
+		} else {
+			for (size_t k = 0; i + k < n; k++) {
+				mask[i + k] = m[k];
+				out[i + k] = inp[i + k] * m[k];
+			}
+		}
+	}
+}
+
+/* The largest of x (n >= 1). */
+SIMD_ATTR static float K(maxv)(const float *x, size_t n)
+{
+	float mx = x[0];
+	size_t i = 0;
+	if (n >= W) {
+		vf m = K(loadv)(x);
+		for (i = W; i + W <= n; i += W) {
+			vf v = K(loadv)(x + i);
+			vi g = v > m;
+			m = (vf)(((vi)v & g) | ((vi)m & ~g));
+		}
+		for (int k = 0; k < W; k++)
+			mx = m[k] > mx ? m[k] : mx;
+	}
+	for (; i < n; i++)
+		mx = x[i] > mx ? x[i] : mx;
+	return mx;
+}
+
+/*
+ * One row of attention weights: a (n >= 1 scores) -> their softmax in
+ * place, then dropout (dropout_n; p <= 0: none, am = 1, ad = a); the
+ * entries [n, w) of a, ad and am are set to 0.
+ */
+SIMD_ATTR static void K(att_row)(float *a, float *ad, float *am, size_t n, size_t w,
+				 float p, uint64_t s)
+{
+	float mx = K(maxv)(a, n), sum = 0.0f;
+	vf acc = {0};
+	size_t i = 0;
+	for (; i + W <= n; i += W) {
+		vf e = K(expv)(K(loadv)(a + i) - mx);
+		K(storev)(a + i, e);
+		acc += e;
+	}
+	if (i < n) {
+		float buf[W] = {0};
+		memcpy(buf, a + i, (n - i) * sizeof *a);
+		vf e = K(expv)(K(loadv)(buf) - mx);
+		for (size_t k = 0; i + k < n; k++) {
+			a[i + k] = e[k];
+			sum += e[k];
+		}
+	}
+	for (int k = 0; k < W; k++)
+		sum += acc[k];
+	vf inv = (vf){0} + 1.0f / sum;
+	for (i = 0; i + W <= n; i += W)
+		K(storev)(a + i, K(loadv)(a + i) * inv);
+	for (; i < n; i++)
+		a[i] *= inv[0];
+	if (p > 0.0f) {
+		K(dropout_n)(ad, am, a, n, p, 1.0f / (1.0f - p), s);
+	} else {
+		memcpy(ad, a, n * sizeof *a);
+		for (i = 0; i < n; i++)
+			am[i] = 1.0f;
+	}
+	if (w > n) {
+		memset(a + n, 0, (w - n) * sizeof *a);
+		memset(ad + n, 0, (w - n) * sizeof *a);
+		memset(am + n, 0, (w - n) * sizeof *a);
+	}
+}
+
+/*
+ * Back through dropout, softmax and the scale for one row: d (n) holds
+ * the gradient of the weights after dropout; it becomes that of the
+ * scores, a (softmax) * (d m - dot(d m, a)) * scale; [n, w) set to 0.
+ */
+SIMD_ATTR static void K(att_row_bwd)(float *d, const float *a, const float *m, size_t n,
+				     size_t w, float scale)
+{
+	vf acc = {0};
+	float dot = 0.0f;
+	size_t i = 0;
+	for (; i + W <= n; i += W) {
+		vf g = K(loadv)(d + i) * K(loadv)(m + i);
+		K(storev)(d + i, g);
+		acc += g * K(loadv)(a + i);
+	}
+	for (; i < n; i++) {
+		d[i] *= m[i];
+		dot += d[i] * a[i];
+	}
+	for (int k = 0; k < W; k++)
+		dot += acc[k];
+	for (i = 0; i + W <= n; i += W)
+		K(storev)(d + i, K(loadv)(a + i) * (K(loadv)(d + i) - dot) * scale);
+	for (; i < n; i++)
+		d[i] = a[i] * (d[i] - dot) * scale;
+	if (w > n)
+		memset(d + n, 0, (w - n) * sizeof *d);
+}
+
+#undef vu
 #undef vf
 #undef vi
 #undef K

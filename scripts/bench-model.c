@@ -3,14 +3,22 @@
  *
  *   cc -O2 -std=c11 -D_GNU_SOURCE -iquote lib -o bench-model scripts/bench-model.c \
  *       libcs.a -lopenblas -lcsv -lzstd -lpthread -lm
- *   ./bench-model [threads [mask-prob]]
+ *   ./bench-model [threads [mask-prob [long] [causal]]]
  *   OPENBLAS_CORETYPE=Prescott ./bench-model 2   # the misdetected case
+ *   ./bench-model 2 0.2 long                     # long histories, Cloze
+ *   ./bench-model 2 1 long causal                # long histories, SASRec
  *
  * Prints the OpenBLAS core, GFLOP/s of cs_sgemm on the model's shapes, and
  * the time of forward, backward and AdamW for a batch of 128 Beauty-like
  * sequences (lengths geometric around 9, at most 50; V = 54545, C = 64,
  * L = 2, 2 heads; mask-prob of the positions masked [0.6, as the paper's
  * Beauty setup], at least one per sequence, the default dropout on).
+ * "long": the long-history shape of bench-train.sh instead (lengths
+ * uniform in 120..200, at most 200, V = 3603, at most 40 masked a
+ * sequence, as BERT4Rec's ML-1M setup). "causal": a causal model
+ * (SASRec), every position a target at mask-prob 1 as cs-mask next's.
+ * Then the attention layer alone on the batch's shape, forward and
+ * backward, with its share of the step's matrix-product FLOP.
  * Beside wall time it prints the process CPU time, which is the better
  * figure with one thread on a busy machine (with more, OpenBLAS's
  * spinning threads count too).
@@ -60,6 +68,17 @@ int main(int argc, char **argv)
 {
 	int threads = argc > 1 ? atoi(argv[1]) : 0;
 	double mprob = argc > 2 ? atof(argv[2]) : 0.6;
+	int lng = 0, causal = 0;
+	for (int i = 3; i < argc; i++) {
+		if (strcmp(argv[i], "long") == 0)
+			lng = 1;
+		else if (strcmp(argv[i], "causal") == 0)
+			causal = 1;
+		else {
+			fprintf(stderr, "usage: bench-model [threads [mask-prob [long] [causal]]]\n");
+			return 2;
+		}
+	}
 	const char *core;
 	cs_error err;
 	if (cs_blas_restart(argv, &err) < 0)
@@ -70,8 +89,8 @@ int main(int argc, char **argv)
 	       cs_blas_threads(), getenv("OPENBLAS_CORETYPE") ?
 	       getenv("OPENBLAS_CORETYPE") : "(unset)");
 
-	size_t V = 54545, Bn = 128;
-	if (!getenv("BENCH_NO_SGEMM")) {
+	size_t V = lng ? 3603 : 54545, Bn = 128, maxpred = lng ? 40 : 30;
+	if (!getenv("BENCH_NO_SGEMM") && !lng) {
 	printf("sgemm (M x K x N):\n");
 	bench_sgemm("fc forward (128*9 tokens)", 0, 1, 1152, 256, 64);
 	bench_sgemm("qkv forward", 0, 1, 1152, 192, 64);
@@ -84,6 +103,9 @@ int main(int argc, char **argv)
 
 	cs_bert_config cfg;
 	cs_bert_config_default(&cfg, V);
+	if (lng)
+		cfg.P = 200;
+	cfg.causal = causal;
 	cs_bert *m = cs_bert_new(&cfg, 1, &err);
 	if (!m) {
 		fprintf(stderr, "bench-model: %s\n", err.msg);
@@ -102,15 +124,22 @@ int main(int argc, char **argv)
 	off[0] = 0;
 	for (size_t b = 0; b < Bn; b++) {
 		size_t T = 2; /* 2 + geometric with mean 7: mean about 9 */
-		while (T < cfg.P && cs_nn_rng_uniform(&r) > 1.0f / 8.0f)
-			T++;
+		if (lng)
+			T = 120 + cs_nn_rng_next(&r) % 81;
+		else
+			while (T < cfg.P && cs_nn_rng_uniform(&r) > 1.0f / 8.0f)
+				T++;
 		size_t first = M;
 		for (size_t t = 0; t < T; t++, N++) {
 			tok[N] = (uint32_t)(CS_ITEM_FIRST +
 					    cs_nn_rng_next(&r) % (V - 3));
 			pos[N] = (uint32_t)t;
-			if (cs_nn_rng_uniform(&r) < mprob ||
-			    (t == T - 1 && M == first)) {
+			if (causal) { /* next item: every position, its successor */
+				mpos[M] = N;
+				mtgt[M++] = (uint32_t)(CS_ITEM_FIRST +
+						       cs_nn_rng_next(&r) % (V - 3));
+			} else if ((cs_nn_rng_uniform(&r) < mprob && M - first < maxpred) ||
+				   (t == T - 1 && M == first)) {
 				mpos[M] = N;
 				mtgt[M++] = tok[N];
 				tok[N] = CS_ITEM_MASK;
@@ -169,6 +198,54 @@ int main(int argc, char **argv)
 	printf("  encoder forward (eval) %.2f ms; scores of %zu sequences "
 	       "over all items %.1f ms\n", 1e3 * te, Bn,
 	       1e3 * (cs_now() - t0) / 5);
+	/* the attention layer alone, on this batch's shape */
+	double sq = 0;
+	for (size_t b = 0; b < Bn; b++)
+		sq += (double)(off[b + 1] - off[b]) * (off[b + 1] - off[b]);
+	size_t C = cfg.C, A = cs_attention_size(off, Bn, cfg.NH);
+	float *qkv = malloc(N * 3 * C * sizeof *qkv), *dqkv = calloc(N * 3 * C, sizeof *dqkv);
+	float *out = malloc(N * C * sizeof *out), *dout = malloc(N * C * sizeof *dout);
+	float *att = malloc(4 * A * sizeof *att);
+	for (size_t i = 0; i < N * 3 * C; i++)
+		qkv[i] = cs_nn_rng_uniform(&r) - 0.5f;
+	for (size_t i = 0; i < N * C; i++)
+		dout[i] = cs_nn_rng_uniform(&r) - 0.5f;
+	double ta = 0, tab = 0, ca = 0, cab = 0;
+	for (int s = 0; s < 10 + 1; s++) {
+		cs_nn_rng_seed(&r, (uint64_t)s);
+		double c0 = cpu_now();
+		t0 = cs_now();
+		cs_attention_forward(out, att, att + A, att + 2 * A, qkv, off, Bn, C, cfg.NH,
+				     causal, cfg.attn_dropout, &r);
+		double t1 = cs_now(), c1 = cpu_now();
+		cs_attention_backward(dqkv, att + 3 * A, dout, qkv, att, att + A, att + 2 * A,
+				      off, Bn, C, cfg.NH, causal);
+		if (s) {
+			ta += t1 - t0;
+			tab += cs_now() - t1;
+			ca += c1 - c0;
+			cab += cpu_now() - c1;
+		}
+	}
+	ta /= 10;
+	tab /= 10;
+	/* matrix-product FLOP of a step, as bench_bert4rec_torch.py counts them */
+	double FF = (double)cfg.FF, fa = 4.0 * C * sq * cfg.L;
+	double fstep = 3 * (cfg.L * (2.0 * N * C * (4.0 * C + 2 * FF)) + fa + 2.0 * M * C * C +
+			    2.0 * M * C * V);
+	printf("  attention layer alone: forward %.2f ms, backward %.2f ms (cpu %.2f, %.2f; x %zu "
+	       "layers: %.0f%% of the step); %.1f GFLOP/s on its products%s\n", 1e3 * ta,
+	       1e3 * tab, 1e3 * ca / 10, 1e3 * cab / 10,
+	       cfg.L, 100 * cfg.L * (ta + tab) / ((tf + tb + tu) / steps),
+	       3 * fa / cfg.L / (ta + tab) / 1e9 / (causal ? 2 : 1),
+	       causal ? " (the lower triangle's)" : "");
+	printf("  step: %.2f GFLOP of matrix products, %.1f GFLOP/s\n", fstep / 1e9,
+	       fstep / 1e9 / ((tf + tb + tu) / steps));
+	free(qkv);
+	free(dqkv);
+	free(out);
+	free(dout);
+	free(att);
 	free(last);
 	cs_bert_free(m);
 	free(off);

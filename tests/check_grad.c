@@ -333,7 +333,7 @@ static void attention_case(float p, int causal, int *bad)
 	float *dqkv = zerov(c.N * 3 * c.C), *datt = zerov(c.A);
 	att_obj(&c);
 	cs_attention_backward(dqkv, datt, c.R, c.qkv, c.att, c.attd, c.attm,
-			      off, c.B, c.C, c.NH);
+			      off, c.B, c.C, c.NH, c.causal);
 	*bad += fd_check(causal ? (p > 0 ? "causal attention dqkv (dropout)" :
 				   "causal attention dqkv") :
 			 p > 0 ? "attention dqkv (dropout)" : "attention dqkv",
@@ -397,6 +397,80 @@ START_TEST(test_attention_naive)
 	for (size_t i = 0; i < M; i++)
 		for (size_t k = 0; k < C; k++)
 			ck_assert_float_eq_tol(at[i * C + k], out[mpos[i] * C + k], 1e-5f);
+	free_all();
+}
+END_TEST
+
+/*
+ * Long sequences (A >= 65536: the (sequence, head) blocks run in
+ * parallel; causal: several row blocks each, the last one partial), with
+ * dropout, _i 1 causal: on 1 and 2 threads the same bits; the mask is
+ * draw e of the stream for weight e of A, as cs_nn_rng_uniform one at a
+ * time would give; the rng ends A draws on; each row of weights sums to
+ * 1 over the keys it sees; out is the dropped weights times the values,
+ * in double; the gradient is the same on both thread counts.
+ */
+START_TEST(test_attention_long)
+{
+	size_t off[] = {0, 150, 190, 300}, B = 3, C = 16, NH = 2, hs = 8, N = 300;
+	int causal = _i;
+	float p = 0.2f, keep = 1.0f / (1.0f - p);
+	cs_nn_rng_seed(&rng, 8);
+	float *qkv = randv(N * 3 * C, 1.0f), *dout = randv(N * C, 1.0f);
+	size_t A = cs_attention_size(off, B, NH);
+	ck_assert_uint_ge(A, 65536);
+	float *out[2], *att[2], *attd[2], *attm[2], *dqkv[2];
+	int threads0 = omp_get_max_threads();
+	for (int t = 0; t < 2; t++) {
+		omp_set_num_threads(t + 1);
+		out[t] = zerov(N * C);
+		att[t] = zerov(A);
+		attd[t] = zerov(A);
+		attm[t] = zerov(A);
+		dqkv[t] = zerov(N * 3 * C);
+		cs_nn_rng r, r1;
+		cs_nn_rng_seed(&r, 77);
+		r1 = r;
+		cs_nn_rng_skip(&r1, A);
+		cs_attention_forward(out[t], att[t], attd[t], attm[t], qkv, off, B, C, NH,
+				     causal, p, &r);
+		ck_assert(r.s == r1.s);
+		cs_attention_backward(dqkv[t], zerov(A), dout, qkv, att[t], attd[t], attm[t],
+				      off, B, C, NH, causal);
+	}
+	omp_set_num_threads(threads0);
+	ck_assert(memcmp(out[0], out[1], N * C * sizeof(float)) == 0);
+	ck_assert(memcmp(att[0], att[1], A * sizeof(float)) == 0);
+	ck_assert(memcmp(attd[0], attd[1], A * sizeof(float)) == 0);
+	ck_assert(memcmp(dqkv[0], dqkv[1], N * 3 * C * sizeof(float)) == 0);
+	size_t ao = 0;
+	for (size_t b = 0; b < B; b++) {
+		size_t T = off[b + 1] - off[b];
+		for (size_t h = 0; h < NH; h++, ao += T * T)
+			for (size_t i = 0; i < T; i++) {
+				size_t n = causal ? i + 1 : T;
+				const float *a = att[1] + ao + i * T, *m = attm[1] + ao + i * T;
+				double sum = 0.0;
+				cs_nn_rng r;
+				cs_nn_rng_seed(&r, 77);
+				cs_nn_rng_skip(&r, ao + i * T);
+				for (size_t j = 0; j < n; j++) {
+					float want = cs_nn_rng_uniform(&r) < p ? 0.0f : keep;
+					ck_assert_msg(m[j] == want, "mask (%zu %zu %zu %zu)", b, h, i, j);
+					ck_assert(attd[1][ao + i * T + j] == a[j] * m[j]);
+					sum += a[j];
+				}
+				ck_assert_double_eq_tol(sum, 1.0, 1e-5);
+				for (size_t k = 0; k < hs; k++) {
+					double y = 0.0;
+					for (size_t j = 0; j < n; j++)
+						y += (double)a[j] * m[j] *
+						     qkv[(off[b] + j) * 3 * C + 2 * C + h * hs + k];
+					ck_assert_double_eq_tol(out[1][(off[b] + i) * C + h * hs + k],
+								y, 1e-5);
+				}
+			}
+	}
 	free_all();
 }
 END_TEST
@@ -1225,6 +1299,7 @@ int main(void)
 	tcase_add_test(tc, test_layernorm);
 	tcase_add_test(tc, test_attention);
 	tcase_add_loop_test(tc, test_attention_naive, 0, 2);
+	tcase_add_loop_test(tc, test_attention_long, 0, 2);
 	/* _i 0: the best SIMD kernels, 1: the SSE2 baseline */
 	tcase_add_loop_test(tc, test_gelu_dropout, 0, 2);
 	tcase_add_loop_test(tc, test_expf, 0, 2);

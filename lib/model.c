@@ -439,23 +439,30 @@ int cs_bert_mem_check(const cs_bert_config *cfg, size_t B, size_t T, double N, d
 		      fmt_bytes(lb, sizeof lb, limit));
 }
 
-/* Lay out activations for (N, A, M), growing the buffer if need be. */
+/*
+ * Lay out activations for (N, A, M), growing the buffer if need be, by a
+ * quarter more than asked: batches of long histories differ in size, and
+ * each growth is a fresh mapping the kernel fills page by page (a fifth
+ * of a step's time went to page faults while the largest batch was still
+ * to come). Pages beyond what a batch uses are never touched.
+ */
 static int acts_prepare(cs_bert *m, size_t N, size_t A, size_t M,
 			int logits, cs_error *err)
 {
 	m->nacts = act_sizes(&m->cfg, N, A, M, logits, m->act_sizes);
 	if (m->nacts > m->acts_cap) {
+		size_t cap = m->nacts + m->nacts / 4;
 		free(m->acts_memory);
 		free(m->dacts_memory);
 		m->dacts_memory = NULL;
 		m->dacts_cap = 0;
 		m->acts_cap = 0;
-		m->acts_memory = malloc(m->nacts * sizeof(float));
-		if (!m->acts_memory)
+		m->acts_memory = malloc(cap * sizeof(float));
+		if (!m->acts_memory && !(m->acts_memory = malloc((cap = m->nacts) * sizeof(float))))
 			return cs_err(err, CS_ERR_NOMEM, NULL, 0,
 				      "out of memory for activations of %zu "
 				      "tokens", N);
-		m->acts_cap = m->nacts;
+		m->acts_cap = cap;
 	}
 	act_views(&m->acts, m->acts_memory, m->act_sizes);
 	m->N = N;
@@ -1160,15 +1167,16 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 			      "backward without a forward with targets");
 	if (cs_bert_train_init(m, err) < 0)
 		return -1;
-	if (m->dacts_cap < m->nacts) {
+	if (m->dacts_cap < m->nacts) { /* as large as the activations' buffer */
+		size_t cap = m->acts_cap > m->nacts ? m->acts_cap : m->nacts;
 		free(m->dacts_memory);
 		m->dacts_cap = 0;
-		m->dacts_memory = malloc(m->nacts * sizeof(float));
-		if (!m->dacts_memory)
+		m->dacts_memory = malloc(cap * sizeof(float));
+		if (!m->dacts_memory && !(m->dacts_memory = malloc((cap = m->nacts) * sizeof(float))))
 			return cs_err(err, CS_ERR_NOMEM, NULL, 0,
 				      "out of memory for gradients of %zu "
 				      "tokens", N);
-		m->dacts_cap = m->nacts;
+		m->dacts_cap = cap;
 	}
 	act_views(&m->dacts, m->dacts_memory, m->act_sizes);
 	/*

@@ -3,17 +3,26 @@
 # (scripts/bench_bert4rec_torch.py) on Amazon Beauty, BERT4Rec's Beauty
 # configuration (C 64, L 2, 2 heads, max length 50, batch 128, Cloze
 # examples of cs-mask cloze's defaults: dupe 10, mask prob 0.6, at most 30
-# masked, windows sliding by 5), side by side in one run, same thread count.
+# masked, windows sliding by 5), and on long histories, side by side in one
+# run, same thread count.
 #
-#   scripts/bench-train.sh [DATA_FILE|all] [THREADS]
+#   scripts/bench-train.sh [DATA_FILE|long|all] [THREADS]
 #
 # DATA_FILE: a Beauty file, read with -p seqlines if its name has "seq"
 # (beauty_5core_seq.txt: 12,101 items) and -p pairs otherwise
-# (beauty_bert4rec.txt: 54,542 items); PRESET=... overrides. Default "all":
-# both. THREADS: both tools' thread count [all cores].
+# (beauty_bert4rec.txt: 54,542 items); PRESET=... overrides. "long":
+# synthetic long histories, MovieLens-1M-like (LONG_USERS [3000] users of
+# 120 to 200 events, about 160, over LONG_ITEMS [3600] items, popularity
+# skewed: item 1 + floor(items u^2)), trained as BERT4Rec's ML-1M
+# configuration (its bert_config_ml-1m_64.json and run script: C 64, L 2,
+# 2 heads, max length 200, hidden and attention dropout 0.2; Cloze examples
+# with mask prob 0.2, at most 40 masked, dupe 10, windows sliding by half
+# the length), batch 128 as the others. Default "all": the two Beauty sets
+# and long. THREADS: both tools' thread count [all cores].
 #
 # Environment: REPEATS [3] runs of each tool, interleaved, medians
-# reported; STEPS [50] batches timed per run; BUCKET [1] also run the
+# reported; BASELINE [none] another cs-train binary (an older build) run
+# beside the others, reported as cs-train-baseline; STEPS [50] batches timed per run; BUCKET [1] also run the
 # reference with length-bucketed batches (a stronger peer; 0: skip);
 # WORK [a fresh mktemp -d] working directory (the prepared data is kept
 # there and reused if present); DATA_DIR [/work/shared/data/amazon-beauty];
@@ -36,7 +45,10 @@
 # sgemm peak is measured with OpenBLAS (the library both tools call, same
 # kernel, reported) on a 2048^3 product and on the output layer's three
 # products at this batch (M = 128 m masked rows, K = 64, V): the forward
-# M x V = h wte^T, dh = dlogits wte, dwte = dlogits^T h; best of 3 runs.
+# M x V = h wte^T, dh = dlogits wte, dwte = dlogits^T h; best of 3 runs;
+# and on the feed-forward layer's forward product at a batch's tokens
+# (128 n rows, K = 64, 256 columns): the encoder's largest, the one that
+# matters on long histories.
 #
 # The machine may be shared: the load average is printed before and after,
 # with the process CPU time of the runs (CPU time / wall time / threads
@@ -61,11 +73,11 @@ say() { printf '%s\n' "$*" >&2; }
 die() { say "bench-train: $*"; exit 1; }
 
 case $DATA in
-all) sets="$DATA_DIR/beauty_5core_seq.txt $DATA_DIR/beauty_bert4rec.txt" ;;
+all) sets="$DATA_DIR/beauty_5core_seq.txt $DATA_DIR/beauty_bert4rec.txt long" ;;
 *) sets=$DATA ;;
 esac
 for f in $sets; do
-	[ -r "$f" ] || die "cannot read $f"
+	[ "$f" = long ] || [ -r "$f" ] || die "cannot read $f"
 done
 $PYTHON -c 'import torch' 2>/dev/null || die "$PYTHON has no torch (apt-get install python3-torch)"
 
@@ -115,17 +127,18 @@ static double run(int ta, int tb, int M, int N, int K)
 int main(int argc, char **argv)
 {
 	cs_blas_restart(argv, NULL);
-	int M = atoi(argv[1]), V = atoi(argv[2]), K = 64;
-	double sq = 0, f = 0, d = 0, w = 0, x;
+	int M = atoi(argv[1]), V = atoi(argv[2]), N = atoi(argv[3]), K = 64;
+	double sq = 0, f = 0, d = 0, w = 0, ff = 0, x;
 	for (int r = 0; r < 3; r++) { /* best of 3: the peak */
 		if ((x = run(0, 0, 2048, 2048, 2048)) > sq) sq = x;
 		if ((x = run(0, 1, M, V, K)) > f) f = x;
 		if ((x = run(0, 0, M, K, V)) > d) d = x;
 		if ((x = run(1, 0, V, K, M)) > w) w = x;
+		if ((x = run(0, 1, N, 4 * K, K)) > ff) ff = x;
 	}
-	printf("SGEMM core=%s threads=%d square=%.1f fwd=%.1f dh=%.1f dw=%.1f out=%.1f\n",
+	printf("SGEMM core=%s threads=%d square=%.1f fwd=%.1f dh=%.1f dw=%.1f out=%.1f ffn=%.1f\n",
 	       openblas_get_corename(), openblas_get_num_threads(), sq, f, d, w,
-	       3.0 / (1 / f + 1 / d + 1 / w));
+	       3.0 / (1 / f + 1 / d + 1 / w), ff);
 	return 0;
 }
 EOF
@@ -158,12 +171,24 @@ for f in $sets; do
 	preset=${PRESET:-$preset}
 	d="$WORK/$name"
 	mkdir -p "$d"
+	cloze_opts= model_opts=
+	if [ "$f" = long ]; then # the ML-1M configuration, on synthetic histories
+		preset=pairs
+		cloze_opts="--max-len 200 --mask-prob 0.2 --max-pred 40 --slide 0.5"
+		model_opts="--max-len 200 --dropout 0.2 --attn-dropout 0.2"
+		f="$d/long.txt"
+		[ -s "$f" ] || awk -v users="${LONG_USERS:-3000}" -v items="${LONG_ITEMS:-3600}" 'BEGIN {
+			srand(1)
+			for (u = 1; u <= users; u++)
+				for (n = 120 + int(rand() * 81); n > 0; n--) {
+					x = rand(); print u, 1 + int(items * x * x) } }' >"$f"
+	fi
 	if [ ! -s "$d/train.cloze" ]; then
 		./cs-ingest -q -p "$preset" -o "$d/raw.cseq" "$f"
 		./cs-vocab build -q -o "$d/vocab.txt" "$d/raw.cseq"
 		./cs-vocab encode -q -v "$d/vocab.txt" -o "$d/enc.cseq" "$d/raw.cseq"
 		./cs-mask split -q -o "$d/split" "$d/enc.cseq"
-		./cs-mask cloze -q -o "$d/train.cloze" "$d/split.train.cseq"
+		./cs-mask cloze -q $cloze_opts -o "$d/train.cloze" "$d/split.train.cseq"
 	fi
 	V=$(awk -F'\t' '$1 == "field" && $2 == "item" { print $3 }' "$d/vocab.txt")
 	E=$(./cs-cat -J -q "$d/train.cloze" | wc -l)
@@ -172,20 +197,22 @@ for f in $sets; do
 	k=$((E / n))
 	subset "$d/train.cloze" "$d/sub.cloze" "$k" "$n"
 	ns=$(./cs-cat -J -q "$d/sub.cloze" | wc -l)
-	$TORCH -v "$d/vocab.txt" --stats "$d/train.cloze" >"$d/stats.full"
-	$TORCH -v "$d/vocab.txt" --stats "$d/sub.cloze" >"$d/stats.sub"
+	$TORCH -v "$d/vocab.txt" $model_opts --stats "$d/train.cloze" >"$d/stats.full"
+	$TORCH -v "$d/vocab.txt" $model_opts --stats "$d/sub.cloze" >"$d/stats.sub"
 	fpe=$(kv "$d/stats.sub" flop_per_example)
 	mpe=$(kv "$d/stats.sub" masked_per_example)
+	tpe=$(kv "$d/stats.sub" tokens_per_example)
 	M=$(awk -v m="$mpe" -v b="$BATCH" 'BEGIN { printf "%d", m * b + 0.5 }')
+	NT=$(awk -v n="$tpe" -v b="$BATCH" 'BEGIN { printf "%d", n * b + 0.5 }')
 	say ""
 	say "== $name ($preset): V=$V, $E Cloze examples (an epoch); subset $ns examples (every ${k}th)"
 	say "   full: $(head -1 "$d/stats.full")"
 	say "   subset: $(head -1 "$d/stats.sub")"
-	OPENBLAS_NUM_THREADS=$THREADS "$WORK/sgemm" "$M" "$V" >"$d/sgemm"
+	OPENBLAS_NUM_THREADS=$THREADS "$WORK/sgemm" "$M" "$V" "$NT" >"$d/sgemm"
 	say "   sgemm (OpenBLAS, $THREADS threads, GFLOP/s): $(cat "$d/sgemm")"
 	for r in $(seq "$REPEATS"); do
 		/usr/bin/time -f 'TIME wall=%e user=%U sys=%S' ./cs-train -v "$d/vocab.txt" \
-			-o "$d/model.bin" --epochs 2 --batch $BATCH -j "$THREADS" "$d/sub.cloze" \
+			-o "$d/model.bin" --epochs 2 --batch $BATCH -j "$THREADS" $model_opts "$d/sub.cloze" \
 			2>"$d/cs.$r.log" || { cat "$d/cs.$r.log" >&2; die "cs-train failed"; }
 		tr '\r' '\n' <"$d/cs.$r.log" | sed -n 's/.*epoch 2 .* \([0-9.]*\) ex\/s.*/\1/p' | tail -1 >"$d/cs.$r.rate"
 		rate=$(cat "$d/cs.$r.rate")
@@ -193,9 +220,18 @@ for f in $sets; do
 		printf 'cs-train\t%s\t%s\t%s\n' "$name" "$r" "$rate" >>"$results"
 		say "   run $r: cs-train $rate ex/s (epoch 2; epoch 1 $(tr '\r' '\n' <"$d/cs.$r.log" |
 			sed -n 's/.*epoch 1 .* \([0-9.]*\) ex\/s.*/\1/p' | tail -1)); process $(sed -n 's/^TIME //p' "$d/cs.$r.log")"
+		if [ -n "${BASELINE:-}" ]; then
+			/usr/bin/time -f 'TIME wall=%e user=%U sys=%S' "$BASELINE" -v "$d/vocab.txt" \
+				-o "$d/model.base.bin" --epochs 2 --batch $BATCH -j "$THREADS" $model_opts \
+				"$d/sub.cloze" 2>"$d/base.$r.log" || { cat "$d/base.$r.log" >&2; die "$BASELINE failed"; }
+			rate=$(tr '\r' '\n' <"$d/base.$r.log" | sed -n 's/.*epoch 2 .* \([0-9.]*\) ex\/s.*/\1/p' | tail -1)
+			[ -n "$rate" ] || { cat "$d/base.$r.log" >&2; die "no examples/s in $BASELINE's output"; }
+			printf 'cs-train-baseline\t%s\t%s\t%s\n' "$name" "$r" "$rate" >>"$results"
+			say "   run $r: cs-train-baseline $rate ex/s (epoch 2); process $(sed -n 's/^TIME //p' "$d/base.$r.log")"
+		fi
 		for pad in longest bucket; do
 			[ $pad = bucket ] && [ "$BUCKET" = 0 ] && continue
-			/usr/bin/time -f 'TIME wall=%e user=%U sys=%S' $TORCH -v "$d/vocab.txt" -j "$THREADS" \
+			/usr/bin/time -f 'TIME wall=%e user=%U sys=%S' $TORCH -v "$d/vocab.txt" -j "$THREADS" $model_opts \
 				--batch $BATCH --steps "$STEPS" --warmup 5 --pad $pad --epoch-examples "$E" \
 				"$d/sub.cloze" >"$d/torch.$pad.$r.log" 2>&1 ||
 				{ cat "$d/torch.$pad.$r.log" >&2; die "the torch reference failed"; }
@@ -235,8 +271,8 @@ awk -F'\t' -v th="$THREADS" -v reps="$REPEATS" '
 				printf "%-19s %-18s %9d %9.1f %8.1f %8.1f %6.0f%% (%3.0f%%) %6.2fx\n", tools[t], ds, E[ds],
 					r, E[ds] / r, g, 100 * g / S[ds, "out"], 100 * g / S[ds, "square"], r / ref
 			}
-			printf "%-19s %-18s sgemm peak %.1f GFLOP/s (2048^3), output layer %.1f (fwd %.1f, dh %.1f, dwte %.1f), kernel %s\n",
-				"", "", S[ds, "square"], S[ds, "out"], S[ds, "fwd"], S[ds, "dh"], S[ds, "dw"], S[ds, "core"]
+			printf "%-19s %-18s sgemm peak %.1f GFLOP/s (2048^3), output layer %.1f (fwd %.1f, dh %.1f, dwte %.1f), FFN %.1f, kernel %s\n",
+				"", "", S[ds, "square"], S[ds, "out"], S[ds, "fwd"], S[ds, "dh"], S[ds, "dw"], S[ds, "ffn"], S[ds, "core"]
 		}
 		printf "ratio: examples/s over torch-pad-longest'"'"'s on the same data\n"
 	}' "$results"

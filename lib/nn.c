@@ -71,9 +71,9 @@ void cs_nn_simd(int best)
 
 /*
  * The elementwise loops run in parallel over fixed chunks of PAR_CHUNK
- * values (rows, for the row-wise ones) where there are at least PAR_MIN
- * values: each value is computed the same way whichever thread takes its
- * chunk, so the results do not depend on the thread count.
+ * values (the row-wise ones over rows) where there are at least PAR_MIN
+ * values: each value is computed the same way whichever thread takes it,
+ * so the results do not depend on the thread count.
  */
 #define PAR_MIN ((size_t)1 << 16)
 #define PAR_CHUNK ((size_t)1 << 14)
@@ -264,18 +264,6 @@ size_t cs_attention_size(const size_t *off, size_t B, size_t NH)
 }
 
 /*
- * The attention of one sequence and head: its blocks, per sequence then
- * head, of (T, T) weights at ao in the A arrays, its queries, keys and
- * values at Q, K = Q + C, V = Q + 2C (row stride 3C), outputs at Y
- * (stride C).
- */
-typedef struct att_job {
-	size_t T, ao;
-	const float *Q;
-	size_t s; /* first token */
-} att_job;
-
-/*
  * Causal attention runs by row blocks of ATT_RB queries: the scores of
  * block [i0, i1) against keys [0, i1) only, so the products and the
  * softmax skip the upper triangle (about half the work at length 200),
@@ -310,6 +298,10 @@ static size_t *att_offsets(const size_t *off, size_t B, size_t NH)
 	return ao;
 }
 
+/*
+ * Block k (sequence k / NH, head k % NH), its weights at ao of the A
+ * arrays; s0 the dropout stream's state at the first weight of A.
+ */
 static void att_fwd_block(float *out, float *att, float *attd, float *attm,
 			  const float *qkv, const size_t *off, size_t C, size_t NH,
 			  size_t k, size_t ao, int causal, float p, uint64_t s0)

@@ -121,8 +121,8 @@ SIMD_ATTR static void K(gelu_bwd)(float *dinp, const float *inp,
 	}
 }
 
-/* log(sum(exp(x))) over n >= 1 elements: the maximum, then the sum. */
-SIMD_ATTR static double K(logsumexp)(const float *x, size_t n)
+/* The largest of x (n >= 1). */
+SIMD_ATTR static float K(maxv)(const float *x, size_t n)
 {
 	float mx = x[0];
 	size_t i = 0;
@@ -138,6 +138,14 @@ SIMD_ATTR static double K(logsumexp)(const float *x, size_t n)
 	}
 	for (; i < n; i++)
 		mx = x[i] > mx ? x[i] : mx;
+	return mx;
+}
+
+/* log(sum(exp(x))) over n >= 1 elements: the maximum, then the sum. */
+SIMD_ATTR static double K(logsumexp)(const float *x, size_t n)
+{
+	float mx = K(maxv)(x, n);
+	size_t i;
 	vf acc = {0};
 	double s = 0.0;
 	for (i = 0; i + W <= n; i += W)
@@ -207,26 +215,6 @@ SIMD_ATTR static void K(dropout_n)(float *out, float *mask, const float *inp, si
 			}
 		}
 	}
-}
-
-/* The largest of x (n >= 1). */
-SIMD_ATTR static float K(maxv)(const float *x, size_t n)
-{
-	float mx = x[0];
-	size_t i = 0;
-	if (n >= W) {
-		vf m = K(loadv)(x);
-		for (i = W; i + W <= n; i += W) {
-			vf v = K(loadv)(x + i);
-			vi g = v > m;
-			m = (vf)(((vi)v & g) | ((vi)m & ~g));
-		}
-		for (int k = 0; k < W; k++)
-			mx = m[k] > mx ? m[k] : mx;
-	}
-	for (; i < n; i++)
-		mx = x[i] > mx ? x[i] : mx;
-	return mx;
 }
 
 /*

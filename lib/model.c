@@ -750,14 +750,6 @@ enum fwd {
 		     * last block at those positions only (cs_bert_score_hidden) */
 };
 
-/*
- * Scoring (eval, FWD_HIDDEN): the last block x (N, C) -> the hidden
- * states at the M positions b->mpos only, into the first M rows of the
- * block's activations. Keys and values are needed for every token, the
- * rest (attention of the queries, projection, feed-forward, both
- * LayerNorms) only at the positions scored: a tenth of the tokens for
- * next-item scoring. Dropout is off, so it is left out.
- */
 /* The output of block l of the last forward (pre-LN: before the final LayerNorm). */
 static float *block_out(const cs_bert *m, size_t l)
 {
@@ -766,9 +758,14 @@ static float *block_out(const cs_bert *m, size_t l)
 }
 
 /*
- * Scoring: the last block at the M scored positions only, from its input
- * x (N, C), leaving their hidden states in hm (post-LN; the output
- * transform follows) or, through the final LayerNorm, hln (pre-LN).
+ * Scoring (eval, FWD_HIDDEN): the last block, from its input x (N, C), to
+ * the hidden states at the M positions b->mpos only, into the first M
+ * rows of the block's activations: hm (post-LN; the output transform
+ * follows) or, through the final LayerNorm, hln (pre-LN). Keys and values
+ * are needed for every token, the rest (attention of the queries,
+ * projection, feed-forward, the LayerNorms after the first) only at the
+ * positions scored: a tenth of the tokens for next-item scoring. Dropout
+ * is off, so it is left out.
  */
 static void last_block_at(cs_bert *m, const cs_batch *b, const float *x, size_t N)
 {
@@ -799,17 +796,15 @@ static void last_block_at(cs_bert *m, const cs_batch *b, const float *x, size_t 
 	cs_gather_forward(a->hh, x, b->mpos, M, C); /* the residual, in scratch */
 	cs_linear_forward(proj, atty, p->proj_w + l * C * C, p->proj_b + l * C, M, C, C);
 	cs_residual_forward(res1, proj, a->hh, M * C);
-	const float *fres = res1;
-	if (pre) {
+	/* the feed-forward's input, and the residual it adds to (as forward's) */
+	float *fin = pre ? ln2 : ln1, *fres = pre ? res1 : ln1;
+	if (pre)
 		cs_layernorm_forward(ln2, ln2_mean, ln2_rstd, res1, p->ln2_w + l * C,
 				     p->ln2_b + l * C, M, C);
-	} else {
+	else
 		cs_layernorm_forward(ln1, ln1_mean, ln1_rstd, res1, p->ln1_w + l * C,
 				     p->ln1_b + l * C, M, C);
-		fres = ln1;
-	}
-	cs_linear_forward(fch, pre ? ln2 : ln1, p->fc_w + l * FF * C, p->fc_b + l * FF,
-			  M, C, FF);
+	cs_linear_forward(fch, fin, p->fc_w + l * FF * C, p->fc_b + l * FF, M, C, FF);
 	cs_gelu_forward(fchg, fch, M * FF);
 	cs_linear_forward(fc2, fchg, p->fc2_w + l * C * FF, p->fc2_b + l * C, M, FF, C);
 	cs_residual_forward(res2, fc2, fres, M * C);

@@ -85,6 +85,12 @@ check_files() {
 				die "after kill $kills: a partial temporary file '$f'"
 			leftovers=$((leftovers + 1))
 			rm -f "$f" ;;
+		"$D"/log.tsv.tmp.??????) # a resume's rewrite of the log (cs_ofile too)
+			[ $anon -eq 0 ] || awk -F'\t' 'NR == 1 { n = NF; ok = $1 == "epoch"; next }
+				NF != n { ok = 0 } END { exit !(ok && NR) }' "$f" ||
+				die "after kill $kills: a partial temporary log '$f'"
+			leftovers=$((leftovers + 1))
+			rm -f "$f" ;;
 		*) die "after kill $kills: unexpected file '$f'" ;;
 		esac
 	done

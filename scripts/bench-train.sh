@@ -48,7 +48,11 @@
 # M x V = h wte^T, dh = dlogits wte, dwte = dlogits^T h; best of 3 runs;
 # and on the feed-forward layer's forward product at a batch's tokens
 # (128 n rows, K = 64, 256 columns): the encoder's largest, the one that
-# matters on long histories.
+# matters on long histories. %step: against OpenBLAS running all the
+# matrix products of one step at this batch alone, each at its own shape
+# and called as cs-train calls it (attention's per-sequence products at
+# the root mean square length, so that sum n^2 is kept): the peak a step
+# of this model and data could reach if OpenBLAS's own time were all of it.
 #
 # The machine may be shared: the load average is printed before and after,
 # with the process CPU time of the runs (CPU time / wall time / threads
@@ -96,6 +100,9 @@ cat >"$WORK/sgemm.c" <<'EOF'
 #include <stdlib.h>
 #include <time.h>
 #include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "blas.h"
 extern char *openblas_get_corename(void);
 extern int openblas_get_num_threads(void);
@@ -124,21 +131,87 @@ static double run(int ta, int tb, int M, int N, int K)
 	free(A); free(B); free(C);
 	return 2.0 * M * N * K * reps / t / 1e9;
 }
+/*
+ * The products of one training step of the model (hidden C = K, 2 blocks,
+ * 2 heads, FF 4C, post-LN with the output transform) over a batch of N
+ * tokens in B sequences of (root mean square) length T, M of them masked,
+ * V items: each at its own shape, called as cs-train calls them (the
+ * attention's (sequence, head) blocks in parallel, one OpenBLAS thread
+ * each, when there are threads); GFLOP/s over about 0.5 s. The peak a step
+ * could reach if all its time were OpenBLAS running its products.
+ */
+static float *buf(size_t n)
+{
+	float *p = malloc(n * sizeof *p);
+	for (size_t i = 0; i < n; i++) p[i] = (float)(i % 7) * 0.1f;
+	return p;
+}
+static double gemm(int ta, int tb, int M, int N, int K, const float *A, const float *B, float *C)
+{
+	cs_sgemm(ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, 0.0f, C, N);
+	return 2.0 * M * N * K;
+}
+static double lin(int N, int IN, int OC, const float *X, const float *W, float *Y, float *G)
+{
+	return gemm(0, 1, N, OC, IN, X, W, Y) + gemm(0, 0, N, IN, OC, Y, W, G) +
+	       gemm(1, 0, OC, IN, N, Y, X, G);
+}
+static double step_products(int N, int B, int T, int M, int V, int C)
+{
+	int L = 2, NH = 2, FF = 4 * C, hs = C / NH, th = openblas_get_num_threads();
+	size_t big = (size_t)N * FF > (size_t)M * V ? (size_t)N * FF : (size_t)M * V;
+	float *X = buf(big), *Y = buf(big), *G = buf(big), *W = buf((size_t)V * C);
+	float *S = buf((size_t)th * T * T), *Q = buf((size_t)th * T * hs), *R = buf((size_t)th * T * hs);
+	double t0 = now(), t, fl = 0;
+	int reps = 0;
+	do {
+		for (int l = 0; l < L; l++) {
+			fl += lin(N, C, 3 * C, X, W, Y, G) + lin(N, C, C, X, W, Y, G) +
+			      lin(N, C, FF, X, W, Y, G) + lin(N, FF, C, X, W, Y, G);
+			double fa = 0;
+			int blas = th > 1 ? cs_blas_set_threads(1) : 0;
+			#pragma omp parallel for schedule(dynamic) reduction(+ : fa) if (th > 1)
+			for (int k = 0; k < B * NH; k++) {
+				int me = 0;
+#ifdef _OPENMP
+				me = omp_get_thread_num();
+#endif
+				float *s = S + (size_t)me * T * T, *q = Q + (size_t)me * T * hs;
+				float *r = R + (size_t)me * T * hs;
+				fa += gemm(0, 1, T, T, hs, q, r, s) + gemm(0, 0, T, hs, T, s, q, r); /* forward */
+				fa += gemm(0, 1, T, T, hs, r, q, s) + gemm(1, 0, T, hs, T, s, q, r) +
+				      gemm(0, 0, T, hs, T, s, r, q) + gemm(1, 0, T, hs, T, s, q, r);
+			}
+			if (th > 1)
+				cs_blas_set_threads(blas);
+			fl += fa;
+		}
+		fl += lin(M, C, C, X, W, Y, G); /* the output transform */
+		fl += gemm(0, 1, M, V, C, X, W, Y) + gemm(0, 0, M, C, V, Y, W, G) +
+		      gemm(1, 0, V, C, M, Y, X, G);
+		reps++;
+	} while ((t = now() - t0) < 0.5);
+	free(X); free(Y); free(G); free(W); free(S); free(Q); free(R);
+	return fl / t / 1e9;
+}
 int main(int argc, char **argv)
 {
 	cs_blas_restart(argv, NULL);
+	cs_blas_init(openblas_get_num_threads());
 	int M = atoi(argv[1]), V = atoi(argv[2]), N = atoi(argv[3]), K = 64;
-	double sq = 0, f = 0, d = 0, w = 0, ff = 0, x;
+	int B = argc > 5 ? atoi(argv[4]) : 0, T = argc > 5 ? atoi(argv[5]) : 0;
+	double sq = 0, f = 0, d = 0, w = 0, ff = 0, st = 0, x;
 	for (int r = 0; r < 3; r++) { /* best of 3: the peak */
 		if ((x = run(0, 0, 2048, 2048, 2048)) > sq) sq = x;
 		if ((x = run(0, 1, M, V, K)) > f) f = x;
 		if ((x = run(0, 0, M, K, V)) > d) d = x;
 		if ((x = run(1, 0, V, K, M)) > w) w = x;
 		if ((x = run(0, 1, N, 4 * K, K)) > ff) ff = x;
+		if (B && (x = step_products(N, B, T, M, V, K)) > st) st = x;
 	}
-	printf("SGEMM core=%s threads=%d square=%.1f fwd=%.1f dh=%.1f dw=%.1f out=%.1f ffn=%.1f\n",
+	printf("SGEMM core=%s threads=%d square=%.1f fwd=%.1f dh=%.1f dw=%.1f out=%.1f ffn=%.1f step=%.1f\n",
 	       openblas_get_corename(), openblas_get_num_threads(), sq, f, d, w,
-	       3.0 / (1 / f + 1 / d + 1 / w), ff);
+	       3.0 / (1 / f + 1 / d + 1 / w), ff, st);
 	return 0;
 }
 EOF
@@ -204,11 +277,13 @@ for f in $sets; do
 	tpe=$(kv "$d/stats.sub" tokens_per_example)
 	M=$(awk -v m="$mpe" -v b="$BATCH" 'BEGIN { printf "%d", m * b + 0.5 }')
 	NT=$(awk -v n="$tpe" -v b="$BATCH" 'BEGIN { printf "%d", n * b + 0.5 }')
+	sq=$(kv "$d/stats.sub" sumsq_per_example)
+	TE=$(awk -v s="$sq" 'BEGIN { printf "%d", sqrt(s) + 0.5 }') # attention's length: sum n^2 kept
 	say ""
 	say "== $name ($preset): V=$V, $E Cloze examples (an epoch); subset $ns examples (every ${k}th)"
 	say "   full: $(head -1 "$d/stats.full")"
 	say "   subset: $(head -1 "$d/stats.sub")"
-	OPENBLAS_NUM_THREADS=$THREADS "$WORK/sgemm" "$M" "$V" "$NT" >"$d/sgemm"
+	OPENBLAS_NUM_THREADS=$THREADS "$WORK/sgemm" "$M" "$V" "$NT" "$BATCH" "$TE" >"$d/sgemm"
 	say "   sgemm (OpenBLAS, $THREADS threads, GFLOP/s): $(cat "$d/sgemm")"
 	for r in $(seq "$REPEATS"); do
 		/usr/bin/time -f 'TIME wall=%e user=%U sys=%S' ./cs-train -v "$d/vocab.txt" \
@@ -260,19 +335,22 @@ awk -F'\t' -v th="$THREADS" -v reps="$REPEATS" '
 	END {
 		printf "%d threads, median of %d runs; s/epoch = epoch examples / examples/s;\n", th, reps
 		printf "GFLOP/s of the useful matrix products; %%peak against the OpenBLAS sgemm of the\n"
-		printf "output layer'"'"'s shapes (and against the 2048^3 sgemm)\n\n"
-		printf "%-19s %-18s %9s %9s %8s %8s %14s %7s\n", "tool", "data", "examples", "ex/s", "s/epoch",
-			"GFLOP/s", "%peak out(sq)", "ratio"
+		printf "output layer'"'"'s shapes (and against the 2048^3 sgemm); %%step against OpenBLAS\n"
+		printf "running a step'"'"'s products alone, each at its shape\n\n"
+		printf "%-19s %-18s %9s %9s %8s %8s %14s %6s %7s\n", "tool", "data", "examples", "ex/s", "s/epoch",
+			"GFLOP/s", "%peak out(sq)", "%step", "ratio"
 		for (d = 1; d <= nd; d++) {
 			ds = order[d]; ref = med("torch-pad-longest" SUBSEP ds)
 			for (t = 1; t <= nt; t++) {
 				key = tools[t] SUBSEP ds; if (!c[key]) continue
 				r = med(key); g = r * F[ds] / 1e9
-				printf "%-19s %-18s %9d %9.1f %8.1f %8.1f %6.0f%% (%3.0f%%) %6.2fx\n", tools[t], ds, E[ds],
-					r, E[ds] / r, g, 100 * g / S[ds, "out"], 100 * g / S[ds, "square"], r / ref
+				printf "%-19s %-18s %9d %9.1f %8.1f %8.1f %6.0f%% (%3.0f%%) %5.0f%% %6.2fx\n", tools[t], ds, E[ds],
+					r, E[ds] / r, g, 100 * g / S[ds, "out"], 100 * g / S[ds, "square"],
+					S[ds, "step"] ? 100 * g / S[ds, "step"] : 0, r / ref
 			}
-			printf "%-19s %-18s sgemm peak %.1f GFLOP/s (2048^3), output layer %.1f (fwd %.1f, dh %.1f, dwte %.1f), FFN %.1f, kernel %s\n",
-				"", "", S[ds, "square"], S[ds, "out"], S[ds, "fwd"], S[ds, "dh"], S[ds, "dw"], S[ds, "ffn"], S[ds, "core"]
+			printf "%-19s %-18s sgemm peak %.1f GFLOP/s (2048^3), output layer %.1f (fwd %.1f, dh %.1f, dwte %.1f), FFN %.1f, a step'"'"'s products %.1f, kernel %s\n",
+				"", "", S[ds, "square"], S[ds, "out"], S[ds, "fwd"], S[ds, "dh"], S[ds, "dw"], S[ds, "ffn"],
+				S[ds, "step"], S[ds, "core"]
 		}
 		printf "ratio: examples/s over torch-pad-longest'"'"'s on the same data\n"
 	}' "$results"

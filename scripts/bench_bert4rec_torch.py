@@ -148,8 +148,9 @@ def main():
                  st["flop"] / 1e6, st["flop_output"] / 1e6,
                  st["flop_encoder"] / 1e6))
         print("STATS examples=%d flop_per_example=%.6g masked_per_example=%.6g "
-              "tokens_per_example=%.6g" % (st["examples"], st["flop"],
-                                           st["masked"], st["tokens"]))
+              "tokens_per_example=%.6g sumsq_per_example=%.6g"
+              % (st["examples"], st["flop"], st["masked"], st["tokens"],
+                 st["sum_n2"]))
         return
 
     # threads: set before torch (and OpenBLAS, OpenMP) start

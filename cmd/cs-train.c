@@ -645,7 +645,7 @@ int main(int argc, char **argv)
 			"valid_hr10\tvalid_mrr\tbest\tlr\n" :
 			"epoch\tstep\tloss\texamples_per_s\telapsed_s\tvalid_auc\t"
 			"valid_prauc\tvalid_logloss\tbest\tlr\n";
-		if (resume && trim_log(log_path, st.epoch, m->step, header, &err) < 0)
+		if (resume && trim_log(log_path, st.epoch, st.ts->step, header, &err) < 0)
 			goto fail;
 		if (!(r.log = fopen(log_path, resume ? "a" : "w"))) {
 			cs_err(&err, CS_ERR_IO, log_path, 0, "cannot open: %s", strerror(errno));

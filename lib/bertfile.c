@@ -43,9 +43,11 @@ static int set_shape(cs_modelfile *mf, const char *name, const uint64_t *d, int 
 	return cs_modelfile_set(mf, key, "%s", val);
 }
 
-/* The file of m with the weights params at step and nforward. */
-static cs_modelfile *to_file(const cs_bert *m, float *params, long step, uint64_t nforward,
-			     uint64_t item_vocab, int with_optim, cs_error *err)
+/* The file of m with the weights params at step and nforward of t's dropout
+ * stream (t NULL: none, all 0); with_optim, t's moments. */
+static cs_modelfile *to_file(const cs_bert *m, const cs_bert_train *t, float *params,
+			     long step, uint64_t nforward, uint64_t item_vocab, int with_optim,
+			     cs_error *err)
 {
 	cs_modelfile *mf = cs_modelfile_new();
 	if (!mf) {
@@ -84,7 +86,7 @@ static cs_modelfile *to_file(const cs_bert *m, float *params, long step, uint64_
 		bad |= cs_modelfile_set(mf, key, "%016" PRIx64, c->fvocab[f]);
 	}
 	bad |= cs_modelfile_set(mf, "step", "%ld", step);
-	bad |= cs_modelfile_set(mf, "seed", "%" PRIu64, m->seed);
+	bad |= cs_modelfile_set(mf, "seed", "%" PRIu64, t ? t->seed : 0);
 	bad |= cs_modelfile_set(mf, "nforward", "%" PRIu64, nforward);
 	float *p = params;
 	for (int i = 0; i < CS_BERT_NPARAMS && !bad; i++) {
@@ -100,15 +102,15 @@ static cs_modelfile *to_file(const cs_bert *m, float *params, long step, uint64_
 		}
 		p += m->param_sizes[i];
 	}
-	if (with_optim && !bad && !m->m_memory) {
+	if (with_optim && !bad && !t) {
 		cs_modelfile_free(mf);
 		cs_err(err, CS_ERR_USAGE, NULL, 0, "the model has no optimiser state to save");
 		return NULL;
 	}
 	if (with_optim && !bad) {
 		uint64_t d[1] = { m->nparams };
-		bad |= cs_modelfile_add(mf, "adam.m", m->m_memory, m->nparams, NULL);
-		bad |= cs_modelfile_add(mf, "adam.v", m->v_memory, m->nparams, NULL);
+		bad |= cs_modelfile_add(mf, "adam.m", t->m_memory, m->nparams, NULL);
+		bad |= cs_modelfile_add(mf, "adam.v", t->v_memory, m->nparams, NULL);
 		bad |= set_shape(mf, "adam.m", d, 1) | set_shape(mf, "adam.v", d, 1);
 	}
 	if (bad) {
@@ -119,16 +121,18 @@ static cs_modelfile *to_file(const cs_bert *m, float *params, long step, uint64_
 	return mf;
 }
 
-cs_modelfile *cs_bert_to_file(const cs_bert *m, uint64_t item_vocab, int with_optim,
-			      cs_error *err)
+cs_modelfile *cs_bert_to_file(const cs_bert *m, const cs_bert_train *t, uint64_t item_vocab,
+			      int with_optim, cs_error *err)
 {
-	return to_file(m, m->params_memory, m->step, m->nforward, item_vocab, with_optim, err);
+	return to_file(m, t, m->params_memory, t ? t->step : 0, t ? t->nforward : 0, item_vocab,
+		       with_optim, err);
 }
 
-cs_modelfile *cs_bert_weights_to_file(const cs_bert *m, float *params, long step,
-				      uint64_t nforward, uint64_t item_vocab, cs_error *err)
+cs_modelfile *cs_bert_weights_to_file(const cs_bert *m, const cs_bert_train *t,
+				      float *params, long step, uint64_t nforward,
+				      uint64_t item_vocab, cs_error *err)
 {
-	return to_file(m, params, step, nforward, item_vocab, 0, err);
+	return to_file(m, t, params, step, nforward, item_vocab, 0, err);
 }
 
 /* An unsigned decimal metadata value up to max; -1 if missing or malformed. */
@@ -294,7 +298,8 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 			return NULL;
 		}
 	}
-	cs_bert *m = cs_bert_alloc(&c, seed, err);
+	/* step, nforward and seed are the training state's (cs_bert_train_from_file) */
+	cs_bert *m = cs_bert_alloc(&c, err);
 	if (!m)
 		return NULL;
 	float *p = m->params_memory;
@@ -303,23 +308,34 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 			cs_tensor_get(cs_modelfile_find(mf, cs_bert_param_name(i)), p);
 		p += sizes[i];
 	}
-	m->step = (long)step;
-	m->nforward = nf;
 	return m;
 }
 
-int cs_bert_optim_from_file(cs_bert *m, const cs_modelfile *mf, const char *path,
-			    cs_error *err)
+cs_bert_train *cs_bert_train_from_file(const cs_bert *m, const cs_modelfile *mf,
+				       const char *path, cs_error *err)
 {
 	const cs_tensor *am = cs_modelfile_find(mf, "adam.m"), *av = cs_modelfile_find(mf, "adam.v");
-	if (!am || !av || am->n != m->nparams || av->n != m->nparams)
-		return cs_err(err, CS_ERR_FORMAT, path, 0, "the optimiser state of the checkpoint "
-			      "does not fit its model (%zu parameters)", m->nparams);
-	if (cs_bert_train_init(m, err) < 0)
-		return -1;
-	cs_tensor_get(am, m->m_memory);
-	cs_tensor_get(av, m->v_memory);
-	return 0;
+	uint64_t step = 0, nf = 0, seed = 0;
+	if (!am || !av || am->n != m->nparams || av->n != m->nparams) {
+		cs_err(err, CS_ERR_FORMAT, path, 0, "the optimiser state of the checkpoint "
+		       "does not fit its model (%zu parameters)", m->nparams);
+		return NULL;
+	}
+	/* as cs_bert_from_file reads them: nforward and seed absent in old files */
+	if (meta_u64(mf, "step", 1ULL << 40, &step) < 0 ||
+	    (cs_modelfile_get(mf, "nforward") && meta_u64(mf, "nforward", UINT64_MAX, &nf) < 0) ||
+	    (cs_modelfile_get(mf, "seed") && meta_u64(mf, "seed", UINT64_MAX, &seed) < 0)) {
+		cs_err(err, CS_ERR_FORMAT, path, 0, "bad step, nforward or seed in checkpoint");
+		return NULL;
+	}
+	cs_bert_train *t = cs_bert_train_new(m, seed, err);
+	if (!t)
+		return NULL;
+	t->step = (long)step;
+	t->nforward = nf;
+	cs_tensor_get(am, t->m_memory);
+	cs_tensor_get(av, t->v_memory);
+	return t;
 }
 
 cs_bert *cs_bert_load(const char *path, uint64_t *item_vocab, cs_modelfile **mfp,

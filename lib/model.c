@@ -187,7 +187,7 @@ static void param_views(cs_bert_params *p, float *mem,
 
 cs_bert *cs_bert_new(const cs_bert_config *cfg, uint64_t seed, cs_error *err)
 {
-	cs_bert *m = cs_bert_alloc(cfg, seed, err);
+	cs_bert *m = cs_bert_alloc(cfg, err);
 	if (!m)
 		return NULL;
 	cs_nn_rng r;
@@ -203,7 +203,7 @@ cs_bert *cs_bert_new(const cs_bert_config *cfg, uint64_t seed, cs_error *err)
 	return m;
 }
 
-cs_bert *cs_bert_alloc(const cs_bert_config *cfg, uint64_t seed, cs_error *err)
+cs_bert *cs_bert_alloc(const cs_bert_config *cfg, cs_error *err)
 {
 	if (cs_bert_config_check(cfg, err) < 0)
 		return NULL;
@@ -216,35 +216,11 @@ cs_bert *cs_bert_alloc(const cs_bert_config *cfg, uint64_t seed, cs_error *err)
 	if (!m->params_memory)
 		goto nomem;
 	param_views(&m->params, m->params_memory, m->param_sizes);
-	m->seed = seed;
-	m->pos_weight = 1.0f;
 	return m;
 nomem:
 	cs_bert_free(m);
 	cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory for the model");
 	return NULL;
-}
-
-int cs_bert_train_init(cs_bert *m, cs_error *err)
-{
-	if (m->grads_memory)
-		return 0;
-	if (m->params_shared)
-		return cs_err(err, CS_ERR_USAGE, NULL, 0,
-			      "a model sharing another's weights cannot be trained");
-	m->grads_memory = calloc(m->nparams, sizeof(float));
-	m->m_memory = calloc(m->nparams, sizeof(float));
-	m->v_memory = calloc(m->nparams, sizeof(float));
-	if (!m->grads_memory || !m->m_memory || !m->v_memory) {
-		free(m->grads_memory);
-		free(m->m_memory);
-		free(m->v_memory);
-		m->grads_memory = m->m_memory = m->v_memory = NULL;
-		return cs_err(err, CS_ERR_NOMEM, NULL, 0,
-			      "out of memory for the model's training state");
-	}
-	param_views(&m->grads, m->grads_memory, m->param_sizes);
-	return 0;
 }
 
 cs_bert *cs_bert_share(const cs_bert *src, cs_error *err)
@@ -261,8 +237,6 @@ cs_bert *cs_bert_share(const cs_bert *src, cs_error *err)
 	m->params_memory = (float *)src->params_memory;
 	m->params_shared = 1;
 	m->params = src->params;
-	m->seed = src->seed;
-	m->pos_weight = src->pos_weight;
 	m->mem_limit = src->mem_limit;
 	m->mem_share = src->mem_share;
 	return m;
@@ -274,56 +248,84 @@ void cs_bert_free(cs_bert *m)
 		return;
 	if (!m->params_shared)
 		free(m->params_memory);
-	free(m->grads_memory);
-	free(m->m_memory);
-	free(m->v_memory);
 	free(m->acts_memory);
 	free(m->dacts_memory);
 	free(m->ce_scratch);
-	free(m->rows);
-	free(m->rowmark);
 	free(m);
 }
 
-/* Note the items of a lazy training step (see cs_bert.lazy). */
-static int rows_add(cs_bert *m, const uint32_t *id, size_t n, cs_error *err)
+cs_bert_train *cs_bert_train_new(const cs_bert *m, uint64_t seed, cs_error *err)
 {
-	if (!m->rowmark && !(m->rowmark = calloc(m->cfg.V, 1)))
+	cs_bert_train *t = calloc(1, sizeof *t);
+	if (!t)
 		goto nomem;
-	if (m->nrows + n > m->rows_cap) {
-		size_t cap = 2 * (m->nrows + n);
-		uint32_t *r = realloc(m->rows, cap * sizeof *r);
+	t->grads_memory = calloc(m->nparams, sizeof(float));
+	t->m_memory = calloc(m->nparams, sizeof(float));
+	t->v_memory = calloc(m->nparams, sizeof(float));
+	if (!t->grads_memory || !t->m_memory || !t->v_memory)
+		goto nomem;
+	param_views(&t->grads, t->grads_memory, m->param_sizes);
+	t->seed = seed;
+	t->pos_weight = 1.0f;
+	return t;
+nomem:
+	cs_bert_train_free(t);
+	cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory for the model's training state");
+	return NULL;
+}
+
+void cs_bert_train_free(cs_bert_train *t)
+{
+	if (!t)
+		return;
+	free(t->grads_memory);
+	free(t->m_memory);
+	free(t->v_memory);
+	free(t->rows);
+	free(t->rowmark);
+	free(t);
+}
+
+/* Note the items of a lazy training step (see cs_bert_train.lazy). */
+static int rows_add(const cs_bert *m, cs_bert_train *t, const uint32_t *id, size_t n,
+		    cs_error *err)
+{
+	if (!t->rowmark && !(t->rowmark = calloc(m->cfg.V, 1)))
+		goto nomem;
+	if (t->nrows + n > t->rows_cap) {
+		size_t cap = 2 * (t->nrows + n);
+		uint32_t *r = realloc(t->rows, cap * sizeof *r);
 		if (!r)
 			goto nomem;
-		m->rows = r;
-		m->rows_cap = cap;
+		t->rows = r;
+		t->rows_cap = cap;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (!m->rowmark[id[i]]) {
-			m->rowmark[id[i]] = 1;
-			m->rows[m->nrows++] = id[i];
+		if (!t->rowmark[id[i]]) {
+			t->rowmark[id[i]] = 1;
+			t->rows[t->nrows++] = id[i];
 		}
 	return 0;
 nomem:
 	return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 }
 
-int cs_bert_rows_from_mark(cs_bert *m, cs_error *err)
+int cs_bert_rows_from_mark(const cs_bert *m, cs_bert_train *t, cs_error *err)
 {
 	size_t n = 0, V = m->cfg.V;
 	for (size_t j = 0; j < V; j++)
-		n += m->rowmark[j] != 0;
-	if (n > m->rows_cap) {
-		uint32_t *r = realloc(m->rows, n * sizeof *r);
+		n += t->rowmark[j] != 0;
+	if (n > t->rows_cap) {
+		uint32_t *r = realloc(t->rows, n * sizeof *r);
 		if (!r)
 			return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-		m->rows = r;
-		m->rows_cap = n;
+		t->rows = r;
+		t->rows_cap = n;
 	}
-	m->nrows = 0;
+	t->nrows = 0;
 	for (size_t j = 0; j < V; j++)
-		if (m->rowmark[j])
-			m->rows[m->nrows++] = (uint32_t)j;
+		if (t->rowmark[j])
+			t->rows[t->nrows++] = (uint32_t)j;
 	return 0;
 }
 
@@ -597,11 +599,11 @@ static void embed_forward(cs_bert *m, const cs_batch *b, size_t N)
 		add_row(a->emb + i * C, p->wpe + (size_t)b->pos[i] * C, C);
 }
 
-static void embed_backward(cs_bert *m, const cs_batch *b, size_t N)
+static void embed_backward(cs_bert *m, cs_bert_train *t, const cs_batch *b, size_t N)
 {
 	const cs_bert_config *c = &m->cfg;
 	size_t C = c->C, NF = c->NF, W = (1 + NF) * C, base[CS_BERT_MAXF];
-	cs_bert_params *g = &m->grads;
+	cs_bert_params *g = &t->grads;
 	const cs_bert_acts *a = &m->acts, *d = &m->dacts;
 
 	field_bases(c, base);
@@ -627,11 +629,11 @@ static void embed_backward(cs_bert *m, const cs_batch *b, size_t N)
 }
 
 /* The embedding table of the predicted input within fte (of p). */
-static float *pred_table(const cs_bert *m, const cs_bert_params *p)
+static float *pred_table(const cs_bert_config *c, const cs_bert_params *p)
 {
 	size_t base[CS_BERT_MAXF] = { 0 };
-	field_bases(&m->cfg, base);
-	return p->fte + base[m->cfg.pred - 1] * m->cfg.C;
+	field_bases(c, base);
+	return p->fte + base[c->pred - 1] * c->C;
 }
 
 /* ------------------------------------------------------------ binary heads */
@@ -642,9 +644,9 @@ static int mean_pool(const cs_bert_config *c)
 }
 
 /* Weight of example i: positives count pos_weight times. */
-static float bin_weight(const cs_bert *m, uint32_t y)
+static float bin_weight(const cs_bert_train *t, uint32_t y)
 {
-	return y ? m->pos_weight : 1.0f;
+	return y ? t->pos_weight : 1.0f;
 }
 
 /* hm (M, C) from the final hidden states x (N, C): gathered or averaged. */
@@ -684,7 +686,8 @@ static void pool_backward(cs_bert *m, const cs_batch *b, float *dx)
 }
 
 /* logits (M) = cls_w . tanh(pool_w hm + pool_b) + cls_b; the weighted loss. */
-static void bin_forward(cs_bert *m, const cs_batch *b, const float *x)
+static void bin_forward(cs_bert *m, const cs_bert_train *t, const cs_batch *b,
+			const float *x)
 {
 	size_t C = m->cfg.C, M = m->M;
 	const cs_bert_params *p = &m->params;
@@ -699,33 +702,33 @@ static void bin_forward(cs_bert *m, const cs_batch *b, const float *x)
 		return;
 	double sum = 0, wsum = 0;
 	for (size_t i = 0; i < M; i++) {
-		double z = a->logits[i], w = bin_weight(m, b->mtgt[i]);
+		double z = a->logits[i], wi = bin_weight(t, b->mtgt[i]);
 		/* -log sigmoid(+-z), stably */
 		double sp = (z > 0 ? z : 0) + log1p(exp(-fabs(z)));
-		sum += w * (sp - (b->mtgt[i] ? z : 0));
-		wsum += w;
+		sum += wi * (sp - (b->mtgt[i] ? z : 0));
+		wsum += wi;
 	}
-	if (m->shard.N) /* a share of a global batch (cs_bert.shard) */
-		wsum = m->shard.W;
+	if (t->shard.N) /* a share of a global batch (cs_bert_train.shard) */
+		wsum = t->shard.W;
 	m->loss = wsum > 0 ? sum / wsum : 0;
 }
 
-static void bin_backward(cs_bert *m, const cs_batch *b, float *dx)
+static void bin_backward(cs_bert *m, cs_bert_train *t, const cs_batch *b, float *dx)
 {
 	size_t C = m->cfg.C, M = m->M;
 	const cs_bert_params *p = &m->params;
-	cs_bert_params *g = &m->grads;
+	cs_bert_params *g = &t->grads;
 	const cs_bert_acts *a = &m->acts;
 	cs_bert_acts *d = &m->dacts;
 
 	double wsum = 0;
 	for (size_t i = 0; i < M; i++)
-		wsum += bin_weight(m, b->mtgt[i]);
-	if (m->shard.N)
-		wsum = m->shard.W;
+		wsum += bin_weight(t, b->mtgt[i]);
+	if (t->shard.N)
+		wsum = t->shard.W;
 	for (size_t i = 0; i < M; i++) {
 		double z = a->logits[i], sg = 1.0 / (1.0 + exp(-z));
-		d->logits[i] = (float)(bin_weight(m, b->mtgt[i]) *
+		d->logits[i] = (float)(bin_weight(t, b->mtgt[i]) *
 				       (sg - b->mtgt[i]) / wsum);
 	}
 	cs_linear_backward(d->hh_gelu, g->cls_w, g->cls_b, d->logits,
@@ -780,7 +783,7 @@ static void last_block_at(cs_bert *m, const cs_batch *b, const float *x, size_t 
 	float *ln1 = a->ln1 + l * NC, *fch = a->fch + l * N * FF;
 	float *fchg = a->fch_gelu + l * N * FF, *ln2 = a->ln2 + l * NC;
 	float *fc2 = a->fc2 + l * NC, *res2 = a->res2 + l * NC;
-	float *w = a->att + l * m->A; /* (T) scratch: one query's weights */
+	float *qw = a->att + l * m->A; /* (T) scratch: one query's weights */
 	float *ln1_mean = a->ln1_mean + l * N, *ln1_rstd = a->ln1_rstd + l * N;
 	float *ln2_mean = a->ln2_mean + l * N, *ln2_rstd = a->ln2_rstd + l * N;
 
@@ -792,7 +795,7 @@ static void last_block_at(cs_bert *m, const cs_batch *b, const float *x, size_t 
 	}
 	cs_linear_forward(qkv, ain, p->qkv_w + l * 3 * C * C, p->qkv_b + l * 3 * C,
 			  N, C, 3 * C);
-	cs_attention_forward_at(atty, w, qkv, b->off, b->B, b->mpos, M, C, NH, c->causal);
+	cs_attention_forward_at(atty, qw, qkv, b->off, b->B, b->mpos, M, C, NH, c->causal);
 	cs_gather_forward(a->hh, x, b->mpos, M, C); /* the residual, in scratch */
 	cs_linear_forward(proj, atty, p->proj_w + l * C * C, p->proj_b + l * C, M, C, C);
 	cs_residual_forward(res1, proj, a->hh, M * C);
@@ -826,12 +829,21 @@ static cs_nn_rng *rng_at(cs_nn_rng *r, const cs_nn_rng *r0, size_t k)
 	return r;
 }
 
-static int forward(cs_bert *m, const cs_batch *b, int train, enum fwd what,
+/* The training state of a forward without one: the full loss, positives
+ * weighing 1, the batch all there is. */
+static const cs_bert_train eval_state = { .pos_weight = 1.0f, .loss_kind = CS_LOSS_FULL };
+
+/* t: the training state (NULL: eval_state's policy); train: dropout on, drawn from t. */
+static int forward(cs_bert *m, cs_bert_train *t, const cs_batch *b, int train, enum fwd what,
 		   cs_error *err)
 {
 	const cs_bert_config *c = &m->cfg;
 	size_t C = c->C, L = c->L, NH = c->NH, FF = c->FF, V = c->V;
+	const cs_bert_train *ts = t ? t : &eval_state;
 
+	if (train && !t)
+		return cs_err(err, CS_ERR_USAGE, NULL, 0,
+			      "a training forward needs a training state");
 	if (cs_bert_batch_check(m, b, err) < 0)
 		return -1;
 	size_t N = b->off[b->B], M = what != FWD_ENCODE ? b->M : 0;
@@ -852,7 +864,7 @@ static int forward(cs_bert *m, const cs_batch *b, int train, enum fwd what,
 		}
 	}
 	m->sampled = what == FWD_LOSS && M && b->mtgt && c->head == CS_HEAD_CLOZE &&
-		     m->loss_kind != CS_LOSS_FULL && b->K > 0;
+		     ts->loss_kind != CS_LOSS_FULL && b->K > 0;
 	m->tiled = what == FWD_LOSS && M && b->mtgt && c->head == CS_HEAD_CLOZE &&
 		   !m->keep_logits && !m->sampled;
 	/* the logits: not for the tiled loss, nor for scoring's hidden states */
@@ -870,26 +882,26 @@ static int forward(cs_bert *m, const cs_batch *b, int train, enum fwd what,
 	 * attention weights (A), projection (N, C) and feed-forward (N, C),
 	 * those of dropouts that are off left out; each dropout starts at its
 	 * place (at) in that order, which is where the draws before it end
-	 * unless this batch is a share of a larger one (m->shard).
+	 * unless this batch is a share of a larger one (t->shard).
 	 */
 	cs_nn_rng rng0 = { 0 }, rng, *r = NULL;
 	float hp = c->hidden_dropout, ap = c->attn_dropout;
-	size_t gN = m->shard.N ? m->shard.N : N, gA = m->shard.N ? m->shard.A : A;
-	size_t t0 = m->shard.N ? m->shard.tok0 : 0, a0 = m->shard.N ? m->shard.att0 : 0;
+	size_t gN = ts->shard.N ? ts->shard.N : N, gA = ts->shard.N ? ts->shard.A : A;
+	size_t t0 = ts->shard.N ? ts->shard.tok0 : 0, a0 = ts->shard.N ? ts->shard.att0 : 0;
 	size_t hd = hp > 0.0f ? gN * C : 0, ad = ap > 0.0f ? gA : 0;
 	if (train) {
-		cs_nn_rng_seed(&rng0, m->seed ^ (m->nforward++ *
+		cs_nn_rng_seed(&rng0, t->seed ^ (t->nforward++ *
 						 0xd1342543de82ef95ULL));
 		cs_nn_rng_next(&rng0);
 		r = &rng;
 	}
-	cs_bert_params *p = &m->params;
+	const cs_bert_params *p = &m->params;
 	cs_bert_acts *a = &m->acts;
 
-	if (train && m->lazy && c->head == CS_HEAD_CLOZE &&
-	    (rows_add(m, b->tok, N, err) < 0 ||
-	     (b->mtgt && rows_add(m, b->mtgt, b->M, err) < 0) ||
-	     (b->neg && rows_add(m, b->neg, b->K, err) < 0)))
+	if (train && t->lazy && c->head == CS_HEAD_CLOZE &&
+	    (rows_add(m, t, b->tok, N, err) < 0 ||
+	     (b->mtgt && rows_add(m, t, b->mtgt, b->M, err) < 0) ||
+	     (b->neg && rows_add(m, t, b->neg, b->K, err) < 0)))
 		return -1;
 	embed_forward(m, b, N);
 	cs_layernorm_forward(a->embln, a->embln_mean, a->embln_rstd, a->emb,
@@ -965,7 +977,7 @@ static int forward(cs_bert *m, const cs_batch *b, int train, enum fwd what,
 	if (M == 0)
 		return 0;
 	if (c->head != CS_HEAD_CLOZE) {
-		bin_forward(m, b, cs_bert_hidden(m));
+		bin_forward(m, ts, b, cs_bert_hidden(m));
 		return 0;
 	}
 
@@ -986,9 +998,9 @@ static int forward(cs_bert *m, const cs_batch *b, int train, enum fwd what,
 		if (scratch_prepare(m, cs_sampled_scratch(M, b->K, C), M, err) < 0)
 			return -1;
 		m->loss = cs_sampled_forward(m->ce_scratch, a->hln, p->wte, p->out_b, b->mtgt,
-					     b->neg, m->loss_kind == CS_LOSS_SAMPLED ? m->logq
-										     : NULL,
-					     M, C, b->K, m->loss_kind, m->gbce_beta);
+					     b->neg, ts->loss_kind == CS_LOSS_SAMPLED ? ts->logq
+										      : NULL,
+					     M, C, b->K, ts->loss_kind, ts->gbce_beta);
 	} else if (m->tiled) {
 		if (ce_prepare(m, M, err) < 0)
 			return -1;
@@ -1002,21 +1014,21 @@ static int forward(cs_bert *m, const cs_batch *b, int train, enum fwd what,
 	}
 	if (c->pred && b->mtgt) {
 		size_t VP = c->VF[c->pred - 1];
-		cs_linear_forward(a->flogits, a->hln, pred_table(m, &m->params),
+		cs_linear_forward(a->flogits, a->hln, pred_table(c, &m->params),
 				  p->fout_b, M, C, VP);
 		m->loss += cs_crossentropy_forward(a->flse, a->flogits, b->ftgt,
 						   M, VP, CS_BERT_V0);
 	}
 	/* a share of a global batch: the means are over its targets */
-	if (m->shard.N && b->mtgt)
-		m->loss *= (double)M / m->shard.M;
+	if (ts->shard.N && b->mtgt)
+		m->loss *= (double)M / ts->shard.M;
 	return 0;
 }
 
-int cs_bert_forward(cs_bert *m, const cs_batch *b, int train, float *loss,
+int cs_bert_forward(cs_bert *m, cs_bert_train *t, const cs_batch *b, int train, float *loss,
 		    cs_error *err)
 {
-	if (forward(m, b, train, FWD_LOSS, err) < 0)
+	if (forward(m, t, b, train, FWD_LOSS, err) < 0)
 		return -1;
 	if (loss)
 		*loss = m->have_targets ? (float)m->loss : 0.0f;
@@ -1031,7 +1043,7 @@ const float *cs_bert_hidden(const cs_bert *m)
 int cs_bert_encode(cs_bert *m, const cs_batch *b, const float **hidden,
 		   cs_error *err)
 {
-	if (forward(m, b, 0, FWD_ENCODE, err) < 0)
+	if (forward(m, NULL, b, 0, FWD_ENCODE, err) < 0)
 		return -1;
 	*hidden = cs_bert_hidden(m);
 	return 0;
@@ -1042,7 +1054,7 @@ int cs_bert_prob(cs_bert *m, const cs_batch *b, const float **prob, cs_error *er
 	if (m->cfg.head == CS_HEAD_CLOZE)
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "a cloze model ranks items, it gives no probabilities");
-	if (forward(m, b, 0, FWD_LOGITS, err) < 0)
+	if (forward(m, NULL, b, 0, FWD_LOGITS, err) < 0)
 		return -1;
 	float *z = m->acts.logits;
 	for (size_t i = 0; i < m->M; i++)
@@ -1058,7 +1070,7 @@ int cs_bert_score(cs_bert *m, const cs_batch *b, const float **scores,
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "a %s model gives probabilities, it does not rank items",
 			      cs_bert_head_name(m->cfg.head));
-	if (forward(m, b, 0, FWD_LOGITS, err) < 0)
+	if (forward(m, NULL, b, 0, FWD_LOGITS, err) < 0)
 		return -1;
 	size_t V = m->cfg.V;
 	float *s = m->acts.logits;
@@ -1077,7 +1089,7 @@ int cs_bert_score_hidden(cs_bert *m, const cs_batch *b, const float **h,
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "a %s model gives probabilities, it does not rank items",
 			      cs_bert_head_name(m->cfg.head));
-	if (forward(m, b, 0, FWD_HIDDEN, err) < 0)
+	if (forward(m, NULL, b, 0, FWD_HIDDEN, err) < 0)
 		return -1;
 	*h = m->acts.hln;
 	return 0;
@@ -1086,19 +1098,17 @@ int cs_bert_score_hidden(cs_bert *m, const cs_batch *b, const float **h,
 /* ------------------------------------------------------------ backward */
 
 /* The tensors a lazy update touches by rows: wte and out_b. */
-static int lazy_tensor(const cs_bert *m, int i)
+static int lazy_tensor(const cs_bert *m, const cs_bert_train *t, int i)
 {
-	return m->lazy && m->cfg.head == CS_HEAD_CLOZE && (i == 0 || i == 20);
+	return t->lazy && m->cfg.head == CS_HEAD_CLOZE && (i == 0 || i == 20);
 }
 
-void cs_bert_zero_grad(cs_bert *m)
+void cs_bert_zero_grad(const cs_bert *m, cs_bert_train *t)
 {
 	size_t off = 0;
-	if (!m->grads_memory) /* made zero when first needed */
-		return;
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
-		if (!lazy_tensor(m, i)) /* those stay zero between lazy steps */
-			memset(m->grads_memory + off, 0, m->param_sizes[i] * sizeof(float));
+		if (!lazy_tensor(m, t, i)) /* those stay zero between lazy steps */
+			memset(t->grads_memory + off, 0, m->param_sizes[i] * sizeof(float));
 		off += m->param_sizes[i];
 	}
 }
@@ -1107,13 +1117,13 @@ void cs_bert_zero_grad(cs_bert *m)
  * Block l of a pre-LN model backward, from the gradient of its output
  * res2 to that of its input x (the previous block's res2, or x0).
  */
-static void prenorm_block_backward(cs_bert *m, size_t l)
+static void prenorm_block_backward(cs_bert *m, cs_bert_train *t, size_t l)
 {
 	const cs_bert_config *c = &m->cfg;
 	size_t C = c->C, FF = c->FF, N = m->N, A = m->A, NC = N * C;
 	const cs_batch *b = m->batch;
 	const cs_bert_params *p = &m->params;
-	cs_bert_params *g = &m->grads;
+	cs_bert_params *g = &t->grads;
 	const cs_bert_acts *a = &m->acts;
 	cs_bert_acts *d = &m->dacts;
 	const float *x = l ? a->res2 + (l - 1) * NC : a->x0;
@@ -1150,7 +1160,7 @@ static void prenorm_block_backward(cs_bert *m, size_t l)
 			      p->ln1_w + l * C, a->ln1_mean + l * N, a->ln1_rstd + l * N, N, C);
 }
 
-int cs_bert_backward(cs_bert *m, cs_error *err)
+int cs_bert_backward(cs_bert *m, cs_bert_train *t, cs_error *err)
 {
 	const cs_bert_config *c = &m->cfg;
 	size_t C = c->C, L = c->L, NH = c->NH, FF = c->FF, V = c->V;
@@ -1160,8 +1170,6 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 	if (!b || !m->have_targets)
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "backward without a forward with targets");
-	if (cs_bert_train_init(m, err) < 0)
-		return -1;
 	if (m->dacts_cap < m->nacts) { /* as large as the activations' buffer */
 		size_t cap = m->acts_cap > m->nacts ? m->acts_cap : m->nacts;
 		free(m->dacts_memory);
@@ -1187,7 +1195,8 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 		       sizeof(float));
 	}
 
-	cs_bert_params *p = &m->params, *g = &m->grads;
+	const cs_bert_params *p = &m->params;
+	cs_bert_params *g = &t->grads;
 	cs_bert_acts *a = &m->acts, *d = &m->dacts;
 	size_t NC = N * C;
 
@@ -1195,14 +1204,14 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 	/* the gradient of the encoder's output (pre-LN: of the final LayerNorm's) */
 	float *dout = pre ? d->fln : d->ln2 + (L - 1) * NC;
 	if (c->head != CS_HEAD_CLOZE) {
-		bin_backward(m, b, dout);
+		bin_backward(m, t, b, dout);
 		goto blocks;
 	}
-	/* the mean is over the targets of the global batch (cs_bert.shard) */
-	float dloss = m->shard.N ? (float)((double)M / m->shard.M) : 1.0f;
+	/* the mean is over the targets of the global batch (cs_bert_train.shard) */
+	float dloss = t->shard.N ? (float)((double)M / t->shard.M) : 1.0f;
 	if (m->sampled) {
 		cs_sampled_backward(d->hln, g->wte, g->out_b, m->ce_scratch, a->hln, p->wte,
-				    b->mtgt, b->neg, M, C, b->K, m->loss_kind, m->gbce_beta,
+				    b->mtgt, b->neg, M, C, b->K, t->loss_kind, t->gbce_beta,
 				    dloss);
 	} else if (m->tiled) {
 		if (ce_prepare(m, M, err) < 0)
@@ -1220,8 +1229,8 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 		size_t VP = c->VF[c->pred - 1];
 		cs_crossentropy_backward(d->flogits, a->flogits, a->flse, b->ftgt,
 					 M, VP, CS_BERT_V0, dloss);
-		cs_linear_backward(d->hln, pred_table(m, g), g->fout_b,
-				   d->flogits, a->hln, pred_table(m, p), M, C,
+		cs_linear_backward(d->hln, pred_table(c, g), g->fout_b,
+				   d->flogits, a->hln, pred_table(c, p), M, C,
 				   VP);
 	}
 	if (pre) {
@@ -1236,14 +1245,14 @@ int cs_bert_backward(cs_bert *m, cs_error *err)
 			   p->head_w, M, C, C);
 	cs_gather_backward(dout, d->hm, b->mpos, M, C);
 blocks:
-	if (m->frozen)
+	if (t->frozen)
 		return 0; /* the update leaves the encoder alone: no need for its gradients */
 	if (pre)
 		cs_layernorm_backward(d->res2 + (L - 1) * NC, g->fln_w, g->fln_b, d->fln,
 				      a->res2 + (L - 1) * NC, p->fln_w, a->fln_mean,
 				      a->fln_rstd, N, C);
 	for (size_t l = L; l-- > 0 && pre;)
-		prenorm_block_backward(m, l);
+		prenorm_block_backward(m, t, l);
 	for (size_t l = L; l-- > 0 && !pre;) {
 		const float *x = l ? a->ln2 + (l - 1) * NC : a->x0;
 		float *dx = l ? d->ln2 + (l - 1) * NC : d->x0;
@@ -1290,7 +1299,7 @@ blocks:
 	cs_dropout_backward(d->embln, d->x0, a->embm, NC);
 	cs_layernorm_backward(d->emb, g->embln_w, g->embln_b, d->embln, a->emb,
 			      p->embln_w, a->embln_mean, a->embln_rstd, N, C);
-	embed_backward(m, b, N);
+	embed_backward(m, t, b, N);
 	return 0;
 }
 
@@ -1321,70 +1330,68 @@ int cs_bert_copy_encoder(cs_bert *m, const cs_bert *src, cs_error *err)
 	return 0;
 }
 
-void cs_bert_update(cs_bert *m, const cs_adamw *o, float *gnorm)
+void cs_bert_update(cs_bert *m, cs_bert_train *t, const cs_adamw *o, float *gnorm)
 {
-	if (!m->grads_memory) /* no backward yet: nothing to apply */
-		return;
-	if (m->frozen) {
+	if (t->frozen) {
 		/* the norm and the clipping see the head alone */
 		size_t off = 0;
 		for (int i = 0; i < CS_BERT_NPARAMS; i++) {
 			if (cs_bert_param_encoder(i))
-				memset(m->grads_memory + off, 0,
+				memset(t->grads_memory + off, 0,
 				       m->param_sizes[i] * sizeof(float));
 			off += m->param_sizes[i];
 		}
 	}
 	double norm;
-	if (m->lazy) {
+	if (t->lazy) {
 		/* the rows not touched have zero gradients: leave them out */
-		double ss = 0.0, t;
+		double ss = 0.0, nt;
 		size_t off = 0;
 		for (int i = 0; i < CS_BERT_NPARAMS; i++) {
-			size_t n = m->param_sizes[i], w = i ? 1 : m->cfg.C;
-			if (!lazy_tensor(m, i)) {
-				t = cs_grad_norm(m->grads_memory + off, n);
-				ss += t * t;
+			size_t n = m->param_sizes[i], rw = i ? 1 : m->cfg.C;
+			if (!lazy_tensor(m, t, i)) {
+				nt = cs_grad_norm(t->grads_memory + off, n);
+				ss += nt * nt;
 			} else {
-				for (size_t r = 0; r < m->nrows; r++) {
-					t = cs_grad_norm(m->grads_memory + off + m->rows[r] * w, w);
-					ss += t * t;
+				for (size_t r = 0; r < t->nrows; r++) {
+					nt = cs_grad_norm(t->grads_memory + off + t->rows[r] * rw, rw);
+					ss += nt * nt;
 				}
 			}
 			off += n;
 		}
 		norm = sqrt(ss);
 	} else {
-		norm = cs_grad_norm(m->grads_memory, m->nparams);
+		norm = cs_grad_norm(t->grads_memory, m->nparams);
 	}
 	float gs = cs_clip_scale(o, norm);
-	float lr = cs_adamw_lr(o, m->step);
+	float lr = cs_adamw_lr(o, t->step);
 	size_t off = 0;
 
-	m->step++;
+	t->step++;
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
 		float wd = cs_bert_param_decays(i) ? o->weight_decay : 0.0f;
-		size_t n = m->param_sizes[i], w = i ? 1 : m->cfg.C;
-		int skip = m->frozen && cs_bert_param_encoder(i);
-		if (lazy_tensor(m, i)) {
-			for (size_t r = 0; r < m->nrows; r++) {
-				size_t at = off + m->rows[r] * w;
+		size_t n = m->param_sizes[i], rw = i ? 1 : m->cfg.C;
+		int skip = t->frozen && cs_bert_param_encoder(i);
+		if (lazy_tensor(m, t, i)) {
+			for (size_t r = 0; r < t->nrows; r++) {
+				size_t at = off + t->rows[r] * rw;
 				if (!skip)
 					cs_adamw_update(o, m->params_memory + at,
-							m->grads_memory + at, m->m_memory + at,
-							m->v_memory + at, w, lr, wd, gs, m->step);
-				memset(m->grads_memory + at, 0, w * sizeof(float));
+							t->grads_memory + at, t->m_memory + at,
+							t->v_memory + at, rw, lr, wd, gs, t->step);
+				memset(t->grads_memory + at, 0, rw * sizeof(float));
 			}
 		} else if (!skip) {
 			cs_adamw_update(o, m->params_memory + off,
-					m->grads_memory + off, m->m_memory + off,
-					m->v_memory + off, n, lr, wd, gs, m->step);
+					t->grads_memory + off, t->m_memory + off,
+					t->v_memory + off, n, lr, wd, gs, t->step);
 		}
 		off += n;
 	}
-	for (size_t r = 0; r < m->nrows; r++)
-		m->rowmark[m->rows[r]] = 0;
-	m->nrows = 0;
+	for (size_t r = 0; r < t->nrows; r++)
+		t->rowmark[t->rows[r]] = 0;
+	t->nrows = 0;
 	if (gnorm)
 		*gnorm = (float)norm;
 }

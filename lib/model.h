@@ -57,6 +57,12 @@
  * padding; attention runs per sequence and head (small sgemms), so a batch
  * costs what it contains.
  *
+ * A model (cs_bert: the config, the parameters, and the activations of
+ * its last forward) and, for training only, a training state
+ * (cs_bert_train: gradients, the AdamW moments, the step, the dropout
+ * stream, the loss and its policy). Eval forwards take the model alone;
+ * training's forward, backward and update take the training state too.
+ *
  * Threads: OpenBLAS threads the matrix products (cs_blas_init); the loss
  * over the catalogue, attention's blocks and the large elementwise loops
  * run over OpenMP threads (nn.h); the model's other loops run on the
@@ -242,12 +248,11 @@ typedef struct cs_batch {
 } cs_batch;
 
 /*
- * A model: its config and parameters; the training state (gradients, the
- * AdamW moments), made only for training (cs_bert_train_init); the
- * activations of its last forward (a workspace, grown to the largest
- * batch); run policy. A model made by cs_bert_share reads another's
- * parameters: threads that score share one copy of the weights, each
- * with its own workspace.
+ * A model: its config and parameters; the activations of its last forward
+ * (a workspace, grown to the largest batch); run policy. A model made by
+ * cs_bert_share reads another's parameters: threads that score share one
+ * copy of the weights, each with its own workspace. Its training state is
+ * another object (cs_bert_train).
  */
 typedef struct cs_bert {
 	cs_bert_config cfg;
@@ -255,11 +260,42 @@ typedef struct cs_bert {
 	size_t nparams;
 	float *params_memory; /* (nparams) */
 	int params_shared;    /* params_memory is another model's (cs_bert_share) */
-	/* training state, NULL until cs_bert_train_init */
+	cs_bert_params params;
+	double mem_limit;     /* bytes a forward may need (cs_bert_mem_bytes), 0: no limit [0] */
+	int mem_share;        /* models at work at once that share mem_limit [0: alone] */
+
+	/* activations of the last forward */
+	size_t N, A, M, B;
+	size_t act_sizes[CS_BERT_NACTS];
+	size_t nacts, acts_cap, dacts_cap;
+	float *acts_memory, *dacts_memory;
+	cs_bert_acts acts, dacts;
+	const cs_batch *batch; /* the batch of the last forward */
+	int have_targets;
+	double loss;          /* of the last forward with targets */
+	/*
+	 * The cloze loss is computed a tile of items at a time
+	 * (cs_tiedce_forward) without storing the (M, V) logits, unless
+	 * keep_logits is set (tests compare them); tiled tells which way the
+	 * last forward went, so that the backward pass goes the same way.
+	 */
+	int keep_logits, tiled;
+	int sampled;          /* the last forward took the sampled loss */
+	float *ce_scratch;
+	size_t ce_cap;
+} cs_bert;
+
+/*
+ * A training state: what training adds to a model (made by
+ * cs_bert_train_new or read from a checkpoint, bertfile.h): gradients
+ * and AdamW moments in the parameters' layout, the step, the dropout
+ * stream, and the loss and update policy.
+ */
+typedef struct cs_bert_train {
 	float *grads_memory;  /* (nparams) */
 	float *m_memory;      /* (nparams) Adam first moment */
 	float *v_memory;      /* (nparams) Adam second moment */
-	cs_bert_params params, grads;
+	cs_bert_params grads;
 	long step;            /* AdamW steps taken */
 	uint64_t seed;        /* dropout stream: seed, forward count */
 	uint64_t nforward;    /* training forwards run */
@@ -292,48 +328,27 @@ typedef struct cs_bert {
 	 * sum to the global batch's. shard.N 0: the batch is all there is [0].
 	 */
 	struct { size_t N, A, tok0, att0; double M, W; } shard;
-	double mem_limit;     /* bytes a forward may need (cs_bert_mem_bytes), 0: no limit [0] */
-	int mem_share;        /* models at work at once that share mem_limit [0: alone] */
+} cs_bert_train;
 
-	/* activations of the last forward */
-	size_t N, A, M, B;
-	size_t act_sizes[CS_BERT_NACTS];
-	size_t nacts, acts_cap, dacts_cap;
-	float *acts_memory, *dacts_memory;
-	cs_bert_acts acts, dacts;
-	const cs_batch *batch; /* the batch of the last forward */
-	int have_targets;
-	double loss;          /* of the last forward with targets */
-	/*
-	 * The cloze loss is computed a tile of items at a time
-	 * (cs_tiedce_forward) without storing the (M, V) logits, unless
-	 * keep_logits is set (tests compare them); tiled tells which way the
-	 * last forward went, so that the backward pass goes the same way.
-	 */
-	int keep_logits, tiled;
-	int sampled;          /* the last forward took the sampled loss */
-	float *ce_scratch;
-	size_t ce_cap;
-} cs_bert;
-
-/* A model with fresh weights drawn from seed (which also seeds dropout). */
+/* A model with fresh weights drawn from seed. */
 cs_bert *cs_bert_new(const cs_bert_config *cfg, uint64_t seed, cs_error *err);
-/* The same with the parameters left uninitialised, to be loaded. Neither
- * allocates the training state. */
-cs_bert *cs_bert_alloc(const cs_bert_config *cfg, uint64_t seed, cs_error *err);
-/*
- * Allocate m's gradients and AdamW moments (zero), if not yet done: for
- * training only, 3 times the parameters. cs_bert_backward makes them when
- * first needed. Returns 0, or -1 with err filled.
- */
-int cs_bert_train_init(cs_bert *m, cs_error *err);
+/* The same with the parameters left uninitialised, to be loaded. */
+cs_bert *cs_bert_alloc(const cs_bert_config *cfg, cs_error *err);
 /*
  * A model that reads m's parameters (m must outlive it and not change
  * while it runs) with its own activations, for eval forwards on another
- * thread: the weights are not copied. It cannot be trained.
+ * thread: the weights are not copied.
  */
 cs_bert *cs_bert_share(const cs_bert *m, cs_error *err);
 void cs_bert_free(cs_bert *m);
+
+/*
+ * A training state for m: gradients and AdamW moments (zero, 3 times the
+ * parameters), step 0, the dropout stream of seed. NULL with err filled
+ * when out of memory.
+ */
+cs_bert_train *cs_bert_train_new(const cs_bert *m, uint64_t seed, cs_error *err);
+void cs_bert_train_free(cs_bert_train *t);
 
 /*
  * Bytes of memory model cfg needs for a batch of N tokens, A attention
@@ -358,11 +373,13 @@ int cs_bert_mem_check(const cs_bert_config *cfg, size_t B, size_t T, double N, d
 int cs_bert_batch_check(const cs_bert *m, const cs_batch *b, cs_error *err);
 
 /*
- * Forward over batch b (which must stay valid until cs_bert_backward).
- * train: dropout on. With targets, *loss (if not NULL) gets the mean
+ * Forward of m over batch b (which must stay valid until cs_bert_backward).
+ * t: the training state whose loss it takes (NULL: the full loss,
+ * positives weighing 1); train: dropout on, drawn from t's stream (t is
+ * then required). With targets, *loss (if not NULL) gets the mean
  * cross-entropy. Returns 0 or -1.
  */
-int cs_bert_forward(cs_bert *m, const cs_batch *b, int train, float *loss,
+int cs_bert_forward(cs_bert *m, cs_bert_train *t, const cs_batch *b, int train, float *loss,
 		    cs_error *err);
 /*
  * Copy the encoder of src into m (both built; the same items, hidden size,
@@ -372,21 +389,21 @@ int cs_bert_forward(cs_bert *m, const cs_batch *b, int train, float *loss,
 int cs_bert_copy_encoder(cs_bert *m, const cs_bert *src, cs_error *err);
 
 /*
- * Lazy updates (cs_bert.lazy) of a global batch: after the processes
+ * Lazy updates (cs_bert_train.lazy) of a global batch: after the processes
  * have or-ed their rowmark (V) together, make rows the rows marked, in
  * increasing order, so that every process updates the same ones.
  */
-int cs_bert_rows_from_mark(cs_bert *m, cs_error *err);
+int cs_bert_rows_from_mark(const cs_bert *m, cs_bert_train *t, cs_error *err);
 
-/* Add the loss gradient of the last forward (with targets) to m->grads. */
-int cs_bert_backward(cs_bert *m, cs_error *err);
-void cs_bert_zero_grad(cs_bert *m);
+/* Add the loss gradient of m's last forward (with targets) to t->grads. */
+int cs_bert_backward(cs_bert *m, cs_bert_train *t, cs_error *err);
+void cs_bert_zero_grad(const cs_bert *m, cs_bert_train *t);
 /*
- * Clip, then one AdamW step with the schedule of o at step m->step, and
- * count it. *gnorm (if not NULL) gets the norm before clipping. Does
- * nothing to a model without its training state (no backward yet).
+ * Clip, then one AdamW step of m with the gradients of t and the schedule
+ * of o at step t->step, and count it. *gnorm (if not NULL) gets the norm
+ * before clipping.
  */
-void cs_bert_update(cs_bert *m, const cs_adamw *o, float *gnorm);
+void cs_bert_update(cs_bert *m, cs_bert_train *t, const cs_adamw *o, float *gnorm);
 
 /* Final hidden states (N, C) of the last forward. */
 const float *cs_bert_hidden(const cs_bert *m);

@@ -143,14 +143,15 @@ static const char *nonfinite_name(double v)
 }
 
 /*
- * Whether every weight of m (and with_optim, every AdamW moment) is
+ * Whether every weight of m (and with_optim, every AdamW moment of t) is
  * finite; if not, what is not into what ("a weight of 'wte' is NaN").
  */
-static int all_finite(const cs_bert *m, int with_optim, char *what, size_t n)
+static int all_finite(const cs_bert *m, const cs_bert_train *t, int with_optim, char *what,
+		      size_t n)
 {
-	const float *buf[3] = { m->params_memory, m->m_memory, m->v_memory };
+	const float *buf[3] = { m->params_memory, t ? t->m_memory : NULL, t ? t->v_memory : NULL };
 	static const char *name[3] = { "a weight", "an AdamW first moment", "an AdamW second moment" };
-	for (int k = 0; k < (with_optim ? 3 : 1); k++) {
+	for (int k = 0; k < (with_optim && t ? 3 : 1); k++) {
 		const float *p = buf[k];
 		size_t i = 0;
 		while (i < m->nparams && isfinite(p[i]))
@@ -158,10 +159,10 @@ static int all_finite(const cs_bert *m, int with_optim, char *what, size_t n)
 		if (i == m->nparams)
 			continue;
 		size_t off = 0;
-		int t = 0;
-		while (t < CS_BERT_NPARAMS - 1 && i >= off + m->param_sizes[t])
-			off += m->param_sizes[t++];
-		snprintf(what, n, "%s of '%s' is %s", name[k], cs_bert_param_name(t),
+		int ti = 0;
+		while (ti < CS_BERT_NPARAMS - 1 && i >= off + m->param_sizes[ti])
+			off += m->param_sizes[ti++];
+		snprintf(what, n, "%s of '%s' is %s", name[k], cs_bert_param_name(ti),
 			 nonfinite_name(p[i]));
 		return 0;
 	}
@@ -171,7 +172,7 @@ static int all_finite(const cs_bert *m, int with_optim, char *what, size_t n)
 static int write_checkpoint(const cs_bert *m, const cs_train_opts *o,
 			    const cs_train_state *st, const char *path, cs_error *err)
 {
-	cs_modelfile *mf = cs_bert_to_file(m, o->item_vocab, 1, err);
+	cs_modelfile *mf = cs_bert_to_file(m, st->ts, o->item_vocab, 1, err);
 	if (!mf)
 		return -1;
 	int bad = 0;
@@ -219,7 +220,7 @@ int cs_train_checkpoint(const cs_bert *m, const cs_train_opts *o,
 			const cs_train_state *st, const char *path, cs_error *err)
 {
 	char what[200];
-	if (!all_finite(m, 1, what, sizeof what))
+	if (!all_finite(m, st->ts, 1, what, sizeof what))
 		return cs_err(err, CS_ERR_FORMAT, path, 0, "checkpoint not written: %s", what);
 	return write_checkpoint(m, o, st, path, err);
 }
@@ -264,6 +265,8 @@ void cs_train_state_free(cs_train_state *st)
 	free(st->best_params);
 	st->best_params = NULL;
 	st->best_in_model = 0;
+	cs_bert_train_free(st->ts);
+	st->ts = NULL;
 }
 
 /*
@@ -272,8 +275,8 @@ void cs_train_state_free(cs_train_state *st)
  * end of the epoch that set it). Older checkpoints taken after the best
  * have neither: st->best_params stays NULL.
  */
-static int resume_best(const cs_modelfile *mf, const cs_bert *m, cs_train_state *st,
-		       const char *path, cs_error *err)
+static int resume_best(const cs_modelfile *mf, const cs_bert *m, const cs_bert_train *ts,
+		       cs_train_state *st, const char *path, cs_error *err)
 {
 	const cs_tensor *t = cs_modelfile_find(mf, "train.best_params");
 	uint64_t step = 0, nf = 0;
@@ -281,8 +284,8 @@ static int resume_best(const cs_modelfile *mf, const cs_bert *m, cs_train_state 
 	if (!t && (st->best_epoch == 0 || st->best_epoch != st->epoch || st->batch_pos))
 		return 0;
 	if (t) {
-		ck_u64(mf, "train.best_step", (uint64_t)m->step, 0, &step, &bad);
-		ck_u64(mf, "train.best_nforward", m->nforward, 0, &nf, &bad);
+		ck_u64(mf, "train.best_step", (uint64_t)ts->step, 0, &step, &bad);
+		ck_u64(mf, "train.best_nforward", ts->nforward, 0, &nf, &bad);
 		if (bad)
 			return cs_err(err, CS_ERR_FORMAT, path, 0, "bad or missing '%s' in "
 				      "checkpoint", bad);
@@ -299,8 +302,8 @@ static int resume_best(const cs_modelfile *mf, const cs_bert *m, cs_train_state 
 		st->best_nforward = nf;
 	} else {
 		memcpy(st->best_params, m->params_memory, m->nparams * sizeof *st->best_params);
-		st->best_step = m->step;
-		st->best_nforward = m->nforward;
+		st->best_step = ts->step;
+		st->best_nforward = ts->nforward;
 	}
 	return 0;
 }
@@ -309,6 +312,7 @@ cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 			 uint64_t *item_vocab, cs_error *err)
 {
 	cs_modelfile *mf = NULL;
+	cs_bert_train *ts = NULL;
 	cs_bert *m = cs_bert_load(path, item_vocab, &mf, err);
 	if (!m)
 		return NULL;
@@ -322,7 +326,7 @@ cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 		       "not fit its model (%zu parameters)", m->nparams);
 		goto fail;
 	}
-	if (cs_bert_optim_from_file(m, mf, path, err) < 0)
+	if (!(ts = cs_bert_train_from_file(m, mf, path, err)))
 		goto fail;
 	const char *bad = NULL;
 	uint64_t epoch = 0, bpos = 0, best_epoch = 0, bad_evals = 0, loss_n = 0, examples = 0,
@@ -418,11 +422,13 @@ cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 		       "checkpoint has finished all its %zu epochs: nothing to resume", o->epochs);
 		goto fail;
 	}
-	if (resume_best(mf, m, st, path, err) < 0)
+	if (resume_best(mf, m, ts, st, path, err) < 0)
 		goto fail;
+	st->ts = ts;
 	cs_modelfile_free(mf);
 	return m;
 fail:
+	cs_bert_train_free(ts);
 	cs_bert_free(m);
 	cs_modelfile_free(mf);
 	return NULL;
@@ -658,15 +664,15 @@ static int agree_rc(cs_comm *cm, int rc, cs_error *err)
 }
 
 /* Rank 0 writes; every process checks the weights (all hold the same). */
-static int save_model(const cs_bert *m, const cs_train_opts *o, cs_comm *cm, kept *k,
-		      size_t epoch, cs_error *err)
+static int save_model(const cs_bert *m, const cs_bert_train *t, const cs_train_opts *o,
+		      cs_comm *cm, kept *k, size_t epoch, cs_error *err)
 {
 	char what[200];
 	int rc = 0;
-	if (!all_finite(m, 0, what, sizeof what))
-		return diverged(err, o, k, what, m->step);
+	if (!all_finite(m, t, 0, what, sizeof what))
+		return diverged(err, o, k, what, t->step);
 	if (cm->rank == 0) {
-		cs_modelfile *mf = cs_bert_to_file(m, o->item_vocab, 0, err);
+		cs_modelfile *mf = cs_bert_to_file(m, t, o->item_vocab, 0, err);
 		rc = mf ? cs_modelfile_write(mf, o->output, err) : -1;
 		cs_modelfile_free(mf);
 	}
@@ -687,8 +693,8 @@ static int keep_best(const cs_bert *m, const cs_train_opts *o, const cs_comm *cm
 	if (!st->best_params && !(st->best_params = malloc(m->nparams * sizeof *st->best_params)))
 		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 	memcpy(st->best_params, m->params_memory, m->nparams * sizeof *st->best_params);
-	st->best_step = m->step;
-	st->best_nforward = m->nforward;
+	st->best_step = st->ts->step;
+	st->best_nforward = st->ts->nforward;
 	st->best_in_model = 1;
 	return 0;
 }
@@ -697,7 +703,7 @@ static int keep_best(const cs_bert *m, const cs_train_opts *o, const cs_comm *cm
 static int save_best(const cs_bert *m, const cs_train_opts *o, const cs_train_state *st,
 		     cs_error *err)
 {
-	cs_modelfile *mf = cs_bert_weights_to_file(m, st->best_params, st->best_step,
+	cs_modelfile *mf = cs_bert_weights_to_file(m, st->ts, st->best_params, st->best_step,
 						   st->best_nforward, o->item_vocab, err);
 	int rc = mf ? cs_modelfile_write(mf, o->output, err) : -1;
 	cs_modelfile_free(mf);
@@ -708,11 +714,11 @@ static int save_checkpoint(const cs_bert *m, const cs_train_opts *o, const cs_tr
 			   cs_comm *cm, kept *k, cs_error *err)
 {
 	char what[200];
-	if (!all_finite(m, 1, what, sizeof what))
-		return diverged(err, o, k, what, m->step);
+	if (!all_finite(m, st->ts, 1, what, sizeof what))
+		return diverged(err, o, k, what, st->ts->step);
 	if (agree_rc(cm, cm->rank == 0 ? write_checkpoint(m, o, st, o->ckpt, err) : 0, err) < 0)
 		return -1;
-	k->ckpt_step = m->step;
+	k->ckpt_step = st->ts->step;
 	return 0;
 }
 
@@ -722,41 +728,42 @@ static int save_checkpoint(const cs_bert *m, const cs_train_opts *o, const cs_tr
  * One step of data-parallel training: this process's share of the
  * global batch g (sequences seq[0..g->B) of d, negatives and all) is its
  * sequences B rank / size .. B (rank + 1) / size. Forward and backward
- * of the share as part of g (cs_bert.shard), then the losses and
+ * of the share as part of g (cs_bert_train.shard), then the losses and
  * gradients (and the rows of a lazy step) summed over the processes:
  * *loss and m's gradients end as one process's for g.
  */
-static int share_step(cs_bert *m, cs_batcher *sbt, const cs_batch *g, const cs_dataset *d,
-		      const size_t *seq, cs_comm *cm, float *loss, double *comm_s, cs_error *err)
+static int share_step(cs_bert *m, cs_bert_train *t, cs_batcher *sbt, const cs_batch *g,
+		      const cs_dataset *d, const size_t *seq, cs_comm *cm, float *loss,
+		      double *comm_s, cs_error *err)
 {
 	size_t B = g->B, NH = m->cfg.NH;
 	size_t s0 = B * (size_t)cm->rank / (size_t)cm->size;
 	size_t s1 = B * (size_t)(cm->rank + 1) / (size_t)cm->size;
 	double W = 0, sum[2] = { 0, 0 }; /* the share's part of the loss, failures */
 	for (size_t i = 0; m->cfg.head != CS_HEAD_CLOZE && i < g->M; i++)
-		W += g->mtgt[i] ? m->pos_weight : 1.0f; /* as the loss weighs them */
-	m->shard.N = g->off[B];
-	m->shard.A = cs_attention_size(g->off, B, NH);
-	m->shard.tok0 = g->off[s0];
-	m->shard.att0 = cs_attention_size(g->off, s0, NH);
-	m->shard.M = (double)g->M;
-	m->shard.W = W;
-	cs_bert_zero_grad(m);
+		W += g->mtgt[i] ? t->pos_weight : 1.0f; /* as the loss weighs them */
+	t->shard.N = g->off[B];
+	t->shard.A = cs_attention_size(g->off, B, NH);
+	t->shard.tok0 = g->off[s0];
+	t->shard.att0 = cs_attention_size(g->off, s0, NH);
+	t->shard.M = (double)g->M;
+	t->shard.W = W;
+	cs_bert_zero_grad(m, t);
 	int ok = 1;
 	if (s1 > s0) {
 		cs_batch *b = cs_batcher_fill(sbt, d, seq + s0, 0, s1 - s0);
 		b->K = g->K;
 		b->neg = g->neg;
-		ok = cs_bert_forward(m, b, 1, NULL, err) == 0;
+		ok = cs_bert_forward(m, t, b, 1, NULL, err) == 0;
 		/* a share with nothing to predict adds nothing to the gradient */
 		if (ok && b->M) {
 			sum[0] = m->loss;
-			ok = cs_bert_backward(m, err) == 0;
+			ok = cs_bert_backward(m, t, err) == 0;
 		}
 	} else {
-		m->nforward++; /* the dropout stream of the step goes on */
+		t->nforward++; /* the dropout stream of the step goes on */
 	}
-	memset(&m->shard, 0, sizeof m->shard);
+	memset(&t->shard, 0, sizeof t->shard);
 	sum[1] = !ok;
 	double t0 = cs_now();
 	if (cm->sum_f64(cm, sum, 2, err) < 0)
@@ -766,10 +773,10 @@ static int share_step(cs_bert *m, cs_batcher *sbt, const cs_batch *g, const cs_d
 		return -1;
 	}
 	*loss = (float)sum[0];
-	if (cm->sum_f32(cm, m->grads_memory, m->nparams, err) < 0)
+	if (cm->sum_f32(cm, t->grads_memory, m->nparams, err) < 0)
 		return -1;
-	if (m->lazy && (cm->or_u8(cm, m->rowmark, m->cfg.V, err) < 0 ||
-			cs_bert_rows_from_mark(m, err) < 0))
+	if (t->lazy && (cm->or_u8(cm, t->rowmark, m->cfg.V, err) < 0 ||
+			cs_bert_rows_from_mark(m, t, err) < 0))
 		return -1;
 	*comm_s += cs_now() - t0;
 	return 0;
@@ -886,10 +893,10 @@ static int validate_binary(cs_bert *m, const cs_dataset *valid, cs_comm *cm,
 }
 
 /* 32-bit FNV-1a of the weights and moments. */
-static uint32_t model_hash(const cs_bert *m)
+static uint32_t model_hash(const cs_bert *m, const cs_bert_train *t)
 {
 	uint32_t h = 2166136261u;
-	const float *buf[3] = { m->params_memory, m->m_memory, m->v_memory };
+	const float *buf[3] = { m->params_memory, t->m_memory, t->v_memory };
 	for (int k = 0; k < 3; k++) {
 		const unsigned char *p = (const unsigned char *)buf[k];
 		for (size_t i = 0; i < m->nparams * sizeof(float); i++)
@@ -902,9 +909,9 @@ static uint32_t model_hash(const cs_bert *m)
  * Do all processes hold the same model? They should, bit for bit (the
  * same sums, the same steps): a difference is a fault, not noise.
  */
-static int same_model(const cs_bert *m, cs_comm *cm, cs_error *err)
+static int same_model(const cs_bert *m, const cs_bert_train *t, cs_comm *cm, cs_error *err)
 {
-	double h = (double)model_hash(m), sum = h;
+	double h = (double)model_hash(m, t), sum = h;
 	if (cm->size == 1)
 		return 0;
 	if (cm->sum_f64(cm, &sum, 1, err) < 0)
@@ -912,7 +919,7 @@ static int same_model(const cs_bert *m, cs_comm *cm, cs_error *err)
 	int ok = sum == h * cm->size;
 	if (!ok)
 		cs_err(err, CS_ERR_MODEL, NULL, 0, "the processes' models differ after step %ld "
-		       "(their sums disagree)", m->step);
+		       "(their sums disagree)", t->step);
 	return cs_comm_agree(cm, ok, err) ? 0 : -1;
 }
 
@@ -953,6 +960,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	sampler smp = { 0 };
 	kept k = { -1, 0 };
 	char what[200];
+	cs_bert_train *t = NULL;
 	size_t *perm = malloc(n * sizeof *perm);
 	cs_eval_opts eo;
 	cs_eval_defaults(&eo);
@@ -982,19 +990,21 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	}
 	if (sampler_init(&smp, o, train, m->cfg.V, err) < 0)
 		goto out;
-	m->loss_kind = o->loss;
+	/* a run resumed has the checkpoint's training state; a new one, its own */
+	if (!st->ts && !(st->ts = cs_bert_train_new(m, o->seed, err)))
+		goto out;
+	t = st->ts;
+	t->loss_kind = o->loss;
 	/* the sampled losses touch a few rows of the output layer a step;
 	 * their gradients start zero (lazy steps keep them so) */
-	if (cs_bert_train_init(m, err) < 0)
-		goto out;
-	m->lazy = 0;
-	cs_bert_zero_grad(m);
-	m->lazy = o->loss != CS_LOSS_FULL;
-	m->logq = o->logq ? smp.logq : NULL;
-	m->gbce_beta = cs_gbce_beta(o->negatives, m->cfg.V - CS_ITEM_FIRST, o->gbce_t);
+	t->lazy = 0;
+	cs_bert_zero_grad(m, t);
+	t->lazy = o->loss != CS_LOSS_FULL;
+	t->logq = o->logq ? smp.logq : NULL;
+	t->gbce_beta = cs_gbce_beta(o->negatives, m->cfg.V - CS_ITEM_FIRST, o->gbce_t);
 	if (head != CS_HEAD_CLOZE) {
 		uint64_t np = train->npos, nn = train->nlabels - train->npos;
-		m->pos_weight = o->pos_weight > 0 ? o->pos_weight :
+		t->pos_weight = o->pos_weight > 0 ? o->pos_weight :
 				np && nn ? (float)((double)nn / (double)np) : 1.0f;
 	}
 	/* from here on every process fails together */
@@ -1009,13 +1019,13 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 		double comm_s = 0;
 		if (st->batch_pos == 0)
 			st->loss_sum = 0, st->loss_n = 0;
-		m->frozen = st->epoch < o->freeze;
+		t->frozen = st->epoch < o->freeze;
 		for (size_t bi = st->batch_pos; bi < per_epoch; bi++) {
 			size_t first = bi * BS, B = n - first < BS ? n - first : BS;
 			cs_batch *b = cs_batcher_fill(&bt, train, perm + first, 0, B);
 			float loss;
 			if (smp.neg) {
-				sampler_draw(&smp, b, o->seed, m->step);
+				sampler_draw(&smp, b, o->seed, t->step);
 				b->K = smp.K;
 				b->neg = smp.neg;
 			}
@@ -1024,29 +1034,29 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 				continue;
 			}
 			if (par) {
-				if (share_step(m, &sbt, b, train, perm + first, cm, &loss, &comm_s,
+				if (share_step(m, t, &sbt, b, train, perm + first, cm, &loss, &comm_s,
 					       err) < 0)
 					goto out;
-			} else if (cs_bert_forward(m, b, 1, &loss, err) < 0) {
+			} else if (cs_bert_forward(m, t, b, 1, &loss, err) < 0) {
 				goto out;
 			}
 			if (!isfinite(loss)) {
 				snprintf(what, sizeof what, "the loss is %s", nonfinite_name(loss));
-				diverged(err, o, &k, what, m->step + 1);
+				diverged(err, o, &k, what, t->step + 1);
 				goto out;
 			}
 			if (!par) {
-				cs_bert_zero_grad(m);
-				if (cs_bert_backward(m, err) < 0)
+				cs_bert_zero_grad(m, t);
+				if (cs_bert_backward(m, t, err) < 0)
 					goto out;
 			}
-			float lr = cs_adamw_lr(&aw, m->step);
+			float lr = cs_adamw_lr(&aw, t->step);
 			/* a gradient that is not finite spoils the weights: nothing is saved after it */
-			cs_bert_update(m, &aw, &gnorm);
+			cs_bert_update(m, t, &aw, &gnorm);
 			st->best_in_model = 0;
 			if (!isfinite(gnorm)) {
 				snprintf(what, sizeof what, "the gradient norm is %s", nonfinite_name(gnorm));
-				diverged(err, o, &k, what, m->step);
+				diverged(err, o, &k, what, t->step);
 				goto out;
 			}
 			st->loss_sum += loss;
@@ -1054,8 +1064,8 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 			seen += B;
 			st->batch_pos = bi + 1;
 			double now = cs_now(), rate = seen / (now - t0 + 1e-9);
-			long left = aw.total - m->step;
-			cs_train_event ev = { CS_TRAIN_STEP, st->epoch, o->epochs, m->step, aw.total,
+			long left = aw.total - t->step;
+			cs_train_event ev = { CS_TRAIN_STEP, st->epoch, o->epochs, t->step, aw.total,
 					      st->loss_sum / st->loss_n, rate, now - t_start,
 					      left * (double)BS / (rate + 1e-9), lr, gnorm, NULL, NULL, 0, NULL,
 					      loss, 0, 0 };
@@ -1068,7 +1078,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 				comm_s += cs_now() - t1;
 				stop = !go;
 			}
-			if (o->ckpt && (stop || (o->ckpt_every && m->step % o->ckpt_every == 0))) {
+			if (o->ckpt && (stop || (o->ckpt_every && t->step % o->ckpt_every == 0))) {
 				if (save_checkpoint(m, o, st, cm, &k, err) < 0)
 					goto out;
 				ev.kind = CS_TRAIN_CKPT;
@@ -1083,13 +1093,13 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 		}
 		/* End of an epoch: validate, keep the best, maybe stop. */
 		double now = cs_now();
-		cs_train_event ev = { 0, st->epoch + 1, o->epochs, m->step, aw.total,
+		cs_train_event ev = { 0, st->epoch + 1, o->epochs, t->step, aw.total,
 				      st->loss_n ? st->loss_sum / st->loss_n : 0,
 				      seen / (now - t0 + 1e-9), now - t_start, 0,
-				      m->step ? cs_adamw_lr(&aw, m->step - 1) : 0, gnorm, NULL, NULL, 0,
+				      t->step ? cs_adamw_lr(&aw, t->step - 1) : 0, gnorm, NULL, NULL, 0,
 				      NULL, 0, comm_s, now - t0 };
 		int last = st->epoch + 1 == o->epochs;
-		if (same_model(m, cm, err) < 0)
+		if (same_model(m, t, cm, err) < 0)
 			goto out;
 		if (valid && ((st->epoch + 1) % o->eval_every == 0 || last)) {
 			cs_eval_result res;
@@ -1112,7 +1122,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 				st->best = score;
 				st->best_epoch = st->epoch + 1;
 				st->bad_evals = 0;
-				if (save_model(m, o, cm, &k, st->epoch + 1, err) < 0 ||
+				if (save_model(m, t, o, cm, &k, st->epoch + 1, err) < 0 ||
 				    agree_rc(cm, keep_best(m, o, cm, st, err), err) < 0)
 					goto out;
 			} else {
@@ -1127,7 +1137,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 				break;
 			}
 		} else if (!valid) {
-			if (save_model(m, o, cm, &k, st->epoch + 1, err) < 0)
+			if (save_model(m, t, o, cm, &k, st->epoch + 1, err) < 0)
 				goto out;
 			ev.kind = CS_TRAIN_SAVE;
 			ev.path = o->output;
@@ -1160,8 +1170,10 @@ out:
 	free(perm);
 	cs_batcher_free(&bt);
 	cs_batcher_free(&sbt);
-	m->logq = NULL; /* the sampler's */
-	m->lazy = 0;
+	if (t) {
+		t->logq = NULL; /* the sampler's */
+		t->lazy = 0;
+	}
 	sampler_free(&smp);
 	return rc;
 }

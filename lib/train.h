@@ -75,9 +75,15 @@ typedef struct cs_train_state {
 	long best_step;
 	uint64_t best_nforward;
 	int best_in_model;
+	/*
+	 * The model's training state (gradients, AdamW moments, step, dropout
+	 * stream): a checkpoint's (cs_train_resume), or made by cs_train for
+	 * a new run (NULL until then). cs_train_state_free frees it.
+	 */
+	cs_bert_train *ts;
 } cs_train_state;
 
-/* Free what st holds (best_params); st stays usable as a fresh state. */
+/* Free what st holds (best_params, ts); st stays usable as a fresh state. */
 void cs_train_state_free(cs_train_state *st);
 
 /*
@@ -114,7 +120,8 @@ typedef int (*cs_train_cb)(void *ctx, const cs_train_event *ev);
  * or events for the others), validating on valid (may be NULL: then the
  * model is saved after every epoch): NDCG@10 of full ranking for the
  * cloze head, AUC for the binary heads. st starts zeroed with
- * best = -1, or as restored by cs_train_resume. Returns 0 when done,
+ * best = -1, or as restored by cs_train_resume; m's training state is
+ * st->ts, made (dropout seed o->seed) when NULL. Returns 0 when done,
  * 1 when the callback stopped it (a checkpoint was written), -1 on error.
  * A loss or gradient norm that is not finite stops it with an error
  * before anything more is written, and no model or checkpoint with a
@@ -144,11 +151,11 @@ int cs_train_check_data(const cs_train_state *st, const cs_train_opts *o,
 int cs_train_checkpoint(const cs_bert *m, const cs_train_opts *o,
 			const cs_train_state *st, const char *path, cs_error *err);
 /*
- * Load a checkpoint: the model with its optimiser state, st (with the
- * best model's weights when the checkpoint has them), and the options the
- * run was started with (epochs, batch, the AdamW settings, validation
- * cadence, patience, seed) into o, so that it goes on exactly. st is
- * overwritten: free it first.
+ * Load a checkpoint: the model, st with the model's training state
+ * (st->ts) and the best model's weights when the checkpoint has them, and
+ * the options the run was started with (epochs, batch, the AdamW
+ * settings, validation cadence, patience, seed) into o, so that it goes
+ * on exactly. st is overwritten: free it first.
  */
 cs_bert *cs_train_resume(const char *path, cs_train_state *st, cs_train_opts *o,
 			 uint64_t *item_vocab, cs_error *err);

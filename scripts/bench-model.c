@@ -107,7 +107,8 @@ int main(int argc, char **argv)
 		cfg.P = 200;
 	cfg.causal = causal;
 	cs_bert *m = cs_bert_new(&cfg, 1, &err);
-	if (!m) {
+	cs_bert_train *ts = m ? cs_bert_train_new(m, 1, &err) : NULL;
+	if (!ts) {
 		fprintf(stderr, "bench-model: %s\n", err.msg);
 		return 1;
 	}
@@ -158,15 +159,15 @@ int main(int argc, char **argv)
 	for (int s = 0; s < 20 + warm; s++) {
 		double c0 = cpu_now();
 		double t0 = cs_now();
-		if (cs_bert_forward(m, &bt, 1, &loss, &err) < 0) {
+		if (cs_bert_forward(m, ts, &bt, 1, &loss, &err) < 0) {
 			fprintf(stderr, "bench-model: %s\n", err.msg);
 			return 1;
 		}
 		double t1 = cs_now();
-		cs_bert_zero_grad(m);
-		cs_bert_backward(m, &err);
+		cs_bert_zero_grad(m, ts);
+		cs_bert_backward(m, ts, &err);
 		double t2 = cs_now();
-		cs_bert_update(m, &o, NULL);
+		cs_bert_update(m, ts, &o, NULL);
 		double t3 = cs_now();
 		if (s >= warm) {
 			tc += cpu_now() - c0;
@@ -247,6 +248,7 @@ int main(int argc, char **argv)
 	free(dout);
 	free(att);
 	free(last);
+	cs_bert_train_free(ts);
 	cs_bert_free(m);
 	free(off);
 	free(tok);

@@ -47,7 +47,7 @@ START_TEST(test_file_shapes_and_export)
 	cs_error err;
 	cs_bert *m = cs_bert_new(&c[1], 1, &err);
 	ck_assert_msg(m != NULL, "%s", err.msg);
-	cs_modelfile *mf = cs_bert_to_file(m, 42, 0, &err);
+	cs_modelfile *mf = cs_bert_to_file(m, NULL, 42, 0, &err);
 	ck_assert_ptr_nonnull(mf);
 	ck_assert_str_eq(cs_modelfile_get(mf, "shape.wte"), "57,8");
 	ck_assert_str_eq(cs_modelfile_get(mf, "shape.qkv_w"), "3,24,8");

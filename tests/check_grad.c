@@ -981,6 +981,7 @@ END_TEST
 
 struct model_ctx {
 	cs_bert *m;
+	cs_bert_train *ts;
 	cs_batch *b;
 	int train;
 };
@@ -988,8 +989,8 @@ struct model_ctx {
 static double model_obj(void *p)
 {
 	struct model_ctx *c = p;
-	c->m->nforward = 0; /* the same dropout masks every time */
-	ck_assert_int_eq(cs_bert_forward(c->m, c->b, c->train, NULL, NULL),
+	c->ts->nforward = 0; /* the same dropout masks every time */
+	ck_assert_int_eq(cs_bert_forward(c->m, c->ts, c->b, c->train, NULL, NULL),
 			 0);
 	return c->m->loss;
 }
@@ -1010,6 +1011,8 @@ static void model_case_pre(int train, size_t L, int causal, int loss, int pre, i
 	cfg.init_range = 0.5f;
 	cs_bert *m = cs_bert_new(&cfg, 11, NULL);
 	ck_assert_ptr_nonnull(m);
+	cs_bert_train *ts = cs_bert_train_new(m, 11, NULL);
+	ck_assert_ptr_nonnull(ts);
 	/* the biases and LayerNorm parameters random too */
 	cs_nn_rng_seed(&rng, 12);
 	for (size_t i = 0; i < m->nparams; i++)
@@ -1026,17 +1029,17 @@ static void model_case_pre(int train, size_t L, int causal, int loss, int pre, i
 	if (loss != CS_LOSS_FULL) {
 		b.K = 4;
 		b.neg = neg;
-		m->loss_kind = loss;
-		m->gbce_beta = 0.6f;
+		ts->loss_kind = loss;
+		ts->gbce_beta = 0.6f;
 	}
-	struct model_ctx c = {m, &b, train};
+	struct model_ctx c = {m, ts, &b, train};
 
 	model_obj(&c);
 	ck_assert_int_eq(m->sampled, loss != CS_LOSS_FULL);
-	cs_bert_zero_grad(m);
-	ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
+	cs_bert_zero_grad(m, ts);
+	ck_assert_int_eq(cs_bert_backward(m, ts, NULL), 0);
 	/* pad and mask embeddings only reach the loss through their inputs */
-	float *g = m->grads_memory, *p = m->params_memory;
+	float *g = ts->grads_memory, *p = m->params_memory;
 	char what[64];
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
 		snprintf(what, sizeof what, "model%s%s%s L=%zu loss %s d%s",
@@ -1048,7 +1051,8 @@ static void model_case_pre(int train, size_t L, int causal, int loss, int pre, i
 		g += m->param_sizes[i];
 	}
 	/* the output bias of pad and mask: no gradient */
-	ck_assert(m->grads.out_b[0] == 0.0f && m->grads.out_b[1] == 0.0f);
+	ck_assert(ts->grads.out_b[0] == 0.0f && ts->grads.out_b[1] == 0.0f);
+	cs_bert_train_free(ts);
 	cs_bert_free(m);
 }
 
@@ -1086,7 +1090,9 @@ static void task_case_pre(int head, int pool, size_t NF, int combine, int train,
 	}
 	cs_bert *m = cs_bert_new(&cfg, 13, NULL);
 	ck_assert_ptr_nonnull(m);
-	m->pos_weight = 2.5f;
+	cs_bert_train *ts = cs_bert_train_new(m, 13, NULL);
+	ck_assert_ptr_nonnull(ts);
+	ts->pos_weight = 2.5f;
 	cs_nn_rng_seed(&rng, 14);
 	for (size_t i = 0; i < m->nparams; i++)
 		m->params_memory[i] += (2.0f * cs_nn_rng_uniform(&rng) - 1.0f) * 0.3f;
@@ -1108,12 +1114,12 @@ static void task_case_pre(int head, int pool, size_t NF, int combine, int train,
 	uint32_t ft[] = {2, 4, 3, 4, 2}; /* targets of the predicted input (VF 5 or 7) */
 	if (pred)
 		b.ftgt = ft;
-	struct model_ctx c = {m, &b, train};
+	struct model_ctx c = {m, ts, &b, train};
 
 	model_obj(&c);
-	cs_bert_zero_grad(m);
-	ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
-	float *g = m->grads_memory, *p = m->params_memory;
+	cs_bert_zero_grad(m, ts);
+	ck_assert_int_eq(cs_bert_backward(m, ts, NULL), 0);
+	float *g = ts->grads_memory, *p = m->params_memory;
 	char what[96];
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
 		snprintf(what, sizeof what, "%s head%s%s NF=%zu pred=%d %s%s d%s",
@@ -1125,6 +1131,7 @@ static void task_case_pre(int head, int pool, size_t NF, int combine, int train,
 		p += m->param_sizes[i];
 		g += m->param_sizes[i];
 	}
+	cs_bert_train_free(ts);
 	cs_bert_free(m);
 }
 
@@ -1196,6 +1203,8 @@ START_TEST(test_lazy_update)
 	cs_bert *a = cs_bert_new(&cfg, 21, NULL), *d = cs_bert_new(&cfg, 21, NULL);
 	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_nonnull(d);
+	cs_bert_train *ta = cs_bert_train_new(a, 21, NULL), *td = cs_bert_train_new(d, 21, NULL);
+	ck_assert(ta && td);
 	size_t off[] = {0, 3, 5};
 	uint32_t tok[] = {3, 4, 5, 9, 10}, pos[] = {0, 1, 2, 0, 1};
 	size_t mpos[] = {0, 1, 2, 3, 4};
@@ -1209,13 +1218,15 @@ START_TEST(test_lazy_update)
 	o.clip = 0.0f;
 	o.warmup = 0;
 	o.total = 10;
-	a->lazy = 1;
-	for (cs_bert *m = a; m; m = m == a ? d : NULL) {
-		m->loss_kind = CS_LOSS_SAMPLED;
-		cs_bert_zero_grad(m);
-		ck_assert_int_eq(cs_bert_forward(m, &b, 1, NULL, NULL), 0);
-		ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
-		cs_bert_update(m, &o, NULL);
+	ta->lazy = 1;
+	for (int k = 0; k < 2; k++) {
+		cs_bert *m = k ? d : a;
+		cs_bert_train *t = k ? td : ta;
+		t->loss_kind = CS_LOSS_SAMPLED;
+		cs_bert_zero_grad(m, t);
+		ck_assert_int_eq(cs_bert_forward(m, t, &b, 1, NULL, NULL), 0);
+		ck_assert_int_eq(cs_bert_backward(m, t, NULL), 0);
+		cs_bert_update(m, t, &o, NULL);
 	}
 	for (size_t i = 0; i < a->nparams; i++)
 		ck_assert_msg(fabsf(a->params_memory[i] - d->params_memory[i]) <=
@@ -1236,22 +1247,24 @@ START_TEST(test_lazy_update)
 		for (size_t c = 0; c < 8; c++) {
 			size_t i = r * 8 + c;
 			if (!used[r])
-				ck_assert(a->params.wte[i] == w0[i] && a->m_memory[i] == 0.0f);
+				ck_assert(a->params.wte[i] == w0[i] && ta->m_memory[i] == 0.0f);
 			else if (c == 0)
 				ck_assert_msg(a->params.wte[i] != w0[i], "row %zu not updated", r);
 		}
 	/* the lazy tensors' gradients are zero again, rows forgotten */
 	for (size_t i = 0; i < a->param_sizes[0]; i++)
-		ck_assert(a->grads.wte[i] == 0.0f);
+		ck_assert(ta->grads.wte[i] == 0.0f);
 	for (size_t i = 0; i < 40; i++)
-		ck_assert(a->grads.out_b[i] == 0.0f);
-	ck_assert_uint_eq(a->nrows, 0);
+		ck_assert(ta->grads.out_b[i] == 0.0f);
+	ck_assert_uint_eq(ta->nrows, 0);
 	/* a second step still runs and moves only its rows */
-	ck_assert_int_eq(cs_bert_forward(a, &b, 1, NULL, NULL), 0);
-	cs_bert_zero_grad(a);
-	ck_assert_int_eq(cs_bert_backward(a, NULL), 0);
-	cs_bert_update(a, &o, NULL);
+	ck_assert_int_eq(cs_bert_forward(a, ta, &b, 1, NULL, NULL), 0);
+	cs_bert_zero_grad(a, ta);
+	ck_assert_int_eq(cs_bert_backward(a, ta, NULL), 0);
+	cs_bert_update(a, ta, &o, NULL);
 	ck_assert(a->params.wte[39 * 8] == w0[39 * 8]);
+	cs_bert_train_free(ta);
+	cs_bert_train_free(td);
 	cs_bert_free(a);
 	cs_bert_free(d);
 	free_all();

@@ -185,6 +185,7 @@ static int compare(const char *what, const float *got, const tensor *ref,
 /* The fixture's model and batch. */
 struct fix {
 	cs_bert *m;
+	cs_bert_train *ts; /* its training state */
 	cs_batch b;
 	size_t off[8], mpos[64];
 	uint32_t tok[64], pos[64], mtgt[64], ftok[64 * CS_BERT_MAXF], neg[16];
@@ -235,15 +236,17 @@ static void fix_load(struct fix *f, const char *path)
 	}
 	f->m = cs_bert_new(&cfg, 1, NULL);
 	ck_assert_ptr_nonnull(f->m);
-	f->m->pos_weight = pos_weight;
+	f->ts = cs_bert_train_new(f->m, 1, NULL);
+	ck_assert_ptr_nonnull(f->ts);
+	f->ts->pos_weight = pos_weight;
 	if (obj) {
-		f->m->loss_kind = (int)obj->data[1];
-		f->m->gbce_beta = obj->data[2];
+		f->ts->loss_kind = (int)obj->data[1];
+		f->ts->gbce_beta = obj->data[2];
 	}
 	const tensor *logq = find("logq");
 	if (logq) {
 		ck_assert_uint_eq(logq->n, cfg.V);
-		f->m->logq = logq->data;
+		f->ts->logq = logq->data;
 	}
 	char name[80];
 	size_t used = 0, inits = 0;
@@ -315,6 +318,13 @@ static void fix_setup(struct fix *f)
 	fix_load(f, FIXTURE);
 }
 
+/* Free the model of f and its training state. */
+static void fix_free(struct fix *f)
+{
+	cs_bert_train_free(f->ts);
+	cs_bert_free(f->m);
+}
+
 /*
  * Compare scores (M, V) of cs_bert_score with the raw reference logits:
  * pad and mask must be -inf, the rest as compare. Returns 1 on failure.
@@ -342,7 +352,7 @@ static int compare_scores(const char *what, const float *s, const tensor *ref,
  * with the logits kept, else with the fast ones and the tiled loss.
  * The binary heads have one logit per scored position. The sampled
  * losses keep no logits: cs_bert_score gives them. With lazy set, the
- * steps take the lazy update (cs_bert.lazy, as cs-train does for the
+ * steps take the lazy update (cs_bert_train.lazy, as cs-train does for the
  * sampled losses): PyTorch's weights, except the rows of wte the batch
  * never touches, which keep their initial values instead of decaying.
  */
@@ -356,7 +366,7 @@ static void against_torch(const char *path, int reference, int lazy)
 	size_t N = f.off[f.b.B], C = m->cfg.C, M = f.b.M;
 	size_t V = m->cfg.head == CS_HEAD_CLOZE ? m->cfg.V : 1;
 	int bad = 0;
-	int sampled = m->cfg.head == CS_HEAD_CLOZE && m->loss_kind != CS_LOSS_FULL;
+	int sampled = m->cfg.head == CS_HEAD_CLOZE && f.ts->loss_kind != CS_LOSS_FULL;
 	float loss;
 	cs_error err;
 
@@ -367,20 +377,20 @@ static void against_torch(const char *path, int reference, int lazy)
 	}
 	/* the logits, kept; then the fast kernels take the tiled loss */
 	m->keep_logits = 1;
-	ck_assert_int_eq(cs_bert_forward(m, &f.b, 0, &loss, &err), 0);
+	ck_assert_int_eq(cs_bert_forward(m, f.ts, &f.b, 0, &loss, &err), 0);
 	ck_assert_int_eq(m->sampled, sampled);
 	if (!sampled)
 		bad += compare("logits", m->acts.logits, get("logits"), M * V, 1e-5);
 	bad += compare("loss", &loss, get("loss"), 1, 1e-6);
 	m->keep_logits = reference;
-	ck_assert_int_eq(cs_bert_forward(m, &f.b, 0, &loss, &err), 0);
+	ck_assert_int_eq(cs_bert_forward(m, f.ts, &f.b, 0, &loss, &err), 0);
 	ck_assert_int_eq(m->tiled, m->cfg.head == CS_HEAD_CLOZE && !reference && !sampled);
 	bad += compare("loss", &loss, get("loss"), 1, 1e-6);
 	bad += compare("hidden", cs_bert_hidden(m), get("hidden"), N * C, 1e-5);
-	cs_bert_zero_grad(m);
-	ck_assert_int_eq(cs_bert_backward(m, &err), 0);
+	cs_bert_zero_grad(m, f.ts);
+	ck_assert_int_eq(cs_bert_backward(m, f.ts, &err), 0);
 	char name[80];
-	const float *g = m->grads_memory;
+	const float *g = f.ts->grads_memory;
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
 		if (!m->param_sizes[i])
 			continue;
@@ -396,16 +406,16 @@ static void against_torch(const char *path, int reference, int lazy)
 	long steps = (long)ad[8];
 	float losses[8];
 	ck_assert(steps <= 8);
-	cs_bert_zero_grad(m); /* all of it: lazy steps leave wte's and out_b's alone */
-	m->lazy = lazy;
+	cs_bert_zero_grad(m, f.ts); /* all of it: lazy steps leave wte's and out_b's alone */
+	f.ts->lazy = lazy;
 	for (long s = 0; s < steps; s++) {
 		/* lazy steps note their rows in training forwards (no dropout here) */
-		ck_assert_int_eq(cs_bert_forward(m, &f.b, lazy, &losses[s], &err),
+		ck_assert_int_eq(cs_bert_forward(m, f.ts, &f.b, lazy, &losses[s], &err),
 				 0);
-		cs_bert_zero_grad(m);
-		ck_assert_int_eq(cs_bert_backward(m, &err), 0);
+		cs_bert_zero_grad(m, f.ts);
+		ck_assert_int_eq(cs_bert_backward(m, f.ts, &err), 0);
 		float gnorm;
-		cs_bert_update(m, &o, &gnorm);
+		cs_bert_update(m, f.ts, &o, &gnorm);
 		if (s == 0) /* clipping must be active for this to test it */
 			ck_assert(gnorm > o.clip * 1.5f);
 	}
@@ -447,7 +457,7 @@ static void against_torch(const char *path, int reference, int lazy)
 		free(lz);
 		p += m->param_sizes[i];
 	}
-	cs_bert_free(m);
+	fix_free(&f);
 	free_fixture();
 	cs_blas_use_reference(0);
 	cs_nn_simd(1);
@@ -519,7 +529,7 @@ START_TEST(test_score)
 	ck_assert_int_eq(cs_bert_encode(f.m, &f.b, &h, NULL), 0);
 	ck_assert_int_eq(compare("encode", h, get("hidden"),
 				 f.off[f.b.B] * C, 1e-5), 0);
-	cs_bert_free(f.m);
+	fix_free(&f);
 	free_fixture();
 }
 END_TEST
@@ -542,7 +552,7 @@ START_TEST(test_score_hidden)
 	cs_error err;
 	/* it stored no logits (and leaves no loss to go backward from) */
 	ck_assert_uint_eq(f.m->act_sizes[CS_BERT_NACTS - 1], 0);
-	ck_assert_int_eq(cs_bert_backward(f.m, &err), -1);
+	ck_assert_int_eq(cs_bert_backward(f.m, f.ts, &err), -1);
 	cs_scorer *sr = cs_scorer_new(f.m->params.wte, f.m->params.out_b, V, C, 2, "c", &err);
 	ck_assert_ptr_nonnull(sr);
 	const tensor *lg = get("logits");
@@ -554,7 +564,7 @@ START_TEST(test_score_hidden)
 	cs_scorer_free(sr);
 	free(full);
 	free(sc);
-	cs_bert_free(f.m);
+	fix_free(&f);
 	free_fixture();
 }
 END_TEST
@@ -597,7 +607,7 @@ START_TEST(test_causal)
 		}
 	}
 	free(a);
-	cs_bert_free(f.m);
+	fix_free(&f);
 	free_fixture();
 }
 END_TEST
@@ -655,7 +665,7 @@ START_TEST(test_causal_score_hidden)
 	free(want);
 	free(full);
 	free(sc);
-	cs_bert_free(f.m);
+	fix_free(&f);
 	free_fixture();
 }
 END_TEST
@@ -680,10 +690,32 @@ START_TEST(test_packing)
 					       1e-5f);
 	}
 	free(all);
-	cs_bert_free(f.m);
+	fix_free(&f);
 	free_fixture();
 }
 END_TEST
+
+/* A model of cfg with weights from seed and its training state with the
+ * dropout stream of seed. */
+typedef struct trained {
+	cs_bert *m;
+	cs_bert_train *ts;
+} trained;
+
+static trained trained_new(const cs_bert_config *cfg, uint64_t seed)
+{
+	trained tr = { cs_bert_new(cfg, seed, NULL), NULL };
+	ck_assert_ptr_nonnull(tr.m);
+	tr.ts = cs_bert_train_new(tr.m, seed, NULL);
+	ck_assert_ptr_nonnull(tr.ts);
+	return tr;
+}
+
+static void trained_free(trained *tr)
+{
+	cs_bert_train_free(tr->ts);
+	cs_bert_free(tr->m);
+}
 
 /* Dropout: the same seed gives the same bits, another seed does not. */
 START_TEST(test_dropout_seed)
@@ -698,18 +730,19 @@ START_TEST(test_dropout_seed)
 	float *g[3];
 	uint64_t seeds[3] = {5, 5, 6};
 	for (int k = 0; k < 3; k++) {
-		cs_bert *m = cs_bert_new(&cfg, seeds[k], NULL);
+		trained tr = trained_new(&cfg, seeds[k]);
+		cs_bert *m = tr.m;
 		memcpy(m->params_memory, f.m->params_memory,
 		       m->nparams * sizeof(float));
 		for (int s = 0; s < 2; s++)
-			ck_assert_int_eq(cs_bert_forward(m, &f.b, 1,
+			ck_assert_int_eq(cs_bert_forward(m, tr.ts, &f.b, 1,
 							 &loss[k][s], NULL), 0);
-		cs_bert_zero_grad(m);
-		ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
+		cs_bert_zero_grad(m, tr.ts);
+		ck_assert_int_eq(cs_bert_backward(m, tr.ts, NULL), 0);
 		n = m->nparams;
 		g[k] = malloc(n * sizeof(float));
-		memcpy(g[k], m->grads_memory, n * sizeof(float));
-		cs_bert_free(m);
+		memcpy(g[k], tr.ts->grads_memory, n * sizeof(float));
+		trained_free(&tr);
 	}
 	ck_assert(memcmp(loss[0], loss[1], sizeof loss[0]) == 0);
 	ck_assert(memcmp(g[0], g[1], n * sizeof(float)) == 0);
@@ -717,23 +750,24 @@ START_TEST(test_dropout_seed)
 	ck_assert(loss[0][0] != loss[2][0]);
 	/* eval mode has no dropout: equals the dropout-free model */
 	float l0, l1;
-	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, &l0, NULL), 0);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, &l0, NULL), 0);
 	ck_assert_int_eq(compare("eval loss", &l0, get("loss"), 1, 1e-6), 0);
 	cfg.hidden_dropout = cfg.attn_dropout = 0.0f;
-	cs_bert *m = cs_bert_new(&cfg, 9, NULL);
+	trained tr = trained_new(&cfg, 9);
+	cs_bert *m = tr.m;
 	memcpy(m->params_memory, f.m->params_memory, n * sizeof(float));
-	ck_assert_int_eq(cs_bert_forward(m, &f.b, 1, &l1, NULL), 0);
+	ck_assert_int_eq(cs_bert_forward(m, tr.ts, &f.b, 1, &l1, NULL), 0);
 	ck_assert_float_eq(l0, l1);
-	cs_bert_free(m);
+	trained_free(&tr);
 	for (int k = 0; k < 3; k++)
 		free(g[k]);
-	cs_bert_free(f.m);
+	fix_free(&f);
 	free_fixture();
 }
 END_TEST
 
 /*
- * Data parallel (cs_bert.shard): the batch split into two shares, each
+ * Data parallel (cs_bert_train.shard): the batch split into two shares, each
  * run as a share of the whole (its dropout draws, the loss over the
  * whole batch's targets), gives the loss and gradients of the whole
  * batch summed, up to the order of the sums: what cs_train sums over
@@ -743,11 +777,12 @@ END_TEST
 static void shard_run(const struct fix *f, const cs_bert_config *cfg, int skew, float *g,
 		      double *loss)
 {
-	cs_bert *m = cs_bert_new(cfg, 7, NULL);
+	trained tr = trained_new(cfg, 7);
+	cs_bert *m = tr.m;
 	memcpy(m->params_memory, f->m->params_memory, m->nparams * sizeof(float));
 	const cs_batch *w = &f->b;
 	size_t B = w->B, cut = B / 2, NH = cfg->NH;
-	cs_bert_zero_grad(m);
+	cs_bert_zero_grad(m, tr.ts);
 	*loss = 0;
 	for (int s = 0; s < 2; s++) {
 		size_t s0 = s ? cut : 0, s1 = s ? B : cut, t0 = w->off[s0], M = 0;
@@ -762,19 +797,19 @@ static void shard_run(const struct fix *f, const cs_bert_config *cfg, int skew, 
 			}
 		cs_batch b = {.B = s1 - s0, .off = off, .tok = w->tok + t0, .pos = w->pos + t0,
 			      .M = M, .mpos = mpos, .mtgt = mtgt};
-		m->nforward = 0; /* one step: the same stream for both */
-		m->shard.N = w->off[B] + (skew == 1);
-		m->shard.A = cs_attention_size(w->off, B, NH);
-		m->shard.tok0 = t0 + (skew == 1);
-		m->shard.att0 = cs_attention_size(w->off, s0, NH);
-		m->shard.M = skew == 2 ? (double)M : (double)w->M;
-		ck_assert_int_eq(cs_bert_forward(m, &b, 1, NULL, NULL), 0);
+		tr.ts->nforward = 0; /* one step: the same stream for both */
+		tr.ts->shard.N = w->off[B] + (skew == 1);
+		tr.ts->shard.A = cs_attention_size(w->off, B, NH);
+		tr.ts->shard.tok0 = t0 + (skew == 1);
+		tr.ts->shard.att0 = cs_attention_size(w->off, s0, NH);
+		tr.ts->shard.M = skew == 2 ? (double)M : (double)w->M;
+		ck_assert_int_eq(cs_bert_forward(m, tr.ts, &b, 1, NULL, NULL), 0);
 		*loss += m->loss;
 		if (M) /* as cs_train: a share without targets adds nothing */
-			ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
+			ck_assert_int_eq(cs_bert_backward(m, tr.ts, NULL), 0);
 	}
-	memcpy(g, m->grads_memory, m->nparams * sizeof(float));
-	cs_bert_free(m);
+	memcpy(g, tr.ts->grads_memory, m->nparams * sizeof(float));
+	trained_free(&tr);
 }
 
 START_TEST(test_shards)
@@ -785,15 +820,16 @@ START_TEST(test_shards)
 	cfg.hidden_dropout = 0.3f;
 	cfg.attn_dropout = 0.2f;
 	ck_assert_uint_ge(f.b.B, 2);
-	cs_bert *m = cs_bert_new(&cfg, 7, NULL);
+	trained tr = trained_new(&cfg, 7);
+	cs_bert *m = tr.m;
 	size_t n = m->nparams;
 	memcpy(m->params_memory, f.m->params_memory, n * sizeof(float));
 	float whole, *g = malloc(n * sizeof *g), *gs = malloc(n * sizeof *gs);
-	ck_assert_int_eq(cs_bert_forward(m, &f.b, 1, &whole, NULL), 0);
-	cs_bert_zero_grad(m);
-	ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
-	memcpy(g, m->grads_memory, n * sizeof *g);
-	cs_bert_free(m);
+	ck_assert_int_eq(cs_bert_forward(m, tr.ts, &f.b, 1, &whole, NULL), 0);
+	cs_bert_zero_grad(m, tr.ts);
+	ck_assert_int_eq(cs_bert_backward(m, tr.ts, NULL), 0);
+	memcpy(g, tr.ts->grads_memory, n * sizeof *g);
+	trained_free(&tr);
 	double top = 0, loss;
 	for (size_t i = 0; i < n; i++)
 		top = fmax(top, fabs(g[i]));
@@ -813,7 +849,7 @@ START_TEST(test_shards)
 	}
 	free(g);
 	free(gs);
-	cs_bert_free(f.m);
+	fix_free(&f);
 	free_fixture();
 }
 END_TEST
@@ -824,46 +860,46 @@ START_TEST(test_batch_errors)
 	fix_setup(&f);
 	cs_error err;
 	f.tok[2] = (uint32_t)f.m->cfg.V;
-	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, NULL, &err), -1);
 	ck_assert_int_eq(err.code, CS_ERR_USAGE);
 	ck_assert_ptr_nonnull(strstr(err.msg, "item id"));
 	f.tok[2] = 3;
 	f.mtgt[0] = CS_ITEM_MASK;
-	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, NULL, &err), -1);
 	ck_assert_ptr_nonnull(strstr(err.msg, "cannot be predicted"));
 	f.mtgt[0] = 3;
 	f.mpos[0] = f.off[f.b.B];
-	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, NULL, &err), -1);
 	f.mpos[0] = 0;
 	f.pos[0] = (uint32_t)f.m->cfg.P;
-	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, NULL, &err), -1);
 	f.pos[0] = 0;
 	/* negatives of the sampled losses: present and predictable */
 	uint32_t neg[] = {3, (uint32_t)f.m->cfg.V};
 	f.b.K = 2;
-	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, NULL, &err), -1);
 	ck_assert_ptr_nonnull(strstr(err.msg, "lacks its 2 negatives"));
 	f.b.neg = neg;
-	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, NULL, &err), -1);
 	ck_assert_ptr_nonnull(strstr(err.msg, "negative item"));
 	neg[1] = 4;
-	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, NULL, &err), 0);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, NULL, &err), 0);
 	f.b.K = 0;
 	f.b.neg = NULL;
 	size_t off[] = {0, 0};
 	cs_batch empty = {.B = 1, .off = off, .tok = f.tok, .pos = f.pos};
-	ck_assert_int_eq(cs_bert_forward(f.m, &empty, 0, NULL, &err), -1);
-	ck_assert_int_eq(cs_bert_forward(f.m, &f.b, 0, NULL, &err), 0);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &empty, 0, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, NULL, &err), 0);
 	/* backward needs targets */
 	cs_batch noT = f.b;
 	noT.mtgt = NULL;
-	ck_assert_int_eq(cs_bert_forward(f.m, &noT, 0, NULL, &err), 0);
-	ck_assert_int_eq(cs_bert_backward(f.m, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &noT, 0, NULL, &err), 0);
+	ck_assert_int_eq(cs_bert_backward(f.m, f.ts, &err), -1);
 	cs_bert_config bad = f.m->cfg;
 	bad.NH = 3;
 	ck_assert_ptr_null(cs_bert_new(&bad, 1, &err));
 	ck_assert_int_eq(err.code, CS_ERR_USAGE);
-	cs_bert_free(f.m);
+	fix_free(&f);
 	cs_bert_free(NULL);
 	free_fixture();
 }
@@ -886,7 +922,8 @@ START_TEST(test_freeze)
 	cfg.FF = 16;
 	cfg.head = CS_HEAD_SESSION;
 	cfg.hidden_dropout = cfg.attn_dropout = 0.0f;
-	cs_bert *m = cs_bert_new(&cfg, 3, NULL);
+	trained tr = trained_new(&cfg, 3);
+	cs_bert *m = tr.m;
 	ck_assert_ptr_nonnull(m);
 	size_t off[] = {0, 3, 7};
 	uint32_t tok[] = {4, 5, 1, 9, 8, 7, 1}, pos[] = {0, 1, 2, 0, 1, 2, 3};
@@ -901,11 +938,11 @@ START_TEST(test_freeze)
 	float *before = malloc(m->nparams * sizeof *before);
 	for (int frozen = 1; frozen >= 0; frozen--) {
 		memcpy(before, m->params_memory, m->nparams * sizeof *before);
-		m->frozen = frozen;
-		ck_assert_int_eq(cs_bert_forward(m, &b, 1, NULL, NULL), 0);
-		cs_bert_zero_grad(m);
-		ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
-		cs_bert_update(m, &o, NULL);
+		tr.ts->frozen = frozen;
+		ck_assert_int_eq(cs_bert_forward(m, tr.ts, &b, 1, NULL, NULL), 0);
+		cs_bert_zero_grad(m, tr.ts);
+		ck_assert_int_eq(cs_bert_backward(m, tr.ts, NULL), 0);
+		cs_bert_update(m, tr.ts, &o, NULL);
 		size_t p = 0;
 		for (int i = 0; i < CS_BERT_NPARAMS; i++) {
 			size_t n = m->param_sizes[i];
@@ -930,7 +967,7 @@ START_TEST(test_freeze)
 	ck_assert_int_eq(cs_bert_copy_encoder(m3, m, &err), -1);
 	ck_assert_msg(strstr(err.msg, "'wpe'") != NULL, "%s", err.msg);
 	free(before);
-	cs_bert_free(m);
+	trained_free(&tr);
 	cs_bert_free(m2);
 	cs_bert_free(m3);
 }
@@ -952,33 +989,36 @@ START_TEST(test_memory)
 	cs_batch b = {.B = 2, .off = off, .tok = tok, .pos = pos, .M = 2, .mpos = mpos, .mtgt = y};
 	double A = (double)cs_attention_size(off, 2, cfg.NH);
 	double train = cs_bert_mem_bytes(&cfg, 7, A, 2, 1), score = cs_bert_mem_bytes(&cfg, 7, A, 2, 0);
-	cs_bert *m = cs_bert_new(&cfg, 3, NULL);
-	ck_assert_int_eq(cs_bert_forward(m, &b, 1, NULL, NULL), 0);
-	ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
+	trained tr = trained_new(&cfg, 3);
+	cs_bert *m = tr.m;
+	ck_assert_int_eq(cs_bert_forward(m, tr.ts, &b, 1, NULL, NULL), 0);
+	ck_assert_int_eq(cs_bert_backward(m, tr.ts, NULL), 0);
 	/* training takes the tiled loss: no logits stored, its scratch instead */
 	ck_assert(m->tiled && m->act_sizes[CS_BERT_NACTS - 1] == 0);
 	ck_assert(train == 4.0 * (4.0 * (double)m->nparams + 2.0 * (double)m->nacts +
 				  (double)m->ce_cap));
 	/* scoring stores the logits (M = 2, V), and needs no training state */
 	ck_assert(score == 4.0 * ((double)m->nparams + (double)m->nacts + 2.0 * cfg.V));
-	cs_bert_free(m);
+	trained_free(&tr);
 	/* exactly enough passes; a byte less is refused */
-	m = cs_bert_new(&cfg, 3, NULL);
+	tr = trained_new(&cfg, 3);
+	m = tr.m;
 	m->mem_limit = train;
-	ck_assert_int_eq(cs_bert_forward(m, &b, 1, NULL, NULL), 0);
-	cs_bert_free(m);
-	m = cs_bert_new(&cfg, 3, NULL);
+	ck_assert_int_eq(cs_bert_forward(m, tr.ts, &b, 1, NULL, NULL), 0);
+	trained_free(&tr);
+	tr = trained_new(&cfg, 3);
+	m = tr.m;
 	m->mem_limit = train - 1;
 	cs_error err;
-	ck_assert_int_eq(cs_bert_forward(m, &b, 1, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(m, tr.ts, &b, 1, NULL, &err), -1);
 	ck_assert_int_eq(err.code, CS_ERR_LIMIT);
 	ck_assert_ptr_null(m->acts_memory);
 	ck_assert_msg(strstr(err.msg, "to train on batches of 2 sequences of up to 4 events "
 			     "(hidden 8, ff 16, layers 2, heads 2, max length 8, items 30)"),
 		      "%s", err.msg);
 	/* scoring needs no activation gradients */
-	ck_assert_int_eq(cs_bert_forward(m, &b, 0, NULL, &err), 0);
-	cs_bert_free(m);
+	ck_assert_int_eq(cs_bert_forward(m, tr.ts, &b, 0, NULL, &err), 0);
+	trained_free(&tr);
 	/* a hostile config: 128 sequences of 65536 tokens need 10^17 bytes */
 	cfg.C = 4;
 	cfg.NH = 1;
@@ -1039,10 +1079,11 @@ START_TEST(test_recommend_overflow)
 END_TEST
 
 /*
- * The training state (gradients, AdamW moments) exists only once a model
- * trains; a model sharing another's weights scores exactly as it does,
- * without copying them, and cannot be trained; a recommender on two
- * threads (sharing the weights) ranks as one does.
+ * The training state (gradients, AdamW moments) is an object of its own,
+ * which only training makes; a model sharing another's weights scores
+ * exactly as it does, without copying them; a training forward needs a
+ * training state; a recommender on two threads (sharing the weights)
+ * ranks as one does.
  */
 START_TEST(test_share)
 {
@@ -1050,9 +1091,6 @@ START_TEST(test_share)
 	fix_setup(&f);
 	cs_bert *m = f.m;
 	size_t M = f.b.M, C = m->cfg.C;
-	ck_assert_ptr_null(m->grads_memory);
-	ck_assert_ptr_null(m->m_memory);
-	ck_assert_ptr_null(m->v_memory);
 	const float *h;
 	ck_assert_int_eq(cs_bert_score_hidden(m, &f.b, &h, NULL), 0);
 	float *want = malloc(M * C * sizeof *want);
@@ -1062,39 +1100,42 @@ START_TEST(test_share)
 	ck_assert_ptr_nonnull(s);
 	ck_assert_ptr_eq(s->params_memory, m->params_memory);
 	ck_assert_ptr_eq(s->params.wte, m->params.wte);
-	ck_assert_ptr_null(s->grads_memory);
 	ck_assert_int_eq(cs_bert_score_hidden(s, &f.b, &h, NULL), 0);
 	ck_assert_ptr_ne(h, m->acts.hln); /* its own activations */
 	ck_assert_mem_eq(h, want, M * C * sizeof *want);
-	ck_assert_int_eq(cs_bert_forward(s, &f.b, 1, NULL, NULL), 0);
-	ck_assert_int_eq(cs_bert_backward(s, &err), -1);
-	ck_assert_msg(strstr(err.msg, "cannot be trained"), "%s", err.msg);
-	ck_assert_int_eq(cs_bert_train_init(s, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(s, NULL, &f.b, 1, NULL, &err), -1);
+	ck_assert_msg(strstr(err.msg, "needs a training state"), "%s", err.msg);
 	cs_bert_free(s);
-	/* m's weights are still there; a backward makes its training state */
+	/* m's weights are still there; training state in the parameters' layout */
 	ck_assert_int_eq(cs_bert_score_hidden(m, &f.b, &h, NULL), 0);
 	ck_assert_mem_eq(h, want, M * C * sizeof *want);
-	cs_bert_zero_grad(m);
-	ck_assert_ptr_null(m->grads_memory);
-	ck_assert_int_eq(cs_bert_forward(m, &f.b, 1, NULL, NULL), 0);
-	ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
-	ck_assert(m->grads_memory && m->m_memory && m->v_memory);
-	ck_assert_ptr_eq(m->grads.wte, m->grads_memory);
-	ck_assert_int_eq(cs_bert_train_init(m, NULL), 0); /* once */
+	cs_bert_train *t = f.ts;
+	ck_assert(t->grads_memory && t->m_memory && t->v_memory);
+	ck_assert_ptr_eq(t->grads.wte, t->grads_memory);
+	cs_bert_zero_grad(m, t);
+	ck_assert_int_eq(cs_bert_forward(m, t, &f.b, 1, NULL, NULL), 0);
+	ck_assert_int_eq(cs_bert_backward(m, t, NULL), 0);
+	cs_adamw o;
+	cs_adamw_default(&o);
+	cs_bert_update(f.m, t, &o, NULL);
 	/* a checkpoint holds the moments, a model file read back has none */
-	cs_modelfile *mf = cs_bert_to_file(m, 42, 1, &err);
+	cs_modelfile *mf = cs_bert_to_file(m, t, 42, 1, &err);
 	ck_assert_ptr_nonnull(mf);
 	uint64_t fp;
 	cs_bert *b = cs_bert_from_file(mf, "x", &fp, &err);
 	ck_assert_ptr_nonnull(b);
-	ck_assert_ptr_null(b->m_memory);
-	ck_assert_ptr_null(cs_bert_to_file(b, 42, 1, &err));
-	ck_assert_int_eq(cs_bert_optim_from_file(b, mf, "x", &err), 0);
-	ck_assert_mem_eq(b->v_memory, m->v_memory, m->nparams * sizeof(float));
+	ck_assert_ptr_null(cs_bert_to_file(b, NULL, 42, 1, &err));
+	cs_bert_train *bt = cs_bert_train_from_file(b, mf, "x", &err);
+	ck_assert_ptr_nonnull(bt);
+	ck_assert_mem_eq(bt->v_memory, t->v_memory, m->nparams * sizeof(float));
+	ck_assert_int_eq(bt->step, 1);
+	ck_assert_uint_eq(bt->nforward, t->nforward);
+	ck_assert_uint_eq(bt->seed, t->seed);
+	cs_bert_train_free(bt);
 	cs_bert_free(b);
 	cs_modelfile_free(mf);
 	free(want);
-	cs_bert_free(m);
+	fix_free(&f);
 	free_fixture();
 }
 END_TEST
@@ -1150,7 +1191,8 @@ START_TEST(test_training)
 	cfg.P = 16;
 	cfg.FF = 4 * cfg.C;
 	cfg.hidden_dropout = cfg.attn_dropout = 0.1f;
-	cs_bert *m = cs_bert_new(&cfg, 42, NULL);
+	trained tr = trained_new(&cfg, 42);
+	cs_bert *m = tr.m;
 	ck_assert_ptr_nonnull(m);
 	cs_adamw o;
 	cs_adamw_default(&o);
@@ -1186,10 +1228,10 @@ START_TEST(test_training)
 		cs_batch bt = {.B = B, .off = off, .tok = tok, .pos = pos,
 			       .M = M, .mpos = mpos, .mtgt = mtgt};
 		float loss;
-		ck_assert_int_eq(cs_bert_forward(m, &bt, 1, &loss, NULL), 0);
-		cs_bert_zero_grad(m);
-		ck_assert_int_eq(cs_bert_backward(m, NULL), 0);
-		cs_bert_update(m, &o, NULL);
+		ck_assert_int_eq(cs_bert_forward(m, tr.ts, &bt, 1, &loss, NULL), 0);
+		cs_bert_zero_grad(m, tr.ts);
+		ck_assert_int_eq(cs_bert_backward(m, tr.ts, NULL), 0);
+		cs_bert_update(m, tr.ts, &o, NULL);
 		if (step < 5)
 			first += loss / 5;
 		if (step >= o.total - 5)
@@ -1198,7 +1240,7 @@ START_TEST(test_training)
 	fprintf(stderr, "training: loss %.3f -> %.3f\n", first, last);
 	ck_assert_msg(first > 3.0 && last < 0.5 * first,
 		      "loss %.3f -> %.3f", first, last);
-	cs_bert_free(m);
+	trained_free(&tr);
 }
 END_TEST
 
@@ -1219,7 +1261,7 @@ START_TEST(test_modelfile_read)
 	int fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	cs_modelfile *w = cs_bert_to_file(m, 42, 0, &err);
+	cs_modelfile *w = cs_bert_to_file(m, NULL, 42, 0, &err);
 	ck_assert_ptr_nonnull(w);
 	ck_assert_int_eq(cs_modelfile_write(w, path, &err), 0);
 	cs_modelfile_free(w);

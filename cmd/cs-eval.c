@@ -237,6 +237,7 @@ int main(int argc, char **argv)
 	uint64_t fp;
 	cs_dataset *d = NULL;
 	cs_eval_result res;
+	cs_bert_work *w = NULL;
 	cs_bert *m = cs_bert_load(model_path, &fp, NULL, &err);
 	if (!m)
 		goto fail;
@@ -246,13 +247,15 @@ int main(int argc, char **argv)
 		       "against all the items it has not seen", o.negatives, m->cfg.V - CS_ITEM_FIRST);
 	if (!(d = cs_dataset_for_model(in, &m->cfg, fp, 0, NULL, &err)))
 		goto fail;
-	m->mem_limit = mem_limit();
-	if (cs_dataset_mem_check(d, &m->cfg, 0, o.batch, m->mem_limit, model_path, &err) < 0)
+	if (!(w = cs_bert_work_new(&err)))
+		goto fail;
+	w->mem_limit = mem_limit();
+	if (cs_dataset_mem_check(d, &m->cfg, 0, o.batch, w->mem_limit, model_path, &err) < 0)
 		goto fail;
 	if (m->cfg.head != CS_HEAD_CLOZE) {
 		cs_binmetrics bm;
 		double t0 = cs_now();
-		if (cs_evaluate_binary(m, d, o.batch, threshold, &bm, &err) < 0) {
+		if (cs_evaluate_binary(m, w, d, o.batch, threshold, &bm, &err) < 0) {
 			if (!err.path[0])
 				snprintf(err.path, sizeof err.path, "%s",
 					 err.code == CS_ERR_MODEL ? model_path : in);
@@ -269,7 +272,7 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	if (cs_evaluate(m, d, &o, &res, &err) < 0) {
+	if (cs_evaluate(m, w, d, &o, &res, &err) < 0) {
 		if (!err.path[0])
 			snprintf(err.path, sizeof err.path, "%s",
 				 err.code == CS_ERR_MODEL ? model_path : in);
@@ -297,6 +300,7 @@ fail:
 	report(&err);
 out:
 	cs_dataset_free(d);
+	cs_bert_work_free(w);
 	cs_bert_free(m);
 	return rc;
 }

@@ -73,6 +73,7 @@ static const struct option longopts[] = {
 
 typedef struct ctx {
 	cs_bert *m;
+	double mem_limit;   /* bytes the model's forwards may need, 0: no limit */
 	const cs_vocab *voc;
 	size_t vf, k, batch;
 	size_t room;        /* events of a history the model reads */
@@ -330,11 +331,14 @@ static int predict(ctx *c, const char *in, const char *keyfield, uint64_t fp, cs
 {
 	cs_dataset *d = cs_dataset_for_model(in, &c->m->cfg, fp, 0, keyfield ? keyfield : "", err);
 	float *p = d ? malloc(d->nlabels * sizeof *p + 1) : NULL;
+	cs_bert_work *w = p ? cs_bert_work_new(err) : NULL;
 	int rc = -1;
 	if (d && !p)
 		cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-	if (!p || cs_dataset_mem_check(d, &c->m->cfg, 0, c->batch, c->m->mem_limit, NULL, err) < 0 ||
-	    cs_predict(c->m, d, c->batch, p, NULL, err) < 0)
+	if (!w || cs_dataset_mem_check(d, &c->m->cfg, 0, c->batch, c->mem_limit, NULL, err) < 0)
+		goto out;
+	w->mem_limit = c->mem_limit;
+	if (cs_predict(c->m, w, d, c->batch, p, NULL, err) < 0)
 		goto out;
 	size_t k = 0;
 	for (size_t i = 0; i < d->n; i++) {
@@ -383,6 +387,7 @@ static int predict(ctx *c, const char *in, const char *keyfield, uint64_t fp, cs
 	else
 		rc = 0;
 out:
+	cs_bert_work_free(w);
 	free(p);
 	cs_dataset_free(d);
 	return rc;
@@ -461,7 +466,7 @@ int main(int argc, char **argv)
 	c.room = cs_batch_appends(&c.m->cfg, cs_data_kind(&c.m->cfg, 0)) ? c.m->cfg.P - 1
 									 : c.m->cfg.P;
 	/* every batch is checked before it runs (histories come one by one) */
-	c.m->mem_limit = mem_limit();
+	c.mem_limit = mem_limit();
 	if (c.m->cfg.head != CS_HEAD_CLOZE) {
 		if (text)
 			usage_error("a %s model reads streams from cs-mask, not --text",
@@ -476,7 +481,7 @@ int main(int argc, char **argv)
 		       "histories only; rank with cs-eval", c.m->cfg.fname[0]);
 		goto fail;
 	}
-	if (!(c.rec = cs_recommender_new(c.m, c.batch, NULL, &err)))
+	if (!(c.rec = cs_recommender_new(c.m, c.batch, NULL, c.mem_limit, &err)))
 		goto fail;
 	c.ids = malloc(c.batch * c.k * sizeof *c.ids);
 	c.vals = malloc(c.batch * c.k * sizeof *c.vals);

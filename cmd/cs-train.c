@@ -593,10 +593,10 @@ int main(int argc, char **argv)
 	/* the largest batches of training and validation must fit in memory */
 	cs_eval_opts eo;
 	cs_eval_defaults(&eo);
-	m->mem_limit = mem_limit();
-	if (cs_dataset_mem_check(train, &cfg, 1, to.batch, m->mem_limit, resume ? resume : init_path,
+	to.mem_limit = mem_limit();
+	if (cs_dataset_mem_check(train, &cfg, 1, to.batch, to.mem_limit, resume ? resume : init_path,
 				 &err) < 0 ||
-	    (valid && cs_dataset_mem_check(valid, &cfg, 0, eo.batch, m->mem_limit,
+	    (valid && cs_dataset_mem_check(valid, &cfg, 0, eo.batch, to.mem_limit,
 					   resume ? resume : init_path, &err) < 0))
 		goto fail;
 	if (resume && cs_train_check_data(&st, &to, train, valid, resume, &err) < 0)

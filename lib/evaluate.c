@@ -63,7 +63,7 @@ void cs_eval_defaults(cs_eval_opts *o)
  * reach each target's score as they are computed, the sampled one scores
  * the target and its negatives alone; no (B, V) score matrix is made.
  */
-int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
+int cs_evaluate(const cs_bert *m, cs_bert_work *w, const cs_dataset *d, const cs_eval_opts *o,
 		cs_eval_result *res, cs_error *err)
 {
 	size_t V = m->cfg.V, C = m->cfg.C, BS = o->batch ? o->batch : 256;
@@ -72,7 +72,7 @@ int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
 	cs_metrics_init(&res->full, o->ks, o->nk);
 	cs_metrics_init(&res->sampled, o->ks, o->nk);
 	int rc = -1;
-	double *w = NULL;
+	double *pop = NULL;
 	cs_sampler *smp = NULL;
 	cs_scorer *sc = NULL;
 	if (!d->target)
@@ -98,14 +98,14 @@ int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
 	}
 	if (o->negatives) {
 		if (o->popular) { /* popularity: counts over histories and targets */
-			if (!(w = calloc(V, sizeof *w)))
+			if (!(pop = calloc(V, sizeof *pop)))
 				goto nomem;
 			for (size_t i = 0; i < d->off[d->n]; i++)
-				w[d->item[i]] += 1;
+				pop[d->item[i]] += 1;
 			for (size_t i = 0; i < d->n; i++)
-				w[d->target[i]] += 1;
+				pop[d->target[i]] += 1;
 		}
-		if (!(smp = cs_sampler_new(V, CS_ITEM_FIRST, w, err)))
+		if (!(smp = cs_sampler_new(V, CS_ITEM_FIRST, pop, err)))
 			goto out;
 	}
 	cs_nn_rng rng;
@@ -115,7 +115,7 @@ int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
 		size_t B = d->n - first < BS ? d->n - first : BS;
 		const cs_batch *b = cs_batcher_fill(&bt, d, NULL, first, B);
 		const float *hid; /* (B, C) */
-		if (cs_bert_score_hidden(m, b, &hid, err) < 0)
+		if (cs_bert_score_hidden(m, w, b, &hid, err) < 0)
 			goto out;
 		/* the history is never ahead of its target with --exclude-seen */
 		for (size_t i = 0; i < B; i++)
@@ -161,13 +161,13 @@ out:
 	free(score);
 	free(tgt);
 	free(rank);
-	free(w);
+	free(pop);
 	cs_sampler_free(smp);
 	return rc;
 }
 
-int cs_predict(cs_bert *m, const cs_dataset *d, size_t batch, float *prob,
-	       uint8_t *label, cs_error *err)
+int cs_predict(const cs_bert *m, cs_bert_work *w, const cs_dataset *d, size_t batch,
+	       float *prob, uint8_t *label, cs_error *err)
 {
 	int kind = cs_data_kind(&m->cfg, 0);
 	size_t BS = batch ? batch : 256, k = 0;
@@ -187,7 +187,7 @@ int cs_predict(cs_bert *m, const cs_dataset *d, size_t batch, float *prob,
 		const float *p;
 		if (b->M == 0)
 			continue;
-		if (k + b->M > d->nlabels || cs_bert_prob(m, b, &p, err) < 0) {
+		if (k + b->M > d->nlabels || cs_bert_prob(m, w, b, &p, err) < 0) {
 			if (k + b->M > d->nlabels)
 				cs_err(err, CS_ERR_USAGE, NULL, 0, "labels do not match the model's head");
 			cs_batcher_free(&bt);
@@ -211,7 +211,7 @@ int cs_predict(cs_bert *m, const cs_dataset *d, size_t batch, float *prob,
 	return 0;
 }
 
-int cs_evaluate_binary(cs_bert *m, const cs_dataset *d, size_t batch,
+int cs_evaluate_binary(const cs_bert *m, cs_bert_work *w, const cs_dataset *d, size_t batch,
 		       double threshold, cs_binmetrics *res, cs_error *err)
 {
 	float *p = malloc(d->nlabels * sizeof *p + 1);
@@ -219,7 +219,7 @@ int cs_evaluate_binary(cs_bert *m, const cs_dataset *d, size_t batch,
 	int rc = -1;
 	if (!p || !y)
 		cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
-	else if (cs_predict(m, d, batch, p, y, err) == 0)
+	else if (cs_predict(m, w, d, batch, p, y, err) == 0)
 		rc = cs_binmetrics_compute(p, y, d->nlabels, threshold, res, err);
 	free(p);
 	free(y);

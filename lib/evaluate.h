@@ -38,19 +38,20 @@ typedef struct cs_eval_result {
 	double seconds;
 } cs_eval_result;
 
-int cs_evaluate(cs_bert *m, const cs_dataset *d, const cs_eval_opts *o,
+/* Rank d's targets with model m, its forwards in workspace w, into res. */
+int cs_evaluate(const cs_bert *m, cs_bert_work *w, const cs_dataset *d, const cs_eval_opts *o,
 		cs_eval_result *res, cs_error *err);
 
 /*
  * Binary heads: the probability of each label of d, in order (session:
  * one per sequence; event: one per labelled event) into prob, and the
  * label into label (may be NULL); both hold d->nlabels. batch: sequences
- * at once (0: 256).
+ * at once (0: 256). The forwards of m run in workspace w.
  */
-int cs_predict(cs_bert *m, const cs_dataset *d, size_t batch, float *prob,
-	       uint8_t *label, cs_error *err);
+int cs_predict(const cs_bert *m, cs_bert_work *w, const cs_dataset *d, size_t batch,
+	       float *prob, uint8_t *label, cs_error *err);
 /* cs_predict, then the metrics at threshold. */
-int cs_evaluate_binary(cs_bert *m, const cs_dataset *d, size_t batch,
+int cs_evaluate_binary(const cs_bert *m, cs_bert_work *w, const cs_dataset *d, size_t batch,
 		       double threshold, cs_binmetrics *res, cs_error *err);
 
 #endif

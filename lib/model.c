@@ -223,35 +223,30 @@ nomem:
 	return NULL;
 }
 
-cs_bert *cs_bert_share(const cs_bert *src, cs_error *err)
-{
-	cs_bert *m = calloc(1, sizeof *m);
-	if (!m) {
-		cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory for the model");
-		return NULL;
-	}
-	m->cfg = src->cfg;
-	m->nparams = src->nparams;
-	memcpy(m->param_sizes, src->param_sizes, sizeof m->param_sizes);
-	/* read only: a forward does not write the parameters */
-	m->params_memory = (float *)src->params_memory;
-	m->params_shared = 1;
-	m->params = src->params;
-	m->mem_limit = src->mem_limit;
-	m->mem_share = src->mem_share;
-	return m;
-}
-
 void cs_bert_free(cs_bert *m)
 {
 	if (!m)
 		return;
-	if (!m->params_shared)
-		free(m->params_memory);
-	free(m->acts_memory);
-	free(m->dacts_memory);
-	free(m->ce_scratch);
+	free(m->params_memory);
 	free(m);
+}
+
+cs_bert_work *cs_bert_work_new(cs_error *err)
+{
+	cs_bert_work *w = calloc(1, sizeof *w);
+	if (!w)
+		cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory for a workspace");
+	return w;
+}
+
+void cs_bert_work_free(cs_bert_work *w)
+{
+	if (!w)
+		return;
+	free(w->acts_memory);
+	free(w->dacts_memory);
+	free(w->ce_scratch);
+	free(w);
 }
 
 cs_bert_train *cs_bert_train_new(const cs_bert *m, uint64_t seed, cs_error *err)
@@ -330,23 +325,23 @@ int cs_bert_rows_from_mark(const cs_bert *m, cs_bert_train *t, cs_error *err)
 }
 
 /* need floats of loss scratch for M rows. */
-static int scratch_prepare(cs_bert *m, size_t need, size_t M, cs_error *err)
+static int scratch_prepare(cs_bert_work *w, size_t need, size_t M, cs_error *err)
 {
-	if (need <= m->ce_cap)
+	if (need <= w->ce_cap)
 		return 0;
-	free(m->ce_scratch);
-	m->ce_cap = 0;
-	if (!(m->ce_scratch = malloc(need * sizeof(float))))
+	free(w->ce_scratch);
+	w->ce_cap = 0;
+	if (!(w->ce_scratch = malloc(need * sizeof(float))))
 		return cs_err(err, CS_ERR_NOMEM, NULL, 0,
 			      "out of memory for the loss of %zu masked positions", M);
-	m->ce_cap = need;
+	w->ce_cap = need;
 	return 0;
 }
 
 /* Scratch of the tiled loss for M rows. */
-static int ce_prepare(cs_bert *m, size_t M, cs_error *err)
+static int ce_prepare(const cs_bert *m, cs_bert_work *w, size_t M, cs_error *err)
 {
-	return scratch_prepare(m, cs_tiedce_scratch(M, m->cfg.C), M, err);
+	return scratch_prepare(w, cs_tiedce_scratch(M, m->cfg.C), M, err);
 }
 
 /* ------------------------------------------------------------ activations */
@@ -448,28 +443,28 @@ int cs_bert_mem_check(const cs_bert_config *cfg, size_t B, size_t T, double N, d
  * of a step's time went to page faults while the largest batch was still
  * to come). Pages beyond what a batch uses are never touched.
  */
-static int acts_prepare(cs_bert *m, size_t N, size_t A, size_t M,
+static int acts_prepare(const cs_bert *m, cs_bert_work *w, size_t N, size_t A, size_t M,
 			int logits, cs_error *err)
 {
-	m->nacts = act_sizes(&m->cfg, N, A, M, logits, m->act_sizes);
-	if (m->nacts > m->acts_cap) {
-		size_t cap = m->nacts + m->nacts / 4;
-		free(m->acts_memory);
-		free(m->dacts_memory);
-		m->dacts_memory = NULL;
-		m->dacts_cap = 0;
-		m->acts_cap = 0;
-		m->acts_memory = malloc(cap * sizeof(float));
-		if (!m->acts_memory && !(m->acts_memory = malloc((cap = m->nacts) * sizeof(float))))
+	w->nacts = act_sizes(&m->cfg, N, A, M, logits, w->act_sizes);
+	if (w->nacts > w->acts_cap) {
+		size_t cap = w->nacts + w->nacts / 4;
+		free(w->acts_memory);
+		free(w->dacts_memory);
+		w->dacts_memory = NULL;
+		w->dacts_cap = 0;
+		w->acts_cap = 0;
+		w->acts_memory = malloc(cap * sizeof(float));
+		if (!w->acts_memory && !(w->acts_memory = malloc((cap = w->nacts) * sizeof(float))))
 			return cs_err(err, CS_ERR_NOMEM, NULL, 0,
 				      "out of memory for activations of %zu "
 				      "tokens", N);
-		m->acts_cap = cap;
+		w->acts_cap = cap;
 	}
-	act_views(&m->acts, m->acts_memory, m->act_sizes);
-	m->N = N;
-	m->A = A;
-	m->M = M;
+	act_views(&w->acts, w->acts_memory, w->act_sizes);
+	w->N = N;
+	w->A = A;
+	w->M = M;
 	return 0;
 }
 
@@ -570,12 +565,12 @@ static void add_row(float *o, const float *x, size_t C)
 }
 
 /* a->emb (N, C): the item, its extra inputs and its position. */
-static void embed_forward(cs_bert *m, const cs_batch *b, size_t N)
+static void embed_forward(const cs_bert *m, cs_bert_work *w, const cs_batch *b, size_t N)
 {
 	const cs_bert_config *c = &m->cfg;
 	size_t C = c->C, NF = c->NF, W = (1 + NF) * C, base[CS_BERT_MAXF];
 	const cs_bert_params *p = &m->params;
-	cs_bert_acts *a = &m->acts;
+	cs_bert_acts *a = &w->acts;
 
 	if (NF == 0 || c->combine == CS_COMBINE_SUM) {
 		cs_embed_forward(a->emb, b->tok, b->pos, p->wte, p->wpe, N, C);
@@ -599,12 +594,13 @@ static void embed_forward(cs_bert *m, const cs_batch *b, size_t N)
 		add_row(a->emb + i * C, p->wpe + (size_t)b->pos[i] * C, C);
 }
 
-static void embed_backward(cs_bert *m, cs_bert_train *t, const cs_batch *b, size_t N)
+static void embed_backward(const cs_bert *m, const cs_bert_work *w, cs_bert_train *t,
+			   const cs_batch *b, size_t N)
 {
 	const cs_bert_config *c = &m->cfg;
 	size_t C = c->C, NF = c->NF, W = (1 + NF) * C, base[CS_BERT_MAXF];
 	cs_bert_params *g = &t->grads;
-	const cs_bert_acts *a = &m->acts, *d = &m->dacts;
+	const cs_bert_acts *a = &w->acts, *d = &w->dacts;
 
 	field_bases(c, base);
 	if (NF == 0 || c->combine == CS_COMBINE_SUM) {
@@ -650,12 +646,12 @@ static float bin_weight(const cs_bert_train *t, uint32_t y)
 }
 
 /* hm (M, C) from the final hidden states x (N, C): gathered or averaged. */
-static void pool_forward(cs_bert *m, const cs_batch *b, const float *x)
+static void pool_forward(const cs_bert *m, cs_bert_work *w, const cs_batch *b, const float *x)
 {
 	size_t C = m->cfg.C;
-	float *hm = m->acts.hm;
+	float *hm = w->acts.hm;
 	if (!mean_pool(&m->cfg)) {
-		cs_gather_forward(hm, x, b->mpos, m->M, C);
+		cs_gather_forward(hm, x, b->mpos, w->M, C);
 		return;
 	}
 	for (size_t s = 0; s < b->B; s++) {
@@ -669,12 +665,12 @@ static void pool_forward(cs_bert *m, const cs_batch *b, const float *x)
 	}
 }
 
-static void pool_backward(cs_bert *m, const cs_batch *b, float *dx)
+static void pool_backward(const cs_bert *m, const cs_bert_work *w, const cs_batch *b, float *dx)
 {
 	size_t C = m->cfg.C;
-	const float *dhm = m->dacts.hm;
+	const float *dhm = w->dacts.hm;
 	if (!mean_pool(&m->cfg)) {
-		cs_gather_backward(dx, dhm, b->mpos, m->M, C);
+		cs_gather_backward(dx, dhm, b->mpos, w->M, C);
 		return;
 	}
 	for (size_t s = 0; s < b->B; s++) {
@@ -686,14 +682,14 @@ static void pool_backward(cs_bert *m, const cs_batch *b, float *dx)
 }
 
 /* logits (M) = cls_w . tanh(pool_w hm + pool_b) + cls_b; the weighted loss. */
-static void bin_forward(cs_bert *m, const cs_bert_train *t, const cs_batch *b,
-			const float *x)
+static void bin_forward(const cs_bert *m, cs_bert_work *w, const cs_bert_train *t,
+			const cs_batch *b, const float *x)
 {
-	size_t C = m->cfg.C, M = m->M;
+	size_t C = m->cfg.C, M = w->M;
 	const cs_bert_params *p = &m->params;
-	cs_bert_acts *a = &m->acts;
+	cs_bert_acts *a = &w->acts;
 
-	pool_forward(m, b, x);
+	pool_forward(m, w, b, x);
 	cs_linear_forward(a->hh, a->hm, p->pool_w, p->pool_b, M, C, C);
 	for (size_t i = 0; i < M * C; i++)
 		a->hh_gelu[i] = tanhf(a->hh[i]);
@@ -710,16 +706,17 @@ static void bin_forward(cs_bert *m, const cs_bert_train *t, const cs_batch *b,
 	}
 	if (t->shard.N) /* a share of a global batch (cs_bert_train.shard) */
 		wsum = t->shard.W;
-	m->loss = wsum > 0 ? sum / wsum : 0;
+	w->loss = wsum > 0 ? sum / wsum : 0;
 }
 
-static void bin_backward(cs_bert *m, cs_bert_train *t, const cs_batch *b, float *dx)
+static void bin_backward(const cs_bert *m, cs_bert_work *w, cs_bert_train *t,
+			 const cs_batch *b, float *dx)
 {
-	size_t C = m->cfg.C, M = m->M;
+	size_t C = m->cfg.C, M = w->M;
 	const cs_bert_params *p = &m->params;
 	cs_bert_params *g = &t->grads;
-	const cs_bert_acts *a = &m->acts;
-	cs_bert_acts *d = &m->dacts;
+	const cs_bert_acts *a = &w->acts;
+	cs_bert_acts *d = &w->dacts;
 
 	double wsum = 0;
 	for (size_t i = 0; i < M; i++)
@@ -737,7 +734,7 @@ static void bin_backward(cs_bert *m, cs_bert_train *t, const cs_batch *b, float 
 		d->hh[i] = d->hh_gelu[i] * (1.0f - a->hh_gelu[i] * a->hh_gelu[i]);
 	cs_linear_backward(d->hm, g->pool_w, g->pool_b, d->hh, a->hm,
 			   p->pool_w, M, C, C);
-	pool_backward(m, b, dx);
+	pool_backward(m, w, b, dx);
 }
 
 /* ------------------------------------------------------------ forward */
@@ -754,10 +751,10 @@ enum fwd {
 };
 
 /* The output of block l of the last forward (pre-LN: before the final LayerNorm). */
-static float *block_out(const cs_bert *m, size_t l)
+static float *block_out(const cs_bert *m, const cs_bert_work *w, size_t l)
 {
-	const cs_bert_acts *a = &m->acts;
-	return (m->cfg.prenorm ? a->res2 : a->ln2) + l * m->N * m->cfg.C;
+	const cs_bert_acts *a = &w->acts;
+	return (m->cfg.prenorm ? a->res2 : a->ln2) + l * w->N * m->cfg.C;
 }
 
 /*
@@ -770,20 +767,21 @@ static float *block_out(const cs_bert *m, size_t l)
  * positions scored: a tenth of the tokens for next-item scoring. Dropout
  * is off, so it is left out.
  */
-static void last_block_at(cs_bert *m, const cs_batch *b, const float *x, size_t N)
+static void last_block_at(const cs_bert *m, cs_bert_work *w, const cs_batch *b, const float *x,
+			  size_t N)
 {
 	const cs_bert_config *c = &m->cfg;
 	size_t C = c->C, L = c->L, NH = c->NH, FF = c->FF, M = b->M, l = L - 1;
 	size_t NC = N * C;
 	int pre = c->prenorm;
 	const cs_bert_params *p = &m->params;
-	cs_bert_acts *a = &m->acts;
+	cs_bert_acts *a = &w->acts;
 	float *qkv = a->qkv + l * 3 * NC, *atty = a->atty + l * NC;
 	float *proj = a->proj + l * NC, *res1 = a->res1 + l * NC;
 	float *ln1 = a->ln1 + l * NC, *fch = a->fch + l * N * FF;
 	float *fchg = a->fch_gelu + l * N * FF, *ln2 = a->ln2 + l * NC;
 	float *fc2 = a->fc2 + l * NC, *res2 = a->res2 + l * NC;
-	float *qw = a->att + l * m->A; /* (T) scratch: one query's weights */
+	float *qw = a->att + l * w->A; /* (T) scratch: one query's weights */
 	float *ln1_mean = a->ln1_mean + l * N, *ln1_rstd = a->ln1_rstd + l * N;
 	float *ln2_mean = a->ln2_mean + l * N, *ln2_rstd = a->ln2_rstd + l * N;
 
@@ -834,8 +832,8 @@ static cs_nn_rng *rng_at(cs_nn_rng *r, const cs_nn_rng *r0, size_t k)
 static const cs_bert_train eval_state = { .pos_weight = 1.0f, .loss_kind = CS_LOSS_FULL };
 
 /* t: the training state (NULL: eval_state's policy); train: dropout on, drawn from t. */
-static int forward(cs_bert *m, cs_bert_train *t, const cs_batch *b, int train, enum fwd what,
-		   cs_error *err)
+static int forward(const cs_bert *m, cs_bert_work *w, cs_bert_train *t, const cs_batch *b,
+		   int train, enum fwd what, cs_error *err)
 {
 	const cs_bert_config *c = &m->cfg;
 	size_t C = c->C, L = c->L, NH = c->NH, FF = c->FF, V = c->V;
@@ -848,14 +846,14 @@ static int forward(cs_bert *m, cs_bert_train *t, const cs_batch *b, int train, e
 		return -1;
 	size_t N = b->off[b->B], M = what != FWD_ENCODE ? b->M : 0;
 	size_t A = cs_attention_size(b->off, b->B, NH);
-	if (m->mem_limit > 0) {
+	if (w->mem_limit > 0) {
 		size_t T = 0;
 		for (size_t i = 0; i < b->B; i++)
 			if (b->off[i + 1] - b->off[i] > T)
 				T = b->off[i + 1] - b->off[i];
-		int share = m->mem_share > 1 ? m->mem_share : 1;
+		int share = w->mem_share > 1 ? w->mem_share : 1;
 		if (cs_bert_mem_check(c, b->B, T, (double)N, (double)A, (double)M, train,
-				      m->mem_limit / share, NULL, err) < 0) {
+				      w->mem_limit / share, NULL, err) < 0) {
 			size_t n = strlen(err ? err->msg : "");
 			if (err && share > 1)
 				snprintf(err->msg + n, sizeof err->msg - n,
@@ -863,18 +861,18 @@ static int forward(cs_bert *m, cs_bert_train *t, const cs_batch *b, int train, e
 			return -1;
 		}
 	}
-	m->sampled = what == FWD_LOSS && M && b->mtgt && c->head == CS_HEAD_CLOZE &&
+	w->sampled = what == FWD_LOSS && M && b->mtgt && c->head == CS_HEAD_CLOZE &&
 		     ts->loss_kind != CS_LOSS_FULL && b->K > 0;
-	m->tiled = what == FWD_LOSS && M && b->mtgt && c->head == CS_HEAD_CLOZE &&
-		   !m->keep_logits && !m->sampled;
+	w->tiled = what == FWD_LOSS && M && b->mtgt && c->head == CS_HEAD_CLOZE &&
+		   !w->keep_logits && !w->sampled;
 	/* the logits: not for the tiled loss, nor for scoring's hidden states */
-	if (acts_prepare(m, N, A, M, what != FWD_HIDDEN && !m->tiled && !m->sampled, err) < 0)
+	if (acts_prepare(m, w, N, A, M, what != FWD_HIDDEN && !w->tiled && !w->sampled, err) < 0)
 		return -1;
-	m->B = b->B;
-	m->batch = b;
+	w->B = b->B;
+	w->batch = b;
 	/* a scoring forward (FWD_HIDDEN) leaves nothing to go backward from */
-	m->have_targets = (what == FWD_LOSS || what == FWD_LOGITS) && b->mtgt != NULL;
-	m->loss = 0.0;
+	w->have_targets = (what == FWD_LOSS || what == FWD_LOGITS) && b->mtgt != NULL;
+	w->loss = 0.0;
 
 	/*
 	 * dropout stream: one per training forward, from (seed, count). The
@@ -896,14 +894,14 @@ static int forward(cs_bert *m, cs_bert_train *t, const cs_batch *b, int train, e
 		r = &rng;
 	}
 	const cs_bert_params *p = &m->params;
-	cs_bert_acts *a = &m->acts;
+	cs_bert_acts *a = &w->acts;
 
 	if (train && t->lazy && c->head == CS_HEAD_CLOZE &&
 	    (rows_add(m, t, b->tok, N, err) < 0 ||
 	     (b->mtgt && rows_add(m, t, b->mtgt, b->M, err) < 0) ||
 	     (b->neg && rows_add(m, t, b->neg, b->K, err) < 0)))
 		return -1;
-	embed_forward(m, b, N);
+	embed_forward(m, w, b, N);
 	cs_layernorm_forward(a->embln, a->embln_mean, a->embln_rstd, a->emb,
 			     p->embln_w, p->embln_b, N, C);
 	/* scoring: dropout is off and nothing goes backward: no copies */
@@ -917,7 +915,7 @@ static int forward(cs_bert *m, cs_bert_train *t, const cs_batch *b, int train, e
 	int pre = c->prenorm;
 	for (size_t l = 0; l < (scoring ? L - 1 : L); l++) {
 		size_t NC = N * C;
-		const float *x = l ? block_out(m, l - 1) : x0;
+		const float *x = l ? block_out(m, w, l - 1) : x0;
 		float *qkv = a->qkv + l * 3 * NC, *atty = a->atty + l * NC;
 		float *proj = a->proj + l * NC, *res1 = a->res1 + l * NC;
 		float *ln1 = a->ln1 + l * NC, *fch = a->fch + l * N * FF;
@@ -977,15 +975,15 @@ static int forward(cs_bert *m, cs_bert_train *t, const cs_batch *b, int train, e
 	if (M == 0)
 		return 0;
 	if (c->head != CS_HEAD_CLOZE) {
-		bin_forward(m, ts, b, cs_bert_hidden(m));
+		bin_forward(m, w, ts, b, cs_bert_hidden(m, w));
 		return 0;
 	}
 
 	/* output layer at the M positions: (post-LN) transform, tied logits */
 	if (scoring)
-		last_block_at(m, b, L > 1 ? block_out(m, L - 2) : x0, N);
+		last_block_at(m, w, b, L > 1 ? block_out(m, w, L - 2) : x0, N);
 	else
-		cs_gather_forward(pre ? a->hln : a->hm, cs_bert_hidden(m), b->mpos, M, C);
+		cs_gather_forward(pre ? a->hln : a->hm, cs_bert_hidden(m, w), b->mpos, M, C);
 	if (!pre) {
 		cs_linear_forward(a->hh, a->hm, p->head_w, p->head_b, M, C, C);
 		cs_gelu_forward(a->hh_gelu, a->hh, M * C);
@@ -994,87 +992,88 @@ static int forward(cs_bert *m, cs_bert_train *t, const cs_batch *b, int train, e
 	}
 	if (what == FWD_HIDDEN)
 		return 0;
-	if (m->sampled) {
-		if (scratch_prepare(m, cs_sampled_scratch(M, b->K, C), M, err) < 0)
+	if (w->sampled) {
+		if (scratch_prepare(w, cs_sampled_scratch(M, b->K, C), M, err) < 0)
 			return -1;
-		m->loss = cs_sampled_forward(m->ce_scratch, a->hln, p->wte, p->out_b, b->mtgt,
+		w->loss = cs_sampled_forward(w->ce_scratch, a->hln, p->wte, p->out_b, b->mtgt,
 					     b->neg, ts->loss_kind == CS_LOSS_SAMPLED ? ts->logq
 										      : NULL,
 					     M, C, b->K, ts->loss_kind, ts->gbce_beta);
-	} else if (m->tiled) {
-		if (ce_prepare(m, M, err) < 0)
+	} else if (w->tiled) {
+		if (ce_prepare(m, w, M, err) < 0)
 			return -1;
-		m->loss = cs_tiedce_forward(a->lse, m->ce_scratch, a->hln, p->wte,
+		w->loss = cs_tiedce_forward(a->lse, w->ce_scratch, a->hln, p->wte,
 					    p->out_b, b->mtgt, M, C, V, CS_BERT_V0);
 	} else {
 		cs_linear_forward(a->logits, a->hln, p->wte, p->out_b, M, C, V);
 		if (b->mtgt)
-			m->loss = cs_crossentropy_forward(a->lse, a->logits, b->mtgt,
+			w->loss = cs_crossentropy_forward(a->lse, a->logits, b->mtgt,
 							  M, V, CS_BERT_V0);
 	}
 	if (c->pred && b->mtgt) {
 		size_t VP = c->VF[c->pred - 1];
 		cs_linear_forward(a->flogits, a->hln, pred_table(c, &m->params),
 				  p->fout_b, M, C, VP);
-		m->loss += cs_crossentropy_forward(a->flse, a->flogits, b->ftgt,
+		w->loss += cs_crossentropy_forward(a->flse, a->flogits, b->ftgt,
 						   M, VP, CS_BERT_V0);
 	}
 	/* a share of a global batch: the means are over its targets */
 	if (ts->shard.N && b->mtgt)
-		m->loss *= (double)M / ts->shard.M;
+		w->loss *= (double)M / ts->shard.M;
 	return 0;
 }
 
-int cs_bert_forward(cs_bert *m, cs_bert_train *t, const cs_batch *b, int train, float *loss,
-		    cs_error *err)
+int cs_bert_forward(const cs_bert *m, cs_bert_work *w, cs_bert_train *t, const cs_batch *b,
+		    int train, float *loss, cs_error *err)
 {
-	if (forward(m, t, b, train, FWD_LOSS, err) < 0)
+	if (forward(m, w, t, b, train, FWD_LOSS, err) < 0)
 		return -1;
 	if (loss)
-		*loss = m->have_targets ? (float)m->loss : 0.0f;
+		*loss = w->have_targets ? (float)w->loss : 0.0f;
 	return 0;
 }
 
-const float *cs_bert_hidden(const cs_bert *m)
+const float *cs_bert_hidden(const cs_bert *m, const cs_bert_work *w)
 {
-	return m->cfg.prenorm ? m->acts.fln : block_out(m, m->cfg.L - 1);
+	return m->cfg.prenorm ? w->acts.fln : block_out(m, w, m->cfg.L - 1);
 }
 
-int cs_bert_encode(cs_bert *m, const cs_batch *b, const float **hidden,
-		   cs_error *err)
+int cs_bert_encode(const cs_bert *m, cs_bert_work *w, const cs_batch *b,
+		   const float **hidden, cs_error *err)
 {
-	if (forward(m, NULL, b, 0, FWD_ENCODE, err) < 0)
+	if (forward(m, w, NULL, b, 0, FWD_ENCODE, err) < 0)
 		return -1;
-	*hidden = cs_bert_hidden(m);
+	*hidden = cs_bert_hidden(m, w);
 	return 0;
 }
 
-int cs_bert_prob(cs_bert *m, const cs_batch *b, const float **prob, cs_error *err)
+int cs_bert_prob(const cs_bert *m, cs_bert_work *w, const cs_batch *b, const float **prob,
+		 cs_error *err)
 {
 	if (m->cfg.head == CS_HEAD_CLOZE)
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "a cloze model ranks items, it gives no probabilities");
-	if (forward(m, NULL, b, 0, FWD_LOGITS, err) < 0)
+	if (forward(m, w, NULL, b, 0, FWD_LOGITS, err) < 0)
 		return -1;
-	float *z = m->acts.logits;
-	for (size_t i = 0; i < m->M; i++)
+	float *z = w->acts.logits;
+	for (size_t i = 0; i < w->M; i++)
 		z[i] = 1.0f / (1.0f + expf(-z[i]));
 	*prob = z;
 	return 0;
 }
 
-int cs_bert_score(cs_bert *m, const cs_batch *b, const float **scores,
-		  cs_error *err)
+int cs_bert_score(const cs_bert *m, cs_bert_work *w, const cs_batch *b,
+		  const float **scores, cs_error *err)
 {
 	if (m->cfg.head != CS_HEAD_CLOZE)
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "a %s model gives probabilities, it does not rank items",
 			      cs_bert_head_name(m->cfg.head));
-	if (forward(m, NULL, b, 0, FWD_LOGITS, err) < 0)
+	if (forward(m, w, NULL, b, 0, FWD_LOGITS, err) < 0)
 		return -1;
 	size_t V = m->cfg.V;
-	float *s = m->acts.logits;
-	for (size_t i = 0; i < m->M; i++) {
+	float *s = w->acts.logits;
+	for (size_t i = 0; i < w->M; i++) {
 		s[i * V + CS_ITEM_PAD] = -INFINITY;
 		s[i * V + CS_ITEM_MASK] = -INFINITY;
 	}
@@ -1082,16 +1081,16 @@ int cs_bert_score(cs_bert *m, const cs_batch *b, const float **scores,
 	return 0;
 }
 
-int cs_bert_score_hidden(cs_bert *m, const cs_batch *b, const float **h,
-			 cs_error *err)
+int cs_bert_score_hidden(const cs_bert *m, cs_bert_work *w, const cs_batch *b,
+			 const float **h, cs_error *err)
 {
 	if (m->cfg.head != CS_HEAD_CLOZE)
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "a %s model gives probabilities, it does not rank items",
 			      cs_bert_head_name(m->cfg.head));
-	if (forward(m, NULL, b, 0, FWD_HIDDEN, err) < 0)
+	if (forward(m, w, NULL, b, 0, FWD_HIDDEN, err) < 0)
 		return -1;
-	*h = m->acts.hln;
+	*h = w->acts.hln;
 	return 0;
 }
 
@@ -1117,15 +1116,16 @@ void cs_bert_zero_grad(const cs_bert *m, cs_bert_train *t)
  * Block l of a pre-LN model backward, from the gradient of its output
  * res2 to that of its input x (the previous block's res2, or x0).
  */
-static void prenorm_block_backward(cs_bert *m, cs_bert_train *t, size_t l)
+static void prenorm_block_backward(const cs_bert *m, cs_bert_work *w, cs_bert_train *t,
+				   size_t l)
 {
 	const cs_bert_config *c = &m->cfg;
-	size_t C = c->C, FF = c->FF, N = m->N, A = m->A, NC = N * C;
-	const cs_batch *b = m->batch;
+	size_t C = c->C, FF = c->FF, N = w->N, A = w->A, NC = N * C;
+	const cs_batch *b = w->batch;
 	const cs_bert_params *p = &m->params;
 	cs_bert_params *g = &t->grads;
-	const cs_bert_acts *a = &m->acts;
-	cs_bert_acts *d = &m->dacts;
+	const cs_bert_acts *a = &w->acts;
+	cs_bert_acts *d = &w->dacts;
 	const float *x = l ? a->res2 + (l - 1) * NC : a->x0;
 	float *dx = l ? d->res2 + (l - 1) * NC : d->x0;
 	float *dres2 = d->res2 + l * NC, *dres1 = d->res1 + l * NC;
@@ -1160,63 +1160,63 @@ static void prenorm_block_backward(cs_bert *m, cs_bert_train *t, size_t l)
 			      p->ln1_w + l * C, a->ln1_mean + l * N, a->ln1_rstd + l * N, N, C);
 }
 
-int cs_bert_backward(cs_bert *m, cs_bert_train *t, cs_error *err)
+int cs_bert_backward(const cs_bert *m, cs_bert_work *w, cs_bert_train *t, cs_error *err)
 {
 	const cs_bert_config *c = &m->cfg;
 	size_t C = c->C, L = c->L, NH = c->NH, FF = c->FF, V = c->V;
-	size_t N = m->N, A = m->A, M = m->M;
-	const cs_batch *b = m->batch;
+	size_t N = w->N, A = w->A, M = w->M;
+	const cs_batch *b = w->batch;
 
-	if (!b || !m->have_targets)
+	if (!b || !w->have_targets)
 		return cs_err(err, CS_ERR_USAGE, NULL, 0,
 			      "backward without a forward with targets");
-	if (m->dacts_cap < m->nacts) { /* as large as the activations' buffer */
-		size_t cap = m->acts_cap > m->nacts ? m->acts_cap : m->nacts;
-		free(m->dacts_memory);
-		m->dacts_cap = 0;
-		m->dacts_memory = malloc(cap * sizeof(float));
-		if (!m->dacts_memory && !(m->dacts_memory = malloc((cap = m->nacts) * sizeof(float))))
+	if (w->dacts_cap < w->nacts) { /* as large as the activations' buffer */
+		size_t cap = w->acts_cap > w->nacts ? w->acts_cap : w->nacts;
+		free(w->dacts_memory);
+		w->dacts_cap = 0;
+		w->dacts_memory = malloc(cap * sizeof(float));
+		if (!w->dacts_memory && !(w->dacts_memory = malloc((cap = w->nacts) * sizeof(float))))
 			return cs_err(err, CS_ERR_NOMEM, NULL, 0,
 				      "out of memory for gradients of %zu "
 				      "tokens", N);
-		m->dacts_cap = cap;
+		w->dacts_cap = cap;
 	}
-	act_views(&m->dacts, m->dacts_memory, m->act_sizes);
+	act_views(&w->dacts, w->dacts_memory, w->act_sizes);
 	/*
 	 * everything but the logits, which the loss overwrites, and the
 	 * attention weights' three (L, A) arrays: the first is the backward
 	 * pass's scratch, written before it is read, the other two unused
 	 */
 	{
-		float *d0 = m->dacts_memory;
-		size_t att = (size_t)(m->dacts.att - d0), after = (size_t)(m->dacts.atty - d0);
+		float *d0 = w->dacts_memory;
+		size_t att = (size_t)(w->dacts.att - d0), after = (size_t)(w->dacts.atty - d0);
 		memset(d0, 0, att * sizeof(float));
-		memset(d0 + after, 0, (m->nacts - m->act_sizes[CS_BERT_NACTS - 1] - after) *
+		memset(d0 + after, 0, (w->nacts - w->act_sizes[CS_BERT_NACTS - 1] - after) *
 		       sizeof(float));
 	}
 
 	const cs_bert_params *p = &m->params;
 	cs_bert_params *g = &t->grads;
-	cs_bert_acts *a = &m->acts, *d = &m->dacts;
+	cs_bert_acts *a = &w->acts, *d = &w->dacts;
 	size_t NC = N * C;
 
 	int pre = c->prenorm;
 	/* the gradient of the encoder's output (pre-LN: of the final LayerNorm's) */
 	float *dout = pre ? d->fln : d->ln2 + (L - 1) * NC;
 	if (c->head != CS_HEAD_CLOZE) {
-		bin_backward(m, t, b, dout);
+		bin_backward(m, w, t, b, dout);
 		goto blocks;
 	}
 	/* the mean is over the targets of the global batch (cs_bert_train.shard) */
 	float dloss = t->shard.N ? (float)((double)M / t->shard.M) : 1.0f;
-	if (m->sampled) {
-		cs_sampled_backward(d->hln, g->wte, g->out_b, m->ce_scratch, a->hln, p->wte,
+	if (w->sampled) {
+		cs_sampled_backward(d->hln, g->wte, g->out_b, w->ce_scratch, a->hln, p->wte,
 				    b->mtgt, b->neg, M, C, b->K, t->loss_kind, t->gbce_beta,
 				    dloss);
-	} else if (m->tiled) {
-		if (ce_prepare(m, M, err) < 0)
+	} else if (w->tiled) {
+		if (ce_prepare(m, w, M, err) < 0)
 			return -1;
-		cs_tiedce_backward(d->hln, g->wte, g->out_b, m->ce_scratch, a->hln,
+		cs_tiedce_backward(d->hln, g->wte, g->out_b, w->ce_scratch, a->hln,
 				   p->wte, p->out_b, a->lse, b->mtgt, M, C, V,
 				   CS_BERT_V0, dloss);
 	} else {
@@ -1252,7 +1252,7 @@ blocks:
 				      a->res2 + (L - 1) * NC, p->fln_w, a->fln_mean,
 				      a->fln_rstd, N, C);
 	for (size_t l = L; l-- > 0 && pre;)
-		prenorm_block_backward(m, t, l);
+		prenorm_block_backward(m, w, t, l);
 	for (size_t l = L; l-- > 0 && !pre;) {
 		const float *x = l ? a->ln2 + (l - 1) * NC : a->x0;
 		float *dx = l ? d->ln2 + (l - 1) * NC : d->x0;
@@ -1299,7 +1299,7 @@ blocks:
 	cs_dropout_backward(d->embln, d->x0, a->embm, NC);
 	cs_layernorm_backward(d->emb, g->embln_w, g->embln_b, d->embln, a->emb,
 			      p->embln_w, a->embln_mean, a->embln_rstd, N, C);
-	embed_backward(m, t, b, N);
+	embed_backward(m, w, t, b, N);
 	return 0;
 }
 

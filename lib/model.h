@@ -57,19 +57,22 @@
  * padding; attention runs per sequence and head (small sgemms), so a batch
  * costs what it contains.
  *
- * A model (cs_bert: the config, the parameters, and the activations of
- * its last forward) and, for training only, a training state
+ * Three objects (llm.c's buffers, each with its owner): a model
+ * (cs_bert: the config and one parameter buffer with named views), read
+ * only once made or loaded; a workspace (cs_bert_work: the activations of
+ * a batch, their gradients, the loss's scratch); a training state
  * (cs_bert_train: gradients, the AdamW moments, the step, the dropout
- * stream, the loss and its policy). Eval forwards take the model alone;
- * training's forward, backward and update take the training state too.
+ * stream, the loss and its policy), which only training makes. Eval
+ * forwards take a const model and a workspace; training's forward,
+ * backward and update take the training state too, and only the update
+ * writes the model.
  *
  * Threads: OpenBLAS threads the matrix products (cs_blas_init); the loss
  * over the catalogue, attention's blocks and the large elementwise loops
  * run over OpenMP threads (nn.h); the model's other loops run on the
- * calling thread (vectorised). Scoring runs a model per thread on a share
- * of the batch, each with its own activations and the weights shared
- * (cs_bert_share; recommend.h). Results are bitwise reproducible for a
- * seed and thread count.
+ * calling thread (vectorised). Scoring runs a workspace per thread on a
+ * share of the batch, every thread reading the one model (recommend.h).
+ * Results are bitwise reproducible for a seed and thread count.
  */
 #ifndef CS_MODEL_H
 #define CS_MODEL_H
@@ -248,23 +251,26 @@ typedef struct cs_batch {
 } cs_batch;
 
 /*
- * A model: its config and parameters; the activations of its last forward
- * (a workspace, grown to the largest batch); run policy. A model made by
- * cs_bert_share reads another's parameters: threads that score share one
- * copy of the weights, each with its own workspace. Its training state is
- * another object (cs_bert_train).
+ * A model: its config and its parameters, read only once made or loaded
+ * (const wherever it is only read), so that any number of threads run
+ * forwards over it at once, each with its own workspace. Only training's
+ * update writes it (cs_bert_update).
  */
 typedef struct cs_bert {
 	cs_bert_config cfg;
 	size_t param_sizes[CS_BERT_NPARAMS];
 	size_t nparams;
 	float *params_memory; /* (nparams) */
-	int params_shared;    /* params_memory is another model's (cs_bert_share) */
 	cs_bert_params params;
-	double mem_limit;     /* bytes a forward may need (cs_bert_mem_bytes), 0: no limit [0] */
-	int mem_share;        /* models at work at once that share mem_limit [0: alone] */
+} cs_bert;
 
-	/* activations of the last forward */
+/*
+ * A workspace: the activations of the last forward and their gradients,
+ * grown to the largest batch, the loss's scratch, and what that forward
+ * was. One a thread; any model's forwards can use it, a backward only
+ * the model and batch of its last forward.
+ */
+typedef struct cs_bert_work {
 	size_t N, A, M, B;
 	size_t act_sizes[CS_BERT_NACTS];
 	size_t nacts, acts_cap, dacts_cap;
@@ -283,7 +289,15 @@ typedef struct cs_bert {
 	int sampled;          /* the last forward took the sampled loss */
 	float *ce_scratch;
 	size_t ce_cap;
-} cs_bert;
+	/*
+	 * The memory policy of the forwards run on this workspace: it is
+	 * what they allocate, and the process's limit is split between the
+	 * workspaces at work at once (one a thread), which a model shared by
+	 * them cannot know and an eval run, with no training state, needs.
+	 */
+	double mem_limit;     /* bytes a forward may need (cs_bert_mem_bytes), 0: no limit [0] */
+	int mem_share;        /* workspaces at work at once that share mem_limit [0: alone] */
+} cs_bert_work;
 
 /*
  * A training state: what training adds to a model (made by
@@ -334,13 +348,12 @@ typedef struct cs_bert_train {
 cs_bert *cs_bert_new(const cs_bert_config *cfg, uint64_t seed, cs_error *err);
 /* The same with the parameters left uninitialised, to be loaded. */
 cs_bert *cs_bert_alloc(const cs_bert_config *cfg, cs_error *err);
-/*
- * A model that reads m's parameters (m must outlive it and not change
- * while it runs) with its own activations, for eval forwards on another
- * thread: the weights are not copied.
- */
-cs_bert *cs_bert_share(const cs_bert *m, cs_error *err);
 void cs_bert_free(cs_bert *m);
+
+/* An empty workspace (its buffers grow with the batches). NULL with err
+ * filled when out of memory. */
+cs_bert_work *cs_bert_work_new(cs_error *err);
+void cs_bert_work_free(cs_bert_work *w);
 
 /*
  * A training state for m: gradients and AdamW moments (zero, 3 times the
@@ -363,8 +376,9 @@ double cs_bert_mem_bytes(const cs_bert_config *cfg, double N, double A, double M
  * 0 when that fits in limit bytes (or limit is 0), else -1 with err
  * (CS_ERR_LIMIT, about path) naming the need, the batch (B sequences of
  * up to T tokens), the hyperparameters and the limit. Before anything is
- * allocated for it: a forward checks every batch against m->mem_limit,
- * and cs_dataset_mem_check (batch.h) the largest batch of a dataset.
+ * allocated for it: a forward checks every batch against its workspace's
+ * mem_limit, and cs_dataset_mem_check (batch.h) the largest batch of a
+ * dataset.
  */
 int cs_bert_mem_check(const cs_bert_config *cfg, size_t B, size_t T, double N, double A,
 		      double M, int training, double limit, const char *path, cs_error *err);
@@ -373,14 +387,14 @@ int cs_bert_mem_check(const cs_bert_config *cfg, size_t B, size_t T, double N, d
 int cs_bert_batch_check(const cs_bert *m, const cs_batch *b, cs_error *err);
 
 /*
- * Forward of m over batch b (which must stay valid until cs_bert_backward).
- * t: the training state whose loss it takes (NULL: the full loss,
- * positives weighing 1); train: dropout on, drawn from t's stream (t is
- * then required). With targets, *loss (if not NULL) gets the mean
- * cross-entropy. Returns 0 or -1.
+ * Forward of m over batch b (which must stay valid until cs_bert_backward)
+ * in workspace w. t: the training state whose loss it takes (NULL: the
+ * full loss, positives weighing 1); train: dropout on, drawn from t's
+ * stream (t is then required). With targets, *loss (if not NULL) gets the
+ * mean cross-entropy. Returns 0 or -1.
  */
-int cs_bert_forward(cs_bert *m, cs_bert_train *t, const cs_batch *b, int train, float *loss,
-		    cs_error *err);
+int cs_bert_forward(const cs_bert *m, cs_bert_work *w, cs_bert_train *t, const cs_batch *b,
+		    int train, float *loss, cs_error *err);
 /*
  * Copy the encoder of src into m (both built; the same items, hidden size,
  * blocks, length and extra inputs). Returns 0, or -1 with err naming the
@@ -395,8 +409,8 @@ int cs_bert_copy_encoder(cs_bert *m, const cs_bert *src, cs_error *err);
  */
 int cs_bert_rows_from_mark(const cs_bert *m, cs_bert_train *t, cs_error *err);
 
-/* Add the loss gradient of m's last forward (with targets) to t->grads. */
-int cs_bert_backward(cs_bert *m, cs_bert_train *t, cs_error *err);
+/* Add the loss gradient of w's last forward (of m, with targets) to t->grads. */
+int cs_bert_backward(const cs_bert *m, cs_bert_work *w, cs_bert_train *t, cs_error *err);
 void cs_bert_zero_grad(const cs_bert *m, cs_bert_train *t);
 /*
  * Clip, then one AdamW step of m with the gradients of t and the schedule
@@ -405,33 +419,34 @@ void cs_bert_zero_grad(const cs_bert *m, cs_bert_train *t);
  */
 void cs_bert_update(cs_bert *m, cs_bert_train *t, const cs_adamw *o, float *gnorm);
 
-/* Final hidden states (N, C) of the last forward. */
-const float *cs_bert_hidden(const cs_bert *m);
+/* Final hidden states (N, C) of w's last forward (of m). */
+const float *cs_bert_hidden(const cs_bert *m, const cs_bert_work *w);
 /* Encoder only (no output layer, no loss): hidden states of b, eval mode. */
-int cs_bert_encode(cs_bert *m, const cs_batch *b, const float **hidden,
-		   cs_error *err);
+int cs_bert_encode(const cs_bert *m, cs_bert_work *w, const cs_batch *b,
+		   const float **hidden, cs_error *err);
 /*
  * Scores (M, V) over all items at positions b->mpos (eval mode): the
  * logits, pad and mask set to -INFINITY. For the next item after a
  * history, append a mask token (1) to each sequence and score it.
- * *scores points into the model's activations: valid until the next
- * forward, no copy made.
+ * *scores points into w's activations: valid until its next forward, no
+ * copy made.
  */
-int cs_bert_score(cs_bert *m, const cs_batch *b, const float **scores,
-		  cs_error *err);
+int cs_bert_score(const cs_bert *m, cs_bert_work *w, const cs_batch *b,
+		  const float **scores, cs_error *err);
 /*
  * The hidden states (M, C) the output layer scores at b->mpos (eval mode):
  * scores = h @ wte^T + out_b, for cs_scorer (score.h), which selects the
  * top items without writing all M x V scores. Points into the activations
  * like scores.
  */
-int cs_bert_score_hidden(cs_bert *m, const cs_batch *b, const float **h,
-			 cs_error *err);
+int cs_bert_score_hidden(const cs_bert *m, cs_bert_work *w, const cs_batch *b,
+			 const float **h, cs_error *err);
 /*
  * Binary heads: probabilities (M) of the positive class at b->mpos (the
  * event head, the session head with a [CLS] token) or of each sequence
  * (mean pooling), eval mode. Points into the activations like scores.
  */
-int cs_bert_prob(cs_bert *m, const cs_batch *b, const float **prob, cs_error *err);
+int cs_bert_prob(const cs_bert *m, cs_bert_work *w, const cs_batch *b, const float **prob,
+		 cs_error *err);
 
 #endif

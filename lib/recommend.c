@@ -11,7 +11,9 @@
 
 struct cs_recommender {
 	size_t T;           /* threads */
-	cs_bert **m;        /* (T) m[0] the caller's model, the others share its weights */
+	const cs_bert *m;   /* the model every thread reads */
+	cs_bert_work **ws;  /* (T) each thread's workspace, made when first needed */
+	double mem_limit;   /* the process's, shared by the workspaces at work */
 	cs_batcher *bt;     /* (T) */
 	cs_scorer *sc;
 	size_t batch, C;
@@ -22,8 +24,8 @@ struct cs_recommender {
 	cs_error *errs;     /* (T) */
 };
 
-cs_recommender *cs_recommender_new(cs_bert *m, size_t batch, const char *kernel,
-				   cs_error *err)
+cs_recommender *cs_recommender_new(const cs_bert *m, size_t batch, const char *kernel,
+				   double mem_limit, cs_error *err)
 {
 	if (m->cfg.head != CS_HEAD_CLOZE) {
 		cs_err(err, CS_ERR_USAGE, NULL, 0,
@@ -43,13 +45,14 @@ cs_recommender *cs_recommender_new(cs_bert *m, size_t batch, const char *kernel,
 	r->T = T;
 	r->batch = batch;
 	r->C = m->cfg.C;
-	r->m = calloc(T, sizeof *r->m);
+	r->m = m;
+	r->mem_limit = mem_limit;
+	r->ws = calloc(T, sizeof *r->ws);
 	r->bt = calloc(T, sizeof *r->bt);
 	r->errs = calloc(T, sizeof *r->errs);
 	r->h = malloc(batch * r->C * sizeof *r->h + 1);
-	if (!r->m || !r->bt || !r->errs || !r->h)
+	if (!r->ws || !r->bt || !r->errs || !r->h)
 		goto nomem;
-	r->m[0] = m;
 	for (size_t t = 0; t < T; t++)
 		if (cs_batcher_init(&r->bt[t], &m->cfg, CS_DATA_EVAL, (batch + T - 1) / T,
 				    err) < 0)
@@ -80,13 +83,12 @@ void cs_recommender_free(cs_recommender *r)
 {
 	if (!r)
 		return;
-	for (size_t t = 0; r->m && t < r->T; t++)
-		if (t)
-			cs_bert_free(r->m[t]);
+	for (size_t t = 0; r->ws && t < r->T; t++)
+		cs_bert_work_free(r->ws[t]);
 	for (size_t t = 0; r->bt && t < r->T; t++)
 		cs_batcher_free(&r->bt[t]);
 	cs_scorer_free(r->sc);
-	free(r->m);
+	free(r->ws);
 	free(r->bt);
 	free(r->errs);
 	free(r->h);
@@ -137,20 +139,18 @@ int cs_recommender_run(cs_recommender *r, const cs_dataset *d, size_t first, siz
 			      B, r->batch);
 	size_t T = r->T < B ? r->T : B, C = r->C;
 	int bad = 0;
-	/* the threads' models, reading m[0]'s weights, made when first needed
-	 * (not for one history): their own activations only */
-	for (size_t t = 1; t < T; t++)
-		if (!r->m[t] && !(r->m[t] = cs_bert_share(r->m[0], err)))
-			return -1;
-	/* the memory limit is the process's: T models at work share it */
+	/* the threads' workspaces, made when first needed (not for one
+	 * history); the memory limit is the process's: T at work share it */
 	for (size_t t = 0; t < T; t++) {
-		r->m[t]->mem_limit = r->m[0]->mem_limit;
-		r->m[t]->mem_share = (int)T;
+		if (!r->ws[t] && !(r->ws[t] = cs_bert_work_new(err)))
+			return -1;
+		r->ws[t]->mem_limit = r->mem_limit;
+		r->ws[t]->mem_share = (int)T;
 	}
 	memset(r->errs, 0, T * sizeof *r->errs);
 	/*
 	 * The encoder: the batch in chunks (four a thread), each to whichever
-	 * thread is free, on its model (shared weights, its own activations);
+	 * thread is free, in its workspace over the one model;
 	 * OpenBLAS on one thread.
 	 */
 	size_t cs = (B + 4 * T - 1) / (4 * T), nch = (B + cs - 1) / cs;
@@ -166,7 +166,7 @@ int cs_recommender_run(cs_recommender *r, const cs_dataset *d, size_t first, siz
 			size_t lo = ch * cs, hi = lo + cs < B ? lo + cs : B;
 			const cs_batch *b = cs_batcher_fill(&r->bt[t], d, NULL, first + lo, hi - lo);
 			const float *h;
-			if (bad || cs_bert_score_hidden(r->m[t], b, &h, &r->errs[t]) < 0)
+			if (bad || cs_bert_score_hidden(r->m, r->ws[t], b, &h, &r->errs[t]) < 0)
 				bad = 1;
 			else
 				memcpy(r->h + lo * C, h, (hi - lo) * C * sizeof *h);

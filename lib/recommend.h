@@ -4,8 +4,8 @@
  * then cs_scorer over the whole catalogue (score.h).
  *
  * Threads: the encoder runs data-parallel, each OpenMP thread on its own
- * share of the batch with its own activations, the weights shared (read
- * only; cs_bert_share), and OpenBLAS on one thread, since the products of
+ * share of the batch in its own workspace, all reading the one model
+ * (const), and OpenBLAS on one thread, since the products of
  * a small batch and the model's own loops thread badly; the scorer then
  * splits the items between the threads. Results do not depend on the
  * thread count beyond the rounding of the encoder's products.
@@ -21,13 +21,14 @@
 typedef struct cs_recommender cs_recommender;
 
 /*
- * For the cloze model m (which must outlive it), batches of up to batch
- * histories, kernel as cs_scorer_new. Returns NULL with err filled. The
- * threads each run a model sharing m's weights, and share m->mem_limit
- * (mem_share).
+ * For the cloze model m (which must outlive it and not change while it
+ * runs), batches of up to batch histories, kernel as cs_scorer_new.
+ * Returns NULL with err filled. The threads each run m's forwards in a
+ * workspace of their own, and share the memory limit mem_limit (bytes, 0:
+ * none; cs_bert_work.mem_limit, mem_share).
  */
-cs_recommender *cs_recommender_new(cs_bert *m, size_t batch, const char *kernel,
-				   cs_error *err);
+cs_recommender *cs_recommender_new(const cs_bert *m, size_t batch, const char *kernel,
+				   double mem_limit, cs_error *err);
 void cs_recommender_free(cs_recommender *r);
 /* The scorer's kernel ("amx", "avx512", ...). */
 const char *cs_recommender_kernel(const cs_recommender *r);

@@ -732,9 +732,9 @@ static int save_checkpoint(const cs_bert *m, const cs_train_opts *o, const cs_tr
  * gradients (and the rows of a lazy step) summed over the processes:
  * *loss and m's gradients end as one process's for g.
  */
-static int share_step(cs_bert *m, cs_bert_train *t, cs_batcher *sbt, const cs_batch *g,
-		      const cs_dataset *d, const size_t *seq, cs_comm *cm, float *loss,
-		      double *comm_s, cs_error *err)
+static int share_step(const cs_bert *m, cs_bert_work *w, cs_bert_train *t, cs_batcher *sbt,
+		      const cs_batch *g, const cs_dataset *d, const size_t *seq, cs_comm *cm,
+		      float *loss, double *comm_s, cs_error *err)
 {
 	size_t B = g->B, NH = m->cfg.NH;
 	size_t s0 = B * (size_t)cm->rank / (size_t)cm->size;
@@ -754,11 +754,11 @@ static int share_step(cs_bert *m, cs_bert_train *t, cs_batcher *sbt, const cs_ba
 		cs_batch *b = cs_batcher_fill(sbt, d, seq + s0, 0, s1 - s0);
 		b->K = g->K;
 		b->neg = g->neg;
-		ok = cs_bert_forward(m, t, b, 1, NULL, err) == 0;
+		ok = cs_bert_forward(m, w, t, b, 1, NULL, err) == 0;
 		/* a share with nothing to predict adds nothing to the gradient */
 		if (ok && b->M) {
-			sum[0] = m->loss;
-			ok = cs_bert_backward(m, t, err) == 0;
+			sum[0] = w->loss;
+			ok = cs_bert_backward(m, w, t, err) == 0;
 		}
 	} else {
 		t->nforward++; /* the dropout stream of the step goes on */
@@ -807,15 +807,15 @@ static void valid_share(const cs_comm *cm, size_t n, size_t *s0, size_t *s1)
 }
 
 /* cs_evaluate over the processes: each ranks its share, the counts summed. */
-static int validate_cloze(cs_bert *m, const cs_dataset *valid, const cs_eval_opts *eo,
-			  cs_comm *cm, cs_eval_result *res, cs_error *err)
+static int validate_cloze(const cs_bert *m, cs_bert_work *w, const cs_dataset *valid,
+			  const cs_eval_opts *eo, cs_comm *cm, cs_eval_result *res, cs_error *err)
 {
 	if (cm->size == 1)
-		return cs_evaluate(m, valid, eo, res, err);
+		return cs_evaluate(m, w, valid, eo, res, err);
 	size_t s0, s1;
 	valid_share(cm, valid->n, &s0, &s1);
 	cs_dataset v = dataset_view(valid, s0, s1);
-	if (!cs_comm_agree(cm, cs_evaluate(m, &v, eo, res, err) == 0, err))
+	if (!cs_comm_agree(cm, cs_evaluate(m, w, &v, eo, res, err) == 0, err))
 		return -1;
 	cs_metrics *f = &res->full;
 	double sum[2 * CS_METRICS_MAXK + 3];
@@ -855,11 +855,11 @@ static size_t labels_in(cs_batcher *bt, const cs_dataset *d, size_t s0, size_t s
  * its place of one array of every label's probability and label, summed
  * (the others' places hold zeros), then all compute the metrics.
  */
-static int validate_binary(cs_bert *m, const cs_dataset *valid, cs_comm *cm,
-			   cs_binmetrics *bm, cs_error *err)
+static int validate_binary(const cs_bert *m, cs_bert_work *w, const cs_dataset *valid,
+			   cs_comm *cm, cs_binmetrics *bm, cs_error *err)
 {
 	if (cm->size == 1)
-		return cs_evaluate_binary(m, valid, 0, 0.5, bm, err);
+		return cs_evaluate_binary(m, w, valid, 0, 0.5, bm, err);
 	size_t s0, s1, n = valid->nlabels, k0 = 0;
 	valid_share(cm, valid->n, &s0, &s1);
 	cs_dataset v = dataset_view(valid, s0, s1);
@@ -877,7 +877,7 @@ static int validate_binary(cs_bert *m, const cs_dataset *valid, cs_comm *cm,
 		cs_err(err, CS_ERR_USAGE, NULL, 0, "labels do not match the model's head");
 		ok = 0;
 	}
-	if (ok && v.nlabels && (ok = cs_predict(m, &v, 0, py + k0, y + k0, err) == 0))
+	if (ok && v.nlabels && (ok = cs_predict(m, w, &v, 0, py + k0, y + k0, err) == 0))
 		for (size_t i = 0; i < v.nlabels; i++)
 			py[n + k0 + i] = y[k0 + i];
 	int rc = -1;
@@ -961,10 +961,14 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 	kept k = { -1, 0 };
 	char what[200];
 	cs_bert_train *t = NULL;
+	cs_bert_work *w = cs_bert_work_new(err);
 	size_t *perm = malloc(n * sizeof *perm);
 	cs_eval_opts eo;
 	cs_eval_defaults(&eo);
 	eo.negatives = 0; /* validation: full ranking */
+	if (!w)
+		goto out;
+	w->mem_limit = o->mem_limit;
 	if (!perm) {
 		cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
 		goto out;
@@ -1034,10 +1038,10 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 				continue;
 			}
 			if (par) {
-				if (share_step(m, t, &sbt, b, train, perm + first, cm, &loss, &comm_s,
-					       err) < 0)
+				if (share_step(m, w, t, &sbt, b, train, perm + first, cm, &loss,
+					       &comm_s, err) < 0)
 					goto out;
-			} else if (cs_bert_forward(m, t, b, 1, &loss, err) < 0) {
+			} else if (cs_bert_forward(m, w, t, b, 1, &loss, err) < 0) {
 				goto out;
 			}
 			if (!isfinite(loss)) {
@@ -1047,7 +1051,7 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 			}
 			if (!par) {
 				cs_bert_zero_grad(m, t);
-				if (cs_bert_backward(m, t, err) < 0)
+				if (cs_bert_backward(m, w, t, err) < 0)
 					goto out;
 			}
 			float lr = cs_adamw_lr(&aw, t->step);
@@ -1106,12 +1110,12 @@ int cs_train(cs_bert *m, const cs_dataset *train, const cs_dataset *valid,
 			cs_binmetrics bm;
 			double score;
 			if (head == CS_HEAD_CLOZE) {
-				if (validate_cloze(m, valid, &eo, cm, &res, err) < 0)
+				if (validate_cloze(m, w, valid, &eo, cm, &res, err) < 0)
 					goto out;
 				score = cs_metrics_ndcg(&res.full, 2); /* K = 10 */
 				ev.eval = &res;
 			} else {
-				if (validate_binary(m, valid, cm, &bm, err) < 0)
+				if (validate_binary(m, w, valid, cm, &bm, err) < 0)
 					goto out;
 				score = isnan(bm.auc) ? 0 : bm.auc;
 				ev.bin = &bm;
@@ -1174,6 +1178,7 @@ out:
 		t->logq = NULL; /* the sampler's */
 		t->lazy = 0;
 	}
+	cs_bert_work_free(w);
 	sampler_free(&smp);
 	return rc;
 }

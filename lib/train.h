@@ -35,6 +35,7 @@ typedef struct cs_train_opts {
 				(the logQ correction); 0: train on the raw logits,
 				which ranks the target above popular items [1] */
 	float gbce_t;        /* gbce: calibration t in [0, 1] [0.75] */
+	double mem_limit;    /* bytes a forward may need (cs_bert_work), 0: no limit [0] */
 	/*
 	 * The processes that train together (data parallel), NULL: this one
 	 * alone [NULL]. Each holds the model and the whole data set; the
@@ -121,7 +122,8 @@ typedef int (*cs_train_cb)(void *ctx, const cs_train_event *ev);
  * model is saved after every epoch): NDCG@10 of full ranking for the
  * cloze head, AUC for the binary heads. st starts zeroed with
  * best = -1, or as restored by cs_train_resume; m's training state is
- * st->ts, made (dropout seed o->seed) when NULL. Returns 0 when done,
+ * st->ts, made (dropout seed o->seed) when NULL, and its forwards run in a
+ * workspace of cs_train's own (o->mem_limit). Returns 0 when done,
  * 1 when the callback stopped it (a checkpoint was written), -1 on error.
  * A loss or gradient norm that is not finite stops it with an error
  * before anything more is written, and no model or checkpoint with a

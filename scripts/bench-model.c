@@ -107,7 +107,8 @@ int main(int argc, char **argv)
 		cfg.P = 200;
 	cfg.causal = causal;
 	cs_bert *m = cs_bert_new(&cfg, 1, &err);
-	cs_bert_train *ts = m ? cs_bert_train_new(m, 1, &err) : NULL;
+	cs_bert_work *ws = m ? cs_bert_work_new(&err) : NULL;
+	cs_bert_train *ts = ws ? cs_bert_train_new(m, 1, &err) : NULL;
 	if (!ts) {
 		fprintf(stderr, "bench-model: %s\n", err.msg);
 		return 1;
@@ -159,13 +160,13 @@ int main(int argc, char **argv)
 	for (int s = 0; s < 20 + warm; s++) {
 		double c0 = cpu_now();
 		double t0 = cs_now();
-		if (cs_bert_forward(m, ts, &bt, 1, &loss, &err) < 0) {
+		if (cs_bert_forward(m, ws, ts, &bt, 1, &loss, &err) < 0) {
 			fprintf(stderr, "bench-model: %s\n", err.msg);
 			return 1;
 		}
 		double t1 = cs_now();
 		cs_bert_zero_grad(m, ts);
-		cs_bert_backward(m, ts, &err);
+		cs_bert_backward(m, ws, ts, &err);
 		double t2 = cs_now();
 		cs_bert_update(m, ts, &o, NULL);
 		double t3 = cs_now();
@@ -185,7 +186,7 @@ int main(int argc, char **argv)
 	const float *h;
 	double t0 = cs_now();
 	for (int s = 0; s < 20; s++)
-		cs_bert_encode(m, &bt, &h, &err);
+		cs_bert_encode(m, ws, &bt, &h, &err);
 	double te = (cs_now() - t0) / 20;
 	size_t *last = malloc(Bn * sizeof *last);
 	const float *scores;
@@ -195,7 +196,7 @@ int main(int argc, char **argv)
 		       .mpos = last};
 	t0 = cs_now();
 	for (int s = 0; s < 5; s++)
-		cs_bert_score(m, &sb, &scores, &err);
+		cs_bert_score(m, ws, &sb, &scores, &err);
 	printf("  encoder forward (eval) %.2f ms; scores of %zu sequences "
 	       "over all items %.1f ms\n", 1e3 * te, Bn,
 	       1e3 * (cs_now() - t0) / 5);
@@ -249,6 +250,7 @@ int main(int argc, char **argv)
 	free(att);
 	free(last);
 	cs_bert_train_free(ts);
+	cs_bert_work_free(ws);
 	cs_bert_free(m);
 	free(off);
 	free(tok);

@@ -981,6 +981,7 @@ END_TEST
 
 struct model_ctx {
 	cs_bert *m;
+	cs_bert_work *ws;
 	cs_bert_train *ts;
 	cs_batch *b;
 	int train;
@@ -990,9 +991,9 @@ static double model_obj(void *p)
 {
 	struct model_ctx *c = p;
 	c->ts->nforward = 0; /* the same dropout masks every time */
-	ck_assert_int_eq(cs_bert_forward(c->m, c->ts, c->b, c->train, NULL, NULL),
+	ck_assert_int_eq(cs_bert_forward(c->m, c->ws, c->ts, c->b, c->train, NULL, NULL),
 			 0);
-	return c->m->loss;
+	return c->ws->loss;
 }
 
 /* causal: SASRec's attention; loss: CS_LOSS_* over 4 shared negatives;
@@ -1011,8 +1012,9 @@ static void model_case_pre(int train, size_t L, int causal, int loss, int pre, i
 	cfg.init_range = 0.5f;
 	cs_bert *m = cs_bert_new(&cfg, 11, NULL);
 	ck_assert_ptr_nonnull(m);
+	cs_bert_work *ws = cs_bert_work_new(NULL);
 	cs_bert_train *ts = cs_bert_train_new(m, 11, NULL);
-	ck_assert_ptr_nonnull(ts);
+	ck_assert(ws && ts);
 	/* the biases and LayerNorm parameters random too */
 	cs_nn_rng_seed(&rng, 12);
 	for (size_t i = 0; i < m->nparams; i++)
@@ -1032,12 +1034,12 @@ static void model_case_pre(int train, size_t L, int causal, int loss, int pre, i
 		ts->loss_kind = loss;
 		ts->gbce_beta = 0.6f;
 	}
-	struct model_ctx c = {m, ts, &b, train};
+	struct model_ctx c = {m, ws, ts, &b, train};
 
 	model_obj(&c);
-	ck_assert_int_eq(m->sampled, loss != CS_LOSS_FULL);
+	ck_assert_int_eq(ws->sampled, loss != CS_LOSS_FULL);
 	cs_bert_zero_grad(m, ts);
-	ck_assert_int_eq(cs_bert_backward(m, ts, NULL), 0);
+	ck_assert_int_eq(cs_bert_backward(m, ws, ts, NULL), 0);
 	/* pad and mask embeddings only reach the loss through their inputs */
 	float *g = ts->grads_memory, *p = m->params_memory;
 	char what[64];
@@ -1052,6 +1054,7 @@ static void model_case_pre(int train, size_t L, int causal, int loss, int pre, i
 	}
 	/* the output bias of pad and mask: no gradient */
 	ck_assert(ts->grads.out_b[0] == 0.0f && ts->grads.out_b[1] == 0.0f);
+	cs_bert_work_free(ws);
 	cs_bert_train_free(ts);
 	cs_bert_free(m);
 }
@@ -1090,8 +1093,9 @@ static void task_case_pre(int head, int pool, size_t NF, int combine, int train,
 	}
 	cs_bert *m = cs_bert_new(&cfg, 13, NULL);
 	ck_assert_ptr_nonnull(m);
+	cs_bert_work *ws = cs_bert_work_new(NULL);
 	cs_bert_train *ts = cs_bert_train_new(m, 13, NULL);
-	ck_assert_ptr_nonnull(ts);
+	ck_assert(ws && ts);
 	ts->pos_weight = 2.5f;
 	cs_nn_rng_seed(&rng, 14);
 	for (size_t i = 0; i < m->nparams; i++)
@@ -1114,11 +1118,11 @@ static void task_case_pre(int head, int pool, size_t NF, int combine, int train,
 	uint32_t ft[] = {2, 4, 3, 4, 2}; /* targets of the predicted input (VF 5 or 7) */
 	if (pred)
 		b.ftgt = ft;
-	struct model_ctx c = {m, ts, &b, train};
+	struct model_ctx c = {m, ws, ts, &b, train};
 
 	model_obj(&c);
 	cs_bert_zero_grad(m, ts);
-	ck_assert_int_eq(cs_bert_backward(m, ts, NULL), 0);
+	ck_assert_int_eq(cs_bert_backward(m, ws, ts, NULL), 0);
 	float *g = ts->grads_memory, *p = m->params_memory;
 	char what[96];
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
@@ -1131,6 +1135,7 @@ static void task_case_pre(int head, int pool, size_t NF, int combine, int train,
 		p += m->param_sizes[i];
 		g += m->param_sizes[i];
 	}
+	cs_bert_work_free(ws);
 	cs_bert_train_free(ts);
 	cs_bert_free(m);
 }
@@ -1203,8 +1208,9 @@ START_TEST(test_lazy_update)
 	cs_bert *a = cs_bert_new(&cfg, 21, NULL), *d = cs_bert_new(&cfg, 21, NULL);
 	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_nonnull(d);
+	cs_bert_work *ws = cs_bert_work_new(NULL);
 	cs_bert_train *ta = cs_bert_train_new(a, 21, NULL), *td = cs_bert_train_new(d, 21, NULL);
-	ck_assert(ta && td);
+	ck_assert(ws && ta && td);
 	size_t off[] = {0, 3, 5};
 	uint32_t tok[] = {3, 4, 5, 9, 10}, pos[] = {0, 1, 2, 0, 1};
 	size_t mpos[] = {0, 1, 2, 3, 4};
@@ -1224,8 +1230,8 @@ START_TEST(test_lazy_update)
 		cs_bert_train *t = k ? td : ta;
 		t->loss_kind = CS_LOSS_SAMPLED;
 		cs_bert_zero_grad(m, t);
-		ck_assert_int_eq(cs_bert_forward(m, t, &b, 1, NULL, NULL), 0);
-		ck_assert_int_eq(cs_bert_backward(m, t, NULL), 0);
+		ck_assert_int_eq(cs_bert_forward(m, ws, t, &b, 1, NULL, NULL), 0);
+		ck_assert_int_eq(cs_bert_backward(m, ws, t, NULL), 0);
 		cs_bert_update(m, t, &o, NULL);
 	}
 	for (size_t i = 0; i < a->nparams; i++)
@@ -1258,11 +1264,12 @@ START_TEST(test_lazy_update)
 		ck_assert(ta->grads.out_b[i] == 0.0f);
 	ck_assert_uint_eq(ta->nrows, 0);
 	/* a second step still runs and moves only its rows */
-	ck_assert_int_eq(cs_bert_forward(a, ta, &b, 1, NULL, NULL), 0);
+	ck_assert_int_eq(cs_bert_forward(a, ws, ta, &b, 1, NULL, NULL), 0);
 	cs_bert_zero_grad(a, ta);
-	ck_assert_int_eq(cs_bert_backward(a, ta, NULL), 0);
+	ck_assert_int_eq(cs_bert_backward(a, ws, ta, NULL), 0);
 	cs_bert_update(a, ta, &o, NULL);
 	ck_assert(a->params.wte[39 * 8] == w0[39 * 8]);
+	cs_bert_work_free(ws);
 	cs_bert_train_free(ta);
 	cs_bert_train_free(td);
 	cs_bert_free(a);

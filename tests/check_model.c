@@ -185,6 +185,7 @@ static int compare(const char *what, const float *got, const tensor *ref,
 /* The fixture's model and batch. */
 struct fix {
 	cs_bert *m;
+	cs_bert_work *ws;  /* its workspace */
 	cs_bert_train *ts; /* its training state */
 	cs_batch b;
 	size_t off[8], mpos[64];
@@ -236,8 +237,9 @@ static void fix_load(struct fix *f, const char *path)
 	}
 	f->m = cs_bert_new(&cfg, 1, NULL);
 	ck_assert_ptr_nonnull(f->m);
+	f->ws = cs_bert_work_new(NULL);
 	f->ts = cs_bert_train_new(f->m, 1, NULL);
-	ck_assert_ptr_nonnull(f->ts);
+	ck_assert(f->ws && f->ts);
 	f->ts->pos_weight = pos_weight;
 	if (obj) {
 		f->ts->loss_kind = (int)obj->data[1];
@@ -318,9 +320,10 @@ static void fix_setup(struct fix *f)
 	fix_load(f, FIXTURE);
 }
 
-/* Free the model of f and its training state. */
+/* Free the model of f, its workspace and training state. */
 static void fix_free(struct fix *f)
 {
+	cs_bert_work_free(f->ws);
 	cs_bert_train_free(f->ts);
 	cs_bert_free(f->m);
 }
@@ -372,23 +375,23 @@ static void against_torch(const char *path, int reference, int lazy)
 
 	if (sampled) {
 		const float *s;
-		ck_assert_int_eq(cs_bert_score(m, &f.b, &s, &err), 0);
+		ck_assert_int_eq(cs_bert_score(m, f.ws, &f.b, &s, &err), 0);
 		bad += compare_scores("logits", s, get("logits"), M, V, 1e-5);
 	}
 	/* the logits, kept; then the fast kernels take the tiled loss */
-	m->keep_logits = 1;
-	ck_assert_int_eq(cs_bert_forward(m, f.ts, &f.b, 0, &loss, &err), 0);
-	ck_assert_int_eq(m->sampled, sampled);
+	f.ws->keep_logits = 1;
+	ck_assert_int_eq(cs_bert_forward(m, f.ws, f.ts, &f.b, 0, &loss, &err), 0);
+	ck_assert_int_eq(f.ws->sampled, sampled);
 	if (!sampled)
-		bad += compare("logits", m->acts.logits, get("logits"), M * V, 1e-5);
+		bad += compare("logits", f.ws->acts.logits, get("logits"), M * V, 1e-5);
 	bad += compare("loss", &loss, get("loss"), 1, 1e-6);
-	m->keep_logits = reference;
-	ck_assert_int_eq(cs_bert_forward(m, f.ts, &f.b, 0, &loss, &err), 0);
-	ck_assert_int_eq(m->tiled, m->cfg.head == CS_HEAD_CLOZE && !reference && !sampled);
+	f.ws->keep_logits = reference;
+	ck_assert_int_eq(cs_bert_forward(m, f.ws, f.ts, &f.b, 0, &loss, &err), 0);
+	ck_assert_int_eq(f.ws->tiled, m->cfg.head == CS_HEAD_CLOZE && !reference && !sampled);
 	bad += compare("loss", &loss, get("loss"), 1, 1e-6);
-	bad += compare("hidden", cs_bert_hidden(m), get("hidden"), N * C, 1e-5);
+	bad += compare("hidden", cs_bert_hidden(m, f.ws), get("hidden"), N * C, 1e-5);
 	cs_bert_zero_grad(m, f.ts);
-	ck_assert_int_eq(cs_bert_backward(m, f.ts, &err), 0);
+	ck_assert_int_eq(cs_bert_backward(m, f.ws, f.ts, &err), 0);
 	char name[80];
 	const float *g = f.ts->grads_memory;
 	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
@@ -410,10 +413,10 @@ static void against_torch(const char *path, int reference, int lazy)
 	f.ts->lazy = lazy;
 	for (long s = 0; s < steps; s++) {
 		/* lazy steps note their rows in training forwards (no dropout here) */
-		ck_assert_int_eq(cs_bert_forward(m, f.ts, &f.b, lazy, &losses[s], &err),
+		ck_assert_int_eq(cs_bert_forward(m, f.ws, f.ts, &f.b, lazy, &losses[s], &err),
 				 0);
 		cs_bert_zero_grad(m, f.ts);
-		ck_assert_int_eq(cs_bert_backward(m, f.ts, &err), 0);
+		ck_assert_int_eq(cs_bert_backward(m, f.ws, f.ts, &err), 0);
 		float gnorm;
 		cs_bert_update(m, f.ts, &o, &gnorm);
 		if (s == 0) /* clipping must be active for this to test it */
@@ -514,7 +517,7 @@ START_TEST(test_score)
 	fix_setup(&f);
 	size_t V = f.m->cfg.V, M = f.b.M, C = f.m->cfg.C;
 	const float *s;
-	ck_assert_int_eq(cs_bert_score(f.m, &f.b, &s, NULL), 0);
+	ck_assert_int_eq(cs_bert_score(f.m, f.ws, &f.b, &s, NULL), 0);
 	const tensor *lg = get("logits");
 	for (size_t i = 0; i < M; i++)
 		for (size_t v = 0; v < V; v++) {
@@ -526,7 +529,7 @@ START_TEST(test_score)
 						       1e-4f);
 		}
 	const float *h;
-	ck_assert_int_eq(cs_bert_encode(f.m, &f.b, &h, NULL), 0);
+	ck_assert_int_eq(cs_bert_encode(f.m, f.ws, &f.b, &h, NULL), 0);
 	ck_assert_int_eq(compare("encode", h, get("hidden"),
 				 f.off[f.b.B] * C, 1e-5), 0);
 	fix_free(&f);
@@ -543,16 +546,16 @@ START_TEST(test_score_hidden)
 	fix_setup(&f);
 	size_t V = f.m->cfg.V, M = f.b.M, C = f.m->cfg.C;
 	const float *s, *h;
-	ck_assert_int_eq(cs_bert_score(f.m, &f.b, &s, NULL), 0);
+	ck_assert_int_eq(cs_bert_score(f.m, f.ws, &f.b, &s, NULL), 0);
 	float *full = malloc(M * C * sizeof *full), *sc = malloc(V * sizeof *sc);
-	memcpy(full, f.m->acts.hln, M * C * sizeof *full);
-	ck_assert_int_eq(cs_bert_score_hidden(f.m, &f.b, &h, NULL), 0);
+	memcpy(full, f.ws->acts.hln, M * C * sizeof *full);
+	ck_assert_int_eq(cs_bert_score_hidden(f.m, f.ws, &f.b, &h, NULL), 0);
 	for (size_t i = 0; i < M * C; i++)
 		ck_assert_float_eq_tol(h[i], full[i], 1e-5f);
 	cs_error err;
 	/* it stored no logits (and leaves no loss to go backward from) */
-	ck_assert_uint_eq(f.m->act_sizes[CS_BERT_NACTS - 1], 0);
-	ck_assert_int_eq(cs_bert_backward(f.m, f.ts, &err), -1);
+	ck_assert_uint_eq(f.ws->act_sizes[CS_BERT_NACTS - 1], 0);
+	ck_assert_int_eq(cs_bert_backward(f.m, f.ws, f.ts, &err), -1);
 	cs_scorer *sr = cs_scorer_new(f.m->params.wte, f.m->params.out_b, V, C, 2, "c", &err);
 	ck_assert_ptr_nonnull(sr);
 	const tensor *lg = get("logits");
@@ -592,10 +595,10 @@ START_TEST(test_causal)
 		const float *h;
 		f.m->cfg.causal = causal;
 		f.tok[t] = orig;
-		ck_assert_int_eq(cs_bert_encode(f.m, &f.b, &h, NULL), 0);
+		ck_assert_int_eq(cs_bert_encode(f.m, f.ws, &f.b, &h, NULL), 0);
 		memcpy(a, h, N * C * sizeof *a);
 		f.tok[t] = orig == 5 ? 6 : 5;
-		ck_assert_int_eq(cs_bert_encode(f.m, &f.b, &h, NULL), 0);
+		ck_assert_int_eq(cs_bert_encode(f.m, f.ws, &f.b, &h, NULL), 0);
 		for (size_t i = 0; i < N; i++) {
 			float d = 0.0f;
 			for (size_t c = 0; c < C; c++)
@@ -644,10 +647,10 @@ START_TEST(test_causal_score_hidden)
 	b.K = 0;
 	b.neg = NULL;
 	const float *s, *h;
-	ck_assert_int_eq(cs_bert_score(f.m, &b, &s, NULL), 0);
-	memcpy(full, f.m->acts.hln, M * C * sizeof *full);
-	ck_assert_int_eq(cs_bert_score_hidden(f.m, &b, &h, NULL), 0);
-	ck_assert_int_eq(compare("shortcut hidden", _i ? f.m->acts.hln : f.m->acts.hm, &ref,
+	ck_assert_int_eq(cs_bert_score(f.m, f.ws, &b, &s, NULL), 0);
+	memcpy(full, f.ws->acts.hln, M * C * sizeof *full);
+	ck_assert_int_eq(cs_bert_score_hidden(f.m, f.ws, &b, &h, NULL), 0);
+	ck_assert_int_eq(compare("shortcut hidden", _i ? f.ws->acts.hln : f.ws->acts.hm, &ref,
 				 M * C, 1e-5), 0);
 	for (size_t i = 0; i < M * C; i++)
 		ck_assert_float_eq_tol(h[i], full[i], 1e-5f);
@@ -677,14 +680,14 @@ START_TEST(test_packing)
 	fix_setup(&f);
 	size_t C = f.m->cfg.C, N = f.off[f.b.B];
 	const float *h;
-	ck_assert_int_eq(cs_bert_encode(f.m, &f.b, &h, NULL), 0);
+	ck_assert_int_eq(cs_bert_encode(f.m, f.ws, &f.b, &h, NULL), 0);
 	float *all = malloc(N * C * sizeof *all);
 	memcpy(all, h, N * C * sizeof *all);
 	for (size_t b = 0; b < f.b.B; b++) {
 		size_t off[2] = {0, f.off[b + 1] - f.off[b]};
 		cs_batch one = {.B = 1, .off = off, .tok = f.tok + f.off[b],
 				.pos = f.pos + f.off[b]};
-		ck_assert_int_eq(cs_bert_encode(f.m, &one, &h, NULL), 0);
+		ck_assert_int_eq(cs_bert_encode(f.m, f.ws, &one, &h, NULL), 0);
 		for (size_t i = 0; i < off[1] * C; i++)
 			ck_assert_float_eq_tol(h[i], all[f.off[b] * C + i],
 					       1e-5f);
@@ -695,17 +698,18 @@ START_TEST(test_packing)
 }
 END_TEST
 
-/* A model of cfg with weights from seed and its training state with the
- * dropout stream of seed. */
+/* A model of cfg with weights from seed, its workspace, and its training
+ * state with the dropout stream of seed. */
 typedef struct trained {
 	cs_bert *m;
+	cs_bert_work *ws;
 	cs_bert_train *ts;
 } trained;
 
 static trained trained_new(const cs_bert_config *cfg, uint64_t seed)
 {
-	trained tr = { cs_bert_new(cfg, seed, NULL), NULL };
-	ck_assert_ptr_nonnull(tr.m);
+	trained tr = { cs_bert_new(cfg, seed, NULL), cs_bert_work_new(NULL), NULL };
+	ck_assert(tr.m && tr.ws);
 	tr.ts = cs_bert_train_new(tr.m, seed, NULL);
 	ck_assert_ptr_nonnull(tr.ts);
 	return tr;
@@ -713,6 +717,7 @@ static trained trained_new(const cs_bert_config *cfg, uint64_t seed)
 
 static void trained_free(trained *tr)
 {
+	cs_bert_work_free(tr->ws);
 	cs_bert_train_free(tr->ts);
 	cs_bert_free(tr->m);
 }
@@ -735,10 +740,10 @@ START_TEST(test_dropout_seed)
 		memcpy(m->params_memory, f.m->params_memory,
 		       m->nparams * sizeof(float));
 		for (int s = 0; s < 2; s++)
-			ck_assert_int_eq(cs_bert_forward(m, tr.ts, &f.b, 1,
+			ck_assert_int_eq(cs_bert_forward(m, tr.ws, tr.ts, &f.b, 1,
 							 &loss[k][s], NULL), 0);
 		cs_bert_zero_grad(m, tr.ts);
-		ck_assert_int_eq(cs_bert_backward(m, tr.ts, NULL), 0);
+		ck_assert_int_eq(cs_bert_backward(m, tr.ws, tr.ts, NULL), 0);
 		n = m->nparams;
 		g[k] = malloc(n * sizeof(float));
 		memcpy(g[k], tr.ts->grads_memory, n * sizeof(float));
@@ -750,13 +755,13 @@ START_TEST(test_dropout_seed)
 	ck_assert(loss[0][0] != loss[2][0]);
 	/* eval mode has no dropout: equals the dropout-free model */
 	float l0, l1;
-	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, &l0, NULL), 0);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ws, f.ts, &f.b, 0, &l0, NULL), 0);
 	ck_assert_int_eq(compare("eval loss", &l0, get("loss"), 1, 1e-6), 0);
 	cfg.hidden_dropout = cfg.attn_dropout = 0.0f;
 	trained tr = trained_new(&cfg, 9);
 	cs_bert *m = tr.m;
 	memcpy(m->params_memory, f.m->params_memory, n * sizeof(float));
-	ck_assert_int_eq(cs_bert_forward(m, tr.ts, &f.b, 1, &l1, NULL), 0);
+	ck_assert_int_eq(cs_bert_forward(m, tr.ws, tr.ts, &f.b, 1, &l1, NULL), 0);
 	ck_assert_float_eq(l0, l1);
 	trained_free(&tr);
 	for (int k = 0; k < 3; k++)
@@ -803,10 +808,10 @@ static void shard_run(const struct fix *f, const cs_bert_config *cfg, int skew, 
 		tr.ts->shard.tok0 = t0 + (skew == 1);
 		tr.ts->shard.att0 = cs_attention_size(w->off, s0, NH);
 		tr.ts->shard.M = skew == 2 ? (double)M : (double)w->M;
-		ck_assert_int_eq(cs_bert_forward(m, tr.ts, &b, 1, NULL, NULL), 0);
-		*loss += m->loss;
+		ck_assert_int_eq(cs_bert_forward(m, tr.ws, tr.ts, &b, 1, NULL, NULL), 0);
+		*loss += tr.ws->loss;
 		if (M) /* as cs_train: a share without targets adds nothing */
-			ck_assert_int_eq(cs_bert_backward(m, tr.ts, NULL), 0);
+			ck_assert_int_eq(cs_bert_backward(m, tr.ws, tr.ts, NULL), 0);
 	}
 	memcpy(g, tr.ts->grads_memory, m->nparams * sizeof(float));
 	trained_free(&tr);
@@ -825,9 +830,9 @@ START_TEST(test_shards)
 	size_t n = m->nparams;
 	memcpy(m->params_memory, f.m->params_memory, n * sizeof(float));
 	float whole, *g = malloc(n * sizeof *g), *gs = malloc(n * sizeof *gs);
-	ck_assert_int_eq(cs_bert_forward(m, tr.ts, &f.b, 1, &whole, NULL), 0);
+	ck_assert_int_eq(cs_bert_forward(m, tr.ws, tr.ts, &f.b, 1, &whole, NULL), 0);
 	cs_bert_zero_grad(m, tr.ts);
-	ck_assert_int_eq(cs_bert_backward(m, tr.ts, NULL), 0);
+	ck_assert_int_eq(cs_bert_backward(m, tr.ws, tr.ts, NULL), 0);
 	memcpy(g, tr.ts->grads_memory, n * sizeof *g);
 	trained_free(&tr);
 	double top = 0, loss;
@@ -860,41 +865,41 @@ START_TEST(test_batch_errors)
 	fix_setup(&f);
 	cs_error err;
 	f.tok[2] = (uint32_t)f.m->cfg.V;
-	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ws, f.ts, &f.b, 0, NULL, &err), -1);
 	ck_assert_int_eq(err.code, CS_ERR_USAGE);
 	ck_assert_ptr_nonnull(strstr(err.msg, "item id"));
 	f.tok[2] = 3;
 	f.mtgt[0] = CS_ITEM_MASK;
-	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ws, f.ts, &f.b, 0, NULL, &err), -1);
 	ck_assert_ptr_nonnull(strstr(err.msg, "cannot be predicted"));
 	f.mtgt[0] = 3;
 	f.mpos[0] = f.off[f.b.B];
-	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ws, f.ts, &f.b, 0, NULL, &err), -1);
 	f.mpos[0] = 0;
 	f.pos[0] = (uint32_t)f.m->cfg.P;
-	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ws, f.ts, &f.b, 0, NULL, &err), -1);
 	f.pos[0] = 0;
 	/* negatives of the sampled losses: present and predictable */
 	uint32_t neg[] = {3, (uint32_t)f.m->cfg.V};
 	f.b.K = 2;
-	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ws, f.ts, &f.b, 0, NULL, &err), -1);
 	ck_assert_ptr_nonnull(strstr(err.msg, "lacks its 2 negatives"));
 	f.b.neg = neg;
-	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ws, f.ts, &f.b, 0, NULL, &err), -1);
 	ck_assert_ptr_nonnull(strstr(err.msg, "negative item"));
 	neg[1] = 4;
-	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, NULL, &err), 0);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ws, f.ts, &f.b, 0, NULL, &err), 0);
 	f.b.K = 0;
 	f.b.neg = NULL;
 	size_t off[] = {0, 0};
 	cs_batch empty = {.B = 1, .off = off, .tok = f.tok, .pos = f.pos};
-	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &empty, 0, NULL, &err), -1);
-	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &f.b, 0, NULL, &err), 0);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ws, f.ts, &empty, 0, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ws, f.ts, &f.b, 0, NULL, &err), 0);
 	/* backward needs targets */
 	cs_batch noT = f.b;
 	noT.mtgt = NULL;
-	ck_assert_int_eq(cs_bert_forward(f.m, f.ts, &noT, 0, NULL, &err), 0);
-	ck_assert_int_eq(cs_bert_backward(f.m, f.ts, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(f.m, f.ws, f.ts, &noT, 0, NULL, &err), 0);
+	ck_assert_int_eq(cs_bert_backward(f.m, f.ws, f.ts, &err), -1);
 	cs_bert_config bad = f.m->cfg;
 	bad.NH = 3;
 	ck_assert_ptr_null(cs_bert_new(&bad, 1, &err));
@@ -939,9 +944,9 @@ START_TEST(test_freeze)
 	for (int frozen = 1; frozen >= 0; frozen--) {
 		memcpy(before, m->params_memory, m->nparams * sizeof *before);
 		tr.ts->frozen = frozen;
-		ck_assert_int_eq(cs_bert_forward(m, tr.ts, &b, 1, NULL, NULL), 0);
+		ck_assert_int_eq(cs_bert_forward(m, tr.ws, tr.ts, &b, 1, NULL, NULL), 0);
 		cs_bert_zero_grad(m, tr.ts);
-		ck_assert_int_eq(cs_bert_backward(m, tr.ts, NULL), 0);
+		ck_assert_int_eq(cs_bert_backward(m, tr.ws, tr.ts, NULL), 0);
 		cs_bert_update(m, tr.ts, &o, NULL);
 		size_t p = 0;
 		for (int i = 0; i < CS_BERT_NPARAMS; i++) {
@@ -991,33 +996,33 @@ START_TEST(test_memory)
 	double train = cs_bert_mem_bytes(&cfg, 7, A, 2, 1), score = cs_bert_mem_bytes(&cfg, 7, A, 2, 0);
 	trained tr = trained_new(&cfg, 3);
 	cs_bert *m = tr.m;
-	ck_assert_int_eq(cs_bert_forward(m, tr.ts, &b, 1, NULL, NULL), 0);
-	ck_assert_int_eq(cs_bert_backward(m, tr.ts, NULL), 0);
+	ck_assert_int_eq(cs_bert_forward(m, tr.ws, tr.ts, &b, 1, NULL, NULL), 0);
+	ck_assert_int_eq(cs_bert_backward(m, tr.ws, tr.ts, NULL), 0);
 	/* training takes the tiled loss: no logits stored, its scratch instead */
-	ck_assert(m->tiled && m->act_sizes[CS_BERT_NACTS - 1] == 0);
-	ck_assert(train == 4.0 * (4.0 * (double)m->nparams + 2.0 * (double)m->nacts +
-				  (double)m->ce_cap));
+	ck_assert(tr.ws->tiled && tr.ws->act_sizes[CS_BERT_NACTS - 1] == 0);
+	ck_assert(train == 4.0 * (4.0 * (double)m->nparams + 2.0 * (double)tr.ws->nacts +
+				  (double)tr.ws->ce_cap));
 	/* scoring stores the logits (M = 2, V), and needs no training state */
-	ck_assert(score == 4.0 * ((double)m->nparams + (double)m->nacts + 2.0 * cfg.V));
+	ck_assert(score == 4.0 * ((double)m->nparams + (double)tr.ws->nacts + 2.0 * cfg.V));
 	trained_free(&tr);
 	/* exactly enough passes; a byte less is refused */
 	tr = trained_new(&cfg, 3);
 	m = tr.m;
-	m->mem_limit = train;
-	ck_assert_int_eq(cs_bert_forward(m, tr.ts, &b, 1, NULL, NULL), 0);
+	tr.ws->mem_limit = train;
+	ck_assert_int_eq(cs_bert_forward(m, tr.ws, tr.ts, &b, 1, NULL, NULL), 0);
 	trained_free(&tr);
 	tr = trained_new(&cfg, 3);
 	m = tr.m;
-	m->mem_limit = train - 1;
+	tr.ws->mem_limit = train - 1;
 	cs_error err;
-	ck_assert_int_eq(cs_bert_forward(m, tr.ts, &b, 1, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(m, tr.ws, tr.ts, &b, 1, NULL, &err), -1);
 	ck_assert_int_eq(err.code, CS_ERR_LIMIT);
-	ck_assert_ptr_null(m->acts_memory);
+	ck_assert_ptr_null(tr.ws->acts_memory);
 	ck_assert_msg(strstr(err.msg, "to train on batches of 2 sequences of up to 4 events "
 			     "(hidden 8, ff 16, layers 2, heads 2, max length 8, items 30)"),
 		      "%s", err.msg);
 	/* scoring needs no activation gradients */
-	ck_assert_int_eq(cs_bert_forward(m, tr.ts, &b, 0, NULL, &err), 0);
+	ck_assert_int_eq(cs_bert_forward(m, tr.ws, tr.ts, &b, 0, NULL, &err), 0);
 	trained_free(&tr);
 	/* a hostile config: 128 sequences of 65536 tokens need 10^17 bytes */
 	cfg.C = 4;
@@ -1061,14 +1066,14 @@ START_TEST(test_recommend_overflow)
 	size_t n[2];
 	cs_dataset d = { .n = 2, .off = off, .item = item };
 	cs_error err;
-	cs_recommender *r = cs_recommender_new(m, 2, "c", &err);
+	cs_recommender *r = cs_recommender_new(m, 2, "c", 0, &err);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(cs_recommender_run(r, &d, 0, 2, 5, 0, ids, vals, n, &err), 0);
 	ck_assert_uint_eq(n[0], 5);
 	cs_recommender_free(r);
 	for (size_t c = 0; c < cfg.C; c++)
 		m->params.wte[20 * cfg.C + c] = 3e38f;
-	r = cs_recommender_new(m, 2, "c", &err);
+	r = cs_recommender_new(m, 2, "c", 0, &err);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(cs_recommender_run(r, &d, 0, 2, 5, 0, ids, vals, n, &err), -1);
 	ck_assert_int_eq(err.code, CS_ERR_MODEL);
@@ -1080,41 +1085,39 @@ END_TEST
 
 /*
  * The training state (gradients, AdamW moments) is an object of its own,
- * which only training makes; a model sharing another's weights scores
- * exactly as it does, without copying them; a training forward needs a
- * training state; a recommender on two threads (sharing the weights)
+ * which only training makes; two workspaces over one model score exactly
+ * as one does, without copying its weights; a training forward needs a
+ * training state; a recommender on two threads (each its own workspace)
  * ranks as one does.
  */
 START_TEST(test_share)
 {
 	struct fix f;
 	fix_setup(&f);
-	cs_bert *m = f.m;
+	const cs_bert *m = f.m;
 	size_t M = f.b.M, C = m->cfg.C;
 	const float *h;
-	ck_assert_int_eq(cs_bert_score_hidden(m, &f.b, &h, NULL), 0);
+	ck_assert_int_eq(cs_bert_score_hidden(m, f.ws, &f.b, &h, NULL), 0);
 	float *want = malloc(M * C * sizeof *want);
 	memcpy(want, h, M * C * sizeof *want);
 	cs_error err;
-	cs_bert *s = cs_bert_share(m, &err);
+	cs_bert_work *s = cs_bert_work_new(&err);
 	ck_assert_ptr_nonnull(s);
-	ck_assert_ptr_eq(s->params_memory, m->params_memory);
-	ck_assert_ptr_eq(s->params.wte, m->params.wte);
-	ck_assert_int_eq(cs_bert_score_hidden(s, &f.b, &h, NULL), 0);
-	ck_assert_ptr_ne(h, m->acts.hln); /* its own activations */
+	ck_assert_int_eq(cs_bert_score_hidden(m, s, &f.b, &h, NULL), 0);
+	ck_assert_ptr_ne(h, f.ws->acts.hln); /* its own activations */
 	ck_assert_mem_eq(h, want, M * C * sizeof *want);
-	ck_assert_int_eq(cs_bert_forward(s, NULL, &f.b, 1, NULL, &err), -1);
+	ck_assert_int_eq(cs_bert_forward(m, s, NULL, &f.b, 1, NULL, &err), -1);
 	ck_assert_msg(strstr(err.msg, "needs a training state"), "%s", err.msg);
-	cs_bert_free(s);
+	cs_bert_work_free(s);
 	/* m's weights are still there; training state in the parameters' layout */
-	ck_assert_int_eq(cs_bert_score_hidden(m, &f.b, &h, NULL), 0);
+	ck_assert_int_eq(cs_bert_score_hidden(m, f.ws, &f.b, &h, NULL), 0);
 	ck_assert_mem_eq(h, want, M * C * sizeof *want);
 	cs_bert_train *t = f.ts;
 	ck_assert(t->grads_memory && t->m_memory && t->v_memory);
 	ck_assert_ptr_eq(t->grads.wte, t->grads_memory);
 	cs_bert_zero_grad(m, t);
-	ck_assert_int_eq(cs_bert_forward(m, t, &f.b, 1, NULL, NULL), 0);
-	ck_assert_int_eq(cs_bert_backward(m, t, NULL), 0);
+	ck_assert_int_eq(cs_bert_forward(m, f.ws, t, &f.b, 1, NULL, NULL), 0);
+	ck_assert_int_eq(cs_bert_backward(m, f.ws, t, NULL), 0);
 	cs_adamw o;
 	cs_adamw_default(&o);
 	cs_bert_update(f.m, t, &o, NULL);
@@ -1169,7 +1172,7 @@ START_TEST(test_recommend_threads)
 #ifdef _OPENMP
 		omp_set_num_threads(t + 1);
 #endif
-		cs_recommender *r = cs_recommender_new(m, NH, "c", &err);
+		cs_recommender *r = cs_recommender_new(m, NH, "c", 0, &err);
 		ck_assert_ptr_nonnull(r);
 		ck_assert_int_eq(cs_recommender_run(r, &d, 0, NH, K, 0, ids[t], vals[t], n[t],
 						    &err), 0);
@@ -1228,9 +1231,9 @@ START_TEST(test_training)
 		cs_batch bt = {.B = B, .off = off, .tok = tok, .pos = pos,
 			       .M = M, .mpos = mpos, .mtgt = mtgt};
 		float loss;
-		ck_assert_int_eq(cs_bert_forward(m, tr.ts, &bt, 1, &loss, NULL), 0);
+		ck_assert_int_eq(cs_bert_forward(m, tr.ws, tr.ts, &bt, 1, &loss, NULL), 0);
 		cs_bert_zero_grad(m, tr.ts);
-		ck_assert_int_eq(cs_bert_backward(m, tr.ts, NULL), 0);
+		ck_assert_int_eq(cs_bert_backward(m, tr.ws, tr.ts, NULL), 0);
 		cs_bert_update(m, tr.ts, &o, NULL);
 		if (step < 5)
 			first += loss / 5;

@@ -453,6 +453,8 @@ START_TEST(test_evaluate)
 	cs_error err;
 	cs_bert *m = cs_bert_new(&cfg, 3, &err);
 	ck_assert_ptr_nonnull(m);
+	cs_bert_work *ws = cs_bert_work_new(&err);
+	ck_assert_ptr_nonnull(ws);
 	size_t V = cfg.V, C = cfg.C, N = 70;
 	/* twin items: exact ties */
 	for (size_t j = 10; j < 20; j++) {
@@ -490,7 +492,7 @@ START_TEST(test_evaluate)
 		o.negatives = v == 3 ? 70 : 20; /* 70: more than there are to draw */
 		o.popular = v != 1;
 		cs_eval_result res;
-		ck_assert_int_eq(cs_evaluate(m, &d, &o, &res, &err), 0);
+		ck_assert_int_eq(cs_evaluate(m, ws, &d, &o, &res, &err), 0);
 		/* the reference, history by history */
 		cs_metrics full, samp;
 		cs_metrics_init(&full, o.ks, o.nk);
@@ -508,7 +510,7 @@ START_TEST(test_evaluate)
 		for (size_t i = 0; i < N; i++) {
 			const float *h;
 			const cs_batch *b = cs_batcher_fill(&bt, &d, NULL, i, 1);
-			ck_assert_int_eq(cs_bert_score_hidden(m, b, &h, &err), 0);
+			ck_assert_int_eq(cs_bert_score_hidden(m, ws, b, &h, &err), 0);
 			cs_scorer_scores(sc, h, score);
 			uint32_t t = target[i];
 			if (t < CS_ITEM_FIRST) {
@@ -545,6 +547,7 @@ START_TEST(test_evaluate)
 	free(score);
 	cs_scorer_free(sc);
 	cs_batcher_free(&bt);
+	cs_bert_work_free(ws);
 	cs_bert_free(m);
 }
 END_TEST
@@ -563,6 +566,8 @@ START_TEST(test_recommender)
 	cs_error err;
 	cs_bert *m = cs_bert_new(&cfg, 5, &err);
 	ck_assert_ptr_nonnull(m);
+	cs_bert_work *ws = cs_bert_work_new(&err);
+	ck_assert_ptr_nonnull(ws);
 	cs_nn_rng r;
 	cs_nn_rng_seed(&r, 9);
 	size_t B = 11, k = 6, V = cfg.V;
@@ -586,7 +591,7 @@ START_TEST(test_recommender)
 #ifdef _OPENMP
 			omp_set_num_threads(threads);
 #endif
-			cs_recommender *rc = cs_recommender_new(m, 8, NULL, &err);
+			cs_recommender *rc = cs_recommender_new(m, 8, NULL, 0, &err);
 			ck_assert_ptr_nonnull(rc);
 			ck_assert_int_eq(cs_recommender_run(rc, &d, 0, 8, k, ex, ids, vals, n, &err), 0);
 			ck_assert_int_eq(cs_recommender_run(rc, &d, 8, 3, k, ex, ids + 8 * k,
@@ -596,7 +601,7 @@ START_TEST(test_recommender)
 			for (size_t i = 0; i < B; i++) {
 				const float *sc;
 				const cs_batch *b = cs_batcher_fill(&bt, &d, NULL, i, 1);
-				ck_assert_int_eq(cs_bert_score(m, b, &sc, &err), 0);
+				ck_assert_int_eq(cs_bert_score(m, ws, b, &sc, &err), 0);
 				uint32_t stamp = (uint32_t)(1 + i + 100 * (size_t)threads + 1000 * ex);
 				for (size_t j = off[i]; j < off[i + 1]; j++)
 					excl[item[j]] = stamp;
@@ -610,6 +615,7 @@ START_TEST(test_recommender)
 			}
 		}
 	cs_batcher_free(&bt);
+	cs_bert_work_free(ws);
 	cs_bert_free(m);
 }
 END_TEST

@@ -374,10 +374,10 @@ static size_t act_sizes(const cs_bert_config *cfg, size_t N, size_t A,
 	return n;
 }
 
-static void act_views(cs_bert_acts *a, float *mem,
-		      const size_t s[CS_BERT_NACTS])
+/* The fields of a, in buffer order (act_sizes'). */
+static void act_fields(cs_bert_acts *a, float **ptr[CS_BERT_NACTS])
 {
-	float **ptr[CS_BERT_NACTS] = {
+	float **f[CS_BERT_NACTS] = {
 		&a->emb, &a->embln, &a->embln_mean, &a->embln_rstd, &a->embm,
 		&a->x0, &a->qkv, &a->att, &a->attm, &a->attd, &a->atty,
 		&a->proj, &a->projm, &a->res1, &a->ln1, &a->ln1_mean,
@@ -387,6 +387,14 @@ static void act_views(cs_bert_acts *a, float *mem,
 		&a->ecat, &a->flse, &a->flogits, &a->fln, &a->fln_mean,
 		&a->fln_rstd, &a->logits,
 	};
+	memcpy(ptr, f, sizeof f);
+}
+
+static void act_views(cs_bert_acts *a, float *mem,
+		      const size_t s[CS_BERT_NACTS])
+{
+	float **ptr[CS_BERT_NACTS];
+	act_fields(a, ptr);
 	for (int i = 0; i < CS_BERT_NACTS; i++) {
 		*ptr[i] = mem;
 		mem += s[i];
@@ -1134,7 +1142,7 @@ static void prenorm_block_backward(const cs_bert *m, cs_bert_work *w, cs_bert_tr
 	for (size_t i = 0; i < NC; i++)
 		dres1[i] += dres2[i];
 	cs_dropout_backward(d->fc2 + l * NC, dres2, a->fc2m + l * NC, NC);
-	cs_linear_backward(d->fch_gelu + l * N * FF, g->fc2_w + l * C * FF, g->fc2_b + l * C,
+	cs_linear_backward_set(d->fch_gelu + l * N * FF, g->fc2_w + l * C * FF, g->fc2_b + l * C,
 			   d->fc2 + l * NC, a->fch_gelu + l * N * FF, p->fc2_w + l * C * FF,
 			   N, FF, C);
 	cs_gelu_backward(d->fch + l * N * FF, a->fch + l * N * FF, d->fch_gelu + l * N * FF,
@@ -1148,7 +1156,7 @@ static void prenorm_block_backward(const cs_bert *m, cs_bert_work *w, cs_bert_tr
 	for (size_t i = 0; i < NC; i++)
 		dx[i] += dres1[i];
 	cs_dropout_backward(d->proj + l * NC, dres1, a->projm + l * NC, NC);
-	cs_linear_backward(d->atty + l * NC, g->proj_w + l * C * C, g->proj_b + l * C,
+	cs_linear_backward_set(d->atty + l * NC, g->proj_w + l * C * C, g->proj_b + l * C,
 			   d->proj + l * NC, a->atty + l * NC, p->proj_w + l * C * C, N, C, C);
 	cs_attention_backward(d->qkv + l * 3 * NC, d->att + l * A, d->atty + l * NC,
 			      a->qkv + l * 3 * NC, a->att + l * A, a->attd + l * A,
@@ -1183,16 +1191,28 @@ int cs_bert_backward(const cs_bert *m, cs_bert_work *w, cs_bert_train *t, cs_err
 	}
 	act_views(&w->dacts, w->dacts_memory, w->act_sizes);
 	/*
-	 * everything but the logits, which the loss overwrites, and the
-	 * attention weights' three (L, A) arrays: the first is the backward
-	 * pass's scratch, written before it is read, the other two unused
+	 * Zero the gradients that are added to, not those written whole
+	 * before they are read: the logits' (the loss), the attention
+	 * weights' three (the first is the backward pass's scratch, the
+	 * others unused), and those whose one source writes them (dropout,
+	 * GELU, attention and the _set linear backward): six of every
+	 * block's ten C-or-wider arrays, two of them FF wide, which were
+	 * most of the bytes zeroed.
 	 */
 	{
-		float *d0 = w->dacts_memory;
-		size_t att = (size_t)(w->dacts.att - d0), after = (size_t)(w->dacts.atty - d0);
-		memset(d0, 0, att * sizeof(float));
-		memset(d0 + after, 0, (w->nacts - w->act_sizes[CS_BERT_NACTS - 1] - after) *
-		       sizeof(float));
+		cs_bert_acts *d = &w->dacts;
+		float **f[CS_BERT_NACTS];
+		float **written[] = { &d->embln, &d->qkv, &d->att, &d->attm, &d->attd,
+				      &d->atty, &d->proj, &d->fch, &d->fch_gelu, &d->fc2,
+				      &d->logits };
+		act_fields(d, f);
+		for (int i = 0; i < CS_BERT_NACTS; i++) {
+			size_t k = 0, n = sizeof written / sizeof *written;
+			while (k < n && written[k] != f[i])
+				k++;
+			if (k == n)
+				memset(*f[i], 0, w->act_sizes[i] * sizeof(float));
+		}
 	}
 
 	const cs_bert_params *p = &m->params;
@@ -1267,7 +1287,7 @@ blocks:
 			dln1[i] += dres2[i];
 		cs_dropout_backward(d->fc2 + l * NC, dres2, a->fc2m + l * NC,
 				    NC);
-		cs_linear_backward(d->fch_gelu + l * N * FF, g->fc2_w + l * C * FF,
+		cs_linear_backward_set(d->fch_gelu + l * N * FF, g->fc2_w + l * C * FF,
 				   g->fc2_b + l * C, d->fc2 + l * NC,
 				   a->fch_gelu + l * N * FF,
 				   p->fc2_w + l * C * FF, N, FF, C);
@@ -1284,7 +1304,7 @@ blocks:
 			dx[i] += dres1[i];
 		cs_dropout_backward(d->proj + l * NC, dres1, a->projm + l * NC,
 				    NC);
-		cs_linear_backward(d->atty + l * NC, g->proj_w + l * C * C,
+		cs_linear_backward_set(d->atty + l * NC, g->proj_w + l * C * C,
 				   g->proj_b + l * C, d->proj + l * NC,
 				   a->atty + l * NC, p->proj_w + l * C * C, N,
 				   C, C);

@@ -300,18 +300,33 @@ void cs_linear_forward(float *out, const float *inp, const float *w,
 		 OC);
 }
 
-void cs_linear_backward(float *dinp, float *dw, float *db, const float *dout,
-			const float *inp, const float *w, size_t N, size_t C,
-			size_t OC)
+/* beta 1: dinp is added to; 0: written */
+static void linear_backward(float *dinp, float *dw, float *db, const float *dout,
+			    const float *inp, const float *w, size_t N, size_t C,
+			    size_t OC, float beta)
 {
 	/* dinp (N, C) += dout (N, OC) @ w (OC, C) */
 	if (dinp)
-		cs_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C);
+		cs_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, beta, dinp, C);
 	/* dw (OC, C) += dout^T (OC, N) @ inp (N, C) */
 	if (dw)
 		cs_sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
 	if (db)
 		colsums(NULL, db, dout, NULL, NULL, NULL, N, OC);
+}
+
+void cs_linear_backward(float *dinp, float *dw, float *db, const float *dout,
+			const float *inp, const float *w, size_t N, size_t C,
+			size_t OC)
+{
+	linear_backward(dinp, dw, db, dout, inp, w, N, C, OC, 1.0f);
+}
+
+void cs_linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
+			    const float *inp, const float *w, size_t N, size_t C,
+			    size_t OC)
+{
+	linear_backward(dinp, dw, db, dout, inp, w, N, C, OC, 0.0f);
 }
 
 /* ------------------------------------------------------------ attention */
@@ -480,6 +495,11 @@ static void att_bwd_block(float *dqkv, float *datt, const float *dout,
 	const float *a = att + ao, *ad = attd + ao, *m = attm + ao;
 	float *da = datt + ao;
 	size_t rb = causal ? ATT_RB : T;
+	/* dqkv is written, not added to: this head's columns of the
+	 * sequence's rows zeroed here, while they are about to be used */
+	for (size_t i = 0; i < T; i++)
+		for (size_t j = 0; j < 3; j++)
+			memset(dQ + i * C3 + j * C, 0, hs * sizeof *dQ);
 	for (size_t i0 = 0; i0 < T; i0 += rb) {
 		size_t i1 = T - i0 < rb ? T : i0 + rb, w = causal ? i1 : T, r = i1 - i0;
 		/* d attd (r, w) = dY (r, hs) @ V (w, hs)^T */
@@ -561,7 +581,7 @@ void cs_dropout_forward(float *out, float *mask, const float *inp, size_t n,
 void cs_dropout_backward(float *dinp, const float *dout, const float *mask,
 			 size_t n)
 {
-	PAR_FOR(n, i0, i1, for (size_t i = i0; i < i1; i++) dinp[i] += dout[i] * mask[i]);
+	PAR_FOR(n, i0, i1, for (size_t i = i0; i < i1; i++) dinp[i] = dout[i] * mask[i]);
 }
 
 /* ------------------------------------------------------------ residual */

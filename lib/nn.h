@@ -54,6 +54,11 @@ void cs_linear_forward(float *out, const float *inp, const float *w,
 void cs_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 			const float *inp, const float *w, size_t N, size_t C,
 			size_t OC);
+/* The same with dinp written (=), not added to: for a gradient that has
+ * no other source, so that nobody need zero it first. */
+void cs_linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
+			    const float *inp, const float *w, size_t N, size_t C,
+			    size_t OC);
 
 /*
  * Multi-head self-attention over packed sequences: token i of sequence b
@@ -91,7 +96,8 @@ void cs_attention_forward(float *out, float *att, float *attd, float *attm,
 void cs_attention_forward_at(float *out, float *w, const float *qkv, const size_t *off,
 			     size_t B, const size_t *mpos, size_t M, size_t C, size_t NH,
 			     int causal);
-/* datt (A) is scratch (overwritten); causal as given to the forward pass. */
+/* dqkv (N, 3C) is written, not added to; datt (A) is scratch (overwritten);
+ * causal as given to the forward pass. */
 void cs_attention_backward(float *dqkv, float *datt, const float *dout,
 			   const float *qkv, const float *att,
 			   const float *attd, const float *attm,
@@ -104,6 +110,7 @@ size_t cs_attention_size(const size_t *off, size_t B, size_t NH);
  * gelu(approximate='tanh')): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
  */
 void cs_gelu_forward(float *out, const float *inp, size_t n);
+/* dinp (n) written, not added to. */
 void cs_gelu_backward(float *dinp, const float *inp, const float *dout,
 		      size_t n);
 
@@ -113,6 +120,7 @@ void cs_gelu_backward(float *dinp, const float *inp, const float *dout,
  */
 void cs_dropout_forward(float *out, float *mask, const float *inp, size_t n,
 			float p, cs_nn_rng *rng);
+/* dinp (n) = dout * mask: written, not added to. */
 void cs_dropout_backward(float *dinp, const float *dout, const float *mask,
 			 size_t n);
 

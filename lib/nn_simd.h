@@ -105,19 +105,19 @@ SIMD_ATTR static void K(gelu_fwd)(float *out, const float *inp, size_t n)
 	}
 }
 
+/* dinp (n) = gelu'(inp) dout: written, not added to */
 SIMD_ATTR static void K(gelu_bwd)(float *dinp, const float *inp,
 				  const float *dout, size_t n)
 {
 	size_t i = 0;
 	for (; i + W <= n; i += W)
-		K(storev)(dinp + i, K(loadv)(dinp + i) +
-			  K(dgeluv)(K(loadv)(inp + i)) * K(loadv)(dout + i));
+		K(storev)(dinp + i, K(dgeluv)(K(loadv)(inp + i)) * K(loadv)(dout + i));
 	if (i < n) {
 		float buf[W] = {0};
 		memcpy(buf, inp + i, (n - i) * sizeof *inp);
 		K(storev)(buf, K(dgeluv)(K(loadv)(buf)));
 		for (size_t j = 0; i + j < n; j++)
-			dinp[i + j] += buf[j] * dout[i + j];
+			dinp[i + j] = buf[j] * dout[i + j];
 	}
 }
 

@@ -209,6 +209,11 @@ START_TEST(test_linear)
 			1e-3, 1e-4, 10000);
 	bad += fd_check("linear db", lin_obj, &c, c.b, db, c.OC, 1e-2f, 1e-3,
 			1e-4, 10000);
+	/* the _set form writes dinp, whatever it held */
+	float *dinp2 = randv(c.N * c.C, 5.0f);
+	cs_linear_backward_set(dinp2, NULL, NULL, c.R, c.inp, c.w, c.N, c.C, c.OC);
+	bad += fd_check("linear dinp (set)", lin_obj, &c, c.inp, dinp2,
+			c.N * c.C, 1e-2f, 1e-3, 1e-4, 10000);
 	ck_assert_int_eq(bad, 0);
 
 	/* the checker itself must catch a wrong gradient */
@@ -345,7 +350,7 @@ static void attention_case(float p, int causal, int *bad)
 	c.att = zerov(c.A);
 	c.attd = zerov(c.A);
 	c.attm = zerov(c.A);
-	float *dqkv = zerov(c.N * 3 * c.C), *datt = zerov(c.A);
+	float *dqkv = randv(c.N * 3 * c.C, 5.0f), *datt = zerov(c.A); /* written, not added to */
 	att_obj(&c);
 	cs_attention_backward(dqkv, datt, c.R, c.qkv, c.att, c.attd, c.attm,
 			      off, c.B, c.C, c.NH, c.causal);
@@ -519,7 +524,7 @@ START_TEST(test_gelu_dropout)
 	c.R = randv(c.n, 1.0f);
 	c.out = zerov(c.n);
 	c.mask = zerov(c.n);
-	float *d = zerov(c.n);
+	float *d = randv(c.n, 5.0f); /* the backward passes write d, not add to it */
 	int bad = 0;
 
 	ew_obj(&c);
@@ -534,7 +539,8 @@ START_TEST(test_gelu_dropout)
 			10000);
 
 	c.kind = 1;
-	memset(d, 0, c.n * sizeof *d);
+	for (size_t i = 0; i < c.n; i++)
+		d[i] = 5.0f;
 	ew_obj(&c);
 	size_t zeros = 0;
 	for (size_t i = 0; i < c.n; i++)

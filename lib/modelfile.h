@@ -5,14 +5,16 @@
  *
  *   "CSMF" u32 version u32 nmeta { u16 klen key u32 vlen val }
  *   u32 ntensors { u16 nlen name u64 count f32[count] }
- *   u64 checksum (cs_hash64 of every byte before it)
+ *   u64 checksum (of every byte before it: XXH64 with seed 0; in version 1
+ *                 files, which are still read, 64-bit FNV-1a)
  */
 #ifndef CS_MODELFILE_H
 #define CS_MODELFILE_H
 
 #include "cs.h"
 
-#define CS_MODELFILE_VERSION 1
+/* 2: the checksum is XXH64 (1: FNV-1a, read still) */
+#define CS_MODELFILE_VERSION 2
 #define CS_MODELFILE_MAX_TENSORS 4096
 
 typedef struct cs_tensor {
@@ -60,5 +62,7 @@ void cs_tensor_get(const cs_tensor *t, float *dst);
 uint64_t cs_tensor_first_nonfinite(const cs_tensor *t);
 /* Value i of t. */
 float cs_tensor_at(const cs_tensor *t, uint64_t i);
+/* The checksum a file of this version holds for its bytes p[0, n). */
+uint64_t cs_modelfile_checksum(uint32_t version, const void *p, size_t n);
 
 #endif

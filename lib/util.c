@@ -50,6 +50,138 @@ uint64_t cs_hash64(const void *p, size_t n, uint64_t h)
 	return h;
 }
 
+/* ------------------------------------------------------------ XXH64 */
+
+#define XP1 0x9E3779B185EBCA87ULL
+#define XP2 0xC2B2AE3D27D4EB4FULL
+#define XP3 0x165667B19E3779F9ULL
+#define XP4 0x85EBCA77C2B2AE63ULL
+#define XP5 0x27D4EB2F165667C5ULL
+
+static inline uint64_t rotl64(uint64_t x, int r) { return x << r | x >> (64 - r); }
+
+/* Little-endian loads at any alignment (one mov on x86). */
+static inline uint64_t le64(const unsigned char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint32_t le32(const unsigned char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static inline uint64_t xround(uint64_t acc, uint64_t in)
+{
+	acc += in * XP2;
+	return rotl64(acc, 31) * XP1;
+}
+
+static inline uint64_t xmerge(uint64_t h, uint64_t v)
+{
+	h ^= xround(0, v);
+	return h * XP1 + XP4;
+}
+
+/* The 32-byte stripes of p[0, n & ~31) into the four lanes; returns the bytes taken. */
+static size_t xstripes(uint64_t v[4], const unsigned char *p, size_t n)
+{
+	uint64_t a = v[0], b = v[1], c = v[2], d = v[3];
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32) {
+		a = xround(a, le64(p + i));
+		b = xround(b, le64(p + i + 8));
+		c = xround(c, le64(p + i + 16));
+		d = xround(d, le64(p + i + 24));
+	}
+	v[0] = a, v[1] = b, v[2] = c, v[3] = d;
+	return i;
+}
+
+/* The tail (fewer than 32 bytes) and the final mix. */
+static uint64_t xfinish(uint64_t h, const unsigned char *p, size_t n)
+{
+	for (; n >= 8; p += 8, n -= 8) {
+		h ^= xround(0, le64(p));
+		h = rotl64(h, 27) * XP1 + XP4;
+	}
+	if (n >= 4) {
+		h ^= (uint64_t)le32(p) * XP1;
+		h = rotl64(h, 23) * XP2 + XP3;
+		p += 4, n -= 4;
+	}
+	for (; n; p++, n--) {
+		h ^= *p * XP5;
+		h = rotl64(h, 11) * XP1;
+	}
+	h ^= h >> 33;
+	h *= XP2;
+	h ^= h >> 29;
+	h *= XP3;
+	return h ^ h >> 32;
+}
+
+static uint64_t xlanes(const uint64_t v[4])
+{
+	uint64_t h = rotl64(v[0], 1) + rotl64(v[1], 7) + rotl64(v[2], 12) + rotl64(v[3], 18);
+	for (int i = 0; i < 4; i++)
+		h = xmerge(h, v[i]);
+	return h;
+}
+
+void cs_xxh64_init(cs_xxh64_state *s, uint64_t seed)
+{
+	memset(s, 0, sizeof *s);
+	s->seed = seed;
+	s->v[0] = seed + XP1 + XP2;
+	s->v[1] = seed + XP2;
+	s->v[2] = seed;
+	s->v[3] = seed - XP1;
+}
+
+void cs_xxh64_update(cs_xxh64_state *s, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	s->total += n;
+	if (s->nbuf + n < 32) {
+		if (n)
+			memcpy(s->buf + s->nbuf, b, n);
+		s->nbuf += n;
+		return;
+	}
+	if (s->nbuf) { /* fill the pending stripe first */
+		size_t k = 32 - s->nbuf;
+		memcpy(s->buf + s->nbuf, b, k);
+		xstripes(s->v, s->buf, 32);
+		b += k, n -= k;
+		s->nbuf = 0;
+	}
+	size_t done = xstripes(s->v, b, n);
+	s->nbuf = n - done;
+	if (s->nbuf)
+		memcpy(s->buf, b + done, s->nbuf);
+}
+
+uint64_t cs_xxh64_digest(const cs_xxh64_state *s)
+{
+	uint64_t h = s->total >= 32 ? xlanes(s->v) : s->seed + XP5;
+	return xfinish(h + s->total, s->buf, s->nbuf);
+}
+
+uint64_t cs_xxh64(const void *p, size_t n, uint64_t seed)
+{
+	cs_xxh64_state s;
+	cs_xxh64_init(&s, seed);
+	const unsigned char *b = p;
+	size_t done = xstripes(s.v, b, n);
+	uint64_t h = n >= 32 ? xlanes(s.v) : seed + XP5;
+	return xfinish(h + n, b + done, n - done);
+}
+
 struct cs_lines {
 	int fd, eof;
 	char *name;

@@ -196,6 +196,57 @@ def _fnv1a(b, h=0xCBF29CE484222325):
     return h
 
 
+_M64 = 0xFFFFFFFFFFFFFFFF
+_P1, _P2, _P3, _P4, _P5 = (0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+                           0x85EBCA77C2B2AE63, 0x27D4EB2F165667C5)
+
+
+def _rotl(x, r):
+    return ((x << r) | (x >> (64 - r))) & _M64
+
+
+def _xround(acc, v):
+    return _rotl((acc + v * _P2) & _M64, 31) * _P1 & _M64
+
+
+def xxh64(b, seed=0):
+    """XXH64 of the bytes b (xxHash's 64-bit hash)."""
+    n, i = len(b), 0
+    if n >= 32:
+        v = [(seed + _P1 + _P2) & _M64, (seed + _P2) & _M64, seed, (seed - _P1) & _M64]
+        for a, c, d, e in struct.iter_unpack("<4Q", b[:n - n % 32]):
+            v = [_xround(v[0], a), _xround(v[1], c), _xround(v[2], d), _xround(v[3], e)]
+        i = n - n % 32
+        h = (_rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)) & _M64
+        for x in v:
+            h = ((h ^ _xround(0, x)) * _P1 + _P4) & _M64
+    else:
+        h = (seed + _P5) & _M64
+    h = (h + n) & _M64
+    while i + 8 <= n:
+        (k,) = struct.unpack_from("<Q", b, i)
+        h = (_rotl(h ^ _xround(0, k), 27) * _P1 + _P4) & _M64
+        i += 8
+    if i + 4 <= n:
+        (k,) = struct.unpack_from("<I", b, i)
+        h = (_rotl(h ^ (k * _P1 & _M64), 23) * _P2 + _P3) & _M64
+        i += 4
+    for c in b[i:]:
+        h = _rotl(h ^ (c * _P5 & _M64), 11) * _P1 & _M64
+    h = (h ^ (h >> 33)) * _P2 & _M64
+    h = (h ^ (h >> 29)) * _P3 & _M64
+    return h ^ (h >> 32)
+
+
+MODEL_VERSION = 2
+
+
+def model_checksum(version, b):
+    """The checksum a model file of this version holds for its bytes b (all but the last 8):
+    XXH64 from version 2 on, FNV-1a in version 1 (cs-formats(5))."""
+    return xxh64(b) if version >= 2 else _fnv1a(b)
+
+
 def _shaped(name, values, meta):
     """values as a numpy array of the shape in meta["shape.NAME"] (a list without numpy)."""
     try:
@@ -214,12 +265,13 @@ def read_model(path):
     if len(data) < 16 or data[:4] != b"CSMF":
         raise FormatError("%s: not a model file" % path)
     (stored,) = struct.unpack_from("<Q", data, len(data) - 8)
-    if _fnv1a(data[:-8]) != stored:
+    (version,) = struct.unpack_from("<I", data, 4)
+    if version > MODEL_VERSION:
+        raise FormatError("%s: model file version %d is newer than %d: upgrade"
+                          % (path, version, MODEL_VERSION))
+    if model_checksum(version, data[:-8]) != stored:
         raise FormatError("%s: checksum mismatch (corrupt or truncated)" % path)
-    r = _Reader(_Bytes(data[4:-8]), path)
-    (version,) = r.unpack("<I")
-    if version > 1:
-        raise FormatError("%s: model file version %d is newer than 1: upgrade" % (path, version))
+    r = _Reader(_Bytes(data[8:-8]), path)
     (nmeta,) = r.unpack("<I")
     meta = {}
     for _ in range(nmeta):

@@ -1300,6 +1300,120 @@ START_TEST(test_modelfile_read)
 }
 END_TEST
 
+/* The bytes of a file (*n of them). */
+static unsigned char *slurp_file(const char *path, size_t *n)
+{
+	FILE *fp = fopen(path, "rb");
+	ck_assert_ptr_nonnull(fp);
+	fseek(fp, 0, SEEK_END);
+	long len = ftell(fp);
+	rewind(fp);
+	unsigned char *b = malloc((size_t)len);
+	ck_assert(fread(b, 1, (size_t)len, fp) == (size_t)len);
+	fclose(fp);
+	*n = (size_t)len;
+	return b;
+}
+
+static void spill_file(const char *path, const unsigned char *b, size_t n)
+{
+	FILE *fp = fopen(path, "wb");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert(fwrite(b, 1, n, fp) == n);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+/* The model of a file, read through the file's image, or NULL with err. */
+static cs_bert *load_model(const char *path, cs_error *err)
+{
+	cs_modelfile *mf = cs_modelfile_open(path, err);
+	if (!mf)
+		return NULL;
+	uint64_t fp;
+	cs_bert *b = cs_bert_from_file(mf, path, &fp, err);
+	cs_modelfile_free(mf);
+	return b;
+}
+
+/*
+ * Files are written in version 2, checksummed with XXH64; a version 1 file
+ * (the same bytes, FNV-1a's checksum: every file written before) loads as
+ * before, into the same model. A flipped byte in either is refused as a
+ * checksum mismatch, as is either version under the other's checksum.
+ */
+START_TEST(test_modelfile_versions)
+{
+	cs_bert_config cfg;
+	cs_bert_config_default(&cfg, 40);
+	cfg.C = 8;
+	cfg.NH = 2;
+	cfg.FF = 16;
+	cfg.P = 8;
+	cs_error err;
+	cs_bert *m = cs_bert_new(&cfg, 11, &err);
+	ck_assert_ptr_nonnull(m);
+	char path[] = "/tmp/cs-check-model.XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	cs_modelfile *w = cs_bert_to_file(m, NULL, 42, 0, &err);
+	ck_assert_int_eq(cs_modelfile_write(w, path, &err), 0);
+	cs_modelfile_free(w);
+	size_t n;
+	unsigned char *b = slurp_file(path, &n);
+	uint32_t version;
+	uint64_t sum, fnv = cs_hash64(b, n - 8, CS_HASH64_INIT), xxh = cs_xxh64(b, n - 8, 0);
+	memcpy(&version, b + 4, 4);
+	memcpy(&sum, b + n - 8, 8);
+	ck_assert_uint_eq(version, 2);
+	ck_assert(CS_MODELFILE_VERSION == 2);
+	ck_assert(sum == xxh && sum != fnv);
+	ck_assert(cs_modelfile_checksum(2, b, n - 8) == xxh);
+	ck_assert(cs_modelfile_checksum(1, b, n - 8) == fnv);
+	for (int v = 1; v <= 2; v++) {
+		unsigned char *c = malloc(n);
+		memcpy(c, b, n);
+		c[4] = (unsigned char)v;
+		uint64_t s2 = v == 1 ? cs_hash64(c, n - 8, CS_HASH64_INIT) : cs_xxh64(c, n - 8, 0);
+		memcpy(c + n - 8, &s2, 8);
+		spill_file(path, c, n);
+		cs_bert *r = load_model(path, &err);
+		ck_assert_msg(r != NULL, "version %d: %s", v, err.msg);
+		ck_assert(r->nparams == m->nparams &&
+			  !memcmp(r->params_memory, m->params_memory, m->nparams * sizeof(float)));
+		cs_bert_free(r);
+		cs_modelfile *mf = cs_modelfile_read(path, &err); /* copied out */
+		ck_assert_ptr_nonnull(mf);
+		cs_modelfile_free(mf);
+		/* a byte of a tensor flipped, the checksum left */
+		c[n / 2] ^= 0x40;
+		spill_file(path, c, n);
+		ck_assert_ptr_null(load_model(path, &err));
+		ck_assert_str_eq(err.msg, "corrupt model file (checksum mismatch)");
+		ck_assert_str_eq(err.path, path);
+		ck_assert_ptr_null(cs_modelfile_read(path, &err));
+		ck_assert_str_eq(err.msg, "corrupt model file (checksum mismatch)");
+		c[n / 2] ^= 0x40;
+		/* the other version's checksum */
+		uint64_t s3 = v == 2 ? cs_hash64(c, n - 8, CS_HASH64_INIT) : cs_xxh64(c, n - 8, 0);
+		memcpy(c + n - 8, &s3, 8);
+		spill_file(path, c, n);
+		ck_assert_ptr_null(load_model(path, &err));
+		ck_assert_str_eq(err.msg, "corrupt model file (checksum mismatch)");
+		free(c);
+	}
+	/* a version this program does not know yet */
+	b[4] = 3;
+	spill_file(path, b, n);
+	ck_assert_ptr_null(load_model(path, &err));
+	ck_assert_int_eq(err.code, CS_ERR_VERSION);
+	ck_assert_msg(strstr(err.msg, "version 3 is newer") != NULL, "%s", err.msg);
+	free(b);
+	unlink(path);
+	cs_bert_free(m);
+}
+END_TEST
+
 int main(void)
 {
 	cs_blas_init(1);
@@ -1326,6 +1440,7 @@ int main(void)
 	tcase_add_test(tc, test_share);
 	tcase_add_test(tc, test_recommend_threads);
 	tcase_add_test(tc, test_modelfile_read);
+	tcase_add_test(tc, test_modelfile_versions);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

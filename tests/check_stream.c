@@ -442,6 +442,83 @@ START_TEST(test_parse_units)
 }
 END_TEST
 
+/* XXH64 against xxHash's own values (libxxhash 0.8.1's XXH64, through
+ * Python's ctypes): three strings, and a 300-byte pattern cut at every
+ * length where the code changes path (tail words, the 4-byte step, bytes,
+ * whole 32-byte stripes), with seeds 0 and 12345. */
+START_TEST(test_xxh64_values)
+{
+	ck_assert(cs_xxh64("", 0, 0) == 0xef46db3751d8e999ULL);
+	ck_assert(cs_xxh64("abc", 3, 0) == 0x44bc2cf5ad770999ULL);
+	ck_assert(cs_xxh64("The quick brown fox jumps over the lazy dog", 43, 0) ==
+		  0x0b242d361fda71bcULL);
+	static const struct { size_t n; uint64_t h0, h1; } want[] = {
+		{ 0, 0xef46db3751d8e999ULL, 0x95584af7701f808dULL },
+		{ 1, 0xa96c7f0ce858bbb7ULL, 0x496fc29a1e753bd7ULL },
+		{ 3, 0xbed43740ee6332bbULL, 0xb6b19aedc2948346ULL },
+		{ 4, 0xfa212ae44b3bb23dULL, 0x14172bb7250877afULL },
+		{ 7, 0x2744460dd675d2c0ULL, 0x8652f10a98d4ca79ULL },
+		{ 8, 0x994b676b71ce94ddULL, 0xaf294d209690c736ULL },
+		{ 31, 0x6711d55e306b5d8fULL, 0x17dd097895721fa7ULL },
+		{ 32, 0x07f7b8e3bc5d6e25ULL, 0xf3a05319bc5e3718ULL },
+		{ 33, 0x09f85eeb4e1cbe9fULL, 0x16b78ac8c6986979ULL },
+		{ 63, 0xb7c9968c066cb6a5ULL, 0xee9799100775ac1dULL },
+		{ 64, 0x50d4159a0411632eULL, 0x1fa49a6ecd161475ULL },
+		{ 100, 0x9ddada11d3dc2d8fULL, 0x21fc897b6959f33aULL },
+		{ 255, 0x15a6db05d4e83df4ULL, 0x7be396535dd846cbULL },
+		{ 300, 0xc68e7ef39b5ca10eULL, 0xf7e0604153d21356ULL },
+	};
+	unsigned char b[300];
+	for (int i = 0; i < 300; i++)
+		b[i] = (unsigned char)(i * 131 + 7);
+	for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+		ck_assert_msg(cs_xxh64(b, want[i].n, 0) == want[i].h0, "length %zu", want[i].n);
+		ck_assert_msg(cs_xxh64(b, want[i].n, 12345) == want[i].h1, "length %zu", want[i].n);
+	}
+}
+END_TEST
+
+/* The running state, fed random buffers in random pieces from any
+ * alignment, gives the one-call hash of the same bytes; and any flipped
+ * bit changes it. */
+START_TEST(test_xxh64_pieces)
+{
+	enum { MAX = 2000 };
+	unsigned char *b = malloc(MAX + 8);
+	uint64_t r = 88172645463325252ULL;
+	for (int trial = 0; trial < 500; trial++) {
+		size_t n = 0, off;
+		for (size_t i = 0; i < MAX + 8; i++) {
+			r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+			b[i] = (unsigned char)(r >> 24);
+		}
+		n = (size_t)(r % (trial < 100 ? 70 : MAX));
+		off = (size_t)(r >> 40) % 8;
+		uint64_t seed = trial & 1 ? r : 0;
+		uint64_t want = cs_xxh64(b + off, n, seed);
+		cs_xxh64_state st;
+		cs_xxh64_init(&st, seed);
+		for (size_t i = 0; i < n;) {
+			r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+			size_t k = (size_t)(r % (trial % 3 == 0 ? 5 : 80));
+			if (k > n - i)
+				k = n - i;
+			cs_xxh64_update(&st, b + off + i, k);
+			i += k;
+		}
+		ck_assert_msg(cs_xxh64_digest(&st) == want, "trial %d, %zu bytes", trial, n);
+		ck_assert(cs_xxh64_digest(&st) == want); /* the digest leaves the state */
+		if (n) {
+			size_t bit = (size_t)(r % (n * 8));
+			b[off + bit / 8] ^= (unsigned char)(1u << bit % 8);
+			ck_assert_msg(cs_xxh64(b + off, n, seed) != want, "trial %d, bit %zu", trial,
+				      bit);
+		}
+	}
+	free(b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("stream");
@@ -459,6 +536,8 @@ int main(void)
 	tcase_add_test(tc, test_writer_checks_records);
 	tcase_add_test(tc, test_schema_rules);
 	tcase_add_test(tc, test_parse_units);
+	tcase_add_test(tc, test_xxh64_values);
+	tcase_add_test(tc, test_xxh64_pieces);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

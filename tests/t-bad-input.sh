@@ -607,7 +607,7 @@ while IFS='|' read -r edits msg; do
 	set +f
 	mcase "$T/x.bin" "$msg"
 done <<EOF
-%version=2|: model file version 2 is newer than this program reads
+%version=3|: model file version 3 is newer than this program reads
 %nosum|: corrupt model file (checksum mismatch)
 %ntensors=5000|: corrupt model file (bad layout)
 %ntensors=0|: corrupt model file (bad layout)
@@ -643,6 +643,22 @@ t:wte[5]=nan|: tensor 'wte' holds a NaN at index 5
 t:qkv_w[0]=-inf|: tensor 'qkv_w' holds an infinity at index 0
 EOF
 bad "$T/m.bin: not a training checkpoint" -- cs-train $TRAIN --resume "$T/m.bin" -o "$O/m.bin" "$T/cl.cseq"
+# A version 1 file (FNV-1a's checksum, as every file before version 2):
+# read as before, the same answers as its version 2 twin; damaged, refused.
+$F model "$T/m.bin" "$T/v1.bin" %version=1 || die "forge version 1"
+[ "$($F get "$T/m.bin" 4 u32) $($F get "$T/v1.bin" 4 u32)" = "2 1" ] || die "versions"
+cmp -s "$T/m.bin" "$T/v1.bin" && die "version 1 file identical"
+for v in m v1; do
+	good -- cs-recommend -q -m "$T/$v.bin" -v "$T/vocab.txt" -k 5 "$T/s.test.cseq"
+	cp "$T/stdout" "$T/$v.rec"
+	good -- cs-eval -q -m "$T/$v.bin" "$T/s.test.cseq"
+	cp "$T/stdout" "$T/$v.eval"
+done
+[ -s "$T/m.rec" ] && cmp "$T/m.rec" "$T/v1.rec" && cmp "$T/m.eval" "$T/v1.eval" ||
+	die "a version 1 model answers differently"
+n=$(wc -c < "$T/v1.bin")
+$F put "$T/v1.bin" $((n / 2)) u8 $(($($F get "$T/v1.bin" $((n / 2)) u8) ^ 0x55))
+mcase "$T/v1.bin" ": corrupt model file (checksum mismatch)"
 group "damaged models"
 
 # A checkpoint holds the options of its run: each is checked as cs-train

@@ -275,8 +275,10 @@ ok "divergence: exit 1 at step $step, the checkpoint of step $kept and the model
 # behind the checksum's back, by scripts/ or a bad disk) is refused, and
 # one with a huge moment that turns a weight infinite is never saved.
 poison() { # FILE TENSOR INDEX VALUE: set a float, fix the checksum
-	python3 - "$@" << 'EOF'
+	python3 - "$TOP/scripts" "$@" << 'EOF'
 import struct, sys
+sys.path.insert(0, sys.argv.pop(1))
+import csio
 path, name, index, value = sys.argv[1], sys.argv[2].encode(), int(sys.argv[3]), float(sys.argv[4])
 b = bytearray(open(path, 'rb').read())
 p = 8
@@ -295,10 +297,8 @@ for _ in range(nt):
     p += 4 * n
 else:
     sys.exit('no tensor ' + sys.argv[2])
-h = 0xcbf29ce484222325
-for c in b[:-8]:
-    h = ((h ^ c) * 0x100000001b3) & 0xffffffffffffffff
-struct.pack_into('<Q', b, len(b) - 8, h)
+(version,) = struct.unpack_from('<I', b, 4)
+struct.pack_into('<Q', b, len(b) - 8, csio.model_checksum(version, bytes(b[:-8])))
 open(path, 'wb').write(b)
 EOF
 }

@@ -46,6 +46,55 @@ static uint64_t fnv(const void *p, size_t n, uint64_t h)
 }
 #define FNV_INIT 0xcbf29ce484222325ULL
 
+/* XXH64 with seed 0, written from xxHash's specification apart from
+ * lib/util.c's (tests/check_stream.c holds the library's to its published
+ * values). */
+static uint64_t rotl(uint64_t x, int r) { return x << r | x >> (64 - r); }
+static uint64_t ld(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+static const uint64_t P1 = 0x9E3779B185EBCA87ULL, P2 = 0xC2B2AE3D27D4EB4FULL,
+	P3 = 0x165667B19E3779F9ULL, P4 = 0x85EBCA77C2B2AE63ULL, P5 = 0x27D4EB2F165667C5ULL;
+static uint64_t xr(uint64_t a, uint64_t in) { return rotl(a + in * P2, 31) * P1; }
+static uint64_t xxh64(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+	uint64_t h;
+	if (n >= 32) {
+		uint64_t v[4] = { P1 + P2, P2, 0, -P1 };
+		for (; i + 32 <= n; i += 32)
+			for (int k = 0; k < 4; k++)
+				v[k] = xr(v[k], ld(p + i + 8 * k, 8));
+		h = rotl(v[0], 1) + rotl(v[1], 7) + rotl(v[2], 12) + rotl(v[3], 18);
+		for (int k = 0; k < 4; k++)
+			h = (h ^ xr(0, v[k])) * P1 + P4;
+	} else {
+		h = P5;
+	}
+	h += n;
+	for (; i + 8 <= n; i += 8)
+		h = rotl(h ^ xr(0, ld(p + i, 8)), 27) * P1 + P4;
+	if (i + 4 <= n) {
+		h = rotl(h ^ ld(p + i, 4) * P1, 23) * P2 + P3;
+		i += 4;
+	}
+	for (; i < n; i++)
+		h = rotl(h ^ p[i] * P5, 11) * P1;
+	h = (h ^ h >> 33) * P2;
+	h = (h ^ h >> 29) * P3;
+	return h ^ h >> 32;
+}
+
+/* The checksum of a model file of this version over p[0, n): cs-formats(5). */
+static uint64_t modelsum(uint32_t version, const unsigned char *p, size_t n)
+{
+	return version >= 2 ? xxh64(p, n) : fnv(p, n, FNV_INIT);
+}
+
 static unsigned char *slurp(const char *path, size_t *n)
 {
 	FILE *fp = fopen(path, "rb");
@@ -107,14 +156,16 @@ static tensor *tfind(const char *name)
 	return NULL;
 }
 
-/* Output with a running checksum. */
-static FILE *out;
-static uint64_t osum;
+/* Output into memory, checksummed and written at the end. */
+static unsigned char *obuf;
+static size_t olen, ocap;
 static void w(const void *p, size_t n)
 {
-	osum = fnv(p, n, osum);
-	if (fwrite(p, 1, n, out) != n)
-		die("%s", "write error");
+	while (olen + n > ocap)
+		if (!(obuf = realloc(obuf, ocap = ocap ? 2 * ocap : 1 << 16)))
+			die("%s", "out of memory");
+	memcpy(obuf + olen, p, n);
+	olen += n;
 }
 static void w16(uint16_t v) { w(&v, 2); }
 static void w32(uint32_t v) { w(&v, 4); }
@@ -210,9 +261,7 @@ static int model(int argc, char **argv)
 			die("bad edit '%s'", e);
 		}
 	}
-	if (!(out = fopen(argv[1], "wb")))
-		die("cannot write '%s'", argv[1]);
-	osum = FNV_INIT;
+	olen = 0;
 	w("CSMF", 4);
 	w32(version);
 	w32((uint32_t)nm);
@@ -233,10 +282,8 @@ static int model(int argc, char **argv)
 			w64(TS[i].n);
 			w(TS[i].d, TS[i].n * sizeof(float));
 		}
-	uint64_t s = osum ^ (uint64_t)nosum;
-	w64(s);
-	if (fclose(out) != 0)
-		die("cannot write '%s'", argv[1]);
+	w64(modelsum(version, obuf, olen) ^ (uint64_t)nosum);
+	spill(argv[1], obuf, olen);
 	free(b);
 	return 0;
 }
@@ -342,7 +389,8 @@ static int sum(char **argv)
 	unsigned char *b = slurp(argv[0], &size);
 	if (size < 8)
 		die("'%s' is too short", argv[0]);
-	uint64_t s = fnv(b, size - 8, FNV_INIT);
+	uint32_t version = size >= 8 ? (uint32_t)ld(b + 4, 4) : 0;
+	uint64_t s = modelsum(version, b, size - 8);
 	memcpy(b + size - 8, &s, 8);
 	spill(argv[0], b, size);
 	free(b);

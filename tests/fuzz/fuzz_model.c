@@ -18,7 +18,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size)
 		memcpy(buf, data, size);
 	if (size >= 8 && data[0] != 'X') {
-		uint64_t sum = cs_hash64(buf, size - 8, CS_HASH64_INIT);
+		uint32_t version = 0;
+		if (size >= 16) /* the version field past the magic, before the checksum */
+			memcpy(&version, buf + 4, 4);
+		uint64_t sum = cs_modelfile_checksum(version, buf, size - 8);
 		memcpy(buf + size - 8, &sum, 8);
 	}
 	const char *path = fuzz_file("model.bin", buf, size);

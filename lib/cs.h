@@ -295,6 +295,10 @@ int cs_grow(void **p, size_t *cap, size_t need, size_t sz);
  * cost of filling fresh memory in a virtual machine). Freed with free().
  */
 void *cs_malloc_large(size_t n);
+/* The same, huge pages offered whatever n (rounded up to whole 2 MiB pages:
+ * for a block of a few MiB filled soon, where 4 KiB faults would cost more
+ * than the rounding). */
+void *cs_malloc_huge(size_t n);
 /* Monotonic clock in seconds. */
 double cs_now(void);
 /* "512M", "2G", "100k", "1000" (bytes, binary multiples) into *out. */

@@ -255,17 +255,23 @@ int cs_lines_next(cs_lines *l, int wait, char **line, size_t *len, cs_error *err
 	}
 }
 
-void *cs_malloc_large(size_t n)
+void *cs_malloc_huge(size_t n)
 {
 	const size_t huge = (size_t)2 << 20;
-	if (n < 2 * huge)
-		return malloc(n ? n : 1);
-	void *p = aligned_alloc(huge, (n + huge - 1) / huge * huge);
+	size_t len = n ? (n + huge - 1) / huge * huge : huge;
+	void *p = aligned_alloc(huge, len);
 #ifdef MADV_HUGEPAGE
 	if (p)
-		madvise(p, (n + huge - 1) / huge * huge, MADV_HUGEPAGE); /* a hint only */
+		madvise(p, len, MADV_HUGEPAGE); /* a hint only */
 #endif
 	return p;
+}
+
+void *cs_malloc_large(size_t n)
+{
+	if (n < (size_t)4 << 20)
+		return malloc(n ? n : 1);
+	return cs_malloc_huge(n);
 }
 
 int cs_grow(void **p, size_t *cap, size_t need, size_t sz)

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "vocab.h"
 
 static const char *const reserved[CS_VOCAB_RESERVED] = { "[PAD]", "[MASK]", "[UNK]" };
@@ -26,25 +27,83 @@ typedef struct dict {
 	size_t ntok, cap;
 	uint64_t *slot; /* high half: hash >> 32; low half: token + 1, 0: empty */
 	size_t mask;    /* slots - 1 */
+	void *arena;    /* set: off, hash, count, slot and buf lie in it (dict_reserve) */
 } dict;
 
+/* In memory only (the fingerprints of the file are FNV-1a's): XXH64 reads
+ * a token eight bytes a step. */
 static uint64_t tok_hash(const char *s, size_t len)
 {
-	uint64_t h = cs_hash64(s, len, CS_HASH64_INIT);
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 32;
+	uint64_t h = cs_xxh64(s, len, 0);
 	return h ? h : 1; /* 0 marks a token outside the table */
 }
 
 static void dict_free(dict *d)
 {
-	free(d->buf);
-	free(d->off);
-	free(d->hash);
-	free(d->count);
-	free(d->slot);
+	if (d->arena) {
+		free(d->arena);
+	} else {
+		free(d->buf);
+		free(d->off);
+		free(d->hash);
+		free(d->count);
+		free(d->slot);
+	}
 	memset(d, 0, sizeof *d);
+}
+
+/*
+ * Room for ntok tokens of nbytes bytes in all, so that they are pushed
+ * without a reallocation or a rehash, in one block (on huge pages when
+ * large: filled at once, its 4 KiB pages one fault each were most of the
+ * time of reading a vocabulary). d must be empty. -1 when out of memory.
+ */
+static int dict_reserve(dict *d, size_t ntok, size_t nbytes)
+{
+	size_t cap = ntok + 1, nslot = 1024; /* dict_push grows at ntok + 1 >= cap */
+	while (nslot < 2 * ntok)
+		nslot *= 2;
+	size_t len = ((cap + 1) + 2 * cap + nslot) * 8 + (nbytes ? nbytes : 1);
+	char *a = len >= (1u << 19) ? cs_malloc_huge(len) : malloc(len);
+	if (!a)
+		return -1;
+	d->arena = a;
+	d->off = (size_t *)a;
+	d->hash = (uint64_t *)(a + (cap + 1) * 8);
+	d->count = d->hash + cap;
+	d->slot = d->count + cap;
+	memset(d->slot, 0, nslot * 8);
+	d->mask = nslot - 1;
+	d->buf = (char *)(d->slot + nslot); /* last: what is not filled is not touched */
+	d->bcap = nbytes ? nbytes : 1;
+	d->cap = cap;
+	d->off[0] = 0;
+	return 0;
+}
+
+/* Out of the arena into arrays of their own, before one of them grows. */
+static int dict_detach(dict *d)
+{
+	if (!d->arena)
+		return 0;
+	size_t nslot = d->mask + 1;
+	size_t *off = malloc((d->cap + 1) * sizeof *off);
+	uint64_t *hash = malloc(d->cap * sizeof *hash), *count = malloc(d->cap * sizeof *count),
+		 *slot = malloc(nslot * sizeof *slot);
+	char *buf = malloc(d->bcap);
+	if (!off || !hash || !count || !slot || !buf) {
+		free(off), free(hash), free(count), free(slot), free(buf);
+		return -1;
+	}
+	memcpy(off, d->off, (d->ntok + 1) * sizeof *off);
+	memcpy(hash, d->hash, d->ntok * sizeof *hash);
+	memcpy(count, d->count, d->ntok * sizeof *count);
+	memcpy(slot, d->slot, nslot * sizeof *slot);
+	memcpy(buf, d->buf, d->blen);
+	free(d->arena);
+	d->arena = NULL;
+	d->off = off, d->hash = hash, d->count = count, d->slot = slot, d->buf = buf;
+	return 0;
 }
 
 static inline const char *dict_tok(const dict *d, size_t t, size_t *len)
@@ -81,7 +140,7 @@ static void slot_put(dict *d, size_t t)
 /* Rebuild the table with nslot slots; unindexed tokens have hash 0. */
 static int dict_rehash(dict *d, size_t nslot)
 {
-	uint64_t *s = calloc(nslot, sizeof *s);
+	uint64_t *s = dict_detach(d) < 0 ? NULL : calloc(nslot, sizeof *s);
 	if (!s)
 		return -1;
 	free(d->slot);
@@ -97,6 +156,8 @@ static int dict_rehash(dict *d, size_t nslot)
 static long dict_push(dict *d, const char *s, size_t len, uint64_t h, int index)
 {
 	if (d->ntok >= UINT32_MAX - 1)
+		return -1;
+	if ((d->ntok + 1 >= d->cap || d->blen + len > d->bcap) && dict_detach(d) < 0)
 		return -1;
 	if (d->ntok + 1 >= d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 64;
@@ -420,6 +481,8 @@ cs_vocab *cs_vocab_read_file(FILE *fp, const char *name, cs_error *err)
 	vsec *cur = NULL;
 	uint64_t cursize = 0;
 	int newline = 1;
+	struct stat st; /* a regular file's size bounds the bytes of its tokens */
+	off_t fsize = fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : -1;
 	if (!v || !(v->path = strdup(name))) {
 		cs_err(err, CS_ERR_NOMEM, name, 0, "out of memory");
 		goto fail;
@@ -515,6 +578,20 @@ cs_vocab *cs_vocab_read_file(FILE *fp, const char *name, cs_error *err)
 			cur->fp = fpv;
 			cur->line = lineno;
 			cursize = size;
+			/* room for the tokens the line announces, as many as the
+			 * rest of the file can hold (a line takes 5 bytes at least):
+			 * a wrong size is refused at the section's end as before,
+			 * and more or longer tokens grow the table as usual */
+			off_t left = fsize >= 0 ? fsize - ftello(fp) : -1;
+			uint64_t room = left >= 0 ? (uint64_t)left / 5 + 1 : 1 << 16;
+			uint64_t bytes = left >= 0 ? (uint64_t)left : 16 * room;
+			room = size < room ? size : room;
+			if (bytes > 64 * room)
+				bytes = 64 * room;
+			if (dict_reserve(&cur->d, (size_t)room, (size_t)bytes) < 0) {
+				cs_err(err, CS_ERR_NOMEM, name, lineno, "out of memory");
+				goto fail;
+			}
 			continue;
 		}
 		if (!cur) {
@@ -606,6 +683,7 @@ cs_vocab *cs_vocab_read(const char *path, cs_error *err)
 		cs_err(err, CS_ERR_IO, path, 0, "cannot open: %s", strerror(errno));
 		return NULL;
 	}
+	setvbuf(fp, NULL, _IOFBF, 1 << 16);
 	cs_vocab *v = cs_vocab_read_file(fp, path, err);
 	fclose(fp);
 	return v;

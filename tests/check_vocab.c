@@ -554,6 +554,81 @@ START_TEST(test_bad_token)
 }
 END_TEST
 
+/* w holds the tokens, ids and counts of v, and finds each token. */
+static void same_vocab(const cs_vocab *v, const cs_vocab *w)
+{
+	ck_assert_uint_eq(cs_vocab_nfields(w), cs_vocab_nfields(v));
+	for (size_t f = 0; f < cs_vocab_nfields(v); f++) {
+		ck_assert_uint_eq(cs_vocab_size(w, f), cs_vocab_size(v, f));
+		ck_assert(cs_vocab_fingerprint(w, f) == cs_vocab_fingerprint(v, f));
+		for (uint32_t id = 0; id < cs_vocab_size(v, f); id++) {
+			size_t a, b;
+			const char *s = cs_vocab_token(v, f, id, &a), *t = cs_vocab_token(w, f, id, &b);
+			ck_assert(a == b && !memcmp(s, t, a));
+			ck_assert_uint_eq(cs_vocab_count(w, f, id), cs_vocab_count(v, f, id));
+			if (id >= CS_VOCAB_RESERVED)
+				ck_assert_uint_eq(cs_vocab_lookup(w, f, s, a), id);
+		}
+	}
+}
+
+/* v written out and read back, from a file and from a stream (fmemopen:
+ * no size to go by), is v again both ways. */
+static void read_back_same(const cs_vocab *v)
+{
+	cs_error err;
+	char *text = to_text(v);
+	cs_vocab *m = from_text(text, &err);
+	ck_assert_msg(m != NULL, "%s", err.msg);
+	same_vocab(v, m);
+	FILE *fp = tmpfile();
+	ck_assert(fputs(text, fp) >= 0 && fflush(fp) == 0);
+	rewind(fp);
+	cs_vocab *f = cs_vocab_read_file(fp, "tmp", &err);
+	fclose(fp);
+	ck_assert_msg(f != NULL, "%s", err.msg);
+	same_vocab(v, f);
+	char *a = to_text(m), *b = to_text(f); /* v's comment is not read */
+	ck_assert_msg(strcmp(a, b) == 0, "the two copies write different texts");
+	free(a);
+	free(b);
+	free(text);
+	cs_vocab_free(m);
+	cs_vocab_free(f);
+}
+
+/* Long tokens (past the bytes a file's table is sized for at first), in
+ * two fields. */
+START_TEST(test_long_tokens)
+{
+	cs_error err;
+	cs_schema *s = schema();
+	const char *const two[] = { "item", "action" };
+	cs_vocab_builder *b = cs_vocab_builder_new(two, 2, NULL, &err);
+	ck_assert_int_eq(cs_vocab_builder_bind(b, s, "in", &err), 0);
+	cs_record rec = { 0 };
+	ck_assert_int_eq(cs_record_init(&rec, s, NULL), 0);
+	cs_col_push_str(&rec.col[0], "u", 1);
+	char buf[400];
+	for (int i = 0; i < 3000; i++) {
+		int n = snprintf(buf, sizeof buf, "%0*d", 100 + i % 250, i);
+		cs_col_push_str(&rec.col[1], buf, (size_t)n);
+		cs_col_push_str(&rec.col[2], buf, (size_t)(i % 7 + 1));
+		cs_col_push_i64(&rec.col[3], 0);
+		rec.nevents++;
+	}
+	ck_assert_int_eq(cs_vocab_builder_add(b, &rec, &err), 0);
+	cs_vocab *v = cs_vocab_builder_finish(b, NULL, &err);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq(cs_vocab_size(v, 0), 3003);
+	read_back_same(v);
+	cs_vocab_free(v);
+	cs_vocab_builder_free(b);
+	cs_record_free(&rec);
+	cs_schema_free(s);
+}
+END_TEST
+
 /* Many tokens: the table grows and every lookup still finds its id. */
 START_TEST(test_many_tokens)
 {
@@ -591,6 +666,9 @@ START_TEST(test_many_tokens)
 	/* counts never increase with the id */
 	for (uint32_t id = 4; id < cs_vocab_size(v, 0); id++)
 		ck_assert_uint_le(cs_vocab_count(v, 0, id), cs_vocab_count(v, 0, id - 1));
+	/* read back from a file (the table sized once from its 'field' line)
+	 * and from a stream of unknown size (sized for 65536, then grown) */
+	read_back_same(v);
 	cs_vocab_free(v);
 	cs_vocab_builder_free(b);
 	cs_record_free(&rec);
@@ -615,6 +693,7 @@ int main(void)
 	tcase_add_test(tc, test_check_field);
 	tcase_add_test(tc, test_bad_token);
 	tcase_add_test(tc, test_many_tokens);
+	tcase_add_test(tc, test_long_tokens);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

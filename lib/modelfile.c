@@ -60,21 +60,30 @@ float cs_tensor_at(const cs_tensor *t, uint64_t i)
 	return v;
 }
 
+/* Blocks of 16 floats at p (any alignment) up to nblocks: the first that
+ * holds a value with every exponent bit set (NaN or infinity), or nblocks.
+ * Bit tests on whole blocks: the compiler makes vector code of the inner
+ * loop, where isfinite() one value at a time took 2 ms for a 15 MB model. */
+static size_t first_bad_block(const unsigned char *p, size_t nblocks)
+{
+	for (size_t k = 0; k < nblocks; k++, p += 64) {
+		uint32_t v[16], bad = 0;
+		memcpy(v, p, 64);
+		for (int i = 0; i < 16; i++)
+			bad |= (v[i] & 0x7f800000u) == 0x7f800000u;
+		if (bad)
+			return k;
+	}
+	return nblocks;
+}
+
 uint64_t cs_tensor_first_nonfinite(const cs_tensor *t)
 {
-	float buf[1024];
-	for (uint64_t i = 0; i < t->n; i += 1024) {
-		size_t m = t->n - i < 1024 ? (size_t)(t->n - i) : 1024;
-		const float *v = buf;
-		if (t->data)
-			v = t->data + i;
-		else
-			memcpy(buf, (const unsigned char *)t->src + i * sizeof(float),
-			       m * sizeof(float));
-		for (size_t j = 0; j < m; j++)
-			if (!isfinite(v[j]))
-				return i + j;
-	}
+	const unsigned char *p = t->data ? (const unsigned char *)t->data : t->src;
+	uint64_t i = (uint64_t)first_bad_block(p, (size_t)(t->n / 16)) * 16;
+	for (; i < t->n; i++)
+		if (!isfinite(cs_tensor_at(t, i)))
+			return i;
 	return t->n;
 }
 

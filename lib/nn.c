@@ -88,6 +88,30 @@ void cs_nn_simd(int best)
 		}                                                                        \
 	} while (0)
 
+float cs_absmax(const float *x, size_t n)
+{
+	int32_t m[16] = { 0 }, r = 0; /* 16 lanes: the inner loop becomes vector code */
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		for (int l = 0; l < 16; l++) {
+			int32_t b;
+			memcpy(&b, x + i + l, 4);
+			b &= 0x7fffffff;
+			m[l] = b > m[l] ? b : m[l];
+		}
+	for (; i < n; i++) {
+		int32_t b;
+		memcpy(&b, x + i, 4);
+		b &= 0x7fffffff;
+		r = b > r ? b : r;
+	}
+	for (int l = 0; l < 16; l++)
+		r = m[l] > r ? m[l] : r;
+	float f;
+	memcpy(&f, &r, 4);
+	return f;
+}
+
 void cs_nn_expf(float *y, const float *x, size_t n)
 {
 	DISPATCH(exp_n, y, x, n);

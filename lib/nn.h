@@ -175,6 +175,11 @@ void cs_tiedce_backward(float *dh, float *dw, float *dbias, float *scratch,
 			const float *lse, const uint32_t *tgt, size_t M,
 			size_t C, size_t V, size_t v0, float dloss);
 
+/* The largest |x[i]| of n finite values (0 for none): as an integer
+ * maximum of the bits without the sign, which orders finite floats as
+ * their magnitudes do, so that it runs as vector code. */
+float cs_absmax(const float *x, size_t n);
+
 /* y[i] = exp(x[i]), vectorised, relative error below 2e-7. */
 void cs_nn_expf(float *y, const float *x, size_t n);
 

@@ -60,14 +60,10 @@ cs_recommender *cs_recommender_new(const cs_bert *m, size_t batch, const char *k
 	r->w = m->params.wte;
 	r->b = m->params.out_b;
 	r->V = m->cfg.V;
-	float wm = 0, bm = 0; /* the weights are finite (checked on loading) */
-	for (size_t j = CS_ITEM_FIRST; j < r->V; j++) {
-		for (size_t c = 0; c < r->C; c++)
-			wm = fabsf(r->w[j * r->C + c]) > wm ? fabsf(r->w[j * r->C + c]) : wm;
-		bm = fabsf(r->b[j]) > bm ? fabsf(r->b[j]) : bm;
-	}
-	r->wmax = wm;
-	r->bmax = bm;
+	/* the weights are finite (checked on loading) */
+	r->wmax = r->V > CS_ITEM_FIRST ? cs_absmax(r->w + CS_ITEM_FIRST * r->C,
+						  (r->V - CS_ITEM_FIRST) * r->C) : 0;
+	r->bmax = r->V > CS_ITEM_FIRST ? cs_absmax(r->b + CS_ITEM_FIRST, r->V - CS_ITEM_FIRST) : 0;
 	if (!(r->sc = cs_scorer_new(m->params.wte, m->params.out_b, m->cfg.V, m->cfg.C,
 				    CS_ITEM_FIRST, kernel, err)))
 		goto fail;

@@ -27,6 +27,7 @@
  */
 #include <check.h>
 #include "check_run.h"
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1414,6 +1415,50 @@ START_TEST(test_modelfile_versions)
 }
 END_TEST
 
+/* The first value that is not finite, in a tensor's own array or in a
+ * file's image at any alignment: the one a scan value by value finds,
+ * wherever it lies (in a block of 16, in the tail), NaNs and infinities
+ * of either sign, and none in a finite tensor (the largest floats, zeros,
+ * subnormals included). */
+START_TEST(test_tensor_nonfinite)
+{
+	const float odd[] = { NAN, -NAN, INFINITY, -INFINITY };
+	unsigned char *img = malloc(4 * 300 + 8);
+	float *v = malloc(300 * sizeof *v);
+	uint64_t r = 12345;
+	for (int trial = 0; trial < 400; trial++) {
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		size_t n = (size_t)(r % 300), off = (size_t)(r >> 20) % 8;
+		for (size_t i = 0; i < n; i++) {
+			r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+			v[i] = i % 7 == 3 ? FLT_MAX * (i % 2 ? -1 : 1) : i % 11 == 5 ? 1e-42f
+									: (float)(int64_t)r * 1e-18f;
+		}
+		size_t at = n;
+		if (n && trial % 4) {
+			at = (size_t)(r >> 33) % n;
+			v[at] = odd[trial % 4];
+			if (trial % 3 == 0 && at + 1 < n) /* a second one after it */
+				v[at + 1 + (size_t)(r >> 45) % (n - at - 1)] = odd[(trial + 1) % 4];
+		}
+		memcpy(img + off, v, n * sizeof *v);
+		cs_tensor a = { .name = "a", .data = v, .n = n };
+		cs_tensor b = { .name = "b", .n = n, .src = img + off };
+		size_t want = n;
+		for (size_t i = 0; i < n; i++)
+			if (!isfinite(v[i])) {
+				want = i;
+				break;
+			}
+		ck_assert_uint_eq(want, at);
+		ck_assert_uint_eq(cs_tensor_first_nonfinite(&a), want);
+		ck_assert_uint_eq(cs_tensor_first_nonfinite(&b), want);
+	}
+	free(img);
+	free(v);
+}
+END_TEST
+
 int main(void)
 {
 	cs_blas_init(1);
@@ -1441,6 +1486,7 @@ int main(void)
 	tcase_add_test(tc, test_recommend_threads);
 	tcase_add_test(tc, test_modelfile_read);
 	tcase_add_test(tc, test_modelfile_versions);
+	tcase_add_test(tc, test_tensor_nonfinite);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

@@ -2,6 +2,7 @@
  * kernel against a naive reference (all scores, sorted). */
 #include <check.h>
 #include "check_run.h"
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -620,6 +621,35 @@ START_TEST(test_recommender)
 }
 END_TEST
 
+/* cs_absmax: fabsf's maximum, at every length and alignment, signs,
+ * zeros, subnormals and the largest floats included. */
+START_TEST(test_absmax)
+{
+	float *x = calloc(200, sizeof *x);
+	uint64_t r = 99;
+	ck_assert(cs_absmax(x, 0) == 0.0f);
+	for (int trial = 0; trial < 500; trial++) {
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		size_t n = (size_t)(r % 150), off = (size_t)(r >> 30) % 5;
+		float *v = x + off;
+		for (size_t i = 0; i < n; i++) {
+			r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+			int kind = (int)(r % 9);
+			v[i] = kind == 0 ? -0.0f : kind == 1 ? 1e-40f * (r & 1 ? -1 : 1)
+			     : kind == 2 && trial % 5 == 0 ? -FLT_MAX
+			     : (float)((int64_t)r >> 20) * 1e-6f * (trial % 3 ? 1.0f : 1e30f);
+		}
+		float want = 0;
+		for (size_t i = 0; i < n; i++)
+			want = fabsf(v[i]) > want ? fabsf(v[i]) : want;
+		float got = cs_absmax(v, n);
+		ck_assert_msg(memcmp(&got, &want, sizeof got) == 0, "trial %d: %g, want %g", trial,
+			      got, want);
+	}
+	free(x);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("score");
@@ -634,6 +664,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_choice, 0, 4);
 	tcase_add_test(tc, test_topk_row);
 	tcase_add_test(tc, test_recommender);
+	tcase_add_test(tc, test_absmax);
 	tcase_add_test(tc, test_rank);
 	tcase_add_test(tc, test_evaluate);
 	suite_add_tcase(s, tc);

@@ -80,7 +80,8 @@ static int pack(cs_scorer *s, cs_error *err)
 	int bf = s->kernel == CS_KERNEL_BF16 || s->kernel == CS_KERNEL_AMX;
 	/* panels of 16 items: channel-major for fp32, pair-major for bf16 */
 	if (!bf) {
-		if (!(s->wp = aligned_alloc(64, Vp * C * sizeof *s->wp + 64)))
+		/* huge pages: filled at once, as the model's weights */
+		if (!(s->wp = cs_malloc_huge(Vp * C * sizeof *s->wp + 64)))
 			goto nomem;
 		for (size_t j0 = 0; j0 < Vp; j0 += 16) {
 			float *o = s->wp + j0 * C;
@@ -90,7 +91,7 @@ static int pack(cs_scorer *s, cs_error *err)
 		}
 	} else {
 		size_t C2 = s->C2;
-		if (!(s->wb = aligned_alloc(64, Vp * C2 * 2 * sizeof *s->wb + 64)))
+		if (!(s->wb = cs_malloc_huge(Vp * C2 * 2 * sizeof *s->wb + 64)))
 			goto nomem;
 		/* B^T of amx.h: panels of 16 items, C2 pair rows each */
 		cs_amx_pack(s->wb, 2 * C2, Vp, w, C, C, V, 1);

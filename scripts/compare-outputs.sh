@@ -17,7 +17,11 @@
 # with cmp; what differs is printed (text diffs, streams decoded by
 # cs-cat). Timings are the one thing masked before comparing: cs-ingest's
 # "in 0.53 s (15 MB/s)" on stderr and the examples_per_s and elapsed_s
-# columns of cs-train's --log. Exit 0 when everything is identical, 1
+# columns of cs-train's --log. Model files (*.bin, *.ckpt) of two
+# different format versions (cs-formats(5): version 2 changed only the
+# checksum) are compared without their version field (bytes 5-8) and
+# checksum (the last 8 bytes), and counted apart; everything else must
+# match byte for byte. Exit 0 when everything is identical, 1
 # when something differs or a build fails, 2 on a usage error. -k keeps
 # the work directory.
 # Environment: TMPDIR, MAKEFLAGS (e.g. -j2), CC.
@@ -34,7 +38,7 @@ while [ $# -gt 0 ]; do
 	--old) [ $# -ge 2 ] || usage; OLD=$2; shift 2 ;;
 	--new) [ $# -ge 2 ] || usage; NEW=$2; shift 2 ;;
 	--data) [ $# -ge 2 ] || usage; DATA=$2; shift 2 ;;
-	-h|--help) sed -n '2,24s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,28s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	-*) usage ;;
 	*) BASE=$1; shift ;;
 	esac
@@ -248,7 +252,21 @@ done
 (cd "$W/old" && find . -type f) > "$W/list"
 (cd "$W/new" && find . -type f) >> "$W/list"
 sort -u "$W/list" -o "$W/list"
-ndiff=0 nsame=0
+ndiff=0 nsame=0 nver=0
+# u32 at byte offset OFF of FILE
+u32at() { od -An -tu4 -j "$2" -N4 "$1" | tr -d ' '; }
+# model files A and B: different versions, and identical once the version
+# and the checksum are left out
+model_versions_only() {
+	case $1 in *.bin|*.ckpt) ;; *) return 1 ;; esac
+	[ "$(head -c 4 "$1")" = CSMF ] && [ "$(head -c 4 "$2")" = CSMF ] || return 1
+	va=$(u32at "$1" 4) vb=$(u32at "$2" 4)
+	[ "$va" != "$vb" ] || return 1
+	na=$(wc -c < "$1") nb=$(wc -c < "$2")
+	[ "$na" -eq "$nb" ] && [ "$na" -ge 24 ] || return 1
+	cmp -s -n 4 "$1" "$2" || return 1
+	cmp -s -i 8 -n $((na - 16)) "$1" "$2"
+}
 while read -r f; do
 	f=${f#./}
 	a=$W/old/$f b=$W/new/$f
@@ -261,6 +279,10 @@ while read -r f; do
 		nsame=$((nsame + 1))
 		continue
 	fi
+	if model_versions_only "$W/old/$f" "$W/new/$f"; then
+		nver=$((nver + 1))
+		continue
+	fi
 	ndiff=$((ndiff + 1))
 	echo "differs: $f ($(cmp "$a" "$b" 2>&1 | sed 's/.*differ: //'))"
 	case $f in
@@ -270,5 +292,6 @@ while read -r f; do
 	*) diff "$a" "$b" | head -10 | sed 's/^/    /' ;;
 	esac
 done < "$W/list"
+[ $nver -eq 0 ] || echo "compare: $nver model files differ only in their format version and checksum"
 echo "compare: $nsame files identical, $ndiff differ ($oldname against $newname)"
 [ $ndiff -eq 0 ]

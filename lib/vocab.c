@@ -16,7 +16,9 @@ static const char *const reserved[CS_VOCAB_RESERVED] = { "[PAD]", "[MASK]", "[UN
 /*
  * Tokens back to back in buf, token t at off[t]..off[t+1]. An open
  * addressing table (linear probing, load <= 1/2) maps token bytes to t;
- * tokens pushed with index=0 (the reserved ones) are not in it.
+ * tokens pushed with index=0 (the reserved ones) are not in it. Tokens
+ * from nidx on were pushed with index=2: their hashes kept, to be put in
+ * the table together (dict_index_pending), a few slots fetched ahead.
  */
 typedef struct dict {
 	char *buf;
@@ -28,6 +30,7 @@ typedef struct dict {
 	uint64_t *slot; /* high half: hash >> 32; low half: token + 1, 0: empty */
 	size_t mask;    /* slots - 1 */
 	void *arena;    /* set: off, hash, count, slot and buf lie in it (dict_reserve) */
+	size_t nidx;    /* tokens [nidx, ntok) wait to be indexed */
 } dict;
 
 /* In memory only (the fingerprints of the file are FNV-1a's): XXH64 reads
@@ -146,13 +149,15 @@ static int dict_rehash(dict *d, size_t nslot)
 	free(d->slot);
 	d->slot = s;
 	d->mask = nslot - 1;
-	for (size_t t = 0; t < d->ntok; t++)
+	for (size_t t = 0; t < d->nidx; t++)
 		if (d->hash[t])
 			slot_put(d, t);
 	return 0;
 }
 
-/* Append a token; index it unless it is a reserved one. Returns t or -1. */
+/* Append a token: index 1 indexes it, 0 never (a reserved one), 2 later
+ * (dict_index_pending; until then no token may be pushed with 0 or 1).
+ * Returns t or -1. */
 static long dict_push(dict *d, const char *s, size_t len, uint64_t h, int index)
 {
 	if (d->ntok >= UINT32_MAX - 1)
@@ -194,6 +199,9 @@ static long dict_push(dict *d, const char *s, size_t len, uint64_t h, int index)
 	d->off[t + 1] = d->blen;
 	d->hash[t] = index ? h : 0;
 	d->count[t] = 0;
+	if (index == 2)
+		return (long)t;
+	d->nidx = d->ntok;
 	if (!index)
 		return (long)t;
 	if (!d->slot || d->ntok * 2 > d->mask + 1) {
@@ -201,7 +209,7 @@ static long dict_push(dict *d, const char *s, size_t len, uint64_t h, int index)
 		while (n < d->ntok * 2)
 			n *= 2;
 		if (dict_rehash(d, n) < 0) {
-			d->ntok--;
+			d->nidx = --d->ntok;
 			d->blen -= len;
 			return -1;
 		}
@@ -209,6 +217,49 @@ static long dict_push(dict *d, const char *s, size_t len, uint64_t h, int index)
 	}
 	slot_put(d, t);
 	return (long)t;
+}
+
+/*
+ * Put the waiting tokens in the table, each checked against those before
+ * it. Returns 0; 1 with *dup a token equal to an earlier one, *orig (the
+ * tokens after it are left out: the caller fails); -1 when out of memory.
+ * The slot of the token 16 ahead is fetched while one is placed: the table
+ * is too large for the caches, and one miss a token was most of the time
+ * of reading a vocabulary.
+ */
+static int dict_index_pending(dict *d, size_t *dup, size_t *orig)
+{
+	if (d->nidx == d->ntok)
+		return 0;
+	if (!d->slot || d->ntok * 2 > d->mask + 1) {
+		size_t n = d->slot ? (d->mask + 1) * 2 : 1024;
+		while (n < d->ntok * 2)
+			n *= 2;
+		if (dict_rehash(d, n) < 0)
+			return -1;
+	}
+	for (size_t t = d->nidx; t < d->ntok; t++) {
+		if (t + 16 < d->ntok)
+			__builtin_prefetch(&d->slot[d->hash[t + 16] & d->mask]);
+		uint64_t h = d->hash[t];
+		uint32_t tag = (uint32_t)(h >> 32);
+		size_t len, i;
+		const char *s = dict_tok(d, t, &len);
+		for (i = h & d->mask; d->slot[i]; i = (i + 1) & d->mask) {
+			uint64_t e = d->slot[i];
+			size_t u = (uint32_t)e - 1;
+			if ((uint32_t)(e >> 32) == tag && d->off[u + 1] - d->off[u] == len &&
+			    memcmp(d->buf + d->off[u], s, len) == 0) {
+				*dup = t;
+				*orig = u;
+				d->nidx = d->ntok; /* not again */
+				return 1;
+			}
+		}
+		d->slot[i] = (uint64_t)tag << 32 | ((uint64_t)t + 1);
+	}
+	d->nidx = d->ntok;
+	return 0;
 }
 
 /* Find or add a token. */
@@ -225,7 +276,9 @@ typedef struct vsec {
 	char *name;
 	dict d;
 	uint64_t fp;
-	long line; /* of the section line, when read */
+	long line;    /* of the section line, when read */
+	size_t *comm; /* reading: the ids that follow comment lines, ncomm of them */
+	size_t ncomm, comm_cap;
 } vsec;
 
 struct cs_vocab {
@@ -241,6 +294,7 @@ void cs_vocab_free(cs_vocab *v)
 		return;
 	for (size_t i = 0; i < v->nf; i++) {
 		free(v->s[i].name);
+		free(v->s[i].comm);
 		dict_free(&v->s[i].d);
 	}
 	free(v->s);
@@ -455,10 +509,34 @@ static size_t split_tabs(char *line, size_t len, char **col, size_t *clen, size_
 	return n;
 }
 
-/* Check the section that just ended: its size and fingerprint. */
+/*
+ * Index the tokens of section s read so far: a token equal to an earlier
+ * one is refused at its line, s->line + 1 + its id + the comment lines
+ * before it (s->comm: for each, the id of the token after it).
+ */
+static int section_index(const char *name, vsec *s, cs_error *err)
+{
+	size_t t, u;
+	int rc = dict_index_pending(&s->d, &t, &u);
+	if (rc < 0)
+		return cs_err(err, CS_ERR_NOMEM, name, 0, "out of memory");
+	if (rc == 0)
+		return 0;
+	long line = s->line + 1 + (long)t;
+	for (size_t i = 0; i < s->ncomm; i++)
+		line += s->comm[i] <= t;
+	size_t len;
+	const char *tok = dict_tok(&s->d, t, &len);
+	return cs_err(err, CS_ERR_FORMAT, name, line, "duplicate token '%.*s' in '%s' (also id %zu)",
+		      (int)len, tok, s->name, u);
+}
+
+/* Check the section that just ended: its tokens, size and fingerprint. */
 static int section_done(const char *name, vsec *s, uint64_t size, cs_error *err)
 {
 	char a[17], b[17];
+	if (section_index(name, s, err) < 0)
+		return -1;
 	if (s->d.ntok != size)
 		return cs_err(err, CS_ERR_FORMAT, name, s->line,
 			      "section '%s' says %" PRIu64 " ids but has %zu (truncated file?)",
@@ -528,8 +606,16 @@ cs_vocab *cs_vocab_read_file(FILE *fp, const char *name, cs_error *err)
 			}
 			continue;
 		}
-		if (line[0] == '#')
+		if (line[0] == '#') {
+			if (cur && cs_grow((void **)&cur->comm, &cur->comm_cap, cur->ncomm + 1,
+					   sizeof *cur->comm) < 0) {
+				cs_err(err, CS_ERR_NOMEM, name, lineno, "out of memory");
+				goto fail;
+			}
+			if (cur)
+				cur->comm[cur->ncomm++] = cur->d.ntok;
 			continue;
+		}
 		char *col[4];
 		size_t cl[4];
 		size_t nc = split_tabs(line, len, col, cl, 4);
@@ -575,6 +661,8 @@ cs_vocab *cs_vocab_read_file(FILE *fp, const char *name, cs_error *err)
 			v->s = s;
 			cur = &v->s[v->nf++];
 			memset(&cur->d, 0, sizeof cur->d);
+			cur->comm = NULL;
+			cur->ncomm = cur->comm_cap = 0;
 			cur->fp = fpv;
 			cur->line = lineno;
 			cursize = size;
@@ -636,17 +724,17 @@ cs_vocab *cs_vocab_read_file(FILE *fp, const char *name, cs_error *err)
 			}
 			t = dict_push(&cur->d, col[1], cl[1], 0, 0);
 		} else {
-			uint64_t h = tok_hash(col[1], cl[1]);
-			long dup = dict_find(&cur->d, col[1], cl[1], h);
-			if (dup >= 0 || is_reserved(col[1], cl[1])) {
+			/* checked against the others at the section's end (or
+			 * before an error further on is reported) */
+			if (is_reserved(col[1], cl[1])) {
 				cs_err(err, CS_ERR_FORMAT, name, lineno,
 				       "duplicate token '%.*s' in '%s' (also id %ld)", (int)cl[1],
 				       col[1], cur->name,
-				       dup >= 0 ? dup : (long)(strcmp(col[1], "[PAD]") == 0 ? 0 :
-					       strcmp(col[1], "[MASK]") == 0 ? 1 : 2));
+				       (long)(strcmp(col[1], "[PAD]") == 0 ? 0 :
+					      strcmp(col[1], "[MASK]") == 0 ? 1 : 2));
 				goto fail;
 			}
-			t = dict_push(&cur->d, col[1], cl[1], h, 1);
+			t = dict_push(&cur->d, col[1], cl[1], tok_hash(col[1], cl[1]), 2);
 		}
 		if (t < 0) {
 			cs_err(err, CS_ERR_NOMEM, name, lineno, "out of memory");
@@ -668,9 +756,20 @@ cs_vocab *cs_vocab_read_file(FILE *fp, const char *name, cs_error *err)
 	}
 	if (section_done(name, cur, cursize, err) < 0)
 		goto fail;
+	for (size_t i = 0; i < v->nf; i++) {
+		free(v->s[i].comm);
+		v->s[i].comm = NULL;
+	}
 	free(line);
 	return v;
 fail:
+	/* a duplicate among the tokens not yet indexed lies on an earlier
+	 * line than the error found: it is the one to report */
+	if (cur && cur->d.nidx < cur->d.ntok) {
+		cs_error e2;
+		if (section_index(name, cur, &e2) < 0 && e2.code == CS_ERR_FORMAT && err)
+			*err = e2;
+	}
 	free(line);
 	cs_vocab_free(v);
 	return NULL;

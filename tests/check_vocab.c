@@ -305,6 +305,17 @@ START_TEST(test_corrupt)
 	expect_bad("5\tz\t", "5\tx\t", 8, "duplicate token 'x'", CS_ERR_FORMAT);
 	expect_bad("5\tz\t", "5\t[UNK]\t", 8, "duplicate token '[UNK]'", CS_ERR_FORMAT);
 	expect_bad("5\tz\t", "5\tz\tq\t", 8, "columns", CS_ERR_FORMAT);
+	/* duplicates are found together at the section's end: still at their
+	 * line (comment lines counted), and before any error further on */
+	expect_bad("5\tz\t", "# a\n# b\n5\tx\t", 10, "duplicate token 'x' in 'item' (also id 3)",
+		   CS_ERR_FORMAT);
+	expect_bad("3\tx\t7\n4\ty\t6\n5\tz", "# a\n3\tx\t7\n4\ty\t6\n5\tx", 9, "(also id 3)",
+		   CS_ERR_FORMAT);
+	expect_bad("5\tz\t5\n", "5\ty\t5\n6\tq\t-1\n", 8, "duplicate token 'y'", CS_ERR_FORMAT);
+	expect_bad("5\tz\t5\n", "5\ty\t5\n6\tq\n", 8, "duplicate token 'y'", CS_ERR_FORMAT);
+	expect_bad("5\tz\t5\n", "5\tx\t5\nfield\taction\t3\t0000000000000000\n", 8,
+		   "duplicate token 'x'", CS_ERR_FORMAT);
+	expect_bad("4\ty\t", "4\tx\t", 7, "duplicate token 'x'", CS_ERR_FORMAT);
 	expect_bad("1\t[MASK]", "1\tmask", 4, "reserved token '[MASK]'", CS_ERR_FORMAT);
 	expect_bad("5\tz\t5", "5\tzz\t5", 2, "fingerprint mismatch", CS_ERR_FORMAT);
 	expect_bad("5\tz\t5", "5\tz\t-5", 8, "invalid count", CS_ERR_FORMAT);

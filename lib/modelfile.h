@@ -30,9 +30,8 @@ typedef struct cs_modelfile {
 	size_t ntensors;
 	cs_tensor *t;
 	int own;           /* tensors' data belongs to the file (read) */
-	void *image;       /* read: the file's bytes, mapped or in memory */
+	void *image;       /* read: the file's bytes, in memory */
 	size_t image_len;
-	int mapped;
 } cs_modelfile;
 
 cs_modelfile *cs_modelfile_new(void);
@@ -50,10 +49,11 @@ int cs_modelfile_write(const cs_modelfile *mf, const char *path, cs_error *err);
 /* Read and check a whole file (magic, version, sizes, checksum). */
 cs_modelfile *cs_modelfile_read(const char *path, cs_error *err);
 /*
- * The same checks, the tensors' values left in the file's image (mapped
- * where the system can): their data is NULL, cs_tensor_get copies them
- * out. For a program that copies the tensors once (into a model), this
- * saves a copy of the whole file; the image lives until cs_modelfile_free.
+ * The same checks, the tensors' values left in the file's image (the
+ * file read whole into memory): their data is NULL, cs_tensor_get copies
+ * them out. For a program that copies the tensors once (into a model),
+ * this saves a copy of the whole file; the image lives until
+ * cs_modelfile_free.
  */
 cs_modelfile *cs_modelfile_open(const char *path, cs_error *err);
 /* Copy the values of t into dst (t->n floats). */

@@ -169,8 +169,37 @@ static int meta_float(const cs_modelfile *mf, const char *key, float *out)
 	return *end ? -1 : 0;
 }
 
-cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
-			   uint64_t *item_vocab, cs_error *err)
+/*
+ * The parameters' tensors (sizes: cs_bert_param_sizes) moved to the front
+ * of image, back to back in their order, when they lie in it in that
+ * order (each then moves towards the front, over bytes already read);
+ * NULL, nothing moved, otherwise.
+ */
+static float *compact(const cs_modelfile *mf, const size_t *sizes, void *image)
+{
+	const unsigned char *last = image;
+	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+		const cs_tensor *t = sizes[i] ? cs_modelfile_find(mf, cs_bert_param_name(i)) : NULL;
+		if (t && (!t->src || (const unsigned char *)t->src < last))
+			return NULL;
+		if (t)
+			last = (const unsigned char *)t->src + t->n * sizeof(float);
+	}
+	unsigned char *dst = image;
+	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+		if (!sizes[i])
+			continue;
+		const cs_tensor *t = cs_modelfile_find(mf, cs_bert_param_name(i));
+		memmove(dst, t->src, sizes[i] * sizeof(float));
+		dst += sizes[i] * sizeof(float);
+	}
+	return image;
+}
+
+/* cs_bert_from_file; with image (mf's, which cs_bert_load frees next)
+ * the model may take it for its parameters (*image then NULL). */
+static cs_bert *from_file(const cs_modelfile *mf, const char *path, uint64_t *item_vocab,
+			  void **image, cs_error *err)
 {
 	static const char *const archs[] = { "bert4rec", "sasrec", "bert4rec-preln",
 					     "sasrec-preln" };
@@ -298,17 +327,29 @@ cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
 			return NULL;
 		}
 	}
-	/* step, nforward and seed are the training state's (cs_bert_train_from_file) */
-	cs_bert *m = cs_bert_alloc(&c, err);
+	/* step, nforward and seed are the training state's (cs_bert_train_from_file).
+	 * The file's image as the parameters, its tensors moved together in
+	 * place, where it can: no second buffer as large as the model to fill
+	 * (fresh memory was most of the loading's time on a virtual machine) */
+	float *own = image && *image ? compact(mf, sizes, *image) : NULL;
+	if (own)
+		*image = NULL; /* the model's now, even if it fails */
+	cs_bert *m = cs_bert_alloc_on(&c, own, err);
 	if (!m)
 		return NULL;
 	float *p = m->params_memory;
-	for (int i = 0; i < CS_BERT_NPARAMS; i++) {
+	for (int i = 0; i < CS_BERT_NPARAMS && !own; i++) {
 		if (sizes[i])
 			cs_tensor_get(cs_modelfile_find(mf, cs_bert_param_name(i)), p);
 		p += sizes[i];
 	}
 	return m;
+}
+
+cs_bert *cs_bert_from_file(const cs_modelfile *mf, const char *path,
+			   uint64_t *item_vocab, cs_error *err)
+{
+	return from_file(mf, path, item_vocab, NULL, err);
 }
 
 cs_bert_train *cs_bert_train_from_file(const cs_bert *m, const cs_modelfile *mf,
@@ -344,7 +385,7 @@ cs_bert *cs_bert_load(const char *path, uint64_t *item_vocab, cs_modelfile **mfp
 	cs_modelfile *mf = cs_modelfile_open(path, err);
 	if (!mf)
 		return NULL;
-	cs_bert *m = cs_bert_from_file(mf, path, item_vocab, err);
+	cs_bert *m = from_file(mf, path, item_vocab, mfp ? NULL : &mf->image, err);
 	if (mfp && m)
 		*mfp = mf;
 	else

@@ -205,14 +205,23 @@ cs_bert *cs_bert_new(const cs_bert_config *cfg, uint64_t seed, cs_error *err)
 
 cs_bert *cs_bert_alloc(const cs_bert_config *cfg, cs_error *err)
 {
-	if (cs_bert_config_check(cfg, err) < 0)
+	return cs_bert_alloc_on(cfg, NULL, err);
+}
+
+cs_bert *cs_bert_alloc_on(const cs_bert_config *cfg, float *params, cs_error *err)
+{
+	if (cs_bert_config_check(cfg, err) < 0) {
+		free(params);
 		return NULL;
+	}
 	cs_bert *m = calloc(1, sizeof *m);
-	if (!m)
+	if (!m) {
+		free(params);
 		goto nomem;
+	}
 	m->cfg = *cfg;
 	m->nparams = cs_bert_param_sizes(cfg, m->param_sizes);
-	m->params_memory = cs_malloc_large(m->nparams * sizeof(float));
+	m->params_memory = params ? params : cs_malloc_large(m->nparams * sizeof(float));
 	if (!m->params_memory)
 		goto nomem;
 	param_views(&m->params, m->params_memory, m->param_sizes);

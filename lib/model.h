@@ -348,6 +348,10 @@ typedef struct cs_bert_train {
 cs_bert *cs_bert_new(const cs_bert_config *cfg, uint64_t seed, cs_error *err);
 /* The same with the parameters left uninitialised, to be loaded. */
 cs_bert *cs_bert_alloc(const cs_bert_config *cfg, cs_error *err);
+/* The same on params (room for the parameters, from malloc or
+ * cs_malloc_large), which the model takes: freed with it, or at once if
+ * this fails. NULL params: cs_bert_alloc. */
+cs_bert *cs_bert_alloc_on(const cs_bert_config *cfg, float *params, cs_error *err);
 void cs_bert_free(cs_bert *m);
 
 /* An empty workspace (its buffers grow with the batches). NULL with err

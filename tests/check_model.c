@@ -1403,6 +1403,27 @@ START_TEST(test_modelfile_versions)
 		ck_assert_str_eq(err.msg, "corrupt model file (checksum mismatch)");
 		free(c);
 	}
+	/* cs_bert_load, which builds the model in the file's own buffer when
+	 * the tensors lie in the parameters' order (as cs writes them), and
+	 * copies them out otherwise: the tensors in reverse order */
+	for (int rev = 0; rev < 2; rev++) {
+		cs_modelfile *w2 = cs_bert_to_file(m, NULL, 42, 0, &err);
+		for (size_t i = 0; rev && i < w2->ntensors / 2; i++) {
+			cs_tensor t = w2->t[i];
+			w2->t[i] = w2->t[w2->ntensors - 1 - i];
+			w2->t[w2->ntensors - 1 - i] = t;
+		}
+		ck_assert_int_eq(cs_modelfile_write(w2, path, &err), 0);
+		cs_modelfile_free(w2);
+		uint64_t fp = 0;
+		cs_bert *r = cs_bert_load(path, &fp, NULL, &err);
+		ck_assert_msg(r != NULL, "%s", err.msg);
+		ck_assert_uint_eq(fp, 42);
+		ck_assert_msg(r->nparams == m->nparams && !memcmp(r->params_memory, m->params_memory,
+								  m->nparams * sizeof(float)),
+			      "reversed %d", rev);
+		cs_bert_free(r);
+	}
 	/* a version this program does not know yet */
 	b[4] = 3;
 	spill_file(path, b, n);

@@ -198,7 +198,6 @@ static void colsums(float *dw, float *db, const float *dout, const float *inp,
 	}
 }
 
-
 /* An AVX-512 build beside the baseline one, chosen at load (ifunc). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)
 __attribute__((target_clones("avx512f", "default")))

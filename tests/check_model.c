@@ -1248,20 +1248,22 @@ START_TEST(test_training)
 }
 END_TEST
 
-/* A model file read back both ways (tensors copied out, or left in the
- * file's image) holds the values written, and loads into the same model. */
-START_TEST(test_modelfile_read)
+/*
+ * A tiny model of V items with weights from seed, written (item vocabulary
+ * fingerprint 42) to a new temporary file whose name goes into path.
+ */
+static cs_bert *tiny_model_file(size_t V, uint64_t seed, char path[28])
 {
 	cs_bert_config cfg;
-	cs_bert_config_default(&cfg, 50);
+	cs_bert_config_default(&cfg, V);
 	cfg.C = 8;
 	cfg.NH = 2;
 	cfg.FF = 16;
 	cfg.P = 8;
 	cs_error err;
-	cs_bert *m = cs_bert_new(&cfg, 7, &err);
+	cs_bert *m = cs_bert_new(&cfg, seed, &err);
 	ck_assert_ptr_nonnull(m);
-	char path[] = "/tmp/cs-check-model.XXXXXX";
+	strcpy(path, "/tmp/cs-check-model.XXXXXX");
 	int fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
@@ -1269,6 +1271,16 @@ START_TEST(test_modelfile_read)
 	ck_assert_ptr_nonnull(w);
 	ck_assert_int_eq(cs_modelfile_write(w, path, &err), 0);
 	cs_modelfile_free(w);
+	return m;
+}
+
+/* A model file read back both ways (tensors copied out, or left in the
+ * file's image) holds the values written, and loads into the same model. */
+START_TEST(test_modelfile_read)
+{
+	cs_error err;
+	char path[28];
+	cs_bert *m = tiny_model_file(50, 7, path);
 	for (int lazy = 0; lazy < 2; lazy++) {
 		cs_modelfile *mf = lazy ? cs_modelfile_open(path, &err) : cs_modelfile_read(path, &err);
 		ck_assert_ptr_nonnull(mf);
@@ -1344,22 +1356,9 @@ static cs_bert *load_model(const char *path, cs_error *err)
  */
 START_TEST(test_modelfile_versions)
 {
-	cs_bert_config cfg;
-	cs_bert_config_default(&cfg, 40);
-	cfg.C = 8;
-	cfg.NH = 2;
-	cfg.FF = 16;
-	cfg.P = 8;
 	cs_error err;
-	cs_bert *m = cs_bert_new(&cfg, 11, &err);
-	ck_assert_ptr_nonnull(m);
-	char path[] = "/tmp/cs-check-model.XXXXXX";
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	close(fd);
-	cs_modelfile *w = cs_bert_to_file(m, NULL, 42, 0, &err);
-	ck_assert_int_eq(cs_modelfile_write(w, path, &err), 0);
-	cs_modelfile_free(w);
+	char path[28];
+	cs_bert *m = tiny_model_file(40, 11, path);
 	size_t n;
 	unsigned char *b = slurp_file(path, &n);
 	uint32_t version;
@@ -1375,7 +1374,7 @@ START_TEST(test_modelfile_versions)
 		unsigned char *c = malloc(n);
 		memcpy(c, b, n);
 		c[4] = (unsigned char)v;
-		uint64_t s2 = v == 1 ? cs_hash64(c, n - 8, CS_HASH64_INIT) : cs_xxh64(c, n - 8, 0);
+		uint64_t s2 = cs_modelfile_checksum((uint32_t)v, c, n - 8);
 		memcpy(c + n - 8, &s2, 8);
 		spill_file(path, c, n);
 		cs_bert *r = load_model(path, &err);
@@ -1396,7 +1395,7 @@ START_TEST(test_modelfile_versions)
 		ck_assert_str_eq(err.msg, "corrupt model file (checksum mismatch)");
 		c[n / 2] ^= 0x40;
 		/* the other version's checksum */
-		uint64_t s3 = v == 2 ? cs_hash64(c, n - 8, CS_HASH64_INIT) : cs_xxh64(c, n - 8, 0);
+		uint64_t s3 = cs_modelfile_checksum((uint32_t)(3 - v), c, n - 8);
 		memcpy(c + n - 8, &s3, 8);
 		spill_file(path, c, n);
 		ck_assert_ptr_null(load_model(path, &err));

@@ -1155,8 +1155,8 @@ static void prenorm_block_backward(const cs_bert *m, cs_bert_work *w, cs_bert_tr
 		dres1[i] += dres2[i];
 	cs_dropout_backward(d->fc2 + l * NC, dres2, a->fc2m + l * NC, NC);
 	cs_linear_backward_set(d->fch_gelu + l * N * FF, g->fc2_w + l * C * FF, g->fc2_b + l * C,
-			   d->fc2 + l * NC, a->fch_gelu + l * N * FF, p->fc2_w + l * C * FF,
-			   N, FF, C);
+			       d->fc2 + l * NC, a->fch_gelu + l * N * FF, p->fc2_w + l * C * FF,
+			       N, FF, C);
 	cs_gelu_backward(d->fch + l * N * FF, a->fch + l * N * FF, d->fch_gelu + l * N * FF,
 			 N * FF);
 	cs_linear_backward(d->ln2 + l * NC, g->fc_w + l * FF * C, g->fc_b + l * FF,
@@ -1169,7 +1169,7 @@ static void prenorm_block_backward(const cs_bert *m, cs_bert_work *w, cs_bert_tr
 		dx[i] += dres1[i];
 	cs_dropout_backward(d->proj + l * NC, dres1, a->projm + l * NC, NC);
 	cs_linear_backward_set(d->atty + l * NC, g->proj_w + l * C * C, g->proj_b + l * C,
-			   d->proj + l * NC, a->atty + l * NC, p->proj_w + l * C * C, N, C, C);
+			       d->proj + l * NC, a->atty + l * NC, p->proj_w + l * C * C, N, C, C);
 	cs_attention_backward(d->qkv + l * 3 * NC, d->att + l * A, d->atty + l * NC,
 			      a->qkv + l * 3 * NC, a->att + l * A, a->attd + l * A,
 			      a->attm + l * A, b->off, b->B, C, c->NH, c->causal);
@@ -1300,9 +1300,9 @@ blocks:
 		cs_dropout_backward(d->fc2 + l * NC, dres2, a->fc2m + l * NC,
 				    NC);
 		cs_linear_backward_set(d->fch_gelu + l * N * FF, g->fc2_w + l * C * FF,
-				   g->fc2_b + l * C, d->fc2 + l * NC,
-				   a->fch_gelu + l * N * FF,
-				   p->fc2_w + l * C * FF, N, FF, C);
+				       g->fc2_b + l * C, d->fc2 + l * NC,
+				       a->fch_gelu + l * N * FF,
+				       p->fc2_w + l * C * FF, N, FF, C);
 		cs_gelu_backward(d->fch + l * N * FF, a->fch + l * N * FF,
 				 d->fch_gelu + l * N * FF, N * FF);
 		cs_linear_backward(dln1, g->fc_w + l * FF * C, g->fc_b + l * FF,
@@ -1317,9 +1317,9 @@ blocks:
 		cs_dropout_backward(d->proj + l * NC, dres1, a->projm + l * NC,
 				    NC);
 		cs_linear_backward_set(d->atty + l * NC, g->proj_w + l * C * C,
-				   g->proj_b + l * C, d->proj + l * NC,
-				   a->atty + l * NC, p->proj_w + l * C * C, N,
-				   C, C);
+				       g->proj_b + l * C, d->proj + l * NC,
+				       a->atty + l * NC, p->proj_w + l * C * C, N,
+				       C, C);
 		cs_attention_backward(d->qkv + l * 3 * NC, d->att + l * A,
 				      d->atty + l * NC, a->qkv + l * 3 * NC,
 				      a->att + l * A, a->attd + l * A,

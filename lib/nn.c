@@ -328,7 +328,7 @@ static void linear_backward(float *dinp, float *dw, float *db, const float *dout
 			    const float *inp, const float *w, size_t N, size_t C,
 			    size_t OC, float beta)
 {
-	/* dinp (N, C) += dout (N, OC) @ w (OC, C) */
+	/* dinp (N, C) = beta dinp + dout (N, OC) @ w (OC, C) */
 	if (dinp)
 		cs_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, beta, dinp, C);
 	/* dw (OC, C) += dout^T (OC, N) @ inp (N, C) */

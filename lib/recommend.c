@@ -147,10 +147,12 @@ int cs_recommender_run(cs_recommender *r, const cs_dataset *d, size_t first, siz
 	/*
 	 * The encoder: the batch in chunks (four a thread), each to whichever
 	 * thread is free, in its workspace over the one model;
-	 * OpenBLAS on one thread.
+	 * OpenBLAS on one thread, even for one history: its products are too
+	 * small to share, and a woken OpenBLAS thread competes with the
+	 * OpenMP threads still spinning after the last loop.
 	 */
 	size_t cs = (B + 4 * T - 1) / (4 * T), nch = (B + cs - 1) / cs;
-	int blas = T > 1 ? cs_blas_set_threads(1) : 0;
+	int blas = cs_blas_set_threads(1);
 	#pragma omp parallel num_threads((int)T) if (T > 1) reduction(|:bad)
 	{
 		size_t t = 0;
@@ -168,8 +170,7 @@ int cs_recommender_run(cs_recommender *r, const cs_dataset *d, size_t first, siz
 				memcpy(r->h + lo * C, h, (hi - lo) * C * sizeof *h);
 		}
 	}
-	if (T > 1)
-		cs_blas_set_threads(blas);
+	cs_blas_set_threads(blas);
 	if (bad) {
 		for (size_t t = 0; t < T; t++)
 			if (r->errs[t].code) {

@@ -181,12 +181,12 @@ void cleanup_on_signals(void)
 	}
 }
 
-void model_setup(char **argv, int threads, int verbose)
+void model_setup(char **argv, int threads, int blas_flags, int verbose)
 {
 	cs_error err;
 	if (cs_cpu_kernel(&err) < 0)
 		usage_error("%s", err.msg);
-	if (cs_blas_restart(argv, &err) < 0 && verbose)
+	if (cs_blas_restart(argv, blas_flags, &err) < 0 && verbose)
 		report(&err);
 	cs_blas_init(threads);
 }

@@ -56,11 +56,12 @@ void cleanup_on_signals(void);
 
 /*
  * The model programs' set-up, before any other thread: CS_KERNEL checked
- * (a bad value is a usage error), OpenBLAS's settings (which may start the
- * program again: cs_blas_restart; a failure is reported when verbose),
- * then its thread count (0: OpenBLAS's default).
+ * (a bad value is a usage error), OpenBLAS's settings (in place, or by
+ * starting the program again: cs_blas_restart with blas_flags; a failure
+ * is reported when verbose), then its thread count (0: OpenBLAS's
+ * default).
  */
-void model_setup(char **argv, int threads, int verbose);
+void model_setup(char **argv, int threads, int blas_flags, int verbose);
 
 /* Progress on stderr, only when it is a terminal and not quiet; rate-limited to ~4/s. */
 typedef struct progress {

@@ -483,7 +483,7 @@ int main(int argc, char **argv)
 	const char *in = optind < argc ? argv[optind] : "-";
 	check_env();
 	cs_error err;
-	model_setup(argv, threads, 0);
+	model_setup(argv, threads, 0, 0);
 	int rc = EXIT_DATA;
 	uint64_t fp;
 	cs_vocab *voc = NULL;

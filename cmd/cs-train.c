@@ -519,7 +519,7 @@ int main(int argc, char **argv)
 		threads = ncpu > nlocal ? (int)(ncpu / nlocal) : 1;
 	}
 #endif
-	model_setup(argv, threads, verbose);
+	model_setup(argv, threads, CS_BLAS_OMP_PASSIVE, verbose);
 	/* after model_setup, which may re-execute the program */
 	cs_comm *cm = cs_comm_single();
 #ifdef CS_MPI

@@ -2,6 +2,8 @@
  * blas.c - cs_sgemm over cblas_sgemm, a naive reference beside it, and
  * OpenBLAS's settings: kernel, idle threads, thread counts (see blas.h).
  */
+#include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,16 +114,92 @@ int cs_blas_core_avx512(const char *corename)
 
 cs_blas_plan cs_blas_plan_for(unsigned cpu_features, const char *corename,
 			      const char *env_reexec, const char *env_wait,
-			      const char *env_timeout)
+			      const char *env_timeout, int flags, int can_switch)
 {
 	cs_blas_plan p = { 0 };
 	if (env_reexec)
 		return p;
 	if ((cpu_features & CS_CPU_AVX512) == CS_CPU_AVX512 && !cs_blas_core_avx512(corename))
 		p.coretype = "SkylakeX";
-	p.idle = !env_wait || !env_timeout;
-	p.restart = p.coretype || p.idle;
+	p.idle = !env_timeout;
+	p.omp_idle = (flags & CS_BLAS_OMP_PASSIVE) && !env_wait;
+	p.restart = p.omp_idle || ((p.coretype || p.idle) && !can_switch);
+	p.in_place = !p.restart && (p.coretype || p.idle);
 	return p;
+}
+
+/* ------------------------------------------------------------ in place */
+
+/*
+ * OpenBLAS's own start-up, as its DYNAMIC_ARCH builds export it (see
+ * blas.h). Looked up, not linked: a build without them still runs, and
+ * cs restarts instead.
+ */
+typedef struct blas_hooks {
+	void (*read_env)(void);   /* openblas_read_env: the OPENBLAS_* variables */
+	int (*stop)(void);        /* blas_thread_shutdown_: join the pool */
+	void (*forget)(void);     /* gotoblas_dynamic_quit: drop the kernel table */
+	void (*pick)(void);       /* gotoblas_dynamic_init: OPENBLAS_CORETYPE's, or the CPU's */
+	int (*start)(void);       /* blas_thread_init: the pool, with the timeout */
+} blas_hooks;
+
+static int find_hooks(blas_hooks *h, const char *coretype)
+{
+	*(void **)&h->read_env = dlsym(RTLD_DEFAULT, "openblas_read_env");
+	*(void **)&h->stop = dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
+	*(void **)&h->forget = dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit");
+	*(void **)&h->pick = dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init");
+	*(void **)&h->start = dlsym(RTLD_DEFAULT, "blas_thread_init");
+	if (!h->read_env || !h->stop || !h->start)
+		return 0;
+	if (!coretype)
+		return 1;
+	/* the table itself: an unknown name would get OpenBLAS's Prescott */
+	char table[64] = "gotoblas_";
+	size_t n = strlen(table);
+	for (const char *c = coretype; *c && n + 1 < sizeof table; c++)
+		table[n++] = (char)toupper((unsigned char)*c);
+	table[n] = 0;
+	return h->forget && h->pick && dlsym(RTLD_DEFAULT, table) != NULL;
+}
+
+int cs_blas_can_switch(const char *coretype)
+{
+	blas_hooks h;
+	return find_hooks(&h, coretype);
+}
+
+/* The kernel OpenBLAS had chosen, when cs changed it in place. */
+static char detected[32];
+
+int cs_blas_switch(const char *coretype, int timeout, cs_error *err)
+{
+	blas_hooks h;
+	if (!find_hooks(&h, coretype))
+		return cs_err(err, CS_ERR_IO, "OpenBLAS", 0,
+			      "cannot change its kernel or threads in place: "
+			      "not a build that exports its start-up");
+	char was[sizeof detected];
+	snprintf(was, sizeof was, "%s", cs_blas_corename());
+	if ((coretype && setenv("OPENBLAS_CORETYPE", coretype, 1) < 0) ||
+	    (timeout && setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0) < 0))
+		return cs_err(err, CS_ERR_NOMEM, NULL, 0, "out of memory");
+	h.read_env();
+	h.stop();
+	if (coretype) {
+		h.forget();
+		h.pick();
+	}
+	h.start();
+	if (coretype && strcasecmp(cs_blas_corename(), coretype) != 0)
+		return cs_err(err, CS_ERR_IO, "OpenBLAS", 0,
+			      "asked for kernel %s, runs %s", coretype, cs_blas_corename());
+	/* what OpenBLAS chose itself, until cs goes back to it */
+	if (coretype && !detected[0] && strcasecmp(was, coretype) != 0)
+		memcpy(detected, was, sizeof detected);
+	else if (coretype && strcasecmp(detected, coretype) == 0)
+		detected[0] = 0;
+	return 0;
 }
 
 /* The process name (comm) of a restarted program: its file's, not "exe". */
@@ -140,7 +218,7 @@ static void keep_name(const char *argv0)
 	}
 }
 
-int cs_blas_restart(char **argv, cs_error *err)
+int cs_blas_restart(char **argv, int flags, cs_error *err)
 {
 	if (!argv || !argv[0])
 		return 0;
@@ -148,15 +226,20 @@ int cs_blas_restart(char **argv, cs_error *err)
 		keep_name(argv[0]);
 		return 0;
 	}
-	cs_blas_plan p = cs_blas_plan_for(cs_cpu_features(), cs_blas_corename(), NULL,
-					  getenv("OMP_WAIT_POLICY"),
-					  getenv("OPENBLAS_THREAD_TIMEOUT"));
+	unsigned cpu = cs_cpu_features();
+	const char *core = cs_blas_corename();
+	int can = cs_blas_can_switch((cpu & CS_CPU_AVX512) == CS_CPU_AVX512 &&
+				     !cs_blas_core_avx512(core) ? "SkylakeX" : NULL);
+	cs_blas_plan p = cs_blas_plan_for(cpu, core, NULL, getenv("OMP_WAIT_POLICY"),
+					  getenv("OPENBLAS_THREAD_TIMEOUT"), flags, can);
+	if (p.in_place)
+		return cs_blas_switch(p.coretype, p.idle, err);
 	if (!p.restart)
 		return 0;
 	int ok = setenv("CS_BLAS_REEXEC", "1", 1) == 0 &&
 		 (!p.coretype || (setenv("OPENBLAS_CORETYPE", p.coretype, 1) == 0 &&
-				  setenv("CS_BLAS_DETECTED", cs_blas_corename(), 1) == 0)) &&
-		 setenv("OMP_WAIT_POLICY", "PASSIVE", 0) == 0 &&
+				  setenv("CS_BLAS_DETECTED", core, 1) == 0)) &&
+		 (!p.omp_idle || setenv("OMP_WAIT_POLICY", "PASSIVE", 0) == 0) &&
 		 setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0) == 0;
 	/*
 	 * Through the file's own path, so that the new process is named after
@@ -190,7 +273,7 @@ void cs_blas_init(int threads)
 
 const char *cs_blas_core_origin(char *buf, size_t n)
 {
-	const char *det = getenv("CS_BLAS_DETECTED");
+	const char *det = detected[0] ? detected : getenv("CS_BLAS_DETECTED");
 	if (det && *det)
 		snprintf(buf, n, "chosen by cs for AVX-512, in place of %s", det);
 	else if (getenv("OPENBLAS_CORETYPE") && *getenv("OPENBLAS_CORETYPE"))

@@ -81,7 +81,7 @@ int main(int argc, char **argv)
 	}
 	const char *core;
 	cs_error err;
-	if (cs_blas_restart(argv, &err) < 0)
+	if (cs_blas_restart(argv, CS_BLAS_OMP_PASSIVE, &err) < 0)
 		fprintf(stderr, "bench-model: %s\n", err.msg);
 	cs_blas_init(threads);
 	core = cs_blas_corename();

@@ -41,7 +41,7 @@ int main(int argc, char **argv)
 	size_t M = argc > 4 ? (size_t)atol(argv[4]) : 256;
 	size_t k = argc > 5 ? (size_t)atol(argv[5]) : 10;
 	cs_error err;
-	cs_blas_restart(argv, &err);
+	cs_blas_restart(argv, 0, &err);
 	cs_blas_init(threads);
 	cs_bert *m;
 	if (strcmp(mpath, "-")) {

@@ -196,7 +196,7 @@ static double step_products(int N, int B, int T, int M, int V, int C)
 }
 int main(int argc, char **argv)
 {
-	cs_blas_restart(argv, NULL);
+	cs_blas_restart(argv, CS_BLAS_OMP_PASSIVE, NULL);
 	cs_blas_init(openblas_get_num_threads());
 	int M = atoi(argv[1]), V = atoi(argv[2]), N = atoi(argv[3]), K = 64;
 	int B = argc > 5 ? atoi(argv[4]) : 0, T = argc > 5 ? atoi(argv[5]) : 0;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "blas.h"
 #include <omp.h>
@@ -144,33 +145,109 @@ END_TEST
  * OpenBLAS's kernel by what the CPU can do: SkylakeX for AVX-512 F, BW,
  * VL and DQ wherever OpenBLAS runs a kernel without AVX-512 (its own
  * choice or OPENBLAS_CORETYPE's); never without them (one missing is
- * enough), never over CS_BLAS_REEXEC.
+ * enough), never over CS_BLAS_REEXEC. In place where OpenBLAS can change
+ * so; a restart where it cannot, or for libgomp's wait policy, which only
+ * the programs that ask for it get.
  */
 START_TEST(test_blas_plan)
 {
 	unsigned z5 = CS_CPU_AVX2 | CS_CPU_FMA | CS_CPU_AVX512 | CS_CPU_AVX512BF16;
-	cs_blas_plan p = cs_blas_plan_for(z5, "Haswell", NULL, "PASSIVE", "4");
+	int P = CS_BLAS_OMP_PASSIVE;
+	cs_blas_plan p = cs_blas_plan_for(z5, "Haswell", NULL, "PASSIVE", "4", P, 0);
 	ck_assert_str_eq(p.coretype, "SkylakeX");
-	ck_assert(p.restart && !p.idle);
+	ck_assert(p.restart && !p.idle && !p.omp_idle && !p.in_place);
+	p = cs_blas_plan_for(z5, "Haswell", NULL, "PASSIVE", "4", P, 1);
+	ck_assert_str_eq(p.coretype, "SkylakeX");
+	ck_assert(!p.restart && p.in_place && !p.idle);
 	const char *weak[] = { "Prescott", "prescott", "Zen", "Haswell", "SandyBridge", "unknown", NULL };
 	for (int i = 0; i < 7; i++)
-		ck_assert_ptr_nonnull(cs_blas_plan_for(z5, weak[i], NULL, "P", "4").coretype);
+		ck_assert_ptr_nonnull(cs_blas_plan_for(z5, weak[i], NULL, "P", "4", P, 0).coretype);
 	const char *good[] = { "SkylakeX", "skylakex", "Cooperlake", "SapphireRapids" };
 	for (int i = 0; i < 4; i++) {
-		p = cs_blas_plan_for(z5, good[i], NULL, "P", "4");
+		p = cs_blas_plan_for(z5, good[i], NULL, "P", "4", P, 0);
 		ck_assert_ptr_null(p.coretype);
-		ck_assert(!p.restart);
+		ck_assert(!p.restart && !p.in_place);
 	}
 	/* the fallback: any AVX-512 bit missing keeps OpenBLAS's kernel */
 	unsigned bits[] = { CS_CPU_AVX512F, CS_CPU_AVX512BW, CS_CPU_AVX512VL, CS_CPU_AVX512DQ };
 	for (int i = 0; i < 4; i++)
-		ck_assert_ptr_null(cs_blas_plan_for(z5 & ~bits[i], "Haswell", NULL, "P", "4").coretype);
-	p = cs_blas_plan_for(z5, "Haswell", "0", NULL, NULL);
-	ck_assert(!p.restart && !p.coretype && !p.idle);
-	p = cs_blas_plan_for(CS_CPU_AVX2, "Haswell", NULL, NULL, "4");
-	ck_assert(p.restart && p.idle && !p.coretype);
+		ck_assert_ptr_null(cs_blas_plan_for(z5 & ~bits[i], "Haswell", NULL, "P", "4", P, 1).coretype);
+	for (int can = 0; can < 2; can++) {
+		p = cs_blas_plan_for(z5, "Haswell", "0", NULL, NULL, P, can);
+		ck_assert(!p.restart && !p.coretype && !p.idle && !p.omp_idle && !p.in_place);
+	}
+	/* the idle settings: OpenBLAS's in place if it can; libgomp's by a restart */
+	p = cs_blas_plan_for(CS_CPU_AVX2, "Haswell", NULL, "P", NULL, P, 0);
+	ck_assert(p.restart && p.idle && !p.omp_idle && !p.coretype);
+	p = cs_blas_plan_for(CS_CPU_AVX2, "Haswell", NULL, "P", NULL, P, 1);
+	ck_assert(!p.restart && p.in_place && p.idle && !p.coretype);
+	p = cs_blas_plan_for(CS_CPU_AVX2, "Haswell", NULL, NULL, "4", P, 1);
+	ck_assert(p.restart && p.omp_idle && !p.idle && !p.in_place);
+	p = cs_blas_plan_for(z5, "Haswell", NULL, NULL, NULL, P, 1);
+	ck_assert(p.restart && p.omp_idle && p.idle && p.coretype && !p.in_place);
+	/* a program that does not ask for libgomp's: never restarted when OpenBLAS can change */
+	p = cs_blas_plan_for(z5, "Haswell", NULL, NULL, NULL, 0, 1);
+	ck_assert(!p.restart && p.in_place && p.idle && !p.omp_idle);
+	ck_assert_str_eq(p.coretype, "SkylakeX");
+	p = cs_blas_plan_for(z5, "Haswell", NULL, NULL, NULL, 0, 0);
+	ck_assert(p.restart && !p.in_place && !p.omp_idle);
 	cs_blas_init(1);
 	ck_assert_int_eq(cs_blas_threads(), 1);
+	free_all();
+}
+END_TEST
+
+/* a product of a shape that OpenBLAS threads, against the reference */
+static void check_big_sgemm(const char *what)
+{
+	size_t M = 300, N = 200, K = 64;
+	float *A = randv(M * K, 1.0f), *B = randv(K * N, 1.0f);
+	float *C1 = keep(malloc(M * N * sizeof *C1)), *C2 = keep(malloc(M * N * sizeof *C2));
+	cs_sgemm(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, C1, N);
+	cs_sgemm_ref(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, C2, N);
+	for (size_t i = 0; i < M * N; i++)
+		ck_assert_msg(fabsf(C1[i] - C2[i]) < 1e-4f, "%s [%zu] %g %g", what, i, C1[i], C2[i]);
+}
+
+/*
+ * OpenBLAS changed in place: another kernel table and a new thread pool,
+ * products still right on two threads, then back. Prescott's kernels run
+ * on any x86-64. A build without the functions must refuse and change
+ * nothing (the programs then restart instead).
+ */
+START_TEST(test_blas_switch)
+{
+	char was[64];
+	cs_error err;
+	cs_nn_rng_seed(&rng, 3);
+	snprintf(was, sizeof was, "%s", cs_blas_corename());
+	cs_blas_init(2);
+	check_big_sgemm("as loaded");
+	if (!cs_blas_can_switch("Prescott")) {
+		fprintf(stderr, "check_grad: this OpenBLAS (%s) cannot change in place\n", was);
+		ck_assert_int_eq(cs_blas_switch("Prescott", 1, &err), -1);
+		ck_assert_str_eq(cs_blas_corename(), was);
+		free_all();
+		return;
+	}
+	ck_assert(!cs_blas_can_switch("NoSuchCore"));
+	ck_assert_int_eq(cs_blas_switch("NoSuchCore", 0, &err), -1);
+	ck_assert_str_eq(cs_blas_corename(), was);
+	ck_assert_int_eq(cs_blas_switch("Prescott", 1, &err), 0);
+	ck_assert_str_eq(cs_blas_corename(), "Prescott");
+	ck_assert_str_eq(getenv("OPENBLAS_THREAD_TIMEOUT"), "4");
+	cs_blas_init(2);
+	ck_assert_int_eq(cs_blas_threads(), 2);
+	check_big_sgemm("Prescott");
+	char buf[128];
+	if (strcasecmp(was, "Prescott") != 0) {
+		ck_assert_ptr_nonnull(strstr(cs_blas_core_origin(buf, sizeof buf), was));
+		ck_assert_int_eq(cs_blas_switch(was, 0, &err), 0);
+		ck_assert_str_eq(cs_blas_corename(), was);
+		ck_assert_ptr_null(strstr(cs_blas_core_origin(buf, sizeof buf), "in place of"));
+	}
+	ck_assert_int_eq(cs_blas_switch(NULL, 1, &err), 0); /* the threads alone */
+	check_big_sgemm("back");
 	free_all();
 }
 END_TEST
@@ -1335,6 +1412,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_sgemm);
 	tcase_add_test(tc, test_blas_plan);
+	tcase_add_test(tc, test_blas_switch);
 	tcase_add_loop_test(tc, test_linear, 0, 2);
 	tcase_add_test(tc, test_embed);
 	tcase_add_loop_test(tc, test_layernorm, 0, 2);

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -448,6 +449,20 @@ out:
 	return rc;
 }
 
+/* The vocabulary, read beside the model. */
+typedef struct vocab_job {
+	const char *path;
+	cs_vocab *voc;
+	cs_error err;
+} vocab_job;
+
+static void *read_vocab(void *arg)
+{
+	vocab_job *j = arg;
+	j->voc = cs_vocab_read(j->path, &j->err);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	cleanup_on_signals();
@@ -495,16 +510,22 @@ int main(int argc, char **argv)
 		c.out = of.fp;
 		c.oname = out_path;
 	}
-	/* model and vocabulary read side by side: the model's checksum takes
-	 * about as long as the vocabulary (a one-history run waits for both) */
-	cs_error verr = { 0 };
-	#pragma omp parallel sections num_threads(2) if (threads != 1)
-	{
-		#pragma omp section
-		c.m = cs_bert_load(model_path, &fp, NULL, &err);
-		#pragma omp section
-		voc = cs_vocab_read(vocab_path, &verr);
-	}
+	/*
+	 * Model and vocabulary read side by side (a one-history run waits for
+	 * both), the vocabulary on a thread of its own: an OpenMP team's
+	 * thread would spin for milliseconds after it, on the cores the rest
+	 * of the start-up needs.
+	 */
+	vocab_job vj = { .path = vocab_path };
+	pthread_t vt;
+	int side = threads != 1 && pthread_create(&vt, NULL, read_vocab, &vj) == 0;
+	c.m = cs_bert_load(model_path, &fp, NULL, &err);
+	if (side)
+		pthread_join(vt, NULL);
+	else
+		read_vocab(&vj);
+	voc = vj.voc;
+	cs_error verr = vj.err;
 	if (!c.m || !voc) {
 		if (c.m)
 			err = verr;

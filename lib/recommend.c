@@ -153,6 +153,14 @@ int cs_recommender_run(cs_recommender *r, const cs_dataset *d, size_t first, siz
 	 */
 	size_t cs = (B + 4 * T - 1) / (4 * T), nch = (B + cs - 1) / cs;
 	int blas = cs_blas_set_threads(1);
+	/* one history: its forward's own loops on this thread too, so that
+	 * a service fed one at a time wakes no thread at all */
+	int omp = 0;
+#ifdef _OPENMP
+	omp = omp_get_max_threads();
+	if (T == 1)
+		omp_set_num_threads(1);
+#endif
 	#pragma omp parallel num_threads((int)T) if (T > 1) reduction(|:bad)
 	{
 		size_t t = 0;
@@ -171,6 +179,10 @@ int cs_recommender_run(cs_recommender *r, const cs_dataset *d, size_t first, siz
 		}
 	}
 	cs_blas_set_threads(blas);
+#ifdef _OPENMP
+	omp_set_num_threads(omp);
+#endif
+	(void)omp;
 	if (bad) {
 		for (size_t t = 0; t < T; t++)
 			if (r->errs[t].code) {

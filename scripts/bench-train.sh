@@ -335,18 +335,19 @@ awk -F'\t' -v th="$THREADS" -v reps="$REPEATS" '
 	END {
 		printf "%d threads, median of %d runs; s/epoch = epoch examples / examples/s;\n", th, reps
 		printf "GFLOP/s of the useful matrix products; %%peak against the OpenBLAS sgemm of the\n"
-		printf "output layer'"'"'s shapes (and against the 2048^3 sgemm); %%step against OpenBLAS\n"
-		printf "running a step'"'"'s products alone, each at its shape\n\n"
-		printf "%-19s %-18s %9s %9s %8s %8s %14s %6s %7s\n", "tool", "data", "examples", "ex/s", "s/epoch",
-			"GFLOP/s", "%peak out(sq)", "%step", "ratio"
+		printf "output layer'"'"'s shapes (and against the 2048^3 sgemm); %%ffn against its sgemm of\n"
+		printf "the feed-forward layer'"'"'s forward product; %%step against OpenBLAS running a\n"
+		printf "step'"'"'s products alone, each at its shape\n\n"
+		printf "%-19s %-18s %9s %9s %8s %8s %14s %5s %6s %7s\n", "tool", "data", "examples", "ex/s", "s/epoch",
+			"GFLOP/s", "%peak out(sq)", "%ffn", "%step", "ratio"
 		for (d = 1; d <= nd; d++) {
 			ds = order[d]; ref = med("torch-pad-longest" SUBSEP ds)
 			for (t = 1; t <= nt; t++) {
 				key = tools[t] SUBSEP ds; if (!c[key]) continue
 				r = med(key); g = r * F[ds] / 1e9
-				printf "%-19s %-18s %9d %9.1f %8.1f %8.1f %6.0f%% (%3.0f%%) %5.0f%% %6.2fx\n", tools[t], ds, E[ds],
+				printf "%-19s %-18s %9d %9.1f %8.1f %8.1f %6.0f%% (%3.0f%%) %4.0f%% %5.0f%% %6.2fx\n", tools[t], ds, E[ds],
 					r, E[ds] / r, g, 100 * g / S[ds, "out"], 100 * g / S[ds, "square"],
-					S[ds, "step"] ? 100 * g / S[ds, "step"] : 0, r / ref
+					100 * g / S[ds, "ffn"], S[ds, "step"] ? 100 * g / S[ds, "step"] : 0, r / ref
 			}
 			printf "%-19s %-18s sgemm peak %.1f GFLOP/s (2048^3), output layer %.1f (fwd %.1f, dh %.1f, dwte %.1f), FFN %.1f, a step'"'"'s products %.1f, kernel %s\n",
 				"", "", S[ds, "square"], S[ds, "out"], S[ds, "fwd"], S[ds, "dh"], S[ds, "dw"], S[ds, "ffn"],

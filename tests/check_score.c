@@ -223,6 +223,10 @@ START_TEST(test_normal)
 	check_case(5000, 64, 40, 10, CS_ITEM_FIRST, DATA_NORMAL, 0, 21);
 	check_case(3001, 48, 8, 200, CS_ITEM_FIRST, DATA_NORMAL, 0, 22);
 	check_case(777, 130, 5, 7, CS_ITEM_FIRST, DATA_NORMAL, 0, 23);
+	/* fewer than 8 rows, straight from w: channels off the 16-wide blocks */
+	check_case(3001, 37, 3, 10, CS_ITEM_FIRST, DATA_NORMAL, 0, 24);
+	check_case(2050, 70, 7, 12, CS_ITEM_FIRST, DATA_QUARTERS, 1, 25);
+	check_case(999, 16, 1, 5, CS_ITEM_FIRST, DATA_NORMAL, 0, 26);
 }
 END_TEST
 
@@ -231,6 +235,7 @@ START_TEST(test_close)
 {
 	check_case(4000, 64, 16, 10, CS_ITEM_FIRST, DATA_CLOSE, 0, 31);
 	check_case(4000, 64, 16, 100, CS_ITEM_FIRST, DATA_CLOSE, 1, 32);
+	check_case(4000, 64, 2, 10, CS_ITEM_FIRST, DATA_CLOSE, 0, 33);
 }
 END_TEST
 

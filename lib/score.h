@@ -17,7 +17,10 @@
  *              the K-th best re-scored as above: the same result as fp32
  * Packing the weights for a kernel costs more than scoring a few rows, so
  * a call of fewer than 8 rows on a scorer not yet packed scores straight
- * from w (the same scores), and the first larger call packs.
+ * from w (the same scores), and the first larger call packs, as does the
+ * first call after 32 rows in all were scored straight from w (a service
+ * fed one history at a time: one call pays for the packing, the rest are
+ * about twice as fast).
  * "auto" (or NULL) takes the environment variable CS_KERNEL if set, else
  * the fastest kernel this CPU runs (amx, else bf16, else avx512, else c);
  * "fp32" is avx512 where the CPU has it, else c. Asking for a kernel the

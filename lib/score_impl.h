@@ -25,6 +25,7 @@
 #define CS_SCORE_CAND 128 /* bf16: candidates a row holds between compactions */
 #define CS_SCORE_SEED 32  /* units of a thread's seeding pass */
 #define CS_SCORE_DIRECT 8 /* fewer rows (before any packing): straight from w */
+#define CS_SCORE_DIRECT_ALL 32 /* ... until this many in all: then pack */
 
 #define CS_SCORE_R_AMX 32  /* rows of an AMX tile pair */
 
@@ -38,6 +39,7 @@ struct cs_scorer {
 	double wmax;    /* largest |w_j| (2-norm), bf16 error bound */
 	double bmax;    /* largest |bias_j| */
 	int packed;     /* wp or wb made (on the first batch of CS_SCORE_DIRECT rows) */
+	size_t direct;  /* rows scored straight from w so far */
 	/* scratch of cs_scorer_topk, grown as needed */
 	void *scratch;
 	size_t scratch_cap;

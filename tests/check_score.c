@@ -180,6 +180,50 @@ static void check_case(size_t V, size_t C, size_t M, size_t k, size_t first, int
 	free(n);
 }
 
+/*
+ * One row a call, as a service scores: straight from w for the first 32
+ * rows, then packed; every call's top k against the reference.
+ */
+START_TEST(test_one_row_calls)
+{
+	size_t V = 3001, C = 37, k = 10, calls = 45;
+	cs_nn_rng r;
+	cs_nn_rng_seed(&r, 71);
+	float *w = malloc(V * C * sizeof *w), *b = malloc(V * sizeof *b);
+	float *h = malloc(calls * C * sizeof *h);
+	for (size_t i = 0; i < V * C; i++)
+		w[i] = 0.2f * normal(&r);
+	for (size_t j = 0; j < V; j++)
+		b[j] = 0.1f * normal(&r);
+	for (size_t i = 0; i < calls * C; i++)
+		h[i] = normal(&r);
+	uint32_t ids[10], rid[10];
+	float vals[10], rval[10];
+	size_t n;
+	for (int ki = 0; ki < NKERN; ki++) {
+		if (!cs_scorer_kernel_supported(kernels[ki]))
+			continue;
+		cs_error err = { 0 };
+		cs_scorer *s = cs_scorer_new(w, b, V, C, CS_ITEM_FIRST, kernels[ki], &err);
+		ck_assert_msg(s != NULL, "%s", err.msg);
+		for (size_t q = 0; q < calls; q++) {
+			ck_assert_int_eq(cs_scorer_topk(s, h + q * C, 1, k, NULL, NULL, ids, vals,
+							&n, &err), 0);
+			size_t rn = ref_topk(s, h + q * C, V, CS_ITEM_FIRST, k, NULL, 0, rid, rval);
+			ck_assert_uint_eq(n, rn);
+			for (size_t j = 0; j < rn; j++)
+				ck_assert_msg(ids[j] == rid[j] && vals[j] == rval[j],
+					      "%s call %zu rank %zu: item %u (%.9g), expected %u (%.9g)",
+					      kernels[ki], q, j, ids[j], vals[j], rid[j], rval[j]);
+		}
+		cs_scorer_free(s);
+	}
+	free(w);
+	free(b);
+	free(h);
+}
+END_TEST
+
 START_TEST(test_ties)
 {
 	/* sizes off the tile edges; k past the catalogue */
@@ -661,6 +705,7 @@ int main(void)
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_ties);
+	tcase_add_test(tc, test_one_row_calls);
 	tcase_add_test(tc, test_exclude_seen);
 	tcase_add_test(tc, test_normal);
 	tcase_add_loop_test(tc, test_seeded, 0, 2);

@@ -354,7 +354,7 @@ static size_t score_threads(const cs_scorer *s, size_t M)
 #ifdef _OPENMP
 	T = (size_t)omp_get_max_threads();
 #endif
-	double work = (double)M * (s->V - s->first) * s->C;
+	double work = (double)M * (s->V > s->first ? s->V - s->first : 0) * s->C;
 	if (work < T * CS_SCORE_WORK)
 		T = work < CS_SCORE_WORK ? 1 : (size_t)(work / CS_SCORE_WORK);
 	return T < s->U ? T : s->U;

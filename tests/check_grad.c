@@ -223,6 +223,7 @@ START_TEST(test_blas_switch)
 	unsetenv("OPENBLAS_THREAD_TIMEOUT"); /* this test's process only: set below */
 	snprintf(was, sizeof was, "%s", cs_blas_corename());
 	cs_blas_init(2);
+	int threads = cs_blas_threads(); /* 2, unless OpenBLAS caps it at the cores */
 	check_big_sgemm("as loaded");
 	if (!cs_blas_can_switch("Prescott")) {
 		fprintf(stderr, "check_grad: this OpenBLAS (%s) cannot change in place\n", was);
@@ -238,7 +239,7 @@ START_TEST(test_blas_switch)
 	ck_assert_str_eq(cs_blas_corename(), "Prescott");
 	ck_assert_str_eq(getenv("OPENBLAS_THREAD_TIMEOUT"), "4");
 	cs_blas_init(2);
-	ck_assert_int_eq(cs_blas_threads(), 2);
+	ck_assert_int_eq(cs_blas_threads(), threads);
 	check_big_sgemm("Prescott");
 	char buf[128];
 	if (strcasecmp(was, "Prescott") != 0) {

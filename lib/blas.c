@@ -227,11 +227,11 @@ int cs_blas_restart(char **argv, int flags, cs_error *err)
 		return 0;
 	}
 	unsigned cpu = cs_cpu_features();
-	const char *core = cs_blas_corename();
-	int can = cs_blas_can_switch((cpu & CS_CPU_AVX512) == CS_CPU_AVX512 &&
-				     !cs_blas_core_avx512(core) ? "SkylakeX" : NULL);
-	cs_blas_plan p = cs_blas_plan_for(cpu, core, NULL, getenv("OMP_WAIT_POLICY"),
-					  getenv("OPENBLAS_THREAD_TIMEOUT"), flags, can);
+	const char *core = cs_blas_corename(), *wait = getenv("OMP_WAIT_POLICY"),
+		   *timeout = getenv("OPENBLAS_THREAD_TIMEOUT");
+	cs_blas_plan p = cs_blas_plan_for(cpu, core, NULL, wait, timeout, flags, 1);
+	if (p.in_place && !cs_blas_can_switch(p.coretype))
+		p = cs_blas_plan_for(cpu, core, NULL, wait, timeout, flags, 0);
 	if (p.in_place)
 		return cs_blas_switch(p.coretype, p.idle, err);
 	if (!p.restart)

@@ -155,9 +155,8 @@ int cs_recommender_run(cs_recommender *r, const cs_dataset *d, size_t first, siz
 	int blas = cs_blas_set_threads(1);
 	/* one history: its forward's own loops on this thread too, so that
 	 * a service fed one at a time wakes no thread at all */
-	int omp = 0;
 #ifdef _OPENMP
-	omp = omp_get_max_threads();
+	int omp = omp_get_max_threads();
 	if (T == 1)
 		omp_set_num_threads(1);
 #endif
@@ -180,9 +179,9 @@ int cs_recommender_run(cs_recommender *r, const cs_dataset *d, size_t first, siz
 	}
 	cs_blas_set_threads(blas);
 #ifdef _OPENMP
-	omp_set_num_threads(omp);
+	if (T == 1)
+		omp_set_num_threads(omp);
 #endif
-	(void)omp;
 	if (bad) {
 		for (size_t t = 0; t < T; t++)
 			if (r->errs[t].code) {

@@ -37,7 +37,8 @@ import sys
 import time
 
 
-def cpu_line():
+def cpu_info():
+    """The first CPU's model name and flags, from /proc/cpuinfo."""
     name, flags = "?", set()
     try:
         with open("/proc/cpuinfo") as f:
@@ -50,6 +51,11 @@ def cpu_line():
                     flags = set(v.split())
     except OSError:
         pass
+    return name, flags
+
+
+def cpu_line():
+    name, flags = cpu_info()
     have = [f for f in ("avx512f", "avx512_bf16", "amx_tile", "amx_bf16") if f in flags]
     return "cpu: %s, %d cores, flags: %s" % (name, os.cpu_count() or 0,
                                              " ".join(have) or "(no avx512f, avx512_bf16, amx)")
@@ -57,15 +63,7 @@ def cpu_line():
 
 def avx512():
     """The CPU has AVX-512 F, BW, VL and DQ: cs runs OpenBLAS's SkylakeX kernel."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    have = set(line.split(":", 1)[1].split())
-                    return {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= have
-    except OSError:
-        pass
-    return False
+    return {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= cpu_info()[1]
 
 
 def loadavg():
